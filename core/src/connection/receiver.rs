@@ -1,0 +1,422 @@
+//! The receiving side: turns bytes, split anywhere, into message pieces and control events.
+//!
+//! Payload is never buffered: each call unmasks the bytes available in place and hands them back borrowed
+//! from the input, with flags for the first and last piece of the message, so a message of any size streams
+//! through a buffer of any size. Only a frame header split across reads (at most 14 bytes) and a control
+//! payload (at most 125 bytes) are kept, in fixed storage.
+
+use super::{Limits, MessageKind, Outbox, Role};
+use crate::close::CloseCode;
+use crate::error::ProtocolError;
+use crate::frame::{apply_mask, FrameHeader, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
+use crate::utf8::Utf8Validator;
+
+/// A piece of a text or binary message, borrowed from the input and already unmasked.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Data<'i> {
+    /// Whether the message is text (every piece so far is a valid UTF-8 prefix) or binary.
+    pub kind: MessageKind,
+    /// The bytes of this piece; may be empty only when the piece is the first or the last.
+    pub payload: &'i [u8],
+    /// This piece starts a message.
+    pub first: bool,
+    /// This piece ends the message.
+    pub last: bool,
+}
+
+/// What the receiver produced from the input.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Event<'s, 'i> {
+    /// A piece of a data message.
+    Data(Data<'i>),
+    /// A ping; the matching pong is already queued for the writer.
+    Ping(&'s [u8]),
+    /// A pong.
+    Pong(&'s [u8]),
+    /// The peer's close frame (validated); a close reply is queued unless one was already sent. Input after
+    /// it is ignored.
+    Close {
+        /// The status code, absent when the close frame was empty.
+        code: Option<CloseCode>,
+        /// The UTF-8 reason, possibly empty.
+        reason: &'s str,
+    },
+}
+
+/// The result of one [`Receiver::receive`] call.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Received<'s, 'i> {
+    /// Input bytes used. The rest must be passed again (with more bytes appended if `event` is `None`).
+    pub consumed: usize,
+    /// What those bytes completed, if anything.
+    pub event: Option<Event<'s, 'i>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct FrameProgress {
+    opcode: OpCode,
+    fin: bool,
+    mask: Option<[u8; 4]>,
+    remaining: u64,
+    mask_offset: u8,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum State {
+    Header,
+    Payload(FrameProgress),
+    Closed,
+    Failed(ProtocolError),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct MessageProgress {
+    kind: MessageKind,
+    len: u64,
+    first_delivered: bool,
+}
+
+/// What one step of decoding found, as ranges, so the borrow of the input is taken once at the end.
+enum Step {
+    NeedMore,
+    Data {
+        start: usize,
+        end: usize,
+        kind: MessageKind,
+        first: bool,
+        last: bool,
+    },
+    Control(OpCode),
+}
+
+/// The receiving half of a connection's state.
+#[derive(Clone, Debug)]
+pub struct Receiver {
+    role: Role,
+    limits: Limits,
+    state: State,
+    header: [u8; MAX_HEADER_LEN],
+    header_len: u8,
+    control: [u8; MAX_CONTROL_PAYLOAD],
+    control_len: u8,
+    message: Option<MessageProgress>,
+    utf8: Utf8Validator,
+    replies: Outbox,
+}
+
+impl Receiver {
+    /// A receiver for an endpoint of `role` (which decides whether frames must be masked).
+    pub const fn new(role: Role, limits: Limits) -> Self {
+        Receiver {
+            role,
+            limits,
+            state: State::Header,
+            header: [0; MAX_HEADER_LEN],
+            header_len: 0,
+            control: [0; MAX_CONTROL_PAYLOAD],
+            control_len: 0,
+            message: None,
+            utf8: Utf8Validator::new(),
+            replies: Outbox::new(),
+        }
+    }
+
+    /// Decodes from `input` until it yields one event or needs more bytes. Data payload is unmasked in place
+    /// in `input` and returned borrowed from it.
+    ///
+    /// On a protocol fault the connection is failed: the error is returned (now and on every later call) and
+    /// a close frame with its code is queued in [`Receiver::take_reply`].
+    pub fn receive<'s, 'i>(
+        &'s mut self,
+        input: &'i mut [u8],
+    ) -> Result<Received<'s, 'i>, ProtocolError> {
+        let mut consumed = 0;
+        let step = loop {
+            let rest = &mut input[consumed..];
+            let (used, step) = match self.state {
+                State::Failed(error) => return Err(error),
+                State::Closed => (rest.len(), Some(Step::NeedMore)),
+                State::Header => match self.read_header(rest) {
+                    Ok(HeaderRead::Partial) => (rest.len(), Some(Step::NeedMore)),
+                    Ok(HeaderRead::Complete(header, used)) => match self.start_frame(&header) {
+                        Ok(()) => (used, None),
+                        Err(error) => return Err(self.fail(error)),
+                    },
+                    Err(error) => return Err(self.fail(error)),
+                },
+                State::Payload(frame) if frame.opcode.is_control() => {
+                    let used = self.absorb_control(frame, rest);
+                    match self.state {
+                        State::Payload(_) => (used, Some(Step::NeedMore)),
+                        _ => (used, Some(Step::Control(frame.opcode))),
+                    }
+                }
+                State::Payload(frame) => match self.data_step(frame, rest) {
+                    Ok(Some(Step::Data {
+                        end,
+                        kind,
+                        first,
+                        last,
+                        ..
+                    })) => (
+                        end,
+                        Some(Step::Data {
+                            start: consumed,
+                            end: consumed + end,
+                            kind,
+                            first,
+                            last,
+                        }),
+                    ),
+                    Ok(step) => (0, step),
+                    Err(error) => return Err(self.fail(error)),
+                },
+            };
+            consumed += used;
+            if let Some(step) = step {
+                break step;
+            }
+        };
+        let event = match step {
+            Step::NeedMore => None,
+            Step::Data {
+                start,
+                end,
+                kind,
+                first,
+                last,
+            } => Some(Event::Data(Data {
+                kind,
+                payload: &input[start..end],
+                first,
+                last,
+            })),
+            Step::Control(opcode) => match self.finish_control(opcode) {
+                Ok(()) => Some(self.control_event(opcode)),
+                Err(error) => return Err(self.fail(error)),
+            },
+        };
+        Ok(Received { consumed, event })
+    }
+
+    /// Takes the next control frame owed to the peer (a pong, or the close reply), if any.
+    pub fn take_reply(&mut self) -> Option<super::ControlFrame> {
+        self.replies.take()
+    }
+
+    /// The next control frame owed to the peer, left queued.
+    pub fn peek_reply(&self) -> Option<super::ControlFrame> {
+        self.replies.peek()
+    }
+
+    /// Moves every reply owed to the peer into `outbox` (for adapters whose writer owns the outbox).
+    pub fn move_replies(&mut self, outbox: &mut Outbox) {
+        outbox.absorb(&mut self.replies);
+    }
+
+    /// True once the peer's close frame arrived or the connection failed: no more events will come.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed | State::Failed(_))
+    }
+
+    fn fail(&mut self, error: ProtocolError) -> ProtocolError {
+        self.state = State::Failed(error);
+        self.replies.push_close(Some(error.close_code()));
+        error
+    }
+
+    /// Reads a header from `input`, continuing one that an earlier call left unfinished.
+    fn read_header(&mut self, input: &[u8]) -> Result<HeaderRead, ProtocolError> {
+        let have = usize::from(self.header_len);
+        if have == 0 {
+            if let Some((header, used)) = FrameHeader::parse(input)? {
+                return Ok(HeaderRead::Complete(header, used));
+            }
+        }
+        let take = input.len().min(MAX_HEADER_LEN - have);
+        self.header[have..have + take].copy_from_slice(&input[..take]);
+        match FrameHeader::parse(&self.header[..have + take])? {
+            // `have` bytes alone were not a header, so the header ends inside this input.
+            Some((header, len)) => {
+                self.header_len = 0;
+                Ok(HeaderRead::Complete(header, len - have))
+            }
+            None => {
+                self.header_len = (have + take) as u8;
+                Ok(HeaderRead::Partial)
+            }
+        }
+    }
+
+    fn start_frame(&mut self, header: &FrameHeader) -> Result<(), ProtocolError> {
+        header.check(self.role, 0)?;
+        if header.opcode.is_control() {
+            self.control_len = 0;
+        } else {
+            if header.payload_len > self.limits.max_frame_len {
+                return Err(ProtocolError::FrameTooLarge {
+                    limit: self.limits.max_frame_len,
+                });
+            }
+            let mut message = match (header.opcode, self.message) {
+                (OpCode::Continuation, Some(message)) => message,
+                (OpCode::Continuation, None) => return Err(ProtocolError::OrphanContinuation),
+                (_, Some(_)) => return Err(ProtocolError::MessageInterrupted),
+                (opcode, None) => {
+                    self.utf8 = Utf8Validator::new();
+                    let kind = if opcode == OpCode::Text {
+                        MessageKind::Text
+                    } else {
+                        MessageKind::Binary
+                    };
+                    MessageProgress {
+                        kind,
+                        len: 0,
+                        first_delivered: false,
+                    }
+                }
+            };
+            message.len = message.len.saturating_add(header.payload_len);
+            if message.len > self.limits.max_message_len {
+                return Err(ProtocolError::MessageTooLarge {
+                    limit: self.limits.max_message_len,
+                });
+            }
+            self.message = Some(message);
+        }
+        self.state = State::Payload(FrameProgress {
+            opcode: header.opcode,
+            fin: header.fin,
+            mask: header.mask,
+            remaining: header.payload_len,
+            mask_offset: 0,
+        });
+        Ok(())
+    }
+
+    /// Unmasks and validates the data bytes available in `input`. Returns `Ok(None)` after an empty,
+    /// non-final frame (nothing to report; decoding goes on).
+    fn data_step(
+        &mut self,
+        frame: FrameProgress,
+        input: &mut [u8],
+    ) -> Result<Option<Step>, ProtocolError> {
+        let mut message = self.message.ok_or(ProtocolError::OrphanContinuation)?;
+        let len = input
+            .len()
+            .min(usize::try_from(frame.remaining).unwrap_or(usize::MAX));
+        let piece = &mut input[..len];
+        if let Some(key) = frame.mask {
+            apply_mask(piece, key, usize::from(frame.mask_offset));
+        }
+        let remaining = frame.remaining - len as u64;
+        let last = remaining == 0 && frame.fin;
+        if message.kind == MessageKind::Text {
+            self.utf8
+                .feed(piece)
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
+            if last {
+                self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+        }
+        self.state = if remaining == 0 {
+            State::Header
+        } else {
+            let mask_offset = ((usize::from(frame.mask_offset) + len) % 4) as u8;
+            State::Payload(FrameProgress {
+                remaining,
+                mask_offset,
+                ..frame
+            })
+        };
+        if len == 0 && !last {
+            return Ok(if remaining == 0 {
+                None
+            } else {
+                Some(Step::NeedMore)
+            });
+        }
+        let first = !message.first_delivered;
+        message.first_delivered = true;
+        self.message = if last { None } else { Some(message) };
+        Ok(Some(Step::Data {
+            start: 0,
+            end: len,
+            kind: message.kind,
+            first,
+            last,
+        }))
+    }
+
+    /// Copies and unmasks the control payload bytes available in `input`; returns how many it used.
+    fn absorb_control(&mut self, frame: FrameProgress, input: &[u8]) -> usize {
+        let have = usize::from(self.control_len);
+        let len = input.len().min(frame.remaining as usize);
+        let piece = &mut self.control[have..have + len];
+        piece.copy_from_slice(&input[..len]);
+        if let Some(key) = frame.mask {
+            apply_mask(piece, key, have);
+        }
+        self.control_len += len as u8;
+        let remaining = frame.remaining - len as u64;
+        self.state = if remaining == 0 {
+            State::Header
+        } else {
+            State::Payload(FrameProgress { remaining, ..frame })
+        };
+        len
+    }
+
+    /// Acts on a complete control frame: queues the pong, or validates a close frame and queues its reply.
+    fn finish_control(&mut self, opcode: OpCode) -> Result<(), ProtocolError> {
+        let payload = &self.control[..usize::from(self.control_len)];
+        match opcode {
+            OpCode::Ping => {
+                if let Ok(pong) = super::ControlFrame::pong(payload) {
+                    self.replies.push_pong(pong);
+                }
+            }
+            OpCode::Close => {
+                let (code, _) = parse_close(payload)?;
+                self.replies.push_close(code);
+                self.state = State::Closed;
+                self.message = None;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn control_event(&self, opcode: OpCode) -> Event<'_, 'static> {
+        let payload = &self.control[..usize::from(self.control_len)];
+        match opcode {
+            OpCode::Ping => Event::Ping(payload),
+            OpCode::Pong => Event::Pong(payload),
+            _ => {
+                let (code, reason) = parse_close(payload).unwrap_or((None, ""));
+                Event::Close { code, reason }
+            }
+        }
+    }
+}
+
+enum HeaderRead {
+    Partial,
+    Complete(FrameHeader, usize),
+}
+
+/// Splits and validates a close payload: empty, or a sendable code followed by a UTF-8 reason.
+fn parse_close(payload: &[u8]) -> Result<(Option<CloseCode>, &str), ProtocolError> {
+    match payload {
+        [] => Ok((None, "")),
+        [_] => Err(ProtocolError::InvalidClosePayload),
+        [high, low, reason @ ..] => {
+            let code = CloseCode(u16::from_be_bytes([*high, *low]));
+            if !code.is_sendable() {
+                return Err(ProtocolError::InvalidCloseCode(code.0));
+            }
+            let reason = core::str::from_utf8(reason).map_err(|_| ProtocolError::InvalidUtf8)?;
+            Ok((Some(code), reason))
+        }
+    }
+}

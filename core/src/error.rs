@@ -1,0 +1,130 @@
+//! Error values, one enum per layer. Each protocol fault maps to the close code the peer receives.
+
+use crate::close::CloseCode;
+use core::fmt;
+
+/// A fault in the bytes the peer sent after the handshake. The connection is failed with
+/// [`ProtocolError::close_code`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ProtocolError {
+    /// An opcode from the reserved ranges 3-7 or 11-15.
+    ReservedOpcode,
+    /// An RSV bit set without a negotiated extension that defines it.
+    ReservedBits,
+    /// A 64-bit payload length with its most significant bit set.
+    LengthMsbSet,
+    /// A server received a frame without a masking key.
+    UnmaskedFrame,
+    /// A client received a masked frame.
+    MaskedFrame,
+    /// A control frame with a payload over 125 bytes.
+    ControlFrameTooLong,
+    /// A control frame without the FIN bit.
+    FragmentedControlFrame,
+    /// A continuation frame with no message in progress.
+    OrphanContinuation,
+    /// A new text or binary frame while a fragmented message was still open.
+    MessageInterrupted,
+    /// A text message or close reason that is not valid UTF-8.
+    InvalidUtf8,
+    /// A close frame whose payload is a single byte.
+    InvalidClosePayload,
+    /// A close frame carrying a code that may not be sent on the wire.
+    InvalidCloseCode(u16),
+    /// A frame longer than the configured limit.
+    FrameTooLarge {
+        /// The configured maximum frame payload, in bytes.
+        limit: u64,
+    },
+    /// A message longer than the configured limit.
+    MessageTooLarge {
+        /// The configured maximum message size, in bytes.
+        limit: u64,
+    },
+}
+
+impl ProtocolError {
+    /// The close code sent to the peer for this fault.
+    pub const fn close_code(self) -> CloseCode {
+        match self {
+            ProtocolError::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+            ProtocolError::FrameTooLarge { .. } | ProtocolError::MessageTooLarge { .. } => {
+                CloseCode::MESSAGE_TOO_BIG
+            }
+            _ => CloseCode::PROTOCOL_ERROR,
+        }
+    }
+}
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProtocolError::ReservedOpcode => f.write_str("frame uses a reserved opcode"),
+            ProtocolError::ReservedBits => {
+                f.write_str("RSV bits set without a negotiated extension")
+            }
+            ProtocolError::LengthMsbSet => {
+                f.write_str("64-bit payload length has its most significant bit set")
+            }
+            ProtocolError::UnmaskedFrame => f.write_str("client frame is not masked"),
+            ProtocolError::MaskedFrame => f.write_str("server frame is masked"),
+            ProtocolError::ControlFrameTooLong => {
+                f.write_str("control frame payload exceeds 125 bytes")
+            }
+            ProtocolError::FragmentedControlFrame => f.write_str("control frame is fragmented"),
+            ProtocolError::OrphanContinuation => {
+                f.write_str("continuation frame without a message in progress")
+            }
+            ProtocolError::MessageInterrupted => {
+                f.write_str("new data frame before the previous message finished")
+            }
+            ProtocolError::InvalidUtf8 => f.write_str("text is not valid UTF-8"),
+            ProtocolError::InvalidClosePayload => f.write_str("close frame payload of one byte"),
+            ProtocolError::InvalidCloseCode(code) => write!(f, "close code {code} may not be sent"),
+            ProtocolError::FrameTooLarge { limit } => {
+                write!(f, "frame exceeds the limit of {limit} bytes")
+            }
+            ProtocolError::MessageTooLarge { limit } => {
+                write!(f, "message exceeds the limit of {limit} bytes")
+            }
+        }
+    }
+}
+
+impl core::error::Error for ProtocolError {}
+
+/// A send that the connection's state does not allow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum SendError {
+    /// A data message was started while another one is still being sent in chunks.
+    MessageInProgress,
+    /// A chunk was sent with no chunked message begun.
+    NoMessageInProgress,
+    /// A close frame was already sent: no data frame may follow it.
+    Closed,
+    /// A control payload over 125 bytes, or a close code that may not be sent.
+    InvalidControl,
+    /// The output buffer cannot hold the frame.
+    BufferTooSmall {
+        /// Bytes the frame needs.
+        needed: usize,
+    },
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::MessageInProgress => f.write_str("a chunked message is still in progress"),
+            SendError::NoMessageInProgress => f.write_str("no chunked message in progress"),
+            SendError::Closed => f.write_str("the close frame was already sent"),
+            SendError::InvalidControl => {
+                f.write_str("control payload over 125 bytes or a close code that may not be sent")
+            }
+            SendError::BufferTooSmall { needed } => write!(f, "output buffer needs {needed} bytes"),
+        }
+    }
+}
+
+impl core::error::Error for SendError {}

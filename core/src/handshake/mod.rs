@@ -1,0 +1,66 @@
+//! The opening handshake (RFC 6455 section 4): an HTTP/1.1 upgrade, parsed with `httparse` and validated
+//! strictly.
+//!
+//! - [`server`]: parse a client's request, check every rule of section 4.2.1, then accept (choosing a
+//!   subprotocol, adding headers) or reject with a status and a reason.
+//! - [`client`]: encode the request, then verify the server's response (section 4.2.2 and 4.1).
+//!
+//! Both parsers are push parsers: [`Parsed::Partial`] until the blank line ending the header block, then the
+//! parsed head and how many bytes it used; bytes after it (early frames) stay in the caller's buffer.
+
+pub mod client;
+mod encode;
+mod fields;
+pub mod server;
+
+pub use encode::EncodeError;
+pub use fields::Tokens;
+
+/// How many header lines a handshake may carry. More are answered with 431.
+pub const MAX_HEADERS: usize = 32;
+
+/// The default limit on the size of a header block, in bytes.
+pub const DEFAULT_MAX_HEAD_LEN: usize = 4096;
+
+/// The GUID that RFC 6455 appends to the key before hashing it.
+const ACCEPT_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// The outcome of feeding a push parser.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Parsed<T> {
+    /// The header block has not ended yet: read more and call again with all bytes so far.
+    Partial,
+    /// The header block is complete.
+    Complete {
+        /// What was parsed.
+        value: T,
+        /// Bytes the header block used; the rest of the buffer belongs to the WebSocket stream.
+        consumed: usize,
+    },
+}
+
+/// `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key` value: base64 of SHA-1 of the key and the GUID.
+pub fn accept_key(key: &[u8]) -> [u8; 28] {
+    let mut sha1 = sha1_smol::Sha1::new();
+    sha1.update(key);
+    sha1.update(ACCEPT_GUID);
+    let mut out = [0u8; 28];
+    // 20 digest bytes always encode to exactly 28 base64 characters.
+    let _ = base64::Engine::encode_slice(
+        &base64::engine::general_purpose::STANDARD,
+        sha1.digest().bytes(),
+        &mut out,
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn accept_key_matches_rfc_6455_section_1_3() {
+        assert_eq!(
+            &super::accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
+            b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+}

@@ -1,0 +1,365 @@
+//! The server side of the handshake: parse the client's request, validate it, accept or reject it.
+
+use super::encode::{EncodeError, Writer};
+use super::fields::{find_header, has_token, push_value, Tokens, Values};
+use super::{accept_key, Parsed, MAX_HEADERS};
+use core::fmt;
+
+/// Why a request cannot be upgraded; each maps to the HTTP status the client receives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum RequestError {
+    /// Not a well-formed HTTP/1.x request (400).
+    Malformed,
+    /// The header block did not end within the limit (431).
+    HeadTooLarge {
+        /// The configured limit, in bytes.
+        limit: usize,
+    },
+    /// More header lines than [`MAX_HEADERS`], or a header repeated more than four times (431).
+    TooManyHeaders,
+    /// A method other than GET (405).
+    MethodNotAllowed,
+    /// HTTP/1.0 (505: the upgrade needs HTTP/1.1).
+    HttpVersion,
+    /// No `Host` header (400).
+    MissingHost,
+    /// No `Upgrade: websocket`: a plain HTTP request (426, with `Upgrade: websocket`).
+    NotUpgrade,
+    /// `Connection` does not list `upgrade` (400).
+    MissingConnectionUpgrade,
+    /// `Sec-WebSocket-Key` missing, or not base64 of exactly 16 bytes (400).
+    InvalidKey,
+    /// `Sec-WebSocket-Version` missing or not 13 (426, with `Sec-WebSocket-Version: 13`).
+    UnsupportedVersion,
+}
+
+impl RequestError {
+    /// The HTTP status code answered for this error.
+    pub const fn status(self) -> u16 {
+        match self {
+            RequestError::HeadTooLarge { .. } | RequestError::TooManyHeaders => 431,
+            RequestError::MethodNotAllowed => 405,
+            RequestError::HttpVersion => 505,
+            RequestError::NotUpgrade | RequestError::UnsupportedVersion => 426,
+            _ => 400,
+        }
+    }
+
+    /// Encodes the complete error response (status, the headers the status requires, the reason as a
+    /// plain-text body, `Connection: close`) into `out`; returns the bytes written.
+    pub fn encode_response(self, out: &mut [u8]) -> Result<usize, EncodeError> {
+        let extra: &[(&str, &str)] = match self {
+            RequestError::MethodNotAllowed => &[("Allow", "GET")],
+            RequestError::NotUpgrade => &[("Upgrade", "websocket"), ("Connection", "Upgrade")],
+            RequestError::UnsupportedVersion => &[("Sec-WebSocket-Version", "13")],
+            _ => &[],
+        };
+        encode_reject(self.status(), self.reason(), extra, out)
+    }
+
+    /// A one-line explanation, sent as the response body.
+    pub const fn reason(self) -> &'static str {
+        match self {
+            RequestError::Malformed => "malformed HTTP request",
+            RequestError::HeadTooLarge { .. } => "request header block too large",
+            RequestError::TooManyHeaders => "too many header lines, or a header repeated too often",
+            RequestError::MethodNotAllowed => "WebSocket upgrade requires GET",
+            RequestError::HttpVersion => "WebSocket upgrade requires HTTP/1.1",
+            RequestError::MissingHost => "missing Host header",
+            RequestError::NotUpgrade => "missing Upgrade: websocket",
+            RequestError::MissingConnectionUpgrade => "Connection header does not list upgrade",
+            RequestError::InvalidKey => "Sec-WebSocket-Key must be base64 of 16 bytes",
+            RequestError::UnsupportedVersion => "Sec-WebSocket-Version must be 13",
+        }
+    }
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestError::HeadTooLarge { limit } => {
+                write!(f, "request header block exceeds {limit} bytes")
+            }
+            other => f.write_str(other.reason()),
+        }
+    }
+}
+
+impl core::error::Error for RequestError {}
+
+/// A parsed HTTP request head. Borrowed from the caller's buffer; validated for a WebSocket upgrade by
+/// [`Request::validate`], so a plain `GET /` can still be served as HTTP.
+#[derive(Clone, Debug)]
+pub struct Request<'b> {
+    method: &'b str,
+    target: &'b str,
+    http_1_1: bool,
+    host: Option<&'b str>,
+    origin: Option<&'b str>,
+    key: Option<&'b str>,
+    version: Option<&'b str>,
+    upgrade: Values<'b>,
+    connection: Values<'b>,
+    protocols: Values<'b>,
+    extensions: Values<'b>,
+    head: &'b [u8],
+}
+
+/// Parses a request head from the start of `buf`. `max_head_len` bounds the header block (431 beyond it).
+pub fn parse_request(buf: &[u8], max_head_len: usize) -> Result<Parsed<Request<'_>>, RequestError> {
+    let window = &buf[..buf.len().min(max_head_len)];
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut raw = httparse::Request::new(&mut headers);
+    let consumed = match raw.parse(window) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if window.len() >= max_head_len => {
+            return Err(RequestError::HeadTooLarge {
+                limit: max_head_len,
+            })
+        }
+        Ok(httparse::Status::Partial) => return Ok(Parsed::Partial),
+        Err(httparse::Error::TooManyHeaders) => return Err(RequestError::TooManyHeaders),
+        Err(_) => return Err(RequestError::Malformed),
+    };
+    let (Some(method), Some(target), Some(minor)) = (raw.method, raw.path, raw.version) else {
+        return Err(RequestError::Malformed);
+    };
+    let mut request = Request {
+        method,
+        target,
+        http_1_1: minor == 1,
+        host: None,
+        origin: None,
+        key: None,
+        version: None,
+        upgrade: Values::new(),
+        connection: Values::new(),
+        protocols: Values::new(),
+        extensions: Values::new(),
+        head: &buf[..consumed],
+    };
+    for header in raw.headers.iter() {
+        request.record(header.name, header.value)?;
+    }
+    Ok(Parsed::Complete {
+        value: request,
+        consumed,
+    })
+}
+
+impl<'b> Request<'b> {
+    fn record(&mut self, name: &str, value: &'b [u8]) -> Result<(), RequestError> {
+        let single = |slot: &mut Option<&'b str>| {
+            *slot = Some(
+                core::str::from_utf8(value)
+                    .map_err(|_| RequestError::Malformed)?
+                    .trim(),
+            );
+            Ok(())
+        };
+        let list = |values: &mut Values<'b>| {
+            push_value(values, value).map_err(|_| RequestError::TooManyHeaders)
+        };
+        match name.len() {
+            4 if name.eq_ignore_ascii_case("host") => single(&mut self.host),
+            6 if name.eq_ignore_ascii_case("origin") => single(&mut self.origin),
+            7 if name.eq_ignore_ascii_case("upgrade") => list(&mut self.upgrade),
+            10 if name.eq_ignore_ascii_case("connection") => list(&mut self.connection),
+            17 if name.eq_ignore_ascii_case("sec-websocket-key") => single(&mut self.key),
+            21 if name.eq_ignore_ascii_case("sec-websocket-version") => single(&mut self.version),
+            22 if name.eq_ignore_ascii_case("sec-websocket-protocol") => list(&mut self.protocols),
+            24 if name.eq_ignore_ascii_case("sec-websocket-extensions") => {
+                list(&mut self.extensions)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The request method.
+    pub fn method(&self) -> &'b str {
+        self.method
+    }
+
+    /// The request target as sent: path and query.
+    pub fn target(&self) -> &'b str {
+        self.target
+    }
+
+    /// The path part of the target.
+    pub fn path(&self) -> &'b str {
+        self.target
+            .split_once('?')
+            .map_or(self.target, |(path, _)| path)
+    }
+
+    /// The query part of the target (after `?`), if any.
+    pub fn query(&self) -> Option<&'b str> {
+        self.target.split_once('?').map(|(_, query)| query)
+    }
+
+    /// The `Host` header.
+    pub fn host(&self) -> Option<&'b str> {
+        self.host
+    }
+
+    /// The `Origin` header, which browsers send: check it to refuse cross-site pages.
+    pub fn origin(&self) -> Option<&'b str> {
+        self.origin
+    }
+
+    /// The subprotocols the client offers, in its order of preference.
+    pub fn protocols(&self) -> Tokens<'b> {
+        Tokens::new(&self.protocols)
+    }
+
+    /// The extension offers (each with its parameters), as sent. rill negotiates none.
+    pub fn extensions(&self) -> Tokens<'b> {
+        Tokens::new(&self.extensions)
+    }
+
+    /// Any header by name (case-insensitive): the first occurrence.
+    pub fn header(&self, name: &str) -> Option<&'b str> {
+        find_header(self.head, name, true)
+    }
+
+    /// True when the client asks for a WebSocket (`Upgrade: websocket`); false for a plain HTTP request.
+    pub fn is_upgrade(&self) -> bool {
+        has_token(&self.upgrade, "websocket")
+    }
+
+    /// Checks every rule of RFC 6455 section 4.2.1 and returns the `Sec-WebSocket-Accept` value.
+    pub fn validate(&self) -> Result<[u8; 28], RequestError> {
+        if self.method != "GET" {
+            return Err(RequestError::MethodNotAllowed);
+        }
+        if !self.http_1_1 {
+            return Err(RequestError::HttpVersion);
+        }
+        if self.host.is_none() {
+            return Err(RequestError::MissingHost);
+        }
+        if !self.is_upgrade() {
+            return Err(RequestError::NotUpgrade);
+        }
+        if !has_token(&self.connection, "upgrade") {
+            return Err(RequestError::MissingConnectionUpgrade);
+        }
+        let key = self.key.ok_or(RequestError::InvalidKey)?;
+        let mut decoded = [0u8; 18];
+        let engine = &base64::engine::general_purpose::STANDARD;
+        match (
+            key.len(),
+            base64::Engine::decode_slice(engine, key, &mut decoded),
+        ) {
+            (24, Ok(16)) => {}
+            _ => return Err(RequestError::InvalidKey),
+        }
+        if self.version != Some("13") {
+            return Err(RequestError::UnsupportedVersion);
+        }
+        Ok(accept_key(key.as_bytes()))
+    }
+}
+
+/// How the application accepts a request.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Accept<'a> {
+    /// The subprotocol to use; must be one the client offered.
+    pub protocol: Option<&'a str>,
+    /// Extra response headers (e.g. `Set-Cookie`).
+    pub headers: &'a [(&'a str, &'a str)],
+}
+
+/// Validates `request` and encodes the `101 Switching Protocols` response into `out`.
+///
+/// The response carries no `Content-Length`: after it the connection speaks WebSocket. Fails with
+/// [`EncodeError::ProtocolNotOffered`] when `accept.protocol` is not among [`Request::protocols`].
+pub fn encode_accept(
+    request: &Request<'_>,
+    accept: &Accept<'_>,
+    out: &mut [u8],
+) -> Result<usize, AcceptError> {
+    let key = request.validate().map_err(AcceptError::Request)?;
+    if let Some(protocol) = accept.protocol {
+        if !request.protocols().any(|offered| offered == protocol) {
+            return Err(AcceptError::Encode(EncodeError::ProtocolNotOffered));
+        }
+    }
+    encode_switching(&key, accept, out).map_err(AcceptError::Encode)
+}
+
+fn encode_switching(
+    key: &[u8; 28],
+    accept: &Accept<'_>,
+    out: &mut [u8],
+) -> Result<usize, EncodeError> {
+    let mut w = Writer::new(out);
+    w.put(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n")?;
+    w.put_header("Sec-WebSocket-Accept", key)?;
+    if let Some(protocol) = accept.protocol {
+        w.put_header("Sec-WebSocket-Protocol", protocol.as_bytes())?;
+    }
+    w.put_headers(accept.headers)?;
+    w.put(b"\r\n")?;
+    Ok(w.finish())
+}
+
+/// Why [`encode_accept`] produced no response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum AcceptError {
+    /// The request is not a valid upgrade: answer with [`RequestError::encode_response`].
+    Request(RequestError),
+    /// The response could not be written.
+    Encode(EncodeError),
+}
+
+impl fmt::Display for AcceptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AcceptError::Request(e) => e.fmt(f),
+            AcceptError::Encode(e) => e.fmt(f),
+        }
+    }
+}
+
+impl core::error::Error for AcceptError {}
+
+/// Encodes a rejection: `status`, `headers`, and `reason` as a plain-text body, then `Connection: close`.
+pub fn encode_reject(
+    status: u16,
+    reason: &str,
+    headers: &[(&str, &str)],
+    out: &mut [u8],
+) -> Result<usize, EncodeError> {
+    let mut w = Writer::new(out);
+    w.put(b"HTTP/1.1 ")?;
+    w.put_decimal(usize::from(status))?;
+    w.put(b" ")?;
+    w.put(reason_phrase(status).as_bytes())?;
+    w.put(b"\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: ")?;
+    w.put_decimal(reason.len())?;
+    w.put(b"\r\n")?;
+    w.put_headers(headers)?;
+    w.put(b"\r\n")?;
+    w.put(reason.as_bytes())?;
+    Ok(w.finish())
+}
+
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        426 => "Upgrade Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
+        _ => "Error",
+    }
+}
