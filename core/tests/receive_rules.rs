@@ -1,0 +1,341 @@
+//! One test per receiving rule of RFC 6455: each fault, its error and the close code the peer gets.
+
+mod common;
+use common::{drive, masked, unmasked, Item};
+use rill::connection::ControlFrame;
+use rill::frame::OpCode;
+use rill::{CloseCode, Connection, Limits, MessageKind, ProtocolError, Receiver, Role};
+
+const KEY: [u8; 4] = [1, 2, 3, 4];
+
+fn server_items(wire: &[u8]) -> Vec<Item> {
+    drive(
+        &mut Receiver::new(Role::Server, Limits::default()),
+        wire,
+        &[],
+    )
+}
+
+/// Asserts the server fails with `error` and queues a close frame carrying `code`.
+fn assert_fails(wire: &[u8], error: ProtocolError, code: u16) {
+    let mut rx = Receiver::new(Role::Server, Limits::default());
+    let items = drive(&mut rx, wire, &[]);
+    assert_eq!(items.last(), Some(&Item::Error(error)), "items: {items:?}");
+    assert_eq!(error.close_code(), CloseCode(code));
+    let reply = rx.take_reply().expect("a close reply is queued");
+    assert_eq!(reply.opcode(), OpCode::Close);
+    assert_eq!(reply.payload(), &code.to_be_bytes());
+    // A failed receiver keeps failing: it never resynchronises on garbage.
+    assert_eq!(rx.receive(&mut masked(0x81, b"ok", KEY)), Err(error));
+}
+
+#[test]
+fn reserved_opcodes_fail_with_1002() {
+    for opcode in [3u8, 7, 0xB, 0xF] {
+        assert_fails(
+            &masked(0x82, b"", KEY)
+                .iter()
+                .enumerate()
+                .map(|(i, &b)| if i == 0 { 0x80 | opcode } else { b })
+                .collect::<Vec<_>>(),
+            ProtocolError::ReservedOpcode,
+            1002,
+        );
+    }
+}
+
+#[test]
+fn rsv_bits_without_extension_fail_with_1002() {
+    for first in [0xC1u8, 0xA1, 0x91] {
+        assert_fails(&masked(first, b"x", KEY), ProtocolError::ReservedBits, 1002);
+    }
+}
+
+#[test]
+fn sixty_four_bit_length_with_msb_set_fails() {
+    let wire = [0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4];
+    assert_fails(&wire, ProtocolError::LengthMsbSet, 1002);
+}
+
+#[test]
+fn masking_follows_the_role() {
+    assert_fails(&unmasked(0x81, b"hi"), ProtocolError::UnmaskedFrame, 1002);
+    let mut client = Receiver::new(Role::Client, Limits::default());
+    assert_eq!(
+        drive(&mut client, &masked(0x81, b"hi", KEY), &[]),
+        [Item::Error(ProtocolError::MaskedFrame)]
+    );
+}
+
+#[test]
+fn control_frames_must_be_short_and_final() {
+    assert_fails(
+        &masked(0x89, &[0; 126], KEY),
+        ProtocolError::ControlFrameTooLong,
+        1002,
+    );
+    assert_fails(
+        &masked(0x09, b"x", KEY),
+        ProtocolError::FragmentedControlFrame,
+        1002,
+    );
+    assert_eq!(
+        server_items(&masked(0x89, &[7; 125], KEY)),
+        [Item::Ping(vec![7; 125])]
+    );
+}
+
+#[test]
+fn fragmentation_rules() {
+    assert_fails(
+        &masked(0x80, b"orphan", KEY),
+        ProtocolError::OrphanContinuation,
+        1002,
+    );
+    let mut interrupted = masked(0x01, b"a", KEY);
+    interrupted.extend(masked(0x81, b"b", KEY));
+    assert_fails(&interrupted, ProtocolError::MessageInterrupted, 1002);
+}
+
+#[test]
+fn control_frames_interleave_with_fragments() {
+    let mut wire = masked(0x01, b"Hel", KEY);
+    wire.extend(masked(0x89, b"p", KEY));
+    wire.extend(masked(0x00, b"", KEY));
+    wire.extend(masked(0x8A, b"q", KEY));
+    wire.extend(masked(0x80, b"lo", KEY));
+    assert_eq!(
+        server_items(&wire),
+        [
+            Item::Ping(b"p".to_vec()),
+            Item::Pong(b"q".to_vec()),
+            Item::Message(MessageKind::Text, b"Hello".to_vec())
+        ]
+    );
+}
+
+#[test]
+fn invalid_utf8_fails_on_the_first_bad_byte_before_the_message_ends() {
+    // The first fragment ends with 0xF4 0x90: invalid already, though the message is unfinished.
+    let mut wire = masked(0x01, &[b'o', b'k', 0xF4, 0x90], KEY);
+    wire.extend(masked(0x80, &[0x80, 0x80], KEY));
+    let mut rx = Receiver::new(Role::Server, Limits::default());
+    let mut first = masked(0x01, &[b'o', b'k', 0xF4, 0x90], KEY);
+    assert_eq!(rx.receive(&mut first), Err(ProtocolError::InvalidUtf8));
+    assert_fails(&wire, ProtocolError::InvalidUtf8, 1007);
+    // A message that stops inside a code point is invalid too.
+    assert_fails(
+        &masked(0x81, &[0xE2, 0x82], KEY),
+        ProtocolError::InvalidUtf8,
+        1007,
+    );
+}
+
+#[test]
+fn utf8_split_across_frames_and_reads_is_valid() {
+    let text = "€𝄞κόσμε".as_bytes();
+    let mut wire = masked(0x01, &text[..2], KEY);
+    wire.extend(masked(0x00, &text[2..5], KEY));
+    wire.extend(masked(0x80, &text[5..], KEY));
+    for split in 1..wire.len() {
+        let items = drive(
+            &mut Receiver::new(Role::Server, Limits::default()),
+            &wire,
+            &[split],
+        );
+        assert_eq!(
+            items,
+            [Item::Message(MessageKind::Text, text.to_vec())],
+            "reads of {split}"
+        );
+    }
+}
+
+#[test]
+fn close_frames_are_validated() {
+    assert_fails(
+        &masked(0x88, &[0x03], KEY),
+        ProtocolError::InvalidClosePayload,
+        1002,
+    );
+    for code in [0u16, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000] {
+        assert_fails(
+            &masked(0x88, &code.to_be_bytes(), KEY),
+            ProtocolError::InvalidCloseCode(code),
+            1002,
+        );
+    }
+    assert_fails(
+        &masked(0x88, &[0x03, 0xE8, 0xFF], KEY),
+        ProtocolError::InvalidUtf8,
+        1007,
+    );
+}
+
+#[test]
+fn close_is_echoed_once_and_later_input_ignored() {
+    let mut conn = Connection::new(Role::Server, Limits::default(), 0);
+    let mut wire = masked(0x88, &[0x0B, 0xB8, b'b', b'y', b'e'], KEY);
+    wire.extend(masked(0x81, b"after close", KEY));
+    wire.extend(masked(0x88, &[0x03, 0xE8], KEY));
+    let items = drive(&mut conn.receiver, &wire, &[]);
+    assert_eq!(items, [Item::Close(Some(3000), "bye".into())]);
+    assert!(conn.receiver.is_closed());
+    let mut out = [0u8; 64];
+    let len = conn.poll_transmit(&mut out);
+    assert_eq!(&out[..len], &[0x88, 0x02, 0x0B, 0xB8]);
+    assert_eq!(
+        conn.poll_transmit(&mut out),
+        0,
+        "the close reply goes out once"
+    );
+    assert_eq!(
+        conn.send(MessageKind::Text, b"x", &mut out),
+        Err(rill::SendError::Closed)
+    );
+}
+
+#[test]
+fn empty_close_gets_an_empty_close_reply() {
+    let mut conn = Connection::new(Role::Server, Limits::default(), 0);
+    assert_eq!(
+        drive(&mut conn.receiver, &masked(0x88, b"", KEY), &[]),
+        [Item::Close(None, String::new())]
+    );
+    let mut out = [0u8; 8];
+    let len = conn.poll_transmit(&mut out);
+    assert_eq!(&out[..len], &[0x88, 0x00]);
+}
+
+#[test]
+fn no_close_reply_after_our_own_close() {
+    let mut conn = Connection::new(Role::Server, Limits::default(), 0);
+    let mut out = [0u8; 16];
+    let close = ControlFrame::close(Some(CloseCode::GOING_AWAY), "").unwrap();
+    conn.sender.encode_control(&close, &mut out).unwrap();
+    drive(&mut conn.receiver, &masked(0x88, &[0x03, 0xE9], KEY), &[]);
+    assert_eq!(conn.poll_transmit(&mut out), 0);
+}
+
+#[test]
+fn pings_are_answered_with_the_latest_payload() {
+    let mut conn = Connection::new(Role::Server, Limits::default(), 0);
+    let mut wire = masked(0x89, b"one", KEY);
+    wire.extend(masked(0x89, b"two", KEY));
+    drive(&mut conn.receiver, &wire, &[]);
+    let mut out = [0u8; 32];
+    let len = conn.poll_transmit(&mut out);
+    assert_eq!(&out[..len], &[0x8A, 0x03, b't', b'w', b'o']);
+}
+
+#[test]
+fn replies_go_out_while_a_chunked_message_is_open() {
+    let mut conn = Connection::new(Role::Server, Limits::default(), 0);
+    let mut out = [0u8; 64];
+    conn.sender.begin(MessageKind::Binary).unwrap();
+    let first = conn
+        .sender
+        .chunk(2, false)
+        .unwrap()
+        .encode(b"ab", &mut out)
+        .unwrap();
+    drive(&mut conn.receiver, &masked(0x89, b"p", KEY), &[]);
+    let pong = conn.poll_transmit(&mut out[first..]);
+    let last = conn
+        .sender
+        .chunk(1, true)
+        .unwrap()
+        .encode(b"c", &mut out[first + pong..])
+        .unwrap();
+    let wire = &out[..first + pong + last];
+    assert_eq!(
+        wire,
+        &[0x02, 0x02, b'a', b'b', 0x8A, 0x01, b'p', 0x80, 0x01, b'c']
+    );
+    let mut client = Receiver::new(Role::Client, Limits::default());
+    assert_eq!(
+        drive(&mut client, wire, &[1]),
+        [
+            Item::Pong(b"p".to_vec()),
+            Item::Message(MessageKind::Binary, b"abc".to_vec())
+        ]
+    );
+}
+
+#[test]
+fn size_limits_fail_with_1009() {
+    let limits = Limits {
+        max_frame_len: 10,
+        max_message_len: 15,
+    };
+    let mut rx = Receiver::new(Role::Server, limits);
+    let items = drive(&mut rx, &masked(0x82, &[0; 11], KEY), &[]);
+    assert_eq!(
+        items,
+        [Item::Error(ProtocolError::FrameTooLarge { limit: 10 })]
+    );
+    let mut wire = masked(0x02, &[0; 10], KEY);
+    wire.extend(masked(0x80, &[0; 6], KEY));
+    let mut rx = Receiver::new(Role::Server, limits);
+    let items = drive(&mut rx, &wire, &[]);
+    assert_eq!(
+        items,
+        [Item::Error(ProtocolError::MessageTooLarge { limit: 15 })]
+    );
+    assert_eq!(
+        ProtocolError::MessageTooLarge { limit: 15 }.close_code(),
+        CloseCode::MESSAGE_TOO_BIG
+    );
+    assert_eq!(rx.take_reply().unwrap().payload(), &1009u16.to_be_bytes());
+}
+
+#[test]
+fn one_byte_at_a_time_streams_payload_as_it_arrives() {
+    let payload: Vec<u8> = (0..=255).cycle().take(70_000).collect();
+    let wire = masked(0x82, &payload, KEY);
+    let mut rx = Receiver::new(Role::Server, Limits::default());
+    let mut pieces = 0;
+    let mut got = Vec::new();
+    let mut pending = Vec::new();
+    for byte in &wire {
+        pending.push(*byte);
+        let received = rx.receive(&mut pending).unwrap();
+        let consumed = received.consumed;
+        if let Some(rill::Event::Data(data)) = received.event {
+            pieces += 1;
+            got.extend_from_slice(data.payload);
+        }
+        pending.drain(..consumed);
+    }
+    assert_eq!(got, payload);
+    assert_eq!(
+        pieces,
+        payload.len(),
+        "every payload byte is delivered the moment it arrives"
+    );
+}
+
+#[test]
+fn non_minimal_length_encoding_is_accepted() {
+    let mut wire = vec![0x82, 0xFE, 0x00, 0x03];
+    wire.extend_from_slice(&KEY);
+    wire.extend([b'a' ^ 1, b'b' ^ 2, b'c' ^ 3]);
+    assert_eq!(
+        server_items(&wire),
+        [Item::Message(MessageKind::Binary, b"abc".to_vec())]
+    );
+}
+
+#[test]
+fn empty_messages_are_delivered() {
+    let mut wire = masked(0x81, b"", KEY);
+    wire.extend(masked(0x02, b"", KEY));
+    wire.extend(masked(0x80, b"", KEY));
+    assert_eq!(
+        server_items(&wire),
+        [
+            Item::Message(MessageKind::Text, vec![]),
+            Item::Message(MessageKind::Binary, vec![])
+        ]
+    );
+}
