@@ -171,7 +171,10 @@ pub fn parse_response<'b>(
     };
     match (raw.version, raw.code) {
         (Some(1), Some(101)) => {}
-        (Some(_), Some(status)) => return Err(ResponseError::NotSwitching { status }),
+        // A 101 only switches protocols over HTTP/1.1; reporting it as "101 instead of 101" would hide that.
+        (Some(_), Some(status)) if status != 101 => {
+            return Err(ResponseError::NotSwitching { status })
+        }
         _ => return Err(ResponseError::Malformed),
     }
     let mut upgrade = Values::new();
