@@ -34,6 +34,11 @@ impl FrameHead {
         &self.bytes[..usize::from(self.len)]
     }
 
+    /// True when the payload must be masked (the sender is a client).
+    pub fn is_masked(&self) -> bool {
+        self.mask.is_some()
+    }
+
     /// A masker for the payload: masks it in pieces as they are written (a no-op for a server).
     pub fn payload_masker(&self) -> PayloadMasker {
         PayloadMasker {

@@ -196,7 +196,7 @@ pub fn parse_response<'b>(
             protocol = Some(
                 core::str::from_utf8(header.value)
                     .map_err(|_| ResponseError::Malformed)?
-                    .trim(),
+                    .trim_ascii(),
             );
         } else if name.eq_ignore_ascii_case("sec-websocket-extensions") && !header.value.is_empty()
         {

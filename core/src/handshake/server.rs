@@ -154,7 +154,7 @@ impl<'b> Request<'b> {
             *slot = Some(
                 core::str::from_utf8(value)
                     .map_err(|_| RequestError::Malformed)?
-                    .trim(),
+                    .trim_ascii(),
             );
             Ok(())
         };
@@ -333,22 +333,43 @@ pub fn encode_reject(
     headers: &[(&str, &str)],
     out: &mut [u8],
 ) -> Result<usize, EncodeError> {
+    encode_http_response(
+        status,
+        "text/plain; charset=utf-8",
+        headers,
+        reason.as_bytes(),
+        out,
+    )
+}
+
+/// Encodes a complete HTTP/1.1 response with a body (e.g. a page served on `GET /` next to the WebSocket
+/// endpoint): status line, `Content-Type`, `Connection: close`, `Content-Length`, `headers`, then `body`.
+pub fn encode_http_response(
+    status: u16,
+    content_type: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    out: &mut [u8],
+) -> Result<usize, EncodeError> {
     let mut w = Writer::new(out);
     w.put(b"HTTP/1.1 ")?;
     w.put_decimal(usize::from(status))?;
     w.put(b" ")?;
     w.put(reason_phrase(status).as_bytes())?;
-    w.put(b"\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: ")?;
-    w.put_decimal(reason.len())?;
+    w.put(b"\r\n")?;
+    w.put_header("Content-Type", content_type.as_bytes())?;
+    w.put(b"Connection: close\r\nContent-Length: ")?;
+    w.put_decimal(body.len())?;
     w.put(b"\r\n")?;
     w.put_headers(headers)?;
     w.put(b"\r\n")?;
-    w.put(reason.as_bytes())?;
+    w.put(body)?;
     Ok(w.finish())
 }
 
 fn reason_phrase(status: u16) -> &'static str {
     match status {
+        200 => "OK",
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",

@@ -1,0 +1,42 @@
+//! The Autobahn|Testsuite client loop: ask the fuzzing server for its case count, run each case by echoing
+//! every message, then ask it to write its reports.
+//!
+//! `cargo run --release -p rill-tokio --example autobahn_client -- --url ws://127.0.0.1:9001 --agent rill`
+
+mod common;
+
+use rill_tokio::{connect, Config, Error, Message};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    let url = common::flag("--url", "ws://127.0.0.1:9001");
+    let agent = common::flag("--agent", "rill");
+    let mut ws = connect(&format!("{url}/getCaseCount"), Config::default()).await?;
+    let count: u32 = match ws.recv().await? {
+        Message::Text(text) => text
+            .trim()
+            .parse()
+            .map_err(|_| Error::InvalidUrl("case count is not a number"))?,
+        _ => return Err(Error::InvalidUrl("expected the case count as text")),
+    };
+    drop(ws);
+    for case in 1..=count {
+        let mut ws = connect(
+            &format!("{url}/runCase?case={case}&agent={agent}"),
+            Config::default(),
+        )
+        .await?;
+        if let Err(error) = common::echo(&mut ws).await {
+            eprintln!("case {case}: {error}");
+        }
+    }
+    // The server closes this one itself once the reports are written.
+    let mut ws = connect(
+        &format!("{url}/updateReports?agent={agent}"),
+        Config::default(),
+    )
+    .await?;
+    common::echo(&mut ws).await?;
+    println!("ran {count} cases");
+    Ok(())
+}

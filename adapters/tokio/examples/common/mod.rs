@@ -1,0 +1,30 @@
+//! Pieces shared by the examples: flag parsing and the streaming echo loop.
+#![allow(dead_code)]
+
+use rill_tokio::{Error, Piece, WebSocket};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// The value after `--name` on the command line, or `default`.
+pub fn flag(name: &str, default: &str) -> String {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+        .unwrap_or_else(|| default.to_string())
+}
+
+/// Echoes every message piece by piece, so a message of any size streams through fixed buffers. Replies
+/// to pieces that arrived together are flushed together, once no more input is buffered.
+pub async fn echo<S: AsyncRead + AsyncWrite>(ws: &mut WebSocket<S>) -> Result<(), Error> {
+    let (reader, writer) = ws.halves();
+    loop {
+        match reader.recv_piece().await {
+            Ok(Piece::Data(piece)) => writer.feed_piece(&piece).await?,
+            Ok(Piece::Close(..)) | Err(Error::Closed) => return Ok(()),
+            Err(error) => return Err(error),
+        }
+        if !reader.has_buffered_input() {
+            writer.flush().await?;
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! rill-tokio: the [rill] WebSocket core driven over tokio.
+//!
+//! ```no_run
+//! # async fn server() -> Result<(), rill_tokio::Error> {
+//! use rill_tokio::{accept, Config, Listener, Message};
+//! let listener = Listener::bind("127.0.0.1:9001").await?; // accepted sockets get TCP_NODELAY
+//! loop {
+//!     let (stream, _) = listener.accept().await?;
+//!     tokio::spawn(async move {
+//!         let mut ws = accept(stream, Config::default()).await?;
+//!         while let Message::Text(text) = ws.recv().await? {
+//!             let reply = text.to_uppercase();
+//!             ws.send_text(&reply).await?; // written and flushed when this returns
+//!         }
+//!         Ok::<_, rill_tokio::Error>(())
+//!     });
+//! }
+//! # }
+//! ```
+//!
+//! Every connection has a fixed read buffer and a fixed write buffer; there is no unbounded queue. A slow
+//! peer slows the sender (`send` waits for the socket), replies to pings and closes go out from the reading
+//! half even while the writing half is between the chunks of a long message.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod config;
+mod error;
+mod handshake;
+mod reader;
+#[cfg(feature = "futures")]
+mod stream;
+mod tcp;
+mod websocket;
+mod writer;
+
+pub use config::{Batch, Config};
+pub use error::{Error, Timeout};
+pub use handshake::{
+    accept, accept_with, client_handshake, connect, connect_with, ClientOptions, Decision,
+};
+pub use reader::{Message, Piece, Reader};
+pub use rill::handshake::server::Request;
+pub use rill::{CloseCode, Data, MessageKind};
+#[cfg(feature = "futures")]
+pub use stream::OwnedMessage;
+pub use tcp::{connect_tcp, Listener};
+pub use websocket::WebSocket;
+pub use writer::{Chunks, TextChunks, Writer};

@@ -1,0 +1,98 @@
+//! A whole connection: both halves with one owner, and the close handshake.
+
+use crate::reader::{Message, Piece, Reader};
+use crate::writer::{Shared, Writer};
+use crate::{Config, Error, Timeout};
+use rill::{CloseCode, MessageKind, Role};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// An open WebSocket connection over `S`. Use it whole from one task, or [`WebSocket::split`] it into a
+/// [`Reader`] and a [`Writer`] for separate tasks (both are `Send` when `S` is, and neither needs `Send`
+/// on a current-thread runtime or a `LocalSet`).
+pub struct WebSocket<S> {
+    reader: Reader<S>,
+    writer: Writer<S>,
+    protocol: Option<String>,
+}
+
+impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
+    /// Wraps a stream whose handshake is done; `buf[start..end]` holds bytes that followed it.
+    pub(crate) fn new(
+        stream: S,
+        role: Role,
+        config: Config,
+        buf: Box<[u8]>,
+        (start, end): (usize, usize),
+        protocol: Option<String>,
+    ) -> Self {
+        let (read, write) = tokio::io::split(stream);
+        let shared = Shared::new(write, role, config);
+        WebSocket {
+            reader: Reader::new(read, buf, start, end, shared.clone()),
+            writer: Writer::new(shared),
+            protocol,
+        }
+    }
+
+    /// Splits into halves that can be used from different tasks.
+    pub fn split(self) -> (Reader<S>, Writer<S>) {
+        (self.reader, self.writer)
+    }
+
+    /// Both halves, borrowed: e.g. to echo a piece straight from the read buffer, or to `select!` on a
+    /// receive and a ping.
+    pub fn halves(&mut self) -> (&mut Reader<S>, &mut Writer<S>) {
+        (&mut self.reader, &mut self.writer)
+    }
+
+    /// The subprotocol agreed in the handshake.
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    /// See [`Reader::recv`].
+    pub async fn recv(&mut self) -> Result<Message<'_>, Error> {
+        self.reader.recv().await
+    }
+
+    /// See [`Reader::recv_piece`].
+    pub async fn recv_piece(&mut self) -> Result<Piece<'_>, Error> {
+        self.reader.recv_piece().await
+    }
+
+    /// See [`Writer::send_text`].
+    pub async fn send_text(&mut self, text: &str) -> Result<(), Error> {
+        self.writer.send_text(text).await
+    }
+
+    /// See [`Writer::send_binary`].
+    pub async fn send_binary(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.writer.send_binary(bytes).await
+    }
+
+    /// See [`Writer::send`].
+    pub async fn send(&mut self, kind: MessageKind, payload: &[u8]) -> Result<(), Error> {
+        self.writer.send(kind, payload).await
+    }
+
+    /// Closes gracefully: sends a close frame, then reads (discarding messages) until the peer's close
+    /// arrives and, for a client, until the server ends the TCP connection, or `close_timeout` passes.
+    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.writer.send_close(code, reason).await?;
+        let limit = self.writer.close_timeout();
+        let drain = async {
+            loop {
+                match self.reader.recv_piece().await {
+                    Ok(Piece::Close(..)) | Err(Error::Closed) => {
+                        return self.reader.wait_for_eof().await
+                    }
+                    Ok(Piece::Data(_)) => {}
+                    Err(error) => return Err(error),
+                }
+            }
+        };
+        tokio::time::timeout(limit, drain)
+            .await
+            .map_err(|_| Error::Timeout(Timeout::Close))?
+    }
+}
