@@ -105,11 +105,11 @@ where
     ))
 }
 
-/// Encodes the answer to `decision`; the outcome is the agreed subprotocol or why there is no WebSocket.
-fn respond(
-    request: &Request<'_>,
-    decision: Decision,
-) -> Result<(Vec<u8>, Result<Option<String>, Error>), Error> {
+/// The HTTP response to write, then either the agreed subprotocol or why there is no WebSocket.
+type Answer = (Vec<u8>, Result<Option<String>, Error>);
+
+/// Encodes the answer to `decision`.
+fn respond(request: &Request<'_>, decision: Decision) -> Result<Answer, Error> {
     match decision {
         Decision::Accept { protocol, headers } => {
             let headers: Vec<(&str, &str)> = headers
