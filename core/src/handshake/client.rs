@@ -26,12 +26,7 @@ impl ClientRequest<'_> {
     /// The base64 form of the key, as sent.
     pub fn encoded_key(&self) -> [u8; 24] {
         let mut out = [0u8; 24];
-        // 16 bytes always encode to exactly 24 base64 characters.
-        let _ = base64::Engine::encode_slice(
-            &base64::engine::general_purpose::STANDARD,
-            self.key,
-            &mut out,
-        );
+        super::digest::base64_encode(&self.key, &mut out);
         out
     }
 

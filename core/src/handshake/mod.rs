@@ -9,6 +9,7 @@
 //! parsed head and how many bytes it used; bytes after it (early frames) stay in the caller's buffer.
 
 pub mod client;
+mod digest;
 mod encode;
 mod fields;
 pub mod server;
@@ -41,16 +42,8 @@ pub enum Parsed<T> {
 
 /// `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key` value: base64 of SHA-1 of the key and the GUID.
 pub fn accept_key(key: &[u8]) -> [u8; 28] {
-    let mut sha1 = sha1_smol::Sha1::new();
-    sha1.update(key);
-    sha1.update(ACCEPT_GUID);
     let mut out = [0u8; 28];
-    // 20 digest bytes always encode to exactly 28 base64 characters.
-    let _ = base64::Engine::encode_slice(
-        &base64::engine::general_purpose::STANDARD,
-        sha1.digest().bytes(),
-        &mut out,
-    );
+    digest::base64_encode(&digest::sha1(&[key, ACCEPT_GUID]), &mut out);
     out
 }
 

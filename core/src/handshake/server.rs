@@ -1,5 +1,6 @@
 //! The server side of the handshake: parse the client's request, validate it, accept or reject it.
 
+use super::digest::is_base64_of_16_bytes;
 use super::encode::{EncodeError, Writer};
 use super::fields::{find_header, has_token, push_value, Tokens, Values};
 use super::{accept_key, Parsed, MAX_HEADERS};
@@ -246,14 +247,8 @@ impl<'b> Request<'b> {
             return Err(RequestError::MissingConnectionUpgrade);
         }
         let key = self.key.ok_or(RequestError::InvalidKey)?;
-        let mut decoded = [0u8; 18];
-        let engine = &base64::engine::general_purpose::STANDARD;
-        match (
-            key.len(),
-            base64::Engine::decode_slice(engine, key, &mut decoded),
-        ) {
-            (24, Ok(16)) => {}
-            _ => return Err(RequestError::InvalidKey),
+        if key.len() != 24 || !is_base64_of_16_bytes(key.as_bytes()) {
+            return Err(RequestError::InvalidKey);
         }
         if self.version != Some("13") {
             return Err(RequestError::UnsupportedVersion);

@@ -1,0 +1,331 @@
+//! End-to-end behaviour of rill-tokio over loopback TCP: both roles of rill talking to each other.
+
+use rill_tokio::{
+    accept, accept_with, connect, connect_tcp, connect_with, ClientOptions, CloseCode, Config,
+    Decision, Error, Listener, Message, MessageKind, Piece,
+};
+use std::time::Duration;
+use tokio::net::TcpStream;
+
+/// A bound listener and its `ws://` URL.
+async fn listener() -> (Listener, String) {
+    let listener = Listener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    (listener, url)
+}
+
+/// Bounds a whole test: a deadlock fails it instead of hanging CI.
+async fn bounded<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(20), future)
+        .await
+        .expect("test exceeded its time bound")
+}
+
+#[tokio::test]
+async fn helpers_set_tcp_nodelay() {
+    let (listener, url) = listener().await;
+    let addr = url.trim_start_matches("ws://").to_string();
+    let client = connect_tcp(&addr, true).await.unwrap();
+    let (accepted, _) = listener.accept().await.unwrap();
+    assert!(client.nodelay().unwrap(), "connected socket");
+    assert!(accepted.nodelay().unwrap(), "accepted socket");
+    assert!(
+        !connect_tcp(&addr, false).await.unwrap().nodelay().unwrap(),
+        "the flag is honoured"
+    );
+}
+
+#[tokio::test]
+async fn messages_both_ways_and_close_handshake() {
+    let (listener, url) = listener().await;
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut ws = accept(stream, Config::default()).await.unwrap();
+        let (reader, writer) = ws.halves();
+        let mut seen = Vec::new();
+        loop {
+            match reader.recv().await.unwrap() {
+                Message::Text(t) => {
+                    seen.push(t.to_string());
+                    writer.send_text(&t.to_uppercase()).await.unwrap();
+                }
+                Message::Binary(b) => writer.send_binary(&[b, b].concat()).await.unwrap(),
+                Message::Close(code, reason) => {
+                    assert_eq!((code, reason), (Some(CloseCode(4000)), "bye"));
+                    break;
+                }
+            }
+        }
+        assert!(matches!(ws.recv().await, Err(Error::Closed)));
+        seen
+    });
+    bounded(async {
+        let mut ws = connect(&url, Config::default()).await.unwrap();
+        ws.send_text("héllo").await.unwrap();
+        assert_eq!(ws.recv().await.unwrap(), Message::Text("HÉLLO"));
+        ws.send_binary(&[1, 2]).await.unwrap();
+        assert_eq!(ws.recv().await.unwrap(), Message::Binary(&[1, 2, 1, 2]));
+        ws.close(CloseCode(4000), "bye").await.unwrap();
+        assert_eq!(server.await.unwrap(), ["héllo"]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_message_larger_than_every_buffer_streams_both_ways() {
+    const LEN: usize = 1 << 20;
+    let small = Config {
+        read_buffer: 4096,
+        write_buffer: 4096,
+        max_head_len: 4096,
+        ..Config::default()
+    };
+    let (listener, url) = listener().await;
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut ws = accept(stream, small).await.unwrap();
+        let (reader, writer) = ws.halves();
+        let mut total = 0;
+        let mut largest_piece = 0;
+        loop {
+            match reader.recv_piece().await.unwrap() {
+                Piece::Data(piece) => {
+                    assert!(piece
+                        .payload
+                        .iter()
+                        .enumerate()
+                        .all(|(i, &b)| b == ((total + i) % 251) as u8));
+                    total += piece.payload.len();
+                    largest_piece = largest_piece.max(piece.payload.len());
+                    writer.feed_piece(&piece).await.unwrap();
+                    if piece.last {
+                        writer.flush().await.unwrap();
+                    }
+                }
+                Piece::Close(..) => break,
+            }
+        }
+        (total, largest_piece)
+    });
+    bounded(async {
+        let mut ws = connect(&url, small).await.unwrap();
+        let (reader, writer) = ws.halves();
+        let send = async {
+            // Generated piece by piece, as from flash or a generator: never whole in memory.
+            let mut chunks = writer.begin(MessageKind::Binary).await.unwrap();
+            let mut piece = [0u8; 1000];
+            let mut start = 0;
+            while start + piece.len() < LEN {
+                piece
+                    .iter_mut()
+                    .enumerate()
+                    .for_each(|(i, b)| *b = ((start + i) % 251) as u8);
+                chunks.send(&piece).await.unwrap();
+                start += piece.len();
+            }
+            let tail: Vec<u8> = (start..LEN).map(|i| (i % 251) as u8).collect();
+            chunks.finish(&tail).await.unwrap();
+        };
+        let receive = async {
+            let mut total = 0;
+            while total < LEN {
+                match reader.recv_piece().await.unwrap() {
+                    Piece::Data(piece) => {
+                        assert!(piece
+                            .payload
+                            .iter()
+                            .enumerate()
+                            .all(|(i, &b)| b == ((total + i) % 251) as u8));
+                        total += piece.payload.len();
+                        assert_eq!(piece.last, total == LEN);
+                    }
+                    Piece::Close(..) => panic!("unexpected close"),
+                }
+            }
+        };
+        tokio::join!(send, receive);
+        ws.close(CloseCode::NORMAL, "").await.unwrap();
+        let (total, largest_piece) = server.await.unwrap();
+        assert_eq!(total, LEN);
+        assert!(
+            largest_piece <= 4096,
+            "pieces are bounded by the read buffer"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn application_decides_protocol_headers_or_rejection() {
+    let (listener, url) = listener().await;
+    tokio::spawn(async move {
+        for _ in 0..2 {
+            let (stream, _) = listener.accept().await.unwrap();
+            let result = accept_with(stream, Config::default(), |request| {
+                if request.path() != "/chat" {
+                    return Decision::Reject {
+                        status: 404,
+                        reason: "no such room".into(),
+                    };
+                }
+                assert_eq!(request.query(), Some("room=1"));
+                assert_eq!(request.origin(), Some("http://example.test"));
+                let protocol = request
+                    .protocols()
+                    .find(|p| *p == "v2.chat")
+                    .map(String::from);
+                Decision::Accept {
+                    protocol,
+                    headers: vec![("X-Room".into(), "1".into())],
+                }
+            })
+            .await;
+            if let Ok(mut ws) = result {
+                let protocol = ws.protocol().unwrap_or("none").to_string();
+                ws.send_text(&protocol).await.unwrap();
+            }
+        }
+    });
+    bounded(async {
+        let options = ClientOptions {
+            protocols: vec!["v1.chat".into(), "v2.chat".into()],
+            origin: Some("http://example.test".into()),
+            headers: vec![],
+        };
+        let mut ws = connect_with(&format!("{url}/chat?room=1"), &options, Config::default())
+            .await
+            .unwrap();
+        assert_eq!(ws.protocol(), Some("v2.chat"));
+        assert_eq!(ws.recv().await.unwrap(), Message::Text("v2.chat"));
+        match connect(&format!("{url}/elsewhere"), Config::default()).await {
+            Err(Error::Response(rill::handshake::client::ResponseError::NotSwitching {
+                status,
+            })) => {
+                assert_eq!(status, 404)
+            }
+            other => panic!("expected a 404, got {:?}", other.map(|_| ())),
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn ping_measures_round_trip_and_pongs_flow_mid_chunked_message() {
+    let (listener, url) = listener().await;
+    let (open_tx, open_rx) = tokio::sync::oneshot::channel();
+    let (pinged_tx, pinged_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let (mut reader, mut writer) = accept(stream, Config::default()).await.unwrap().split();
+        // The reading half answers pings on its own task; the writer sits mid-message meanwhile.
+        let reading = tokio::spawn(async move { while reader.recv_piece().await.is_ok() {} });
+        let mut chunks = writer.begin_text().await.unwrap();
+        chunks.send("first half, ").await.unwrap();
+        open_tx.send(()).unwrap();
+        pinged_rx.await.unwrap();
+        chunks.finish("second half").await.unwrap();
+        reading.await.unwrap();
+    });
+    bounded(async {
+        let (mut reader, mut writer) = connect(&url, Config::default()).await.unwrap().split();
+        let reading = tokio::spawn(async move {
+            match reader.recv().await.unwrap() {
+                Message::Text(text) => text.to_string(),
+                other => panic!("unexpected {other:?}"),
+            }
+        });
+        open_rx.await.unwrap();
+        let rtt = writer.ping(Duration::from_secs(5)).await.unwrap();
+        assert!(rtt < Duration::from_secs(5));
+        pinged_tx.send(()).unwrap();
+        assert_eq!(reading.await.unwrap(), "first half, second half");
+        writer.send_close(CloseCode::NORMAL, "").await.unwrap();
+        server.await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn protocol_errors_close_with_their_code() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (listener, url) = listener().await;
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut ws = accept(stream, Config::default()).await.unwrap();
+        ws.recv().await.map(|_| ()).unwrap_err()
+    });
+    bounded(async {
+        // A raw client: valid handshake, then an unmasked frame (servers require masking: 1002).
+        let mut raw = TcpStream::connect(url.trim_start_matches("ws://")).await.unwrap();
+        raw.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n\x81\x02hi").await.unwrap();
+        let mut got = Vec::new();
+        raw.read_to_end(&mut got).await.unwrap();
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.starts_with("HTTP/1.1 101 "));
+        assert!(got.ends_with(&[0x88, 0x02, 0x03, 0xEA]), "close 1002 then the server ends TCP: {got:?}");
+        assert!(matches!(server.await.unwrap(), Error::Protocol(rill::ProtocolError::UnmaskedFrame)));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bad_handshakes_get_an_http_error_with_a_reason() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (listener, url) = listener().await;
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            tokio::spawn(accept(stream, Config::default()));
+        }
+    });
+    bounded(async {
+        for (request, status_line, reason) in [
+            ("GET / HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 426 Upgrade Required", "missing Upgrade: websocket"),
+            (
+                "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n",
+                "HTTP/1.1 426 Upgrade Required",
+                "Sec-WebSocket-Version must be 13",
+            ),
+            ("BREW / HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 405 Method Not Allowed", "WebSocket upgrade requires GET"),
+            ("\x01garbage\r\n\r\n", "HTTP/1.1 400 Bad Request", "malformed HTTP request"),
+        ] {
+            let mut raw = TcpStream::connect(url.trim_start_matches("ws://")).await.unwrap();
+            raw.write_all(request.as_bytes()).await.unwrap();
+            let mut got = String::new();
+            raw.read_to_string(&mut got).await.unwrap();
+            assert!(got.starts_with(status_line), "{got}");
+            assert!(got.ends_with(reason), "{got}");
+        }
+    })
+    .await;
+}
+
+#[test]
+fn halves_are_send_for_send_streams() {
+    fn assert_send<T: Send + 'static>() {}
+    assert_send::<rill_tokio::Reader<TcpStream>>();
+    assert_send::<rill_tokio::Writer<TcpStream>>();
+    assert_send::<rill_tokio::WebSocket<TcpStream>>();
+}
+
+#[tokio::test]
+async fn futures_spawned_on_a_multi_thread_runtime_are_send() {
+    // tokio::spawn requires Send futures: this compiles only if recv/send futures are Send.
+    let (listener, url) = listener().await;
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut ws = accept(stream, Config::default()).await.unwrap();
+        let text = match ws.recv().await.unwrap() {
+            Message::Text(t) => t.to_string(),
+            _ => String::new(),
+        };
+        ws.send_text(&text).await.unwrap();
+    });
+    let client = tokio::spawn(async move {
+        let mut ws = connect(&url, Config::default()).await.unwrap();
+        ws.send_text("send").await.unwrap();
+        matches!(ws.recv().await.unwrap(), Message::Text("send"))
+    });
+    assert!(bounded(client).await.unwrap());
+    server.await.unwrap();
+}
