@@ -247,7 +247,7 @@ impl<'b> Request<'b> {
             return Err(RequestError::MissingConnectionUpgrade);
         }
         let key = self.key.ok_or(RequestError::InvalidKey)?;
-        if key.len() != 24 || !is_base64_of_16_bytes(key.as_bytes()) {
+        if !is_base64_of_16_bytes(key.as_bytes()) {
             return Err(RequestError::InvalidKey);
         }
         if self.version != Some("13") {
