@@ -1,0 +1,176 @@
+//! Memory: zero heap allocations per message in steady state, and a sender that blocks (with flat memory)
+//! when the peer stops reading. A counting global allocator sees every allocation in this test binary.
+
+use rill_tokio::{accept, connect, CloseCode, Config, Listener, Message, MessageKind, Piece};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+static ALLOCATED_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        ALLOCATED_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Both tests count allocations process-wide, so they must not overlap.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+#[test]
+fn echo_allocates_nothing_per_message_in_steady_state() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let listener = Listener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut ws = accept(stream, Config::default()).await.unwrap();
+            let (reader, writer) = ws.halves();
+            while let Ok(Piece::Data(piece)) = reader.recv_piece().await {
+                writer.feed_piece(&piece).await.unwrap();
+                if !reader.has_buffered_input() {
+                    writer.flush().await.unwrap();
+                }
+            }
+        });
+        let mut ws = connect(&url, Config::default()).await.unwrap();
+        let (reader, writer) = ws.halves();
+        let payload = vec![7u8; 1000];
+        let mut round_trip = async |n: usize| {
+            for _ in 0..n {
+                writer.send(MessageKind::Binary, &payload).await.unwrap();
+                assert_eq!(reader.recv().await.unwrap(), Message::Binary(&payload));
+                writer.send_text("token").await.unwrap();
+                assert_eq!(reader.recv().await.unwrap(), Message::Text("token"));
+            }
+        };
+        round_trip(100).await; // warm-up: buffers, runtime structures
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        round_trip(5000).await;
+        let per_message = (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / 10_000.0;
+        assert!(
+            per_message < 0.001,
+            "{per_message} allocations per echoed message"
+        );
+        ws.close(CloseCode::NORMAL, "").await.unwrap();
+        server.await.unwrap();
+    });
+}
+
+/// Counts bytes written through it and signals when the socket refuses more (the peer stopped reading).
+struct Probe<S> {
+    inner: S,
+    written: Arc<AtomicU64>,
+    blocked: Arc<Notify>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Probe<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Probe<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
+        match &result {
+            Poll::Ready(Ok(n)) => {
+                self.written.fetch_add(*n as u64, Ordering::Relaxed);
+            }
+            Poll::Pending => self.blocked.notify_one(),
+            Poll::Ready(Err(_)) => {}
+        }
+        result
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[test]
+fn a_slow_reader_blocks_the_sender_with_flat_memory_and_loses_nothing() {
+    const MESSAGE: usize = 64 * 1024;
+    const TOTAL: usize = 100 * 1000 * 1000;
+    const MESSAGES: usize = TOTAL / MESSAGE;
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let listener = Listener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}", listener.local_addr().unwrap());
+        let written = Arc::new(AtomicU64::new(0));
+        let blocked = Arc::new(Notify::new());
+        let (probe_written, probe_blocked) = (written.clone(), blocked.clone());
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let probe = Probe { inner: stream, written: probe_written, blocked: probe_blocked };
+            let (_reader, mut writer) = accept(probe, Config::default()).await.unwrap().split();
+            let mut message = vec![0u8; MESSAGE];
+            for seq in 0..MESSAGES as u64 {
+                message[..8].copy_from_slice(&seq.to_be_bytes());
+                writer.send_binary(&message).await.unwrap();
+            }
+        });
+        let mut ws = connect(&url, Config::default()).await.unwrap();
+        // The client reads nothing until the server's socket refuses more bytes.
+        tokio::time::timeout(Duration::from_secs(20), blocked.notified()).await.expect("the sender never blocked");
+        let allocated_when_blocked = ALLOCATED_BYTES.load(Ordering::Relaxed);
+        let written_when_blocked = written.load(Ordering::Relaxed);
+        assert!(
+            written_when_blocked < (TOTAL / 4) as u64,
+            "the sender stopped after {written_when_blocked} bytes: the kernel's buffers, not a queue of ours"
+        );
+        let mut next = 0u64;
+        while next < MESSAGES as u64 {
+            match tokio::time::timeout(Duration::from_secs(20), ws.recv()).await.expect("stalled").unwrap() {
+                Message::Binary(bytes) => {
+                    assert_eq!(bytes.len(), MESSAGE);
+                    assert_eq!(bytes[..8], next.to_be_bytes(), "messages arrive complete and in order");
+                    next += 1;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        server.await.unwrap();
+        let grown = ALLOCATED_BYTES.load(Ordering::Relaxed) - allocated_when_blocked;
+        assert!(grown < 4 * MESSAGE, "sending 100 MB allocated {grown} more bytes after blocking: memory is flat");
+    });
+}

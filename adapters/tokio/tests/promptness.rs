@@ -1,0 +1,139 @@
+//! Promptness without timing: the server may produce token N+1 only after the client acknowledged token N.
+//! Any coalescing or missing flush holds a token back, the exchange deadlocks, and the bound fails the test.
+
+use rill_tokio::{accept, connect, Batch, CloseCode, Config, Listener, Message, Piece};
+use std::rc::Rc;
+use std::time::Duration;
+
+const TOKENS: usize = 200;
+
+async fn token_exchange(
+    config: Config,
+    chunked: bool,
+    bound: Duration,
+) -> Result<usize, tokio::time::error::Elapsed> {
+    let listener = Listener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    let server = async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut ws = accept(stream, config).await.unwrap();
+        let (reader, writer) = ws.halves();
+        if chunked {
+            // One long message whose chunks each reach the client before the next is produced.
+            let mut chunks = writer.begin_text().await.unwrap();
+            for n in 0..TOKENS {
+                chunks.send(&format!("token{n} ")).await.unwrap();
+                assert!(matches!(reader.recv().await.unwrap(), Message::Text(_)));
+            }
+            chunks.finish("").await.unwrap();
+        } else {
+            for n in 0..TOKENS {
+                writer.send_text(&format!("token {n}")).await.unwrap();
+                assert!(matches!(reader.recv().await.unwrap(), Message::Text(_)));
+            }
+        }
+        let _ = ws.close(CloseCode::NORMAL, "").await;
+    };
+    let client = async move {
+        let mut ws = connect(&url, Config::default()).await.unwrap();
+        let (reader, writer) = ws.halves();
+        // A token is complete at its message's end (whole messages) or at its trailing space (chunks).
+        let mut received = 0;
+        while received < TOKENS {
+            match reader.recv_piece().await.unwrap() {
+                Piece::Data(piece) => {
+                    let ends = if chunked {
+                        piece.payload.iter().filter(|&&b| b == b' ').count()
+                    } else {
+                        usize::from(piece.last)
+                    };
+                    for _ in 0..ends {
+                        received += 1;
+                        writer.send_text("ack").await.unwrap();
+                    }
+                }
+                Piece::Close(..) => break,
+            }
+        }
+        received
+    };
+    tokio::time::timeout(bound, async { tokio::join!(server, client).1 }).await
+}
+
+#[tokio::test]
+async fn every_message_leaves_at_once() {
+    assert_eq!(
+        token_exchange(Config::default(), false, Duration::from_secs(20)).await,
+        Ok(TOKENS)
+    );
+}
+
+#[tokio::test]
+async fn every_chunk_leaves_at_once() {
+    assert_eq!(
+        token_exchange(Config::default(), true, Duration::from_secs(20)).await,
+        Ok(TOKENS)
+    );
+}
+
+#[tokio::test]
+async fn the_test_detects_coalescing() {
+    // Control: with an opt-in batch policy that holds bytes back, the same exchange must stall. The
+    // normal exchange takes milliseconds; a second is ample to see the stall.
+    let batching = Config {
+        batch: Some(Batch {
+            max_bytes: 1 << 20,
+            max_delay: Duration::from_secs(60),
+        }),
+        ..Config::default()
+    };
+    assert!(token_exchange(batching, false, Duration::from_secs(1))
+        .await
+        .is_err());
+}
+
+#[test]
+fn many_connections_share_non_send_state_on_one_thread() {
+    // Rc<RefCell<_>> room state: nothing here is Send, and nothing needs to be.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, async {
+        let room = Rc::new(std::cell::RefCell::new(Vec::<String>::new()));
+        let listener = Listener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}", listener.local_addr().unwrap());
+        let server_room = room.clone();
+        tokio::task::spawn_local(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let room = server_room.clone();
+                tokio::task::spawn_local(async move {
+                    let mut ws = accept(stream, Config::default()).await.unwrap();
+                    while let Ok(Message::Text(text)) = ws.recv().await {
+                        room.borrow_mut().push(text.to_string());
+                        let count = room.borrow().len().to_string();
+                        ws.send_text(&count).await.unwrap();
+                    }
+                });
+            }
+        });
+        let clients = (0..20).map(|n| {
+            let url = url.clone();
+            tokio::task::spawn_local(async move {
+                let mut ws = connect(&url, Config::default()).await.unwrap();
+                ws.send_text(&format!("hello from {n}")).await.unwrap();
+                assert!(matches!(ws.recv().await.unwrap(), Message::Text(_)));
+                ws.close(CloseCode::NORMAL, "").await.unwrap();
+            })
+        });
+        for client in clients.collect::<Vec<_>>() {
+            tokio::time::timeout(Duration::from_secs(10), client)
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        assert_eq!(room.borrow().len(), 20);
+    });
+}
