@@ -1,0 +1,19 @@
+//! Echo / token server on tokio-websockets.
+
+use rill_benches::server::{self, Mode};
+use rill_benches::{sink_echo, BoxError};
+use tokio::net::TcpStream;
+use tokio_websockets::{Message, ServerBuilder};
+
+fn main() {
+    server::main("tokio-websockets", serve);
+}
+
+async fn serve(stream: TcpStream, mode: Mode) -> Result<(), BoxError> {
+    let (_request, ws) = ServerBuilder::new().accept(stream).await?;
+    match mode {
+        Mode::Echo => sink_echo::echo(ws, |m: &Message| m.is_text() || m.is_binary()).await?,
+        Mode::Tokens(plan) => sink_echo::send_tokens(ws, plan, Message::text).await?,
+    }
+    Ok(())
+}
