@@ -17,6 +17,7 @@ pub mod connection;
 pub mod error;
 pub mod frame;
 pub mod handshake;
+pub mod streams;
 pub mod utf8;
 
 pub use close::CloseCode;
