@@ -30,6 +30,7 @@ mod handshake;
 mod reader;
 #[cfg(feature = "futures")]
 mod stream;
+mod streams;
 mod tcp;
 mod websocket;
 mod writer;
@@ -41,9 +42,11 @@ pub use handshake::{
 };
 pub use reader::{Message, Piece, Reader};
 pub use rill::handshake::server::Request;
+pub use rill::streams::{Envelope, EnvelopeKind};
 pub use rill::{CloseCode, Data, MessageKind};
 #[cfg(feature = "futures")]
 pub use stream::OwnedMessage;
+pub use streams::{StreamEvent, StreamReceiver, StreamSender};
 pub use tcp::{connect_tcp, Listener};
 pub use websocket::WebSocket;
 pub use writer::{Chunks, TextChunks, Writer};

@@ -184,8 +184,9 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                 return Err(Error::Closed);
             }
             if self.start == self.end {
-                self.start = 0;
-                self.end = self.read_some().await?;
+                // Both offsets change only after the read completes, so a cancelled read loses nothing.
+                let read = self.read_some().await?;
+                (self.start, self.end) = (0, read);
                 continue;
             }
             let base = self.buf.as_ptr() as usize;

@@ -195,24 +195,31 @@ impl<S: AsyncWrite> Shared<S> {
 }
 
 impl<S: AsyncWrite> WriteSide<S> {
-    /// Buffers a frame; payloads too large for the buffer are written through in pieces.
+    /// Buffers a frame whose payload is `payload`; see [`WriteSide::write_frame_parts`].
     async fn write_frame(&mut self, head: &FrameHead, payload: &[u8]) -> Result<(), Error> {
+        self.write_frame_parts(head, &[payload]).await
+    }
+
+    /// Buffers a frame whose payload is the concatenation of `parts`. Payloads too large for the buffer
+    /// are written through: straight from the caller's slices for a server, masked piece by piece through
+    /// the buffer for a client.
+    async fn write_frame_parts(&mut self, head: &FrameHead, parts: &[&[u8]]) -> Result<(), Error> {
         let capacity = self.buf.capacity();
         let header = head.as_bytes();
-        if self.buf.len() + header.len() + payload.len() > capacity {
+        let payload_len: usize = parts.iter().map(|part| part.len()).sum();
+        if self.buf.len() + header.len() + payload_len > capacity {
             self.write_buffered().await?;
         }
         self.buf.extend_from_slice(header);
         let mut masker = head.payload_masker();
-        if self.buf.len() + payload.len() <= capacity {
-            let start = self.buf.len();
-            self.buf.extend_from_slice(payload);
-            masker.apply(&mut self.buf[start..]);
-        } else if !head.is_masked() {
+        let fits = self.buf.len() + payload_len <= capacity;
+        if !fits && !head.is_masked() {
             self.write_buffered().await?;
-            self.io.write_all(payload).await?;
+            for part in parts {
+                self.io.write_all(part).await?;
+            }
         } else {
-            for piece in payload.chunks(capacity.max(1)) {
+            for piece in parts.iter().flat_map(|part| part.chunks(capacity.max(1))) {
                 if self.buf.len() + piece.len() > capacity {
                     self.write_buffered().await?;
                 }
@@ -225,9 +232,10 @@ impl<S: AsyncWrite> WriteSide<S> {
         Ok(())
     }
 
-    async fn message(&mut self, kind: MessageKind, payload: &[u8]) -> Result<(), Error> {
-        let head = self.sender.message(kind, payload.len() as u64)?;
-        self.write_frame(&head, payload).await
+    async fn message(&mut self, kind: MessageKind, parts: &[&[u8]]) -> Result<(), Error> {
+        let len: usize = parts.iter().map(|part| part.len()).sum();
+        let head = self.sender.message(kind, len as u64)?;
+        self.write_frame_parts(&head, parts).await
     }
 
     async fn chunk(&mut self, payload: &[u8], fin: bool) -> Result<(), Error> {
@@ -237,7 +245,7 @@ impl<S: AsyncWrite> WriteSide<S> {
 
     async fn piece(&mut self, piece: &rill::Data<'_>) -> Result<(), Error> {
         if piece.first && piece.last {
-            return self.message(piece.kind, piece.payload).await;
+            return self.message(piece.kind, &[piece.payload]).await;
         }
         if piece.first {
             self.sender.begin(piece.kind)?;
@@ -292,37 +300,43 @@ impl<S: AsyncWrite> Writer<S> {
     async fn message(
         &mut self,
         kind: MessageKind,
-        payload: &[u8],
+        parts: &[&[u8]],
         flush: Flush,
     ) -> Result<(), Error> {
         let mut side = self.shared.acquire().await;
-        let result = side.message(kind, payload).await;
+        let result = side.message(kind, parts).await;
         self.shared.release(side, flush).await?;
         result
     }
 
     /// Sends a text message as one frame, written and flushed when this returns.
     pub async fn send_text(&mut self, text: &str) -> Result<(), Error> {
-        self.message(MessageKind::Text, text.as_bytes(), Flush::Policy)
+        self.message(MessageKind::Text, &[text.as_bytes()], Flush::Policy)
             .await
     }
 
     /// Sends a binary message as one frame, written and flushed when this returns.
     pub async fn send_binary(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        self.message(MessageKind::Binary, bytes, Flush::Policy)
+        self.message(MessageKind::Binary, &[bytes], Flush::Policy)
             .await
     }
 
     /// Sends a message of `kind`; the bytes of a text message must be UTF-8 (the peer closes with 1007
     /// otherwise). Written and flushed when this returns.
     pub async fn send(&mut self, kind: MessageKind, payload: &[u8]) -> Result<(), Error> {
-        self.message(kind, payload, Flush::Policy).await
+        self.message(kind, &[payload], Flush::Policy).await
+    }
+
+    /// Sends one message whose payload is the concatenation of `parts` (e.g. an envelope header and its
+    /// payload) without copying them together first. Written and flushed when this returns.
+    pub async fn send_parts(&mut self, kind: MessageKind, parts: &[&[u8]]) -> Result<(), Error> {
+        self.message(kind, parts, Flush::Policy).await
     }
 
     /// Buffers a message without flushing (the buffer is written when full). Call [`Writer::flush`] when no
     /// more messages are ready: under load this writes many messages per system call.
     pub async fn feed(&mut self, kind: MessageKind, payload: &[u8]) -> Result<(), Error> {
-        self.message(kind, payload, Flush::Never).await
+        self.message(kind, &[payload], Flush::Never).await
     }
 
     /// Buffers a piece received from a [`crate::Reader`] as the matching frame of the same message, without

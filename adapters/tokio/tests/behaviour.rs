@@ -325,3 +325,27 @@ async fn futures_spawned_on_a_multi_thread_runtime_are_send() {
     assert!(bounded(client).await.unwrap());
     server.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_receive_cancelled_while_waiting_loses_nothing() {
+    let (listener, url) = listener().await;
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut ws = accept(stream, Config::default()).await.unwrap();
+        assert_eq!(ws.recv().await.unwrap(), Message::Text("first"));
+        // Poll once while nothing is buffered (the read is pending), then drop the future.
+        assert!(tokio::time::timeout(Duration::ZERO, ws.recv()).await.is_err());
+        ready_tx.send(()).unwrap();
+        let second = ws.recv().await.unwrap();
+        assert_eq!(second, Message::Text("second"));
+    });
+    bounded(async {
+        let mut ws = connect(&url, Config::default()).await.unwrap();
+        ws.send_text("first").await.unwrap();
+        ready_rx.await.unwrap();
+        ws.send_text("second").await.unwrap();
+        server.await.unwrap();
+    })
+    .await;
+}

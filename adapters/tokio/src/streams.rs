@@ -1,0 +1,165 @@
+//! The stream envelope over a connection: many logical streams per connection, each chunk its own message,
+//! with ordered delivery, bounded replay and resume after a reconnect (format: `docs/streams.md`).
+
+use crate::{Error, Writer};
+use rill::streams::{Arrival, Envelope, EnvelopeKind, ReplayWindow, StreamTracker};
+use rill::MessageKind;
+use std::collections::HashMap;
+use tokio::io::AsyncWrite;
+
+/// The sending side: a replay window of fixed size per stream, kept across reconnections (hold it in the
+/// session, not in the connection). Chunks go out with the writer's flush policy: at once by default.
+pub struct StreamSender {
+    window_bytes: usize,
+    windows: HashMap<u32, ReplayWindow<Box<[u8]>>>,
+}
+
+impl StreamSender {
+    /// A sender keeping up to `window_bytes` of recent envelopes per stream for replay.
+    pub fn new(window_bytes: usize) -> Self {
+        StreamSender {
+            window_bytes,
+            windows: HashMap::new(),
+        }
+    }
+
+    /// Sends the next envelope of `stream` (opening the stream on first use) and records it for replay.
+    pub async fn send<S: AsyncWrite>(
+        &mut self,
+        writer: &mut Writer<S>,
+        stream: u32,
+        kind: EnvelopeKind,
+        payload: &[u8],
+    ) -> Result<Envelope, Error> {
+        let envelope = self.record(stream, kind, payload);
+        writer
+            .send_parts(MessageKind::Binary, &[&envelope.header(), payload])
+            .await?;
+        Ok(envelope)
+    }
+
+    /// Records the next envelope of `stream` without sending it (no connection right now); a resume sends it.
+    pub fn record(&mut self, stream: u32, kind: EnvelopeKind, payload: &[u8]) -> Envelope {
+        let window_bytes = self.window_bytes;
+        let window = self
+            .windows
+            .entry(stream)
+            .or_insert_with(|| ReplayWindow::new(vec![0u8; window_bytes].into()));
+        window.record(kind, stream, payload)
+    }
+
+    /// Answers a resume request: resends `stream` from `sequence`, or sends [`EnvelopeKind::Gone`] when that
+    /// part fell out of the window. Returns how many envelopes were resent.
+    pub async fn resume<S: AsyncWrite>(
+        &mut self,
+        writer: &mut Writer<S>,
+        stream: u32,
+        sequence: u32,
+    ) -> Result<usize, Error> {
+        let Some(replay) = self
+            .windows
+            .get(&stream)
+            .and_then(|w| w.replay_from(sequence))
+        else {
+            let gone = Envelope {
+                kind: EnvelopeKind::Gone,
+                stream,
+                sequence,
+            };
+            writer.send_binary(&gone.header()).await?;
+            return Ok(0);
+        };
+        let mut resent = 0;
+        for envelope in replay {
+            writer.feed(MessageKind::Binary, envelope).await?;
+            resent += 1;
+        }
+        writer.flush().await?;
+        Ok(resent)
+    }
+
+    /// Forgets a finished stream and frees its window.
+    pub fn remove(&mut self, stream: u32) {
+        self.windows.remove(&stream);
+    }
+}
+
+/// What the receiving side makes of one envelope message.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StreamEvent<'a> {
+    /// The next chunk of a stream, in order (the kind says whether it is the last, a cancel or an error).
+    Chunk {
+        /// The envelope.
+        envelope: Envelope,
+        /// The chunk's bytes.
+        payload: &'a [u8],
+    },
+    /// Chunks are missing: send the returned resume request (already encoded) to the sender.
+    Gap {
+        /// The encoded [`EnvelopeKind::Resume`] envelope to send.
+        resume: [u8; rill::streams::ENVELOPE_HEADER_LEN],
+    },
+    /// The sender cannot resume the stream from the requested sequence.
+    Gone {
+        /// The stream concerned.
+        stream: u32,
+    },
+    /// A duplicate, or a chunk after the stream ended: nothing to do.
+    Ignored,
+}
+
+/// The receiving side: per-stream order tracking (fixed size per stream, no buffering).
+#[derive(Default)]
+pub struct StreamReceiver {
+    trackers: HashMap<u32, StreamTracker>,
+}
+
+impl StreamReceiver {
+    /// A receiver that has seen no stream yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Classifies one received binary message.
+    pub fn receive<'a>(
+        &mut self,
+        message: &'a [u8],
+    ) -> Result<StreamEvent<'a>, rill::streams::EnvelopeError> {
+        let (envelope, payload) = Envelope::decode(message)?;
+        if envelope.kind == EnvelopeKind::Gone {
+            return Ok(StreamEvent::Gone {
+                stream: envelope.stream,
+            });
+        }
+        let tracker = self.trackers.entry(envelope.stream).or_default();
+        Ok(match tracker.arrive(&envelope) {
+            Arrival::Deliver => StreamEvent::Chunk { envelope, payload },
+            Arrival::Gap { expected } => StreamEvent::Gap {
+                resume: Envelope {
+                    kind: EnvelopeKind::Resume,
+                    stream: envelope.stream,
+                    sequence: expected,
+                }
+                .header(),
+            },
+            Arrival::Duplicate | Arrival::AfterEnd => StreamEvent::Ignored,
+        })
+    }
+
+    /// Resume requests for every stream not yet ended: send them after reconnecting.
+    pub fn resume_requests(
+        &self,
+    ) -> impl Iterator<Item = [u8; rill::streams::ENVELOPE_HEADER_LEN]> + '_ {
+        self.trackers
+            .iter()
+            .filter(|(_, tracker)| !tracker.is_ended())
+            .map(|(&stream, tracker)| {
+                Envelope {
+                    kind: EnvelopeKind::Resume,
+                    stream,
+                    sequence: tracker.next_sequence(),
+                }
+                .header()
+            })
+    }
+}
