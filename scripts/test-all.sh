@@ -1,7 +1,41 @@
 #!/usr/bin/env bash
-# The whole test suite: what CI runs and what a developer runs before pushing.
-set -euo pipefail
+# The whole test suite: what CI runs and what a developer runs before pushing. Installs what it needs
+# (scripts/setup.sh), then runs each step and ends with a one-line summary. Any failed step fails the run.
+set -uo pipefail
 cd "$(dirname "$0")/.."
-cargo fmt --all -- --check
-cargo clippy --workspace --all-targets -- -D warnings
-cargo test --workspace
+
+bash scripts/setup.sh || { echo "setup failed"; exit 1; }
+
+passed=0
+failed=0
+failures=()
+step() {
+    local name="$1"
+    shift
+    echo
+    echo "=== $name: $*"
+    if "$@"; then
+        passed=$((passed + 1))
+        echo "=== $name: ok"
+    else
+        failed=$((failed + 1))
+        failures+=("$name")
+        echo "=== $name: FAILED"
+    fi
+}
+
+step format cargo fmt --all -- --check
+step clippy cargo clippy --workspace --all-targets --all-features -- -D warnings
+step unit-and-integration cargo test --workspace
+step futures-feature cargo test -p rill-tokio --features futures
+step cross-builds bash scripts/cross-check.sh
+step autobahn bash scripts/autobahn.sh
+step fuzz bash scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
+step size-probe bash scripts/size-probe.sh
+
+echo
+if [ ${#failures[@]} -gt 0 ]; then
+    echo "failed steps: ${failures[*]}"
+fi
+echo "steps: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

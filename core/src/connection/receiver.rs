@@ -46,7 +46,9 @@ pub enum Event<'s, 'i> {
 /// The result of one [`Receiver::receive`] call.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Received<'s, 'i> {
-    /// Input bytes used. The rest must be passed again (with more bytes appended if `event` is `None`).
+    /// Input bytes used. When `event` is `None` this is the whole input (a partial header or control
+    /// payload is kept inside the receiver), so the caller can reuse its buffer from the start; otherwise
+    /// pass the rest again.
     pub consumed: usize,
     /// What those bytes completed, if anything.
     pub event: Option<Event<'s, 'i>>,

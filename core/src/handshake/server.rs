@@ -52,7 +52,7 @@ impl RequestError {
     pub fn encode_response(self, out: &mut [u8]) -> Result<usize, EncodeError> {
         let extra: &[(&str, &str)] = match self {
             RequestError::MethodNotAllowed => &[("Allow", "GET")],
-            RequestError::NotUpgrade => &[("Upgrade", "websocket"), ("Connection", "Upgrade")],
+            RequestError::NotUpgrade => &[("Upgrade", "websocket")],
             RequestError::UnsupportedVersion => &[("Sec-WebSocket-Version", "13")],
             _ => &[],
         };
