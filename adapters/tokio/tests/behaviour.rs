@@ -335,7 +335,9 @@ async fn a_receive_cancelled_while_waiting_loses_nothing() {
         let mut ws = accept(stream, Config::default()).await.unwrap();
         assert_eq!(ws.recv().await.unwrap(), Message::Text("first"));
         // Poll once while nothing is buffered (the read is pending), then drop the future.
-        assert!(tokio::time::timeout(Duration::ZERO, ws.recv()).await.is_err());
+        assert!(tokio::time::timeout(Duration::ZERO, ws.recv())
+            .await
+            .is_err());
         ready_tx.send(()).unwrap();
         let second = ws.recv().await.unwrap();
         assert_eq!(second, Message::Text("second"));
@@ -345,6 +347,50 @@ async fn a_receive_cancelled_while_waiting_loses_nothing() {
         ws.send_text("first").await.unwrap();
         ready_rx.await.unwrap();
         ws.send_text("second").await.unwrap();
+        server.await.unwrap();
+    })
+    .await;
+}
+
+#[cfg(feature = "futures")]
+#[tokio::test]
+async fn stream_and_sink_adapters_carry_owned_messages() {
+    use futures_util::{SinkExt, StreamExt};
+    use rill_tokio::OwnedMessage;
+    let (listener, url) = listener().await;
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let (reader, writer) = accept(stream, Config::default()).await.unwrap().split();
+        let mut sink = std::pin::pin!(writer.into_sink());
+        let mut messages = std::pin::pin!(reader.into_stream());
+        while let Some(Ok(message)) = messages.next().await {
+            if matches!(message, OwnedMessage::Close(..)) {
+                break;
+            }
+            sink.send(message).await.unwrap();
+        }
+    });
+    bounded(async {
+        let (reader, writer) = connect(&url, Config::default()).await.unwrap().split();
+        let mut sink = std::pin::pin!(writer.into_sink());
+        let mut messages = std::pin::pin!(reader.into_stream());
+        sink.send(OwnedMessage::Text("one".into())).await.unwrap();
+        sink.send(OwnedMessage::Binary(vec![2])).await.unwrap();
+        assert_eq!(
+            messages.next().await.unwrap().unwrap(),
+            OwnedMessage::Text("one".into())
+        );
+        assert_eq!(
+            messages.next().await.unwrap().unwrap(),
+            OwnedMessage::Binary(vec![2])
+        );
+        sink.send(OwnedMessage::Close(Some(CloseCode::NORMAL), String::new()))
+            .await
+            .unwrap();
+        assert!(matches!(
+            messages.next().await,
+            Some(Ok(OwnedMessage::Close(..)))
+        ));
         server.await.unwrap();
     })
     .await;
