@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Real-browser test of the token_stream demo: headless Debian Chromium + playwright-core + `node --test`
+# (docs/browser-test.md). Installs what it needs (apt chromium, npm ci), builds the example in release,
+# starts two demo servers on 127.0.0.1 (a free port each), runs tests/browser, stops the servers.
+#
+# Env: CARGO_TARGET_DIR (honoured), CARGO_BUILD_JOBS (default 1), CHROMIUM (default /usr/bin/chromium),
+# RILL_SCREENSHOT (default docs/img/token_stream.png; "0" for none).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-1}"
+export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
+
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+
+# 1. Chromium from Debian (playwright cannot download its own browser here), and a font for the screenshot.
+if [ ! -x "$CHROMIUM" ] || ! fc-list 2>/dev/null | grep -qi dejavu; then
+    echo "browser-test: installing chromium from apt"
+    timeout 300 $SUDO apt-get update -qq
+    timeout 900 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
+fi
+"$CHROMIUM" --version
+
+# 2. playwright-core, pinned by tests/browser/package-lock.json.
+(cd tests/browser && timeout 300 npm ci --no-audit --no-fund --loglevel=error)
+
+# 3. The demo server, in release.
+timeout 1800 cargo build --release -p rill-tokio --example token_stream
+TARGET_DIR="$(cargo metadata --format-version 1 --no-deps | node -e \
+    'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')"
+BIN="$TARGET_DIR/release/examples/token_stream"
+[ -x "$BIN" ] || { echo "browser-test: $BIN not found" >&2; exit 1; }
+
+# 4. Two servers, port 0 = a free port chosen by the OS; each prints its URL, then its --events.
+WORK="$(mktemp -d)"
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start_server NAME ARGS...: sets URL to the server's http://127.0.0.1:PORT/ once it listens.
+start_server() {
+    local name="$1"; shift
+    : >"$WORK/$name.out"
+    timeout 600 "$BIN" --addr 127.0.0.1:0 "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    PIDS+=("$!")
+    for _ in $(seq 100); do
+        URL="$(sed -n 's|^token_stream: open \(http://[^ ]*\)$|\1|p' "$WORK/$name.out" | head -n1)"
+        [ -n "$URL" ] && { echo "browser-test: $name server at $URL"; return 0; }
+        kill -0 "$!" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "browser-test: $name server did not start" >&2
+    cat "$WORK/$name.err" >&2
+    exit 1
+}
+
+start_server plain --interval-ms 15 --events
+export RILL_URL="$URL" RILL_EVENTS="$WORK/plain.out"
+start_server drop --interval-ms 15 --events --drop-after 30
+export RILL_DROP_URL="$URL" RILL_DROP_EVENTS="$WORK/drop.out"
+
+# 5. The tests.
+cd tests/browser
+status=0
+timeout 300 node --test --test-concurrency=1 token_stream.test.mjs || status=$?
+if [ "$status" != 0 ]; then
+    for name in plain drop; do
+        echo "--- $name server stderr" >&2
+        cat "$WORK/$name.err" >&2
+    done
+fi
+exit "$status"
