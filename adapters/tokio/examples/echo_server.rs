@@ -1,25 +1,87 @@
 //! Echoes every text and binary message, streaming each piece back as it arrives (messages of any size).
 //!
 //! `cargo run --release -p rill-tokio --example echo_server -- --addr 127.0.0.1:9001`
+//!
+//! Optional flags (all off by default), used by the interop tests in `tests/interop`:
+//! - `--max-message BYTES`: limit frames and messages from the peer to BYTES (close code 1009 beyond);
+//! - `--protocols chat,superchat`: subprotocols supported; the first one the client offers that is in this
+//!   list is chosen (none if there is no match);
+//! - `--close-on TEXT`: a text message equal to TEXT is not echoed: the server starts the close handshake
+//!   with 1000 and the reason "server closing".
 
 mod common;
 
-use rill_tokio::{accept, Config, Listener};
+use rill_tokio::{
+    accept_with, CloseCode, Config, Decision, Error, Listener, MessageKind, Piece, Request,
+    WebSocket,
+};
+use tokio::net::TcpStream;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let addr = common::flag("--addr", "127.0.0.1:9001");
+    let mut config = Config::default();
+    let max_message = common::flag("--max-message", "");
+    if !max_message.is_empty() {
+        let max: u64 = max_message.parse().map_err(std::io::Error::other)?;
+        config.limits.max_message_len = max;
+        config.limits.max_frame_len = max;
+    }
+    let protocols: Vec<String> = common::flag("--protocols", "")
+        .split(',')
+        .filter(|p| !p.is_empty())
+        .map(String::from)
+        .collect();
+    let close_on = common::flag("--close-on", "");
     let listener = Listener::bind(&addr).await?;
     println!("echo_server listening on ws://{}", listener.local_addr()?);
     loop {
         let (stream, _) = listener.accept().await?;
+        let protocols = protocols.clone();
+        let close_on = close_on.clone();
         tokio::spawn(async move {
-            let Ok(mut ws) = accept(stream, Config::default()).await else {
+            let decide = |request: &Request<'_>| Decision::Accept {
+                protocol: request
+                    .protocols()
+                    .find(|offered| protocols.iter().any(|p| p == offered))
+                    .map(String::from),
+                headers: Vec::new(),
+            };
+            let Ok(mut ws) = accept_with(stream, config, decide).await else {
                 return;
             };
-            if let Err(error) = common::echo(&mut ws).await {
+            let result = if close_on.is_empty() {
+                common::echo(&mut ws).await
+            } else {
+                echo_until(&mut ws, close_on.as_bytes()).await
+            };
+            if let Err(error) = result {
                 eprintln!("connection ended: {error}");
             }
         });
     }
+}
+
+/// [`common::echo`], except that a whole text message equal to `close_on` starts the close handshake.
+async fn echo_until(ws: &mut WebSocket<TcpStream>, close_on: &[u8]) -> Result<(), Error> {
+    loop {
+        let (reader, writer) = ws.halves();
+        match reader.recv_piece().await {
+            Ok(Piece::Data(piece))
+                if piece.first
+                    && piece.last
+                    && piece.kind == MessageKind::Text
+                    && piece.payload == close_on =>
+            {
+                break;
+            }
+            Ok(Piece::Data(piece)) => writer.feed_piece(&piece).await?,
+            Ok(Piece::Close(..)) | Err(Error::Closed) => return Ok(()),
+            Err(error) => return Err(error),
+        }
+        if !reader.has_buffered_input() {
+            writer.flush().await?;
+        }
+    }
+    ws.close(CloseCode::NORMAL, "server closing").await
 }

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Interop tests against real peers nobody here wrote: Python `websockets` (client and server) and
+# `websocket-client`, pinned in tests/interop/requirements.txt and installed into a venv this script makes.
+#
+#   bash scripts/interop.sh [pytest args...]     e.g. bash scripts/interop.sh -k close -x
+#
+# Builds the rill-tokio examples in release (honours CARGO_TARGET_DIR), starts two echo servers on free
+# 127.0.0.1 ports, runs pytest (each test bounded by pytest-timeout, the whole run by `timeout`), stops the
+# servers on exit, and exits non-zero when anything fails. See docs/interop.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export PYTHONDONTWRITEBYTECODE=1 # no __pycache__ in tests/interop
+RUN_TIMEOUT=${INTEROP_TIMEOUT:-900}
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+VENV=target/interop-venv
+PY=$VENV/bin/python
+LOGS=$TARGET_DIR/interop-logs
+
+if [ ! -x "$PY" ] || ! "$PY" -m pip --version >/dev/null 2>&1; then
+    python3 -m venv "$VENV"
+fi
+if ! cmp -s tests/interop/requirements.txt "$VENV/.requirements"; then
+    "$PY" -m pip install --quiet --disable-pip-version-check -r tests/interop/requirements.txt
+    cp tests/interop/requirements.txt "$VENV/.requirements"
+fi
+
+cargo build --release -p rill-tokio --example echo_server --example interop_client
+BIN=$TARGET_DIR/release/examples
+mkdir -p "$LOGS"
+
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+}
+trap cleanup EXIT INT TERM
+
+free_port() {
+    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Waits until 127.0.0.1:$1 accepts connections, retrying for at most 10 s; fails if server $2 exited.
+wait_port() {
+    "$PY" - "$1" "$2" <<'EOF'
+import os, socket, sys, time
+port, pid = int(sys.argv[1]), int(sys.argv[2])
+deadline = time.monotonic() + 10
+while True:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        break
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            sys.exit(f"server {pid} exited before listening on {port}")
+        if time.monotonic() > deadline:
+            sys.exit(f"nothing listening on 127.0.0.1:{port} after 10 s")
+        time.sleep(0.05)
+EOF
+}
+
+URL=
+start_server() { # log name, then echo_server flags; sets URL
+    local name=$1 port
+    shift
+    port=$(free_port)
+    "$BIN/echo_server" --addr "127.0.0.1:$port" "$@" >"$LOGS/$name.log" 2>&1 &
+    PIDS+=($!)
+    wait_port "$port" "$!"
+    URL="ws://127.0.0.1:$port"
+}
+
+start_server echo
+RILL_ECHO_URL=$URL
+start_server echo-small --max-message 65536 --protocols chat,superchat --close-on close-me
+RILL_ECHO_SMALL_URL=$URL
+export RILL_ECHO_URL RILL_ECHO_SMALL_URL
+export RILL_INTEROP_CLIENT=$PWD/$BIN/interop_client
+case $TARGET_DIR in /*) RILL_INTEROP_CLIENT=$BIN/interop_client ;; esac
+echo "interop: echo servers at $RILL_ECHO_URL and $RILL_ECHO_SMALL_URL (logs in $LOGS)"
+
+status=0
+timeout --kill-after=10 "$RUN_TIMEOUT" "$PY" -m pytest -c tests/interop/pytest.ini --rootdir tests/interop \
+    -p no:cacheprovider tests/interop "$@" || status=$?
+if [ "$status" -ne 0 ]; then
+    echo "interop: FAILED (exit $status); server logs in $LOGS" >&2
+fi
+exit "$status"
