@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod buffered;
 pub mod close;
 pub mod connection;
 pub mod error;

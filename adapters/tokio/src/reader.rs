@@ -2,7 +2,8 @@
 
 use crate::writer::Shared;
 use crate::{Error, Timeout};
-use rill::{CloseCode, Event, MessageKind, Receiver};
+use rill::buffered::{Inbound, Step};
+use rill::{CloseCode, MessageKind};
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadHalf};
 use tokio::time::Instant;
@@ -27,34 +28,12 @@ pub enum Piece<'a> {
     Close(Option<CloseCode>, &'a str),
 }
 
-/// Where the next result lies, as offsets, so the borrow of the buffers is taken once, after decoding.
-enum Step {
-    Data {
-        start: usize,
-        end: usize,
-        kind: MessageKind,
-        first: bool,
-        last: bool,
-    },
-    Close,
-}
-
-/// The peer's close frame, kept so [`Message::Close`] can borrow it.
-struct CloseFrame {
-    code: Option<CloseCode>,
-    reason: [u8; 123],
-    len: usize,
-}
-
 /// The reading half of a connection. Pings are answered and pongs recorded while it reads.
 pub struct Reader<S> {
     io: ReadHalf<S>,
     buf: Box<[u8]>,
-    start: usize,
-    end: usize,
-    receiver: Receiver,
+    inbound: Inbound,
     message: Vec<u8>,
-    close: CloseFrame,
     finished: bool,
     last_heard: Instant,
     last_ping: Instant,
@@ -74,15 +53,8 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         Reader {
             io,
             buf,
-            start,
-            end,
-            receiver: Receiver::new(shared.role, shared.config.limits),
+            inbound: Inbound::new(shared.role, shared.config.limits, start, end),
             message: Vec::new(),
-            close: CloseFrame {
-                code: None,
-                reason: [0; 123],
-                len: 0,
-            },
             finished: false,
             last_heard: now,
             last_ping: now,
@@ -93,30 +65,30 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
     /// Receives the next complete message. A message that arrived in one read is returned straight from the
     /// read buffer; a larger one is reassembled in memory that is kept for reuse, up to
     /// `limits.max_message_len` (close code 1009 beyond it). Use [`Reader::recv_piece`] to stream instead.
+    ///
+    /// Cancel-safe: dropped while waiting (e.g. in `tokio::select!`), it loses nothing; the next call
+    /// continues the message where this one stopped.
     pub async fn recv(&mut self) -> Result<Message<'_>, Error> {
-        self.message.clear();
         let (kind, in_buffer) = loop {
-            match self.step().await? {
-                Step::Close => return Ok(self.close_message()),
-                Step::Data {
-                    start,
-                    end,
-                    kind,
-                    first: true,
-                    last: true,
-                } => break (kind, Some((start, end))),
-                Step::Data {
-                    start,
-                    end,
-                    kind,
-                    last,
-                    ..
-                } => {
-                    self.message.extend_from_slice(&self.buf[start..end]);
-                    if last {
-                        break (kind, None);
-                    }
-                }
+            let Step::Data {
+                start,
+                end,
+                kind,
+                first,
+                last,
+            } = self.step().await?
+            else {
+                return Ok(self.close_message());
+            };
+            if first && last {
+                break (kind, Some((start, end)));
+            }
+            if first {
+                self.message.clear();
+            }
+            self.message.extend_from_slice(&self.buf[start..end]);
+            if last {
+                break (kind, None);
             }
         };
         let bytes = match in_buffer {
@@ -137,10 +109,6 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
     /// the read buffer. Text pieces may end inside a character; the message as a whole is validated UTF-8.
     pub async fn recv_piece(&mut self) -> Result<Piece<'_>, Error> {
         Ok(match self.step().await? {
-            Step::Close => match self.close_message() {
-                Message::Close(code, reason) => Piece::Close(code, reason),
-                _ => unreachable!("close_message returns Message::Close"),
-            },
             Step::Data {
                 start,
                 end,
@@ -153,13 +121,17 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                 first,
                 last,
             }),
+            _ => {
+                let (code, reason) = self.inbound.close_frame();
+                Piece::Close(code, reason)
+            }
         })
     }
 
     /// True when bytes already read are waiting to be decoded: a server that batches replies flushes once
     /// this is false, so replies to everything that arrived together leave in one write.
     pub fn has_buffered_input(&self) -> bool {
-        self.start < self.end
+        self.inbound.has_buffered_input()
     }
 
     /// After the close handshake, a client waits for the server to end the TCP connection first
@@ -173,68 +145,41 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
     }
 
     fn close_message(&self) -> Message<'_> {
-        let reason = std::str::from_utf8(&self.close.reason[..self.close.len]).unwrap_or_default();
-        Message::Close(self.close.code, reason)
+        let (code, reason) = self.inbound.close_frame();
+        Message::Close(code, reason)
     }
 
-    /// Decodes until a data piece or the close frame; reads when the buffer runs dry.
+    /// Decodes until a data piece or the close frame (returned as [`Step::Data`] or [`Step::Close`]);
+    /// reads when the buffer runs dry, answers pings and records pongs on the way.
     async fn step(&mut self) -> Result<Step, Error> {
         loop {
             if self.finished {
                 return Err(Error::Closed);
             }
-            if self.start == self.end {
-                // Both offsets change only after the read completes, so a cancelled read loses nothing.
-                let read = self.read_some().await?;
-                (self.start, self.end) = (0, read);
-                continue;
-            }
-            let base = self.buf.as_ptr() as usize;
-            let (consumed, step, replies) =
-                match self.receiver.receive(&mut self.buf[self.start..self.end]) {
-                    Err(error) => {
-                        self.finished = true;
-                        self.shared.reply(&mut self.receiver).await?;
-                        self.shared.peer_closed().await?;
-                        return Err(Error::Protocol(error));
-                    }
-                    Ok(received) => match received.event {
-                        None => (received.consumed, None, false),
-                        Some(Event::Data(data)) => {
-                            let start = data.payload.as_ptr() as usize - base;
-                            let end = start + data.payload.len();
-                            let step = Step::Data {
-                                start,
-                                end,
-                                kind: data.kind,
-                                first: data.first,
-                                last: data.last,
-                            };
-                            (received.consumed, Some(step), false)
-                        }
-                        Some(Event::Ping(_)) => (received.consumed, None, true),
-                        Some(Event::Pong(payload)) => {
-                            self.shared.pong(payload);
-                            (received.consumed, None, false)
-                        }
-                        Some(Event::Close { code, reason }) => {
-                            self.close.code = code;
-                            self.close.len = reason.len();
-                            self.close.reason[..reason.len()].copy_from_slice(reason.as_bytes());
-                            (received.consumed, Some(Step::Close), true)
-                        }
-                    },
-                };
-            self.start += consumed;
-            if replies {
-                self.shared.reply(&mut self.receiver).await?;
-            }
-            if let Some(step) = step {
-                if matches!(step, Step::Close) {
+            let step = match self.inbound.step(&mut self.buf) {
+                Ok(step) => step,
+                Err(error) => {
                     self.finished = true;
+                    self.shared.reply(&mut self.inbound.receiver).await?;
                     self.shared.peer_closed().await?;
+                    return Err(Error::Protocol(error));
                 }
-                return Ok(step);
+            };
+            match step {
+                // The buffer changes only once the read completes, so a cancelled read loses nothing.
+                Step::NeedInput => {
+                    let read = self.read_some().await?;
+                    self.inbound.filled(read);
+                }
+                Step::Ping => self.shared.reply(&mut self.inbound.receiver).await?,
+                Step::Pong => self.shared.pong(self.inbound.receiver.control_payload()),
+                Step::Close => {
+                    self.finished = true;
+                    self.shared.reply(&mut self.inbound.receiver).await?;
+                    self.shared.peer_closed().await?;
+                    return Ok(step);
+                }
+                Step::Data { .. } => return Ok(step),
             }
         }
     }
@@ -270,7 +215,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             let n = result?;
             if n == 0 {
                 self.finished = true;
-                return Err(if self.receiver.is_closed() {
+                return Err(if self.inbound.receiver.is_closed() {
                     Error::Closed
                 } else {
                     Error::AbnormalClosure

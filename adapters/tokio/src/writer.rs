@@ -6,6 +6,7 @@
 //! so a reply is never stranded and never waits for the application to send something.
 
 use crate::{Batch, Config, Error, Timeout};
+use rill::buffered::{Fill, FrameCopy};
 use rill::connection::{ControlFrame, FrameHead, Outbox};
 use rill::{CloseCode, MessageKind, Sender};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -39,7 +40,9 @@ struct PingClock {
 struct WriteSide<S> {
     io: WriteHalf<S>,
     sender: Sender,
-    buf: Vec<u8>,
+    buf: Box<[u8]>,
+    /// Bytes of `buf` waiting to be written.
+    len: usize,
     /// When the oldest byte in `buf` was buffered (batching only).
     oldest: Option<Instant>,
     shut_down: bool,
@@ -72,7 +75,8 @@ impl<S: AsyncWrite> Shared<S> {
             io: tokio::sync::Mutex::new(WriteSide {
                 io,
                 sender: Sender::new(role, u64::from_ne_bytes(seed)),
-                buf: Vec::with_capacity(config.write_buffer),
+                buf: vec![0; config.write_buffer.max(rill::frame::MAX_HEADER_LEN)].into(),
+                len: 0,
                 oldest: None,
                 shut_down: false,
             }),
@@ -200,32 +204,14 @@ impl<S: AsyncWrite> WriteSide<S> {
         self.write_frame_parts(head, &[payload]).await
     }
 
-    /// Buffers a frame whose payload is the concatenation of `parts`. Payloads too large for the buffer
-    /// are written through: straight from the caller's slices for a server, masked piece by piece through
-    /// the buffer for a client.
+    /// Buffers a frame whose payload is the concatenation of `parts`, writing out the buffer as it fills.
     async fn write_frame_parts(&mut self, head: &FrameHead, parts: &[&[u8]]) -> Result<(), Error> {
-        let capacity = self.buf.capacity();
-        let header = head.as_bytes();
-        let payload_len: usize = parts.iter().map(|part| part.len()).sum();
-        if self.buf.len() + header.len() + payload_len > capacity {
-            self.write_buffered().await?;
-        }
-        self.buf.extend_from_slice(header);
-        let mut masker = head.payload_masker();
-        let fits = self.buf.len() + payload_len <= capacity;
-        if !fits && !head.is_masked() {
-            self.write_buffered().await?;
-            for part in parts {
-                self.io.write_all(part).await?;
-            }
-        } else {
-            for piece in parts.iter().flat_map(|part| part.chunks(capacity.max(1))) {
-                if self.buf.len() + piece.len() > capacity {
-                    self.write_buffered().await?;
-                }
-                let start = self.buf.len();
-                self.buf.extend_from_slice(piece);
-                masker.apply(&mut self.buf[start..]);
+        let mut copy = FrameCopy::new(*head, parts);
+        loop {
+            match copy.fill(&mut self.buf, &mut self.len) {
+                Fill::Done => break,
+                Fill::Flush => self.write_buffered().await?,
+                Fill::Direct(payload) => self.io.write_all(payload).await?,
             }
         }
         self.oldest.get_or_insert_with(Instant::now);
@@ -259,9 +245,9 @@ impl<S: AsyncWrite> WriteSide<S> {
     }
 
     async fn write_buffered(&mut self) -> Result<(), Error> {
-        if !self.buf.is_empty() {
-            self.io.write_all(&self.buf).await?;
-            self.buf.clear();
+        if self.len > 0 {
+            self.io.write_all(&self.buf[..self.len]).await?;
+            self.len = 0;
         }
         Ok(())
     }
@@ -278,7 +264,7 @@ impl<S: AsyncWrite> WriteSide<S> {
             (None, _) => true,
             (Some(_), None) => false,
             (Some(batch), Some(oldest)) => {
-                self.buf.len() >= batch.max_bytes || oldest.elapsed() >= batch.max_delay
+                self.len >= batch.max_bytes || oldest.elapsed() >= batch.max_delay
             }
         }
     }

@@ -330,6 +330,8 @@ async fn futures_spawned_on_a_multi_thread_runtime_are_send() {
 async fn a_receive_cancelled_while_waiting_loses_nothing() {
     let (listener, url) = listener().await;
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let (half_tx, half_rx) = tokio::sync::oneshot::channel();
+    let (end_tx, end_rx) = tokio::sync::oneshot::channel();
     let server = tokio::spawn(async move {
         let (stream, _) = listener.accept().await.unwrap();
         let mut ws = accept(stream, Config::default()).await.unwrap();
@@ -341,12 +343,25 @@ async fn a_receive_cancelled_while_waiting_loses_nothing() {
         ready_tx.send(()).unwrap();
         let second = ws.recv().await.unwrap();
         assert_eq!(second, Message::Text("second"));
+        // Cancelled after the first fragment of a message was taken in: the next call completes it.
+        half_rx.await.unwrap();
+        assert!(tokio::time::timeout(Duration::from_millis(200), ws.recv())
+            .await
+            .is_err());
+        end_tx.send(()).unwrap();
+        assert_eq!(ws.recv().await.unwrap(), Message::Text("hello"));
     });
     bounded(async {
         let mut ws = connect(&url, Config::default()).await.unwrap();
         ws.send_text("first").await.unwrap();
         ready_rx.await.unwrap();
         ws.send_text("second").await.unwrap();
+        let (_, writer) = ws.halves();
+        let mut chunks = writer.begin_text().await.unwrap();
+        chunks.send("hel").await.unwrap();
+        half_tx.send(()).unwrap();
+        end_rx.await.unwrap();
+        chunks.finish("lo").await.unwrap();
         server.await.unwrap();
     })
     .await;

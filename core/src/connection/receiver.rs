@@ -206,6 +206,11 @@ impl Receiver {
         self.replies.take()
     }
 
+    /// The payload of the last control frame received (the pong after an [`Event::Pong`]).
+    pub fn control_payload(&self) -> &[u8] {
+        &self.control[..usize::from(self.control_len)]
+    }
+
     /// The next control frame owed to the peer, left queued.
     pub fn peek_reply(&self) -> Option<super::ControlFrame> {
         self.replies.peek()
