@@ -99,7 +99,8 @@ trap 'exit 130' INT TERM
 start_server() {
     local binary=$1 port=$2 logfile=$3
     shift 3
-    "$binary" --addr "127.0.0.1:$port" "$@" 2>"$logfile" &
+    : >"$logfile" # truncate here, not in the child: a stale `listening` line must not be seen as this start's
+    "$binary" --addr "127.0.0.1:$port" "$@" 2>>"$logfile" &
     SERVER_PID=$!
     STARTED+=("$SERVER_PID")
     local i
@@ -217,7 +218,7 @@ section_tokens() {
     for run in $(seq "$RUNS"); do
         for server in "${PRESENT[@]}"; do
             for nodelay in true false; do
-                start_server "$BIN/echo-$server" "$port" "$LOGS/tokens-$server-$nodelay.log" \
+                start_server "$BIN/echo-$server" "$port" "$LOGS/tokens-$server-$nodelay-$run.log" \
                     --tokens --token-count 1000 --token-interval-us 1000 --nodelay "$nodelay"
                 if line=$("$BIN/wstokens" --addr "127.0.0.1:$port" --count 1000 --reply-every 10 \
                     --label "$server" 2>>"$LOGS/wstokens.log"); then
@@ -300,6 +301,12 @@ section_memory() {
 # Servers built with `count-alloc` print `alloc-report:` lines on SIGUSR1 (counts since the previous report).
 # A warm-up load, one SIGUSR1 to reset, then the measured load and a second SIGUSR1; connection setup and
 # teardown of the measured load are included (amortised over its messages).
+# alloc_load PORT C S D SECS: one unmeasured load run (the server counts).
+alloc_load() {
+    "$BIN/wsload" --addr "127.0.0.1:$1" --conns "$2" --size "$3" --depth "$4" --secs "$5" --warmup 0 \
+        >/dev/null 2>>"$LOGS/wsload-alloc.log"
+}
+
 section_alloc() {
     local csv server point c s d report port=$PORT_BASE bin
     log "alloc: building the count-alloc servers into $ALLOC_TARGET_DIR"
@@ -312,15 +319,15 @@ section_alloc() {
         for point in 1:16:1 1:1024:1 64:1024:16; do
             IFS=: read -r c s d <<<"$point"
             start_server "$bin" "$port" "$LOGS/alloc-$server-$c-$s-$d.log"
-            "$BIN/wsload" --addr "127.0.0.1:$port" --conns "$c" --size "$s" --depth "$d" --secs 0.5 --warmup 0 \
-                >/dev/null 2>>"$LOGS/wsload-alloc.log"
-            kill -USR1 "$SERVER_PID"
-            "$BIN/wsload" --addr "127.0.0.1:$port" --conns "$c" --size "$s" --depth "$d" --secs 1 --warmup 0 \
-                >/dev/null 2>>"$LOGS/wsload-alloc.log"
-            kill -USR1 "$SERVER_PID"
-            sleep 0.2
-            report=$(grep 'alloc-report:' "$LOGS/alloc-$server-$c-$s-$d.log" | tail -n 1)
-            echo "$server,$c,$s,$d,$(echo "$report" | sed -E 's/.*msgs=([0-9]+).*allocs_per_msg=([0-9.]+) bytes_per_msg=([0-9.]+).*/\1,\2,\3/')" >>"$csv"
+            # Warm-up load, reset (first report), measured load, second report.
+            if alloc_load "$port" "$c" "$s" "$d" 0.5 && kill -USR1 "$SERVER_PID" &&
+                alloc_load "$port" "$c" "$s" "$d" 1 && kill -USR1 "$SERVER_PID"; then
+                sleep 0.2
+                report=$(grep 'alloc-report:' "$LOGS/alloc-$server-$c-$s-$d.log" | tail -n 1)
+                echo "$server,$c,$s,$d,$(echo "$report" | sed -E 's/.*msgs=([0-9]+).*allocs_per_msg=([0-9.]+) bytes_per_msg=([0-9.]+).*/\1,\2,\3/')" >>"$csv"
+            else
+                log "alloc run failed for $server at $point (see $LOGS/wsload-alloc.log)"
+            fi
             stop_server "$SERVER_PID"
         done
     done

@@ -79,6 +79,10 @@ fn main() {
         runtime: RuntimeOpts::parse(&mut args, Flavor::Current, 1),
     };
     args.finish();
+    if !(opts.secs > 0.0 && opts.warmup >= 0.0) {
+        eprintln!("wsload: --secs must be > 0 and --warmup >= 0");
+        std::process::exit(2);
+    }
     if let Err(e) = opts.runtime.build().block_on(run(&opts)) {
         eprintln!("wsload {}: {e}", opts.label);
         std::process::exit(1);
