@@ -126,16 +126,13 @@ def test_empty_close_is_answered(echo_url):
         client.close()
 
 
-@pytest.mark.known_rill_bug
-def test_known_rill_bug_no_reset_after_failing_with_data_in_flight(small_url):
-    """KNOWN RILL BUG (lingering close). After failing a connection (here 1009 on a frame header), rill's
-    server sends its close frame, shuts down its write side, and then drops the socket while the peer's
-    bytes are still unread in the kernel: Linux answers with a TCP RST. A peer that is still writing (a
-    client sending the rest of a large message, or its close reply as RFC 6455 section 5.5.1 requires)
-    then gets ECONNRESET/EPIPE, and asyncio-based clients abort before reading the close frame: Python
-    websockets reports 1006 instead of 1009 (test_websockets_client.py, fragmented message over limit).
-    RFC 7230 section 6.6 describes the same hazard and the cure: half-close, then keep reading (and
-    discarding) until the peer closes or a timeout passes, before closing the socket.
+def test_no_reset_after_failing_with_data_in_flight(small_url):
+    """Lingering close (regression test for a bug this suite found). After failing a connection (here 1009
+    on a frame header), rill's server sends its close frame and shuts down its write side; had it then
+    dropped the socket with the peer's bytes still unread, Linux would answer with a TCP RST, and a peer
+    still writing (the rest of a large message, or its close reply as RFC 6455 section 5.5.1 requires)
+    would get ECONNRESET/EPIPE; asyncio clients then abort before reading the close frame (1006 instead of
+    1009). RFC 7230 section 6.6: half-close, then read and discard until the peer closes or a timeout.
 
     Here: the header of an oversized frame plus 100 KB of its payload, then, once the close frame is read,
     our close reply. The server must not reset the connection while we have not closed ours."""

@@ -155,14 +155,11 @@ def test_message_over_limit_gets_1009(small_url):
     run(main())
 
 
-@pytest.mark.known_rill_bug
 def test_fragmented_message_over_limit_gets_1009(small_url):
-    """KNOWN RILL BUG, intermittent (about 3 runs in 8 here): rill fails the connection with 1009 on the
-    second fragment's header and resets the TCP connection (unread bytes in the kernel when the socket is
-    dropped), while websockets is still writing the final (empty) fragment; the write fails, asyncio aborts,
-    and websockets reports ConnectionClosedError(None, None): no close frame received, i.e. 1006. The
-    deterministic reproduction is test_protocol_errors.py::test_known_rill_bug_no_reset_after_failing_with_
-    data_in_flight."""
+    """rill fails the connection with 1009 on the second fragment's header while websockets is still
+    writing the final fragment; rill lingers (reads and discards) instead of resetting the connection, so
+    websockets receives the close frame. Before that fix this failed about 3 runs in 8 with 1006; the
+    deterministic reproduction is test_protocol_errors.py::test_no_reset_after_failing_with_data_in_flight."""
     async def main():
         async with client(small_url) as ws:
             await ws.send([b"y" * 40000, b"y" * 40000])

@@ -28,13 +28,22 @@ pub enum Piece<'a> {
     Close(Option<CloseCode>, &'a str),
 }
 
+/// Where the reading half is in the connection's life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Open,
+    /// The close frame arrived or the connection failed: wait for the TCP connection to end.
+    Lingering,
+    Done,
+}
+
 /// The reading half of a connection. Pings are answered and pongs recorded while it reads.
 pub struct Reader<S> {
     io: ReadHalf<S>,
     buf: Box<[u8]>,
     inbound: Inbound,
     message: Vec<u8>,
-    finished: bool,
+    state: State,
     last_heard: Instant,
     last_ping: Instant,
     shared: Arc<Shared<S>>,
@@ -55,7 +64,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             buf,
             inbound: Inbound::new(shared.role, shared.config.limits, start, end),
             message: Vec::new(),
-            finished: false,
+            state: State::Open,
             last_heard: now,
             last_ping: now,
             shared,
@@ -134,14 +143,15 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         self.inbound.has_buffered_input()
     }
 
-    /// After the close handshake, a client waits for the server to end the TCP connection first
-    /// (RFC 6455 section 7.1.1); a server has already ended it.
-    pub(crate) async fn wait_for_eof(&mut self) -> Result<(), Error> {
-        if self.shared.role == rill::Role::Server {
-            return Ok(());
-        }
-        while self.io.read(&mut self.buf).await? > 0 {}
-        Ok(())
+    /// Reads and discards until the peer ends the TCP connection or `close_timeout` passes. Closing a
+    /// socket with unread bytes makes the kernel send a reset, which can destroy the close frame just
+    /// sent before the peer reads it (RFC 7230 section 6.6); a client also waits here for the server to
+    /// close first (RFC 6455 section 7.1.1).
+    async fn linger(&mut self) {
+        let drain =
+            async { while matches!(self.io.read(&mut self.buf).await, Ok(read) if read > 0) {} };
+        let _ = tokio::time::timeout(self.shared.config.close_timeout, drain).await;
+        self.state = State::Done;
     }
 
     fn close_message(&self) -> Message<'_> {
@@ -153,15 +163,21 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
     /// reads when the buffer runs dry, answers pings and records pongs on the way.
     async fn step(&mut self) -> Result<Step, Error> {
         loop {
-            if self.finished {
-                return Err(Error::Closed);
+            match self.state {
+                State::Open => {}
+                State::Lingering => {
+                    self.linger().await;
+                    return Err(Error::Closed);
+                }
+                State::Done => return Err(Error::Closed),
             }
             let step = match self.inbound.step(&mut self.buf) {
                 Ok(step) => step,
                 Err(error) => {
-                    self.finished = true;
+                    self.state = State::Lingering;
                     self.shared.reply(&mut self.inbound.receiver).await?;
                     self.shared.peer_closed().await?;
+                    self.linger().await;
                     return Err(Error::Protocol(error));
                 }
             };
@@ -174,7 +190,8 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                 Step::Ping => self.shared.reply(&mut self.inbound.receiver).await?,
                 Step::Pong => self.shared.pong(self.inbound.receiver.control_payload()),
                 Step::Close => {
-                    self.finished = true;
+                    // The next call waits for the end of the TCP connection, then reports it closed.
+                    self.state = State::Lingering;
                     self.shared.reply(&mut self.inbound.receiver).await?;
                     self.shared.peer_closed().await?;
                     return Ok(step);
@@ -202,7 +219,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                 Some(deadline) => match tokio::time::timeout_at(deadline, read).await {
                     Ok(result) => result,
                     Err(_) if idle_deadline.is_some_and(|d| Instant::now() >= d) => {
-                        self.finished = true;
+                        self.state = State::Done;
                         return Err(Error::Timeout(Timeout::Idle));
                     }
                     Err(_) => {
@@ -214,7 +231,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             };
             let n = result?;
             if n == 0 {
-                self.finished = true;
+                self.state = State::Done;
                 return Err(if self.inbound.receiver.is_closed() {
                     Error::Closed
                 } else {

@@ -80,13 +80,13 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         self.writer.send_close(code, reason).await?;
         let limit = self.writer.close_timeout();
+        // After the peer's close frame the reader waits for the end of the TCP connection, then
+        // reports the connection closed.
         let drain = async {
             loop {
                 match self.reader.recv_piece().await {
-                    Ok(Piece::Close(..)) | Err(Error::Closed) => {
-                        return self.reader.wait_for_eof().await
-                    }
-                    Ok(Piece::Data(_)) => {}
+                    Ok(_) => {}
+                    Err(Error::Closed) => return Ok(()),
                     Err(error) => return Err(error),
                 }
             }
