@@ -30,8 +30,13 @@ step unit-and-integration cargo test --workspace
 step futures-feature cargo test -p rill-tokio --features futures
 step cross-builds bash scripts/cross-check.sh
 step autobahn bash scripts/autobahn.sh
+step interop bash scripts/interop.sh
+step browser bash scripts/browser-test.sh
 step fuzz bash scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
 step size-probe bash scripts/size-probe.sh
+step firmware-build bash scripts/firmware-build.sh
+step firmware-host-tap bash scripts/firmware-host-tap.sh
+step bench-build bash scripts/bench.sh --build-only
 
 echo
 if [ ${#failures[@]} -gt 0 ]; then
