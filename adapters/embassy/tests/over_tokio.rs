@@ -1,0 +1,227 @@
+//! rill-embassy against rill-tokio over loopback TCP: the embassy adapter runs on `embedded-io-async`
+//! views of tokio sockets (embedded-io-adapters), so both roles are checked against an independent driver
+//! of the same core without hardware. (The firmware's host-TAP run checks it over embassy-net itself.)
+
+use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, NoopRawMutex};
+use embedded_io_adapters::tokio_1::FromTokio;
+use rill_embassy::{
+    accept, connect, ClientRequest, Config, Decision, Error, Message, Piece, Reader, Role, Shared,
+    Writer,
+};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+
+async fn bounded<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(20), future)
+        .await
+        .expect("test exceeded its time bound")
+}
+
+/// An embassy-side echo server on a small board's buffers: 512-byte read and write buffers.
+async fn embassy_echo_server(listener: TcpListener) -> Result<(), Error<std::io::Error>> {
+    let (stream, _) = listener.accept().await.unwrap();
+    let (read_half, write_half) = stream.into_split();
+    let (mut rx, tx) = (FromTokio::new(read_half), FromTokio::new(write_half));
+    let mut read_buf = [0u8; 512];
+    let mut write_buf = [0u8; 512];
+    let config = Config::default();
+    // The handshake runs over the read half and a temporary write; embedded-io needs Read + Write in one
+    // value, so join the halves for it.
+    let mut joined = Joined { rx: &mut rx, tx };
+    let upgraded = accept(
+        &mut joined,
+        &mut read_buf,
+        &mut write_buf,
+        &config,
+        |request| match request.path() {
+            "/echo" => Decision::accept(),
+            "/" => Decision::Respond {
+                status: 200,
+                content_type: "text/html",
+                body: b"<h1>board</h1>",
+            },
+            _ => Decision::Reject {
+                status: 404,
+                reason: "no such route",
+            },
+        },
+    )
+    .await?;
+    // A critical-section mutex makes the halves Sync, so this server can run on a multi-thread runtime.
+    let shared = Shared::<CriticalSectionRawMutex, _>::new(
+        joined.tx,
+        &mut write_buf,
+        Role::Server,
+        0,
+        config,
+    );
+    let mut reader = Reader::new(rx, &mut read_buf, upgraded, &mut [], &shared);
+    let mut writer = Writer::new(&shared);
+    loop {
+        match reader.recv_piece().await {
+            Ok(Piece::Data(piece)) => writer.feed_piece(&piece).await?,
+            Ok(Piece::Close(..)) | Err(Error::Closed) => return Ok(()),
+            Err(error) => return Err(error),
+        }
+        if !reader.has_buffered_input() {
+            writer.flush().await?;
+        }
+    }
+}
+
+/// Read and write halves presented as one stream, for the handshake.
+struct Joined<'r, R, W> {
+    rx: &'r mut R,
+    tx: W,
+}
+
+impl<R: embedded_io_async::ErrorType, W> embedded_io_async::ErrorType for Joined<'_, R, W> {
+    type Error = R::Error;
+}
+
+impl<R: embedded_io_async::Read, W: embedded_io_async::ErrorType<Error = R::Error>>
+    embedded_io_async::Read for Joined<'_, R, W>
+{
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        self.rx.read(buf).await
+    }
+}
+
+impl<R: embedded_io_async::ErrorType, W: embedded_io_async::Write<Error = R::Error>>
+    embedded_io_async::Write for Joined<'_, R, W>
+{
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+        self.tx.write(buf).await
+    }
+
+    async fn flush(&mut self) -> Result<(), Self::Error> {
+        self.tx.flush().await
+    }
+}
+
+#[tokio::test]
+async fn embassy_server_echoes_messages_larger_than_its_buffers() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/echo", listener.local_addr().unwrap());
+    let server = tokio::spawn(embassy_echo_server(listener));
+    bounded(async {
+        let mut ws = rill_tokio::connect(&url, rill_tokio::Config::default())
+            .await
+            .unwrap();
+        ws.send_text("hello board").await.unwrap();
+        assert_eq!(
+            ws.recv().await.unwrap(),
+            rill_tokio::Message::Text("hello board")
+        );
+        let big: Vec<u8> = (0..64 * 1024).map(|i| (i % 253) as u8).collect();
+        ws.send_binary(&big).await.unwrap();
+        assert_eq!(ws.recv().await.unwrap(), rill_tokio::Message::Binary(&big));
+        let (reader, writer) = ws.halves();
+        let rtt = async { writer.ping(Duration::from_secs(5)).await.unwrap() };
+        let keep_reading = async {
+            let _ = tokio::time::timeout(Duration::from_millis(500), reader.recv()).await;
+        };
+        let (rtt, ()) = tokio::join!(rtt, keep_reading);
+        assert!(rtt < Duration::from_secs(5));
+        ws.close(rill_tokio::CloseCode::NORMAL, "").await.unwrap();
+    })
+    .await;
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn embassy_server_serves_pages_and_rejects_unknown_routes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    for (path, expected) in [
+        ("/", "HTTP/1.1 200 OK"),
+        ("/nope", "HTTP/1.1 404 Not Found"),
+    ] {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(embassy_echo_server(listener));
+        let mut raw = TcpStream::connect(addr).await.unwrap();
+        raw.write_all(format!("GET {path} HTTP/1.1\r\nHost: board\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut response = String::new();
+        bounded(raw.read_to_string(&mut response)).await.unwrap();
+        assert!(response.starts_with(expected), "{response}");
+        assert!(matches!(server.await.unwrap(), Err(Error::Rejected(_))));
+    }
+}
+
+#[tokio::test]
+async fn embassy_client_talks_to_a_tokio_server() {
+    let listener = rill_tokio::Listener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut ws = rill_tokio::accept_with(stream, rill_tokio::Config::default(), |request| {
+            let protocol = request.protocols().find(|p| *p == "v1").map(String::from);
+            rill_tokio::Decision::Accept {
+                protocol,
+                headers: vec![],
+            }
+        })
+        .await
+        .unwrap();
+        let (reader, writer) = ws.halves();
+        while let Ok(rill_tokio::Message::Text(text)) = reader.recv().await {
+            writer.send_text(&text.to_uppercase()).await.unwrap();
+        }
+    });
+    bounded(async {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (read_half, write_half) = stream.into_split();
+        let (mut rx, tx) = (FromTokio::new(read_half), FromTokio::new(write_half));
+        let (mut read_buf, mut write_buf, mut message_buf) = ([0u8; 256], [0u8; 256], [0u8; 64]);
+        let config = Config::default();
+        let host = addr.to_string();
+        let request = ClientRequest {
+            host: &host,
+            path: "/",
+            key: *b"0123456789abcdef",
+            protocols: &["v0", "v1"],
+            origin: None,
+            headers: &[],
+        };
+        let mut joined = Joined { rx: &mut rx, tx };
+        let (upgraded, protocol) = connect(
+            &mut joined,
+            &request,
+            &mut read_buf,
+            &mut write_buf,
+            &config,
+        )
+        .await
+        .unwrap();
+        assert_eq!(protocol, Some(1));
+        let shared =
+            Shared::<NoopRawMutex, _>::new(joined.tx, &mut write_buf, Role::Client, 0x5EED, config);
+        let mut reader = Reader::new(rx, &mut read_buf, upgraded, &mut message_buf, &shared);
+        let mut writer = Writer::new(&shared);
+        writer.send_text("from the board").await.unwrap();
+        assert_eq!(
+            reader.recv().await.unwrap(),
+            Message::Text("FROM THE BOARD")
+        );
+        let mut chunks = writer.begin(rill_embassy::MessageKind::Text).await.unwrap();
+        chunks.send(b"streamed ").await.unwrap();
+        chunks.finish(b"from flash").await.unwrap();
+        assert_eq!(
+            reader.recv().await.unwrap(),
+            Message::Text("STREAMED FROM FLASH")
+        );
+        writer
+            .send_close(rill_embassy::CloseCode::NORMAL, "bye")
+            .await
+            .unwrap();
+        assert!(matches!(
+            reader.recv().await.unwrap(),
+            Message::Close(Some(_), _)
+        ));
+        assert!(matches!(reader.recv().await, Err(Error::Closed)));
+    })
+    .await;
+    server.await.unwrap();
+}
