@@ -18,7 +18,18 @@ const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 type MaskFn = fn(&mut [u8], [u8; 4]);
 
 /// Implementations under test, one row each.
-const MASKERS: &[(&str, MaskFn)] = &[("fastwebsockets", fastwebsockets::unmask)];
+const MASKERS: &[(&str, MaskFn)] = &[
+    ("rill", |buf, key| rill::frame::apply_mask(buf, key, 0)),
+    ("fastwebsockets", fastwebsockets::unmask),
+    ("byte-loop", byte_loop),
+];
+
+/// The byte-at-a-time loop embedded WebSocket crates use: the floor rill's word loop is compared with.
+fn byte_loop(buf: &mut [u8], key: [u8; 4]) {
+    for (i, byte) in buf.iter_mut().enumerate() {
+        *byte ^= key[i & 3];
+    }
+}
 
 fn copy(c: &mut Criterion) {
     let mut group = c.benchmark_group("copy");
