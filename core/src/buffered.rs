@@ -125,8 +125,9 @@ pub enum Fill<'p> {
     Done,
     /// The buffer is full: write out all of it, empty it, and call again.
     Flush,
-    /// Write this payload slice straight to the stream (the buffer is empty and the payload is unmasked,
-    /// so copying it through the buffer would gain nothing), then call again.
+    /// Write out the buffer, then this payload slice straight from where it is (it is unmasked and at
+    /// least a buffer long, so copying it through the buffer would only add system calls; a vectored write
+    /// sends both at once), empty the buffer, and call again.
     Direct(&'p [u8]),
 }
 
@@ -160,8 +161,8 @@ impl<'p> FrameCopy<'p> {
         if !self.header_done {
             let header = self.head.as_bytes();
             let whole = header.len() + self.parts.iter().map(|p| p.len()).sum::<usize>();
-            // A frame that does not fit starts in an empty buffer, so large payloads can go out directly.
-            if *len > 0 && *len + whole > buf.len() {
+            // A masked frame that does not fit starts in an empty buffer (it is copied through it anyway).
+            if self.head.is_masked() && *len > 0 && *len + whole > buf.len() {
                 return Fill::Flush;
             }
             let Some(slot) = buf.get_mut(*len..*len + header.len()) else {
@@ -180,7 +181,7 @@ impl<'p> FrameCopy<'p> {
                 (self.part, self.offset) = (self.part + 1, 0);
                 continue;
             }
-            if !self.head.is_masked() && *len == 0 && rest.len() >= buf.len() {
+            if !self.head.is_masked() && rest.len() >= buf.len() - *len {
                 self.offset = part.len();
                 return Fill::Direct(rest);
             }

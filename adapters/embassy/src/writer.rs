@@ -181,7 +181,10 @@ impl<W: Write> WriteSide<'_, W> {
             match copy.fill(self.buf, &mut self.len) {
                 Fill::Done => return Ok(()),
                 Fill::Flush => self.write_buffered().await?,
-                Fill::Direct(payload) => self.io.write_all(payload).await.map_err(Error::Io)?,
+                Fill::Direct(payload) => {
+                    self.write_buffered().await?;
+                    self.io.write_all(payload).await.map_err(Error::Io)?;
+                }
             }
         }
     }

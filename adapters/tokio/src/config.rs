@@ -5,8 +5,12 @@ use std::time::Duration;
 /// Settings for one connection. `Config::default()` suits a server streaming small messages.
 #[derive(Clone, Copy, Debug)]
 pub struct Config {
-    /// Bytes read from the socket at most per read; also the largest piece the streaming API yields.
+    /// The read buffer's initial size: bytes read from the socket at most per read, and the largest piece
+    /// the streaming API yields, until bulk traffic grows it.
     pub read_buffer: usize,
+    /// How far the read buffer may grow while large frames arrive faster than they are read (see
+    /// [`crate::Reader`]). Set it equal to `read_buffer` to keep memory per connection fixed.
+    pub max_read_buffer: usize,
     /// Bytes collected before a write; frames that do not fit are written straight from the caller's slice.
     pub write_buffer: usize,
     /// Limits on what the peer may send (close code 1009 beyond them). For [`crate::Reader::recv`],
@@ -43,6 +47,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             read_buffer: 8 * 1024,
+            max_read_buffer: 256 * 1024,
             write_buffer: 8 * 1024,
             limits: rill::Limits::default(),
             max_head_len: rill::handshake::DEFAULT_MAX_HEAD_LEN,

@@ -44,6 +44,8 @@ pub struct Reader<S> {
     inbound: Inbound,
     message: Vec<u8>,
     state: State,
+    /// The last read filled the whole buffer.
+    saturated: bool,
     last_heard: Instant,
     last_ping: Instant,
     shared: Arc<Shared<S>>,
@@ -65,6 +67,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             inbound: Inbound::new(shared.role, shared.config.limits, start, end),
             message: Vec::new(),
             state: State::Open,
+            saturated: false,
             last_heard: now,
             last_ping: now,
             shared,
@@ -152,6 +155,8 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             async { while matches!(self.io.read(&mut self.buf).await, Ok(read) if read > 0) {} };
         let _ = tokio::time::timeout(self.shared.config.close_timeout, drain).await;
         self.state = State::Done;
+        // The connection is over either way; a client ends its side now that the server has.
+        let _ = self.shared.shutdown().await;
     }
 
     fn close_message(&self) -> Message<'_> {
@@ -184,7 +189,9 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             match step {
                 // The buffer changes only once the read completes, so a cancelled read loses nothing.
                 Step::NeedInput => {
+                    self.grow_if_saturated();
                     let read = self.read_some().await?;
+                    self.saturated = read == self.buf.len();
                     self.inbound.filled(read);
                 }
                 Step::Ping => self.shared.reply(&mut self.inbound.receiver).await?,
@@ -198,6 +205,17 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                 }
                 Step::Data { .. } => return Ok(step),
             }
+        }
+    }
+
+    /// Doubles the read buffer (up to `max_read_buffer`) when the last read filled it: bulk transfers then
+    /// take far fewer system calls, while idle connections and light traffic keep the small buffer. Growth is
+    /// kept, so it costs at most a few allocations in a connection's life.
+    fn grow_if_saturated(&mut self) {
+        let max = self.shared.config.max_read_buffer;
+        if self.saturated && self.buf.len() < max {
+            let grown = (self.buf.len() * 2).min(max);
+            self.buf = vec![0; grown].into_boxed_slice();
         }
     }
 

@@ -9,6 +9,7 @@ use crate::{Batch, Config, Error, Timeout};
 use rill::buffered::{Fill, FrameCopy};
 use rill::connection::{ControlFrame, FrameHead, Outbox};
 use rill::{CloseCode, MessageKind, Sender};
+use std::io::IoSlice;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -116,6 +117,11 @@ impl<S: AsyncWrite> Shared<S> {
         self.release(side, Flush::Always).await
     }
 
+    /// Ends our side of the TCP connection (once): after the close handshake, or after lingering.
+    pub(crate) async fn shutdown(&self) -> Result<(), Error> {
+        self.acquire().await.end().await
+    }
+
     /// Records a pong; wakes [`Writer::ping`] if it answers the outstanding ping.
     pub(crate) fn pong(&self, payload: &[u8]) {
         let Ok(id) = <[u8; 8]>::try_from(payload).map(u64::from_be_bytes) else {
@@ -189,10 +195,8 @@ impl<S: AsyncWrite> Shared<S> {
         }
         // RFC 6455 section 7.1.1: the server closes the TCP connection first; a client waits for it.
         let both_closed = side.sender.is_closed() && self.peer_closed.load(Ordering::Acquire);
-        if both_closed && self.role == rill::Role::Server && !side.shut_down {
-            side.shut_down = true;
-            side.flush().await?;
-            side.io.shutdown().await?;
+        if both_closed && self.role == rill::Role::Server {
+            side.end().await?;
         }
         Ok(())
     }
@@ -211,7 +215,10 @@ impl<S: AsyncWrite> WriteSide<S> {
             match copy.fill(&mut self.buf, &mut self.len) {
                 Fill::Done => break,
                 Fill::Flush => self.write_buffered().await?,
-                Fill::Direct(payload) => self.io.write_all(payload).await?,
+                Fill::Direct(payload) => {
+                    write_all_vectored(&mut self.io, &self.buf[..self.len], payload).await?;
+                    self.len = 0;
+                }
             }
         }
         self.oldest.get_or_insert_with(Instant::now);
@@ -244,6 +251,16 @@ impl<S: AsyncWrite> WriteSide<S> {
         self.write_frame(&head, frame.payload()).await
     }
 
+    /// Flushes and ends our side of the TCP connection, once.
+    async fn end(&mut self) -> Result<(), Error> {
+        if !self.shut_down {
+            self.shut_down = true;
+            self.flush().await?;
+            self.io.shutdown().await?;
+        }
+        Ok(())
+    }
+
     async fn write_buffered(&mut self) -> Result<(), Error> {
         if self.len > 0 {
             self.io.write_all(&self.buf[..self.len]).await?;
@@ -268,6 +285,26 @@ impl<S: AsyncWrite> WriteSide<S> {
             }
         }
     }
+}
+
+/// Writes `head` then `tail` with as few system calls as the stream allows (one `writev` on a socket).
+async fn write_all_vectored<W: AsyncWrite + Unpin>(
+    io: &mut W,
+    mut head: &[u8],
+    mut tail: &[u8],
+) -> Result<(), Error> {
+    while !head.is_empty() || !tail.is_empty() {
+        let written = io
+            .write_vectored(&[IoSlice::new(head), IoSlice::new(tail)])
+            .await?;
+        if written == 0 {
+            return Err(Error::Io(std::io::ErrorKind::WriteZero.into()));
+        }
+        let from_head = written.min(head.len());
+        head = &head[from_head..];
+        tail = &tail[written - from_head..];
+    }
+    Ok(())
 }
 
 /// The writing half of a connection. Each `send_*` returns once the frame is written and flushed (unless a

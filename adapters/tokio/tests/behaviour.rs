@@ -76,6 +76,7 @@ async fn a_message_larger_than_every_buffer_streams_both_ways() {
     const LEN: usize = 1 << 20;
     let small = Config {
         read_buffer: 4096,
+        max_read_buffer: 4096,
         write_buffer: 4096,
         max_head_len: 4096,
         ..Config::default()
@@ -236,6 +237,7 @@ async fn ping_measures_round_trip_and_pongs_flow_mid_chunked_message() {
         pinged_tx.send(()).unwrap();
         assert_eq!(reading.await.unwrap(), "first half, second half");
         writer.send_close(CloseCode::NORMAL, "").await.unwrap();
+        drop(writer); // with the reader gone too, the socket closes and the server stops lingering
         server.await.unwrap();
     })
     .await;
@@ -259,6 +261,7 @@ async fn protocol_errors_close_with_their_code() {
         let text = String::from_utf8_lossy(&got);
         assert!(text.starts_with("HTTP/1.1 101 "));
         assert!(got.ends_with(&[0x88, 0x02, 0x03, 0xEA]), "close 1002 then the server ends TCP: {got:?}");
+        drop(raw); // the server lingers until the peer closes too
         assert!(matches!(server.await.unwrap(), Error::Protocol(rill::ProtocolError::UnmaskedFrame)));
     })
     .await;
@@ -407,6 +410,42 @@ async fn stream_and_sink_adapters_carry_owned_messages() {
             Some(Ok(OwnedMessage::Close(..)))
         ));
         server.await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_read_buffer_grows_under_bulk_traffic_up_to_its_limit() {
+    let config = Config {
+        read_buffer: 8192,
+        max_read_buffer: 64 * 1024,
+        ..Config::default()
+    };
+    let (listener, url) = listener().await;
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut ws = accept(stream, config).await.unwrap();
+        let mut largest = 0;
+        while let Ok(Piece::Data(piece)) = ws.recv_piece().await {
+            largest = largest.max(piece.payload.len());
+            if piece.last {
+                break;
+            }
+        }
+        largest
+    });
+    bounded(async {
+        let mut ws = connect(&url, Config::default()).await.unwrap();
+        ws.send_binary(&vec![1u8; 4 << 20]).await.unwrap();
+        let largest = server.await.unwrap();
+        assert!(
+            largest > 8192,
+            "reads that filled the buffer made it grow (largest piece {largest})"
+        );
+        assert!(
+            largest <= 64 * 1024,
+            "but never past max_read_buffer (largest piece {largest})"
+        );
     })
     .await;
 }

@@ -149,7 +149,9 @@ fn a_slow_reader_blocks_the_sender_with_flat_memory_and_loses_nothing() {
                 writer.send_binary(&message).await.unwrap();
             }
         });
-        let mut ws = connect(&url, Config::default()).await.unwrap();
+        // The client's read buffer stays at its initial size, so every byte allocated below is a queue.
+        let fixed = Config { max_read_buffer: Config::default().read_buffer, ..Config::default() };
+        let mut ws = connect(&url, fixed).await.unwrap();
         // The client reads nothing until the server's socket refuses more bytes.
         tokio::time::timeout(Duration::from_secs(20), blocked.notified()).await.expect("the sender never blocked");
         let allocated_when_blocked = ALLOCATED_BYTES.load(Ordering::Relaxed);
