@@ -31,7 +31,7 @@ step futures-feature cargo test -p rill-tokio --features futures
 step cross-builds bash scripts/cross-check.sh
 step autobahn bash scripts/autobahn.sh
 step interop bash scripts/interop.sh
-step browser bash scripts/browser-test.sh
+step browser env RILL_SCREENSHOT="$PWD/target/token_stream.png" bash scripts/browser-test.sh
 step fuzz bash scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
 step size-probe bash scripts/size-probe.sh
 step firmware-build bash scripts/firmware-build.sh
