@@ -198,3 +198,64 @@ impl<'p> FrameCopy<'p> {
         }
     }
 }
+
+/// Why a reader waiting for input must wake up although nothing arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wake<I> {
+    /// Send a keepalive ping at this instant.
+    Keepalive(I),
+    /// Fail with the idle timeout at this instant.
+    Idle(I),
+}
+
+impl<I: Copy> Wake<I> {
+    /// The instant to wake up at.
+    pub fn at(&self) -> I {
+        match *self {
+            Wake::Keepalive(at) | Wake::Idle(at) => at,
+        }
+    }
+}
+
+/// The next wake-up for a reader that last heard from the peer at `last_heard` and last pinged at
+/// `last_ping`: the earlier of the idle deadline and the keepalive deadline. Generic over the adapter's
+/// clock (`std` or `embassy-time` instants); the core itself never reads a clock.
+pub fn next_wake<I, D>(
+    last_heard: I,
+    last_ping: I,
+    idle: Option<D>,
+    keepalive: Option<D>,
+) -> Option<Wake<I>>
+where
+    I: Copy + Ord + core::ops::Add<D, Output = I>,
+{
+    let idle = idle.map(|timeout| Wake::Idle(last_heard + timeout));
+    let ping = keepalive.map(|interval| Wake::Keepalive(last_heard.max(last_ping) + interval));
+    match (idle, ping) {
+        (Some(idle), Some(ping)) => Some(if ping.at() < idle.at() { ping } else { idle }),
+        (idle, ping) => idle.or(ping),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{next_wake, Wake};
+
+    #[test]
+    fn the_earlier_of_idle_and_keepalive_wakes_the_reader() {
+        assert_eq!(next_wake::<u32, u32>(100, 0, None, None), None);
+        assert_eq!(
+            next_wake(100u32, 0, Some(30u32), None),
+            Some(Wake::Idle(130))
+        );
+        assert_eq!(
+            next_wake(100u32, 0, Some(30u32), Some(10u32)),
+            Some(Wake::Keepalive(110))
+        );
+        // A ping sent after the last data moves the next ping, not the idle deadline.
+        assert_eq!(
+            next_wake(100u32, 125, Some(30u32), Some(10u32)),
+            Some(Wake::Idle(130))
+        );
+    }
+}

@@ -1,6 +1,10 @@
-//! Error values, one enum per layer. Each protocol fault maps to the close code the peer receives.
+//! Error values, one enum per layer. Each protocol fault maps to the close code the peer receives;
+//! [`Error`] is what the adapters report, whatever the I/O underneath.
 
 use crate::close::CloseCode;
+use crate::handshake::client::ResponseError;
+use crate::handshake::server::RequestError;
+use crate::handshake::EncodeError;
 use core::fmt;
 
 /// A fault in the bytes the peer sent after the handshake. The connection is failed with
@@ -128,3 +132,94 @@ impl fmt::Display for SendError {
 }
 
 impl core::error::Error for SendError {}
+
+/// What can end or refuse a connection driven by an adapter; `E` is the stream's I/O error. rill-tokio and
+/// rill-embassy both report this type.
+#[derive(Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Error<E> {
+    /// The stream failed.
+    Io(E),
+    /// The peer broke the protocol; the close frame with [`ProtocolError::close_code`] was sent.
+    Protocol(ProtocolError),
+    /// The application asked for a send the connection state does not allow.
+    Send(SendError),
+    /// The client's upgrade request was invalid; the matching HTTP error was sent.
+    Request(RequestError),
+    /// The server's handshake response was not acceptable.
+    Response(ResponseError),
+    /// A handshake message could not be encoded (buffer too small, header value with CR/LF...).
+    Encode(EncodeError),
+    /// The application rejected the request (or answered it as plain HTTP) with this status.
+    Rejected(u16),
+    /// A URL given to a connect helper could not be understood.
+    InvalidUrl(&'static str),
+    /// A timeout expired.
+    Timeout(Timeout),
+    /// A message did not fit the memory [`Error`]'s adapter may use for it; stream it in pieces instead.
+    MessageTooLarge,
+    /// The close handshake finished: no more messages.
+    Closed,
+    /// The peer ended the TCP connection without a close frame (close code 1006).
+    AbnormalClosure,
+}
+
+/// Which timeout expired.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Timeout {
+    /// The opening handshake.
+    Handshake,
+    /// No bytes from the peer within the idle timeout.
+    Idle,
+    /// No pong for a ping.
+    Ping,
+    /// No close reply from the peer.
+    Close,
+}
+
+impl<E: fmt::Debug> fmt::Display for Error<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io(e) => write!(f, "I/O error: {e:?}"),
+            Error::Protocol(e) => {
+                write!(f, "protocol error (closed with {}): {e}", e.close_code().0)
+            }
+            Error::Send(e) => write!(f, "send refused: {e}"),
+            Error::Request(e) => write!(f, "bad upgrade request (answered {}): {e}", e.status()),
+            Error::Response(e) => write!(f, "bad handshake response: {e}"),
+            Error::Encode(e) => write!(f, "handshake encoding failed: {e}"),
+            Error::Rejected(status) => write!(f, "request answered with HTTP {status}"),
+            Error::InvalidUrl(why) => write!(f, "invalid URL: {why}"),
+            Error::Timeout(which) => write!(f, "{which:?} timeout expired"),
+            Error::MessageTooLarge => {
+                f.write_str("message too large for the reassembly memory; stream it in pieces")
+            }
+            Error::Closed => f.write_str("connection closed"),
+            Error::AbnormalClosure => {
+                f.write_str("peer closed the connection without a close frame")
+            }
+        }
+    }
+}
+
+impl<E: fmt::Debug> core::error::Error for Error<E> {}
+
+impl<E> From<SendError> for Error<E> {
+    fn from(e: SendError) -> Self {
+        Error::Send(e)
+    }
+}
+
+impl<E> From<EncodeError> for Error<E> {
+    fn from(e: EncodeError) -> Self {
+        Error::Encode(e)
+    }
+}
+
+impl<E> From<ProtocolError> for Error<E> {
+    fn from(e: ProtocolError) -> Self {
+        Error::Protocol(e)
+    }
+}

@@ -25,4 +25,4 @@ pub use close::CloseCode;
 pub use connection::{
     Connection, Data, Event, Limits, MessageKind, Received, Receiver, Role, Sender,
 };
-pub use error::{ProtocolError, SendError};
+pub use error::{Error, ProtocolError, SendError, Timeout};

@@ -5,7 +5,7 @@ use crate::{Error, Timeout, Upgraded};
 use embassy_sync::blocking_mutex::raw::RawMutex;
 use embassy_time::{with_deadline, Instant};
 use embedded_io_async::{ErrorType, Read, Write};
-use rill::buffered::{Inbound, Step};
+use rill::buffered::{next_wake, Inbound, Step, Wake};
 use rill::{CloseCode, MessageKind, Role};
 
 /// A complete message.
@@ -209,20 +209,18 @@ where
     async fn read_some(&mut self) -> Result<usize, Error<W::Error>> {
         let config = self.shared.config;
         loop {
-            let idle_deadline = config.idle_timeout.map(|t| self.last_heard + t);
-            let ping_deadline = config
-                .keepalive
-                .map(|k| self.last_heard.max(self.last_ping) + k);
-            let deadline = match (idle_deadline, ping_deadline) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let wake = next_wake(
+                self.last_heard,
+                self.last_ping,
+                config.idle_timeout,
+                config.keepalive,
+            );
             let read = self.io.read(self.buf);
-            let result = match deadline {
+            let result = match wake {
                 None => read.await,
-                Some(deadline) => match with_deadline(deadline, read).await {
+                Some(wake) => match with_deadline(wake.at(), read).await {
                     Ok(result) => result,
-                    Err(_) if idle_deadline.is_some_and(|d| Instant::now() >= d) => {
+                    Err(_) if matches!(wake, Wake::Idle(_)) => {
                         self.state = State::Done;
                         return Err(Error::Timeout(Timeout::Idle));
                     }

@@ -216,13 +216,8 @@ impl<W: Write> WriteSide<'_, W> {
     }
 
     async fn piece(&mut self, piece: &rill::Data<'_>) -> Result<(), Error<W::Error>> {
-        if piece.first && piece.last {
-            return self.message(piece.kind, piece.payload).await;
-        }
-        if piece.first {
-            self.sender.begin(piece.kind)?;
-        }
-        self.chunk(piece.payload, piece.last).await
+        let head = self.sender.relay(piece)?;
+        self.write_frame(&head, &[piece.payload]).await
     }
 }
 

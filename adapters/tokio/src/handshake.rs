@@ -2,9 +2,7 @@
 
 use crate::{connect_tcp, Config, Error, Timeout, WebSocket};
 use rill::handshake::client::{parse_response, ClientRequest};
-use rill::handshake::server::{
-    encode_accept, encode_http_response, encode_reject, parse_request, Accept, AcceptError, Request,
-};
+use rill::handshake::server::{answer, parse_request, Answered, Decision as CoreDecision, Request};
 use rill::handshake::Parsed;
 use rill::Role;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -71,7 +69,7 @@ where
     let handshake = async {
         let mut filled = 0;
         loop {
-            let read = stream.read(&mut buf[filled..]).await?;
+            let read = stream.read(&mut buf[filled..]).await.map_err(Error::Io)?;
             if read == 0 {
                 return Err(Error::AbnormalClosure);
             }
@@ -82,13 +80,13 @@ where
                 Err(error) => {
                     let mut out = [0u8; 512];
                     let len = error.encode_response(&mut out)?;
-                    stream.write_all(&out[..len]).await?;
+                    stream.write_all(&out[..len]).await.map_err(Error::Io)?;
                     return Err(Error::Request(error));
                 }
             };
             let (response, outcome) = respond(&request, decide(&request))?;
-            stream.write_all(&response).await?;
-            stream.flush().await?;
+            stream.write_all(&response).await.map_err(Error::Io)?;
+            stream.flush().await.map_err(Error::Io)?;
             return outcome.map(|protocol| (protocol, consumed, filled));
         }
     };
@@ -108,55 +106,52 @@ where
 /// The HTTP response to write, then either the agreed subprotocol or why there is no WebSocket.
 type Answer = (Vec<u8>, Result<Option<String>, Error>);
 
-/// Encodes the answer to `decision`.
+/// Encodes the answer to `decision` (the core decides what it means).
 fn respond(request: &Request<'_>, decision: Decision) -> Result<Answer, Error> {
-    match decision {
-        Decision::Accept { protocol, headers } => {
-            let headers: Vec<(&str, &str)> = headers
-                .iter()
-                .map(|(n, v)| (n.as_str(), v.as_str()))
-                .collect();
-            let accept = Accept {
-                protocol: protocol.as_deref(),
-                headers: &headers,
-            };
-            let mut out = vec![
-                0u8;
-                256 + headers
-                    .iter()
-                    .map(|(n, v)| n.len() + v.len() + 4)
-                    .sum::<usize>()
-            ];
-            match encode_accept(request, &accept, &mut out) {
-                Ok(len) => {
-                    out.truncate(len);
-                    Ok((out, Ok(protocol)))
-                }
-                Err(AcceptError::Request(error)) => {
-                    let len = error.encode_response(&mut out)?;
-                    out.truncate(len);
-                    Ok((out, Err(Error::Request(error))))
-                }
-                Err(AcceptError::Encode(error)) => Err(Error::Encode(error)),
-            }
-        }
-        Decision::Reject { status, reason } => {
-            let mut out = vec![0u8; 256 + reason.len()];
-            let len = encode_reject(status, &reason, &[], &mut out)?;
-            out.truncate(len);
-            Ok((out, Err(Error::Rejected(status))))
-        }
+    let (headers, protocol) = match &decision {
+        Decision::Accept { protocol, headers } => (headers.as_slice(), protocol.clone()),
+        _ => (&[][..], None),
+    };
+    let pairs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let borrowed = match &decision {
+        Decision::Accept { protocol, .. } => CoreDecision::Accept {
+            protocol: protocol.as_deref(),
+            headers: &pairs,
+        },
+        Decision::Reject { status, reason } => CoreDecision::Reject {
+            status: *status,
+            reason,
+        },
         Decision::Respond {
             status,
             content_type,
             body,
-        } => {
-            let mut out = vec![0u8; 256 + content_type.len() + body.len()];
-            let len = encode_http_response(status, &content_type, &[], &body, &mut out)?;
-            out.truncate(len);
-            Ok((out, Err(Error::Rejected(status))))
-        }
-    }
+        } => CoreDecision::Respond {
+            status: *status,
+            content_type,
+            body,
+        },
+    };
+    let extra: usize = pairs.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
+    let body = match &decision {
+        Decision::Reject { reason, .. } => reason.len(),
+        Decision::Respond {
+            content_type, body, ..
+        } => content_type.len() + body.len(),
+        Decision::Accept { .. } => 0,
+    };
+    let mut out = vec![0u8; 512 + extra + body];
+    let (len, answered) = answer(request, &borrowed, &mut out)?;
+    out.truncate(len);
+    let outcome = match answered {
+        Answered::Upgraded => Ok(protocol),
+        Answered::Refused(error) => Err(Error::Request(error)),
+        Answered::Rejected(status) => Err(Error::Rejected(status)),
+    };
+    Ok((out, outcome))
 }
 
 /// What a client asks for beyond host and path.
@@ -192,7 +187,8 @@ pub async fn connect_with(
         connect_tcp(&address, config.nodelay),
     )
     .await
-    .map_err(|_| Error::Timeout(Timeout::Handshake))??;
+    .map_err(|_| Error::Timeout(Timeout::Handshake))?
+    .map_err(Error::Io)?;
     client_handshake(stream, authority, path, options, config).await
 }
 
@@ -223,11 +219,11 @@ pub async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     let mut buf = vec![0u8; config.read_buffer.max(config.max_head_len)].into_boxed_slice();
     let handshake = async {
         let len = request.encode(&mut buf)?;
-        stream.write_all(&buf[..len]).await?;
-        stream.flush().await?;
+        stream.write_all(&buf[..len]).await.map_err(Error::Io)?;
+        stream.flush().await.map_err(Error::Io)?;
         let mut filled = 0;
         loop {
-            let read = stream.read(&mut buf[filled..]).await?;
+            let read = stream.read(&mut buf[filled..]).await.map_err(Error::Io)?;
             if read == 0 {
                 return Err(Error::AbnormalClosure);
             }

@@ -1,7 +1,7 @@
 //! rill-tokio: the [rill] WebSocket core driven over tokio.
 //!
 //! ```no_run
-//! # async fn server() -> Result<(), rill_tokio::Error> {
+//! # async fn server() -> std::io::Result<()> {
 //! use rill_tokio::{accept, Config, Listener, Message};
 //! let listener = Listener::bind("127.0.0.1:9001").await?; // accepted sockets get TCP_NODELAY
 //! loop {

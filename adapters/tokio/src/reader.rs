@@ -2,7 +2,7 @@
 
 use crate::writer::Shared;
 use crate::{Error, Timeout};
-use rill::buffered::{Inbound, Step};
+use rill::buffered::{next_wake, Inbound, Step, Wake};
 use rill::{CloseCode, MessageKind};
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadHalf};
@@ -223,20 +223,18 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
     async fn read_some(&mut self) -> Result<usize, Error> {
         let config = self.shared.config;
         loop {
-            let idle_deadline = config.idle_timeout.map(|t| self.last_heard + t);
-            let ping_deadline = config
-                .keepalive
-                .map(|k| self.last_heard.max(self.last_ping) + k);
-            let deadline = match (idle_deadline, ping_deadline) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let wake = next_wake(
+                self.last_heard,
+                self.last_ping,
+                config.idle_timeout,
+                config.keepalive,
+            );
             let read = self.io.read(&mut self.buf);
-            let result = match deadline {
+            let result = match wake {
                 None => read.await,
-                Some(deadline) => match tokio::time::timeout_at(deadline, read).await {
+                Some(wake) => match tokio::time::timeout_at(wake.at(), read).await {
                     Ok(result) => result,
-                    Err(_) if idle_deadline.is_some_and(|d| Instant::now() >= d) => {
+                    Err(_) if matches!(wake, Wake::Idle(_)) => {
                         self.state = State::Done;
                         return Err(Error::Timeout(Timeout::Idle));
                     }
@@ -247,8 +245,8 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                     }
                 },
             };
-            let n = result?;
-            if n == 0 {
+            let read = result.map_err(Error::Io)?;
+            if read == 0 {
                 self.state = State::Done;
                 return Err(if self.inbound.receiver.is_closed() {
                     Error::Closed
@@ -257,7 +255,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                 });
             }
             self.last_heard = Instant::now();
-            return Ok(n);
+            return Ok(read);
         }
     }
 }

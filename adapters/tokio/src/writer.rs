@@ -237,13 +237,8 @@ impl<S: AsyncWrite> WriteSide<S> {
     }
 
     async fn piece(&mut self, piece: &rill::Data<'_>) -> Result<(), Error> {
-        if piece.first && piece.last {
-            return self.message(piece.kind, &[piece.payload]).await;
-        }
-        if piece.first {
-            self.sender.begin(piece.kind)?;
-        }
-        self.chunk(piece.payload, piece.last).await
+        let head = self.sender.relay(piece)?;
+        self.write_frame(&head, piece.payload).await
     }
 
     async fn control(&mut self, frame: &ControlFrame) -> Result<(), Error> {
@@ -256,14 +251,17 @@ impl<S: AsyncWrite> WriteSide<S> {
         if !self.shut_down {
             self.shut_down = true;
             self.flush().await?;
-            self.io.shutdown().await?;
+            self.io.shutdown().await.map_err(Error::Io)?;
         }
         Ok(())
     }
 
     async fn write_buffered(&mut self) -> Result<(), Error> {
         if self.len > 0 {
-            self.io.write_all(&self.buf[..self.len]).await?;
+            self.io
+                .write_all(&self.buf[..self.len])
+                .await
+                .map_err(Error::Io)?;
             self.len = 0;
         }
         Ok(())
@@ -272,7 +270,7 @@ impl<S: AsyncWrite> WriteSide<S> {
     async fn flush(&mut self) -> Result<(), Error> {
         self.write_buffered().await?;
         self.oldest = None;
-        self.io.flush().await?;
+        self.io.flush().await.map_err(Error::Io)?;
         Ok(())
     }
 
@@ -296,7 +294,8 @@ async fn write_all_vectored<W: AsyncWrite + Unpin>(
     while !head.is_empty() || !tail.is_empty() {
         let written = io
             .write_vectored(&[IoSlice::new(head), IoSlice::new(tail)])
-            .await?;
+            .await
+            .map_err(Error::Io)?;
         if written == 0 {
             return Err(Error::Io(std::io::ErrorKind::WriteZero.into()));
         }

@@ -300,6 +300,88 @@ fn encode_switching(
     Ok(w.finish())
 }
 
+/// What the application answers to an HTTP request on the WebSocket port. `'d` is data the decision
+/// borrows (a configured subprotocol, a page from flash).
+#[derive(Clone, Copy, Debug)]
+pub enum Decision<'d> {
+    /// Upgrade, optionally with one of the offered subprotocols and extra response headers.
+    Accept {
+        /// The subprotocol to use; must be one the client offered.
+        protocol: Option<&'d str>,
+        /// Extra response headers.
+        headers: &'d [(&'d str, &'d str)],
+    },
+    /// Refuse with an HTTP status; `reason` becomes the plain-text body.
+    Reject {
+        /// The HTTP status, e.g. 403 or 404.
+        status: u16,
+        /// Why, in one line.
+        reason: &'d str,
+    },
+    /// Answer as plain HTTP (e.g. a page on `GET /`) and end the connection.
+    Respond {
+        /// The HTTP status.
+        status: u16,
+        /// The body's media type.
+        content_type: &'d str,
+        /// The body.
+        body: &'d [u8],
+    },
+}
+
+impl Decision<'_> {
+    /// Accept with no subprotocol and no extra headers.
+    pub const fn accept() -> Self {
+        Decision::Accept {
+            protocol: None,
+            headers: &[],
+        }
+    }
+}
+
+/// What [`answer`] wrote: after it, the connection speaks WebSocket or ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Answered {
+    /// `101 Switching Protocols`: the connection is a WebSocket now.
+    Upgraded,
+    /// The request is not a valid upgrade; the matching HTTP error was written.
+    Refused(RequestError),
+    /// The application rejected the request or answered it as plain HTTP with this status.
+    Rejected(u16),
+}
+
+/// Encodes the response `decision` calls for into `out`; returns its length and what it means.
+pub fn answer(
+    request: &Request<'_>,
+    decision: &Decision<'_>,
+    out: &mut [u8],
+) -> Result<(usize, Answered), EncodeError> {
+    match *decision {
+        Decision::Accept { protocol, headers } => {
+            match encode_accept(request, &Accept { protocol, headers }, out) {
+                Ok(len) => Ok((len, Answered::Upgraded)),
+                Err(AcceptError::Request(error)) => {
+                    Ok((error.encode_response(out)?, Answered::Refused(error)))
+                }
+                Err(AcceptError::Encode(error)) => Err(error),
+            }
+        }
+        Decision::Reject { status, reason } => Ok((
+            encode_reject(status, reason, &[], out)?,
+            Answered::Rejected(status),
+        )),
+        Decision::Respond {
+            status,
+            content_type,
+            body,
+        } => Ok((
+            encode_http_response(status, content_type, &[], body, out)?,
+            Answered::Rejected(status),
+        )),
+    }
+}
+
 /// Why [`encode_accept`] produced no response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
