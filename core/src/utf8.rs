@@ -4,6 +4,17 @@
 //! an unfinished code point and fails on the first byte that cannot start or continue a valid sequence, so a
 //! bad message is rejected as soon as its first wrong byte arrives, not when the message ends.
 
+#[cfg(not(feature = "simdutf8"))]
+use core::str::from_utf8;
+#[cfg(feature = "simdutf8")]
+use simdutf8::compat::from_utf8;
+
+/// `bytes` as text, if they are UTF-8, checked with the validator this build uses (SIMD with the
+/// `simdutf8` feature). Adapters use it to hand out a message the receiver already validated as `&str`.
+pub fn as_str(bytes: &[u8]) -> Option<&str> {
+    from_utf8(bytes).ok()
+}
+
 /// Validates a text message fed in arbitrary pieces.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Utf8Validator {
@@ -36,13 +47,13 @@ impl Utf8Validator {
             self.carry[have..have + take].copy_from_slice(head);
             self.carry_len += take as u8;
             rest = tail;
-            match core::str::from_utf8(&self.carry[..usize::from(self.carry_len)]) {
+            match from_utf8(&self.carry[..usize::from(self.carry_len)]) {
                 Ok(_) => self.carry_len = 0,
                 Err(e) if e.error_len().is_none() => return Ok(()),
                 Err(_) => return Err(InvalidUtf8),
             }
         }
-        match core::str::from_utf8(rest) {
+        match from_utf8(rest) {
             Ok(_) => Ok(()),
             // `error_len() == None` means the input ended inside a sequence that is valid so far.
             Err(e) if e.error_len().is_none() => {

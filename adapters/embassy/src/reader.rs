@@ -126,8 +126,8 @@ where
         Ok(match kind {
             // The core validated the text as it arrived.
             MessageKind::Text => Message::Text(
-                core::str::from_utf8(bytes)
-                    .map_err(|_| Error::Protocol(rill::ProtocolError::InvalidUtf8))?,
+                rill::utf8::as_str(bytes)
+                    .ok_or(Error::Protocol(rill::ProtocolError::InvalidUtf8))?,
             ),
             MessageKind::Binary => Message::Binary(bytes),
         })
