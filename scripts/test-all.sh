@@ -27,6 +27,7 @@ step() {
 step format cargo fmt --all -- --check
 step clippy cargo clippy --workspace --all-targets --all-features -- -D warnings
 step unit-and-integration cargo test --workspace
+step core-without-features cargo test -p rill
 step futures-feature cargo test -p rill-tokio --features futures
 step cross-builds bash scripts/cross-check.sh
 step autobahn bash scripts/autobahn.sh
