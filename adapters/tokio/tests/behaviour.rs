@@ -449,3 +449,70 @@ async fn the_read_buffer_grows_under_bulk_traffic_up_to_its_limit() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_silent_client_hits_the_handshake_timeout() {
+    let (listener, url) = listener().await;
+    let config = Config {
+        handshake_timeout: Duration::from_millis(200),
+        ..Config::default()
+    };
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        accept(stream, config).await.map(|_| ()).unwrap_err()
+    });
+    let _silent = TcpStream::connect(url.trim_start_matches("ws://"))
+        .await
+        .unwrap();
+    let error = bounded(server).await.unwrap();
+    assert!(
+        matches!(error, Error::Timeout(rill_tokio::Timeout::Handshake)),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_silent_peer_hits_the_idle_timeout_unless_keepalive_pings_it() {
+    for keepalive in [None, Some(Duration::from_millis(50))] {
+        let (listener, url) = listener().await;
+        let config = Config {
+            idle_timeout: Some(Duration::from_millis(300)),
+            keepalive,
+            ..Config::default()
+        };
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut ws = accept(stream, config).await.unwrap();
+            ws.recv()
+                .await
+                .map(|m| format!("{m:?}"))
+                .map_err(|e| e.to_string())
+        });
+        bounded(async {
+            let (mut reader, mut writer) = connect(&url, Config::default()).await.unwrap().split();
+            // The client says nothing for three idle periods; its reader answers pings meanwhile.
+            let reading = tokio::spawn(async move { while reader.recv().await.is_ok() {} });
+            let mut server = server;
+            let outcome = tokio::time::timeout(Duration::from_millis(900), &mut server).await;
+            match keepalive {
+                None => assert_eq!(
+                    outcome.unwrap().unwrap(),
+                    Err("Idle timeout expired".to_string())
+                ),
+                Some(_) => {
+                    assert!(
+                        outcome.is_err(),
+                        "pings kept the silent connection alive: {outcome:?}"
+                    );
+                    writer.send_text("still here").await.unwrap();
+                    assert_eq!(
+                        server.await.unwrap(),
+                        Ok(r#"Text("still here")"#.to_string())
+                    );
+                }
+            }
+            reading.abort();
+        })
+        .await;
+    }
+}
