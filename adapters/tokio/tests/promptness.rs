@@ -137,3 +137,34 @@ fn many_connections_share_non_send_state_on_one_thread() {
         assert_eq!(room.borrow().len(), 20);
     });
 }
+
+#[tokio::test]
+async fn a_batch_policy_flushes_once_it_holds_max_bytes() {
+    let listener = Listener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    // Frames of 20-byte tokens take 22 bytes: every third send crosses 60 bytes and flushes the batch.
+    let batching = Config {
+        batch: Some(Batch {
+            max_bytes: 60,
+            max_delay: Duration::from_secs(60),
+        }),
+        ..Config::default()
+    };
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut ws = accept(stream, batching).await.unwrap();
+        for n in 0..6 {
+            ws.send_text(&format!("token {n:>14}")).await.unwrap();
+        }
+        ws
+    });
+    let mut ws = connect(&url, Config::default()).await.unwrap();
+    let _server_ws = server.await.unwrap(); // kept open: only the policy may have flushed
+    for n in 0..6 {
+        let message = tokio::time::timeout(Duration::from_secs(10), ws.recv())
+            .await
+            .expect("held back")
+            .unwrap();
+        assert_eq!(message, Message::Text(&format!("token {n:>14}")));
+    }
+}
