@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds every firmware example in release and prints its flash and static RAM use; also runs the checks that
-# belong to them (rustfmt, clippy for their own target, the shared `app` crate's unit tests).
+# belong to them (rustfmt, clippy for their own target, the shared `app` crate's tests, including the in-process
+# WebSocket test that scripts/firmware-test.sh runs alone).
 #
 # Usage: scripts/firmware-build.sh [PACKAGE...]   (default: all; names are directories under firmware-examples/)
 # Each package is its own cargo project (own target, .cargo/config.toml, Cargo.lock), excluded from the workspace.
@@ -26,7 +27,8 @@ echo "== app (shared logic): fmt, clippy (host and thumbv6m), tests"
     cargo clippy --locked --all-targets --features net,log -- -D warnings
     # thumbv6m: the smallest target, without compare-and-swap atomics; the boards' feature set.
     cargo clippy --locked --target thumbv6m-none-eabi --features net,defmt -- -D warnings
-    cargo test --locked
+    # Unit tests and tests/in_process.rs (server and client over two in-memory embassy-net stacks).
+    cargo test --locked --features net,log
 )
 
 echo "== host-tap: fmt, clippy"

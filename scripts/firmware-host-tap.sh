@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
 # Runs the firmware examples' server (firmware-examples/host-tap, the same `app` code the boards run) on a TAP
-# device inside a private network namespace, and checks it with real HTTP clients from inside that namespace.
+# device inside a private network namespace, and checks it with real clients from inside that namespace:
+#   1. HTTP: the page, 404/405/426, FIN not RST, back-to-back and concurrent connections (Python urllib);
+#   2. WebSocket with Python `websockets` (firmware-examples/host-tap/py/ws_checks.py): 1 MiB echo byte-exact,
+#      pings answered while a fragmented 1 MiB message streams, the token streams complete and in order, Resume;
+#   3. the Autobahn|Testsuite fuzzingclient against ws://10.99.0.2/echo (0 FAILED, UNIMPLEMENTED only in 12/13);
+#   4. the board's WebSocket client (`rill-host-tap --client`, on rill_embassy::connect) against a Python
+#      `websockets` server on the TAP's host side, 10.99.0.1 (firmware-examples/host-tap/py/ws_server.py).
 #
 # Usage: scripts/firmware-host-tap.sh [CMD ARGS...]
-#   CMD, if given, runs inside the namespace after the built-in checks, with RILL_FW_URL=http://10.99.0.2:80 set
-#   (for example a Python `websockets` client or the Autobahn fuzzing client); its exit status fails the script.
+#   CMD, if given, runs inside the namespace after the built-in checks, with RILL_FW_URL=http://10.99.0.2:80 set;
+#   its exit status fails the script. RILL_FW_AUTOBAHN=0 skips step 3 (about 30 s).
 # Needs root (network namespaces, TAP) and /dev/net/tun. All traffic stays inside the namespace, which is deleted
-# on exit; every step is bounded by `timeout`.
+# on exit; every step is bounded by `timeout`. Python packages come from PyPI (pinned in
+# tests/interop/requirements.txt, venv shared with scripts/interop.sh); wstest is built as in scripts/autobahn.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$PWD
 
 PKG=firmware-examples/host-tap
 SERVER_IP=10.99.0.2
@@ -20,15 +28,36 @@ SERVER_SECONDS=${RILL_FW_SERVER_SECONDS:-300}
 CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1} timeout 900 cargo build --locked --manifest-path "$PKG/Cargo.toml"
 BIN="$PKG/target/debug/rill-host-tap"
 
+# Clients, prepared before the namespace exists (they come from package registries): pinned Python packages in
+# the venv scripts/interop.sh uses, and wstest as scripts/autobahn.sh builds it.
+export PYTHONDONTWRITEBYTECODE=1
+VENV=target/interop-venv
+PY=$root/$VENV/bin/python
+if [ ! -x "$PY" ] || ! "$PY" -m pip --version >/dev/null 2>&1; then
+    timeout 300 python3 -m venv "$VENV"
+fi
+if ! cmp -s tests/interop/requirements.txt "$VENV/.requirements"; then
+    timeout 600 "$PY" -m pip install --quiet --disable-pip-version-check -r tests/interop/requirements.txt
+    cp tests/interop/requirements.txt "$VENV/.requirements"
+fi
+AUTOBAHN=${RILL_FW_AUTOBAHN:-1}
+AB_DIR=$root/target/autobahn
+if [ "$AUTOBAHN" != 0 ] && [ ! -x "$AB_DIR/wstest/wstest" ]; then
+    rm -rf "$AB_DIR/wstest"
+    mkdir -p "$AB_DIR"
+    timeout 600 "$root/../shared/autobahn/make-wstest.sh" "$AB_DIR/wstest"
+fi
+
 NS="rill-fw-$$-$RANDOM"
 LOG=$(mktemp)
 SERVER_PID=
+PY_PID=
 cleanup() {
     status=$?
-    if [ -n "$SERVER_PID" ]; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
+    for pid in $SERVER_PID $PY_PID; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
     ip netns del "$NS" 2>/dev/null || true
     if [ "$status" -ne 0 ]; then
         echo "--- host-tap server log ---" >&2
@@ -93,8 +122,15 @@ assert raw.endswith(body), raw[:200]
 print("server closed with FIN after the full response")
 
 assert get("/nope")[0] == 404
-assert get("/tokens?x=1")[0] == 200  # page until the WebSocket upgrade lands
-print("GET /nope -> 404, GET /tokens -> 200")
+assert get("/tokens?x=1")[0] == 426  # a WebSocket route asked without the upgrade headers
+assert get("/echo")[0] == 426
+req = urllib.request.Request(url + "/", data=b"x", method="POST")
+try:
+    urllib.request.urlopen(req, timeout=5)
+    raise AssertionError("POST / succeeded")
+except urllib.error.HTTPError as e:
+    assert e.code == 405, e.code
+print("GET /nope -> 404, GET /tokens and /echo without upgrade -> 426, POST / -> 405")
 
 # Back-to-back connections: each must be served on a fresh socket after the previous graceful close.
 for _ in range(30):
@@ -108,10 +144,38 @@ assert all(r[0] == 200 and r[2] == body for r in results), [r[0] for r in result
 print("4 concurrent requests served")
 PY
 
+echo "== WebSocket checks with Python websockets"
+in_ns timeout 300 "$PY" "$PKG/py/ws_checks.py"
+
+if [ "$AUTOBAHN" != 0 ]; then
+    echo "== Autobahn fuzzingclient against ws://$SERVER_IP/echo"
+    out=$AB_DIR/firmware
+    rm -rf "$out"
+    mkdir -p "$out"
+    cat >"$out/spec.json" <<JSON
+{"outdir": "$out/reports/servers", "servers": [{"agent": "rill-embassy", "url": "ws://$SERVER_IP/echo"}],
+ "cases": ["*"], "exclude-cases": [], "exclude-agent-cases": {}}
+JSON
+    start=$(date +%s)
+    (cd "$out" && in_ns timeout 900 "$AB_DIR/wstest/wstest" -m fuzzingclient -s spec.json >wstest.log 2>&1)
+    echo "wstest took $(($(date +%s) - start)) s; report: $out/reports/servers/index.html"
+    python3 "$root/../shared/autobahn/summarize.py" "$out/reports/servers"
+    # UNIMPLEMENTED is acceptable only for the compression sections 12.* and 13.* (no permessage-deflate).
+    python3 - "$out/reports/servers/index.json" <<'PY'
+import json, sys
+data = json.load(open(sys.argv[1]))
+bad = [case for agent in data.values() for case, result in agent.items()
+       if result["behavior"] == "UNIMPLEMENTED" and not case.startswith(("12.", "13."))]
+if bad:
+    sys.exit("UNIMPLEMENTED outside sections 12/13: " + " ".join(sorted(bad)))
+slow = sorted(((r["duration"], c) for a in data.values() for c, r in a.items()), reverse=True)[:3]
+print("slowest cases:", ", ".join(f"{c} {d} ms" for d, c in slow))
+PY
+fi
+
 # ---------------------------------------------------------------------------------------------------------------
-# HOOK: extra in-namespace clients (Python `websockets` clients, the Autobahn fuzzing client, ...).
-# Add them here, run through `in_ns timeout SECONDS ...` against "$RILL_FW_URL" (ws://10.99.0.2/echo etc.),
-# or pass one as this script's arguments.
+# HOOK: extra in-namespace clients against the server. Add them here, run through `in_ns timeout SECONDS ...`
+# against "$RILL_FW_URL" (ws://10.99.0.2/echo etc.), or pass one as this script's arguments.
 if [ "$#" -gt 0 ]; then
     echo "== extra client: $*"
     in_ns timeout "$SERVER_SECONDS" "$@"
@@ -122,4 +186,30 @@ if ! kill -0 "$SERVER_PID" 2>/dev/null; then
     echo "host-tap server exited early" >&2
     exit 1
 fi
+# The client below needs the TAP: stop the server first.
+kill "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null || true
+SERVER_PID=
+
+echo "== board client (rill_embassy::connect) against a Python websockets server on $PEER_IP"
+PY_LOG=$(mktemp)
+ip netns exec "$NS" timeout 120 "$PY" "$PKG/py/ws_server.py" "$PEER_IP" 9100 >"$PY_LOG" 2>&1 &
+PY_PID=$!
+for _ in $(seq 100); do
+    if grep -q listening "$PY_LOG" || ! kill -0 "$PY_PID" 2>/dev/null; then break; fi
+    sleep 0.1
+done
+client_status=0
+in_ns timeout 60 "$BIN" --tap tap0 --client "ws://$PEER_IP:9100/rill" >>"$LOG" 2>&1 || client_status=$?
+grep '^client:' "$LOG" || true
+py_status=0
+wait "$PY_PID" || py_status=$?
+PY_PID=
+cat "$PY_LOG"
+rm -f "$PY_LOG"
+if [ "$client_status" -ne 0 ] || [ "$py_status" -ne 0 ]; then
+    echo "board client: client exit $client_status, Python server exit $py_status" >&2
+    exit 1
+fi
+
 echo "firmware host-tap checks passed"

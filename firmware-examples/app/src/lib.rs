@@ -1,31 +1,38 @@
 //! Logic shared by every rill firmware example, independent of any board or HAL.
 //!
 //! The boards only bring up a network stack and run [`net::listen`] in a few tasks; everything a user sees (the
-//! page, the routes, the token stream) and the connection handling live here, so the boards behave identically. The
-//! WebSocket serving loop (on `rill-embassy`) will hook into [`http::serve`] at the [`Route::Echo`] and
-//! [`Route::Tokens`] arms.
+//! page, the routes, the echo and the token streams) and the connection handling live here, so the boards behave
+//! identically. Every connection starts with `rill_embassy::accept`: [`http::decide`] routes the request (the page
+//! from flash, a WebSocket upgrade, or an HTTP error), then [`ws::echo`] or [`ws::tokens`] runs the WebSocket.
 #![no_std]
 
 #[cfg(all(feature = "defmt", feature = "log"))]
 compile_error!("enable at most one logger: `defmt` (boards) or `log` (host)");
 
-// Only the accept loop logs; the pure logic reports through return values.
+// Only the accept loop and the demo client log; the pure logic reports through return values.
 #[cfg(feature = "net")]
 #[macro_use]
 mod logging;
 
+#[cfg(feature = "net")]
+pub mod client;
 pub mod http;
 #[cfg(feature = "net")]
 pub mod net;
 mod route;
 mod tokens;
+#[cfg(feature = "net")]
+pub mod ws;
 
 pub use route::Route;
-pub use tokens::{Token, Tokens, TOKEN_MAX};
+pub use tokens::{
+    token_envelope, Token, Tokens, ENVELOPE_MAX, STREAMS, TOKENS_PER_STREAM, TOKEN_MAX,
+};
 
 /// The page served on `GET /`: it opens `ws://<host>/tokens` and `ws://<host>/echo` and shows what arrives.
 ///
-/// Kept in flash as a plain byte slice, so serving it costs no RAM beyond the socket's transmit buffer.
+/// Kept in flash as a plain byte slice. `rill_embassy::accept` encodes a `Decision::Respond` answer (head and
+/// body) in the connection's write buffer, so the page must fit it: see [`net::WRITE_BUF`] and the check there.
 pub static INDEX_HTML: &[u8] = include_bytes!("index.html");
 
 /// The TCP port every example listens on.

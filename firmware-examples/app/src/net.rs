@@ -1,25 +1,39 @@
-//! The TCP server every board runs: [`listen`] is one accept loop; boards spawn [`LISTENERS`] of them.
+//! The server every board runs: [`listen`] is one accept loop; boards spawn [`LISTENERS`] of them.
 //!
 //! embassy-net has no listen backlog: a socket accepts one connection, and a SYN arriving while no socket is
 //! listening is refused. Several tasks each listening on [`HTTP_PORT`](crate::HTTP_PORT) let a browser open the
 //! page and its two WebSockets at once.
 
-use embassy_net::tcp::TcpSocket;
+use embassy_net::tcp::{self, TcpSocket};
 use embassy_net::{ConfigV4, Ipv4Address, Ipv4Cidr, Stack, StaticConfigV4};
+use embassy_sync::blocking_mutex::raw::NoopRawMutex;
 use embassy_time::{with_timeout, Duration};
+use embedded_io_async::{ErrorType, Write};
+use rill_embassy::{Error, Reader, Role, Shared};
 
-use crate::{http, HTTP_PORT};
+use crate::{http, ws, Route, HTTP_PORT, INDEX_HTML};
 
 /// Listener tasks per board: the page plus its two WebSockets, plus one spare for a reload racing a close.
 pub const LISTENERS: usize = 4;
 
-/// Socket buffers per listener; 4 KiB each way holds a full request head and several WebSocket frames.
-const RX_BUF: usize = 4096;
-const TX_BUF: usize = 4096;
-/// Request head limit: browsers' WebSocket handshakes are ~500 bytes; longer heads get 431.
-const HEAD_BUF: usize = 1024;
+/// TCP receive buffer per listener: the receive window.
+pub const SOCKET_RX: usize = 2048;
+/// TCP transmit buffer per listener.
+pub const SOCKET_TX: usize = 2048;
+/// rill's read buffer: the request head (browsers send ~500 bytes), then WebSocket input, which streams through it.
+pub const READ_BUF: usize = 2048;
+/// rill's write buffer: frame headers and small frames; also the whole `GET /` answer (head and page).
+pub const WRITE_BUF: usize = 2048;
 
-/// A peer that goes silent this long loses its connection, so it cannot pin a listener forever.
+// Each way at most 4 KiB per connection: socket buffer plus rill buffer.
+const _: () = assert!(SOCKET_RX + READ_BUF <= 4096 && SOCKET_TX + WRITE_BUF <= 4096);
+// `Decision::Respond` encodes head and body in the write buffer; the head takes under 128 bytes.
+const _: () = assert!(
+    INDEX_HTML.len() + 128 <= WRITE_BUF,
+    "the page must fit the write buffer"
+);
+
+/// A peer that leaves our sent data unacknowledged this long loses its connection (smoltcp's socket timeout).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a graceful close may wait for the peer before the connection is reset instead.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -58,22 +72,82 @@ pub async fn dhcp_or_fallback(stack: Stack<'_>) {
 /// The buffers live in this future, so each listener's RAM is in its task's static storage and shows up in the
 /// firmware's static RAM figure.
 pub async fn listen(stack: Stack<'_>, id: usize) -> ! {
-    let mut rx = [0u8; RX_BUF];
-    let mut tx = [0u8; TX_BUF];
-    let mut head = [0u8; HEAD_BUF];
+    let mut rx = [0u8; SOCKET_RX];
+    let mut tx = [0u8; SOCKET_TX];
+    let mut read_buf = [0u8; READ_BUF];
+    let mut write_buf = [0u8; WRITE_BUF];
     loop {
         // A fresh socket per connection: accept() needs a Closed socket, and a closed one may linger in TIME-WAIT.
         let mut socket = TcpSocket::new(stack, &mut rx, &mut tx);
         socket.set_timeout(Some(IDLE_TIMEOUT));
+        // Small WebSocket frames (echoes, tokens, pongs) go out at once instead of waiting for earlier ACKs.
+        socket.set_nagle_enabled(false);
         if let Err(e) = socket.accept(HTTP_PORT).await {
             warn!("listener {}: accept failed: {:?}", id, e);
             continue;
         }
-        match http::serve(&mut socket, &mut head).await {
+        match serve(&mut socket, &mut read_buf, &mut write_buf).await {
             Ok(route) => info!("listener {}: served {:?}", id, route),
             Err(e) => warn!("listener {}: {:?}", id, e),
         }
         close(&mut socket).await;
+    }
+}
+
+/// Serves one accepted connection: the opening request, then the WebSocket if it was upgraded. The caller closes
+/// the socket afterwards (after the close handshake, an error, or a plain HTTP answer).
+pub async fn serve(
+    socket: &mut TcpSocket<'_>,
+    read_buf: &mut [u8],
+    write_buf: &mut [u8],
+) -> Result<Route, Error<tcp::Error>> {
+    let mut route = Route::NotFound;
+    let upgraded = match rill_embassy::accept(socket, read_buf, write_buf, &ws::CONFIG, |request| {
+        let (r, decision) = http::decide(request);
+        route = r;
+        decision
+    })
+    .await
+    {
+        Ok(upgraded) => upgraded,
+        // Answered as plain HTTP (the page, 404, 405) or refused (426 for a plain GET on a WebSocket route).
+        Err(Error::Rejected(_) | Error::Request(_)) => return Ok(route),
+        Err(e) => return Err(e),
+    };
+    let (rx, tx) = socket.split();
+    // Both halves run in this task: no locking needed between them.
+    let shared =
+        Shared::<NoopRawMutex, _>::new(NoAckWait(tx), write_buf, Role::Server, 0, ws::CONFIG);
+    let mut reader = Reader::new(rx, read_buf, upgraded, &mut [], &shared);
+    let endpoint = match route {
+        Route::Tokens => ws::Endpoint::Tokens,
+        _ => ws::Endpoint::Echo,
+    };
+    ws::serve(endpoint, &mut reader, &shared, ws::TOKEN_INTERVAL).await?;
+    Ok(route)
+}
+
+/// Write half whose `flush` does not wait for the peer's acknowledgement.
+///
+/// embassy-net's `flush` returns only once the peer has acknowledged every byte. rill-embassy flushes after each
+/// `send_*` and whenever the echo has no more buffered input, so with the plain socket each flush costs a round
+/// trip plus the peer's delayed ACK (up to 40 ms on Linux), and a streaming echo ran at ~50 KB/s over the host
+/// TAP. Bytes written into the socket's transmit buffer are sent by the stack on its own (Nagle is off), so this
+/// wrapper's `flush` returns at once; `write` still waits for room in the transmit buffer (backpressure), and the
+/// graceful [`close`] still waits for every byte to be acknowledged.
+pub struct NoAckWait<W>(pub W);
+
+impl<W: ErrorType> ErrorType for NoAckWait<W> {
+    type Error = W::Error;
+}
+
+impl<W: Write> Write for NoAckWait<W> {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+        self.0.write(buf).await
+    }
+
+    async fn flush(&mut self) -> Result<(), Self::Error> {
+        Ok(())
     }
 }
 
@@ -82,7 +156,7 @@ pub async fn listen(stack: Stack<'_>, id: usize) -> ! {
 /// Dropping a socket right after `close()` discards it before the FIN goes out, and the peer's next segment is
 /// answered with RST (losing unacknowledged response bytes). So: send FIN, wait until data and FIN are acknowledged,
 /// then read to the peer's FIN so it is acknowledged too.
-async fn close(socket: &mut TcpSocket<'_>) {
+pub async fn close(socket: &mut TcpSocket<'_>) {
     socket.close();
     let graceful = with_timeout(CLOSE_TIMEOUT, async {
         socket.flush().await.ok();

@@ -1,4 +1,7 @@
-//! A deterministic stand-in for a model streaming tokens, so every board shows the same live stream without a model.
+//! A deterministic stand-in for a model streaming tokens, so every board shows the same live stream without a model,
+//! and the stream envelope (rill's `streams` module) each token travels in.
+
+use rill::streams::{Envelope, EnvelopeKind, ENVELOPE_HEADER_LEN};
 
 /// Longest token text in bytes: a 5-digit sequence number, a space and a word of at most 14 bytes.
 pub const TOKEN_MAX: usize = 20;
@@ -106,9 +109,62 @@ impl Iterator for Tokens {
     }
 }
 
+/// Streams sent on each `/tokens` connection, interleaved (ids 1 to `STREAMS`), like several answers at once.
+pub const STREAMS: u32 = 3;
+/// Tokens per stream: sequences 0 to `TOKENS_PER_STREAM - 1`, the last one sent as [`EnvelopeKind::Last`].
+pub const TOKENS_PER_STREAM: u32 = 20;
+/// Largest token message: the 9-byte envelope header and a token.
+pub const ENVELOPE_MAX: usize = ENVELOPE_HEADER_LEN + TOKEN_MAX;
+
+/// Token `sequence` of stream `stream`: the `sequence`-th item of `Tokens::new(stream)`, so any token can be
+/// regenerated (which is how a `Resume` is answered without keeping sent tokens in RAM).
+pub fn stream_token(stream: u32, sequence: u32) -> Option<Token> {
+    Tokens::new(stream).nth(sequence as usize)
+}
+
+/// Encodes token `sequence` of `stream` as one envelope message (header, then the token's text) into `out`;
+/// returns its length, or `None` past the end of the stream. The final token is `Last`, the others `Chunk`.
+pub fn token_envelope(stream: u32, sequence: u32, out: &mut [u8; ENVELOPE_MAX]) -> Option<usize> {
+    if sequence >= TOKENS_PER_STREAM {
+        return None;
+    }
+    let token = stream_token(stream, sequence)?;
+    let kind = if sequence + 1 == TOKENS_PER_STREAM {
+        EnvelopeKind::Last
+    } else {
+        EnvelopeKind::Chunk
+    };
+    let envelope = Envelope {
+        kind,
+        stream,
+        sequence,
+    };
+    let text = token.as_bytes();
+    out[..ENVELOPE_HEADER_LEN].copy_from_slice(&envelope.header());
+    out[ENVELOPE_HEADER_LEN..ENVELOPE_HEADER_LEN + text.len()].copy_from_slice(text);
+    Some(ENVELOPE_HEADER_LEN + text.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn envelopes_decode_in_order() {
+        let mut out = [0u8; ENVELOPE_MAX];
+        for sequence in 0..TOKENS_PER_STREAM {
+            let n = token_envelope(2, sequence, &mut out).unwrap();
+            let (envelope, payload) = Envelope::decode(&out[..n]).unwrap();
+            assert_eq!((envelope.stream, envelope.sequence), (2, sequence));
+            assert_eq!(
+                envelope.kind.ends_stream(),
+                sequence + 1 == TOKENS_PER_STREAM
+            );
+            assert_eq!(payload, stream_token(2, sequence).unwrap().as_bytes());
+            assert_eq!(&payload[..5], &out[9..14]);
+        }
+        assert_eq!(token_envelope(2, TOKENS_PER_STREAM, &mut out), None);
+    }
 
     #[test]
     fn every_word_fits() {

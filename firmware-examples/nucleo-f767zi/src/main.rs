@@ -1,5 +1,6 @@
 //! rill firmware example for the NUCLEO-F767ZI: DHCP over the on-board Ethernet (LAN8742A PHY, RMII), then the
-//! shared `app` server on port 80 in several listener tasks.
+//! shared `app` server on port 80 in several listener tasks: the page, and the `/echo` and `/tokens` WebSockets on
+//! rill-embassy.
 #![no_std]
 #![no_main]
 

@@ -1,5 +1,6 @@
 //! rill firmware example for the Raspberry Pi Pico W: join a Wi-Fi network (CYW43439 over PIO SPI), take a DHCP
-//! lease, then run the shared `app` server on port 80 in several listener tasks.
+//! lease, then run the shared `app` server on port 80 in several listener tasks: the page, and the `/echo` and
+//! `/tokens` WebSockets on rill-embassy.
 //!
 //! Wi-Fi credentials are compiled in from RILL_WIFI_SSID / RILL_WIFI_PASSWORD (an empty password joins an open
 //! network); without them the placeholders below are used, so CI can build the firmware without secrets.

@@ -1,0 +1,218 @@
+//! The WebSocket endpoints, on `rill-embassy`: [`echo`] streams every message back piece by piece, [`tokens`]
+//! streams simulated tokens in rill's stream envelope and answers `Resume` envelopes.
+//!
+//! Both are generic over the stream halves, so they run on any board's socket and in host tests alike.
+
+use core::cell::Cell;
+
+use embassy_futures::join::join;
+use embassy_futures::select::{select, Either};
+use embassy_sync::blocking_mutex::raw::{NoopRawMutex, RawMutex};
+use embassy_sync::signal::Signal;
+use embassy_time::{Duration, Timer};
+use embedded_io_async::{ErrorType, Read, Write};
+use rill::streams::{Envelope, EnvelopeKind, ENVELOPE_HEADER_LEN};
+use rill_embassy::{CloseCode, Config, Error, MessageKind, Piece, Reader, Shared, Writer};
+
+use crate::{token_envelope, ENVELOPE_MAX, STREAMS, TOKENS_PER_STREAM};
+
+/// Settings of every WebSocket connection.
+///
+/// The limits are policy only: [`echo`] streams each message through the read buffer piece by piece, so nothing is
+/// buffered whatever the size (Autobahn's section 9 sends 16 MiB messages). A silent peer gets a ping after 30 s
+/// and is dropped after 75 s, so a vanished browser cannot pin a listener.
+pub const CONFIG: Config = Config {
+    limits: rill::Limits {
+        max_frame_len: 16 << 20,
+        max_message_len: 64 << 20,
+    },
+    max_head_len: crate::net::READ_BUF,
+    handshake_timeout: Duration::from_secs(10),
+    close_timeout: Duration::from_secs(3),
+    idle_timeout: Some(Duration::from_secs(75)),
+    keepalive: Some(Duration::from_secs(30)),
+};
+
+/// Time between two tokens: slow enough to watch on the page.
+pub const TOKEN_INTERVAL: Duration = Duration::from_millis(40);
+
+/// How long [`tokens`] waits for the peer's reply to its close frame.
+const CLOSE_WAIT: Duration = Duration::from_secs(3);
+
+/// What a WebSocket connection does after the upgrade.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Endpoint {
+    /// [`echo`].
+    Echo,
+    /// [`tokens`].
+    Tokens,
+}
+
+/// Echoes every message as it arrives: each piece read is written as the matching frame of the same message, and
+/// the output is flushed whenever no more input is already buffered. A message of any size passes through the
+/// connection's small buffers. Returns after the close handshake (the close reply is sent by the reader).
+pub async fn echo<M, R, W>(
+    reader: &mut Reader<'_, '_, M, R, W>,
+    shared: &Shared<'_, M, W>,
+) -> Result<(), Error<W::Error>>
+where
+    M: RawMutex,
+    W: Write,
+    R: Read + ErrorType<Error = W::Error>,
+{
+    serve(Endpoint::Echo, reader, shared, TOKEN_INTERVAL).await
+}
+
+/// Streams [`STREAMS`] interleaved streams of [`TOKENS_PER_STREAM`] tokens, one binary envelope message each, sent
+/// and flushed one by one every `interval`; then closes with 1000.
+///
+/// While sending, it reads: a `Resume` envelope (kind 0x10, stream, sequence) restarts that stream at `sequence`
+/// (tokens are regenerated, so no replay memory is needed); a sequence past the stream's end is answered with
+/// `Gone`. Other messages (the page's text notes) are ignored. The peer's close frame stops the stream.
+pub async fn tokens<M, R, W>(
+    reader: &mut Reader<'_, '_, M, R, W>,
+    shared: &Shared<'_, M, W>,
+    interval: Duration,
+) -> Result<(), Error<W::Error>>
+where
+    M: RawMutex,
+    W: Write,
+    R: Read + ErrorType<Error = W::Error>,
+{
+    serve(Endpoint::Tokens, reader, shared, interval).await
+}
+
+/// [`echo`] or [`tokens`], chosen at run time: one function with one read loop for both, so the reader's code is
+/// instantiated (and inlined into the listener task) once rather than once per endpoint, which saves flash.
+pub async fn serve<M, R, W>(
+    endpoint: Endpoint,
+    reader: &mut Reader<'_, '_, M, R, W>,
+    shared: &Shared<'_, M, W>,
+    interval: Duration,
+) -> Result<(), Error<W::Error>>
+where
+    M: RawMutex,
+    W: Write,
+    R: Read + ErrorType<Error = W::Error>,
+{
+    // Requests from the reading side to the sending side; both run in this one future, so no locking is needed.
+    let resume: [Cell<Option<u32>>; STREAMS as usize] = Default::default();
+    let stop = Signal::<NoopRawMutex, ()>::new();
+    let give_up = Signal::<NoopRawMutex, ()>::new();
+
+    let receive = async {
+        let read = async {
+            let mut writer = Writer::new(shared);
+            let mut head = [0u8; ENVELOPE_HEADER_LEN];
+            let mut len = 0;
+            let mut binary = false;
+            loop {
+                match reader.recv_piece().await {
+                    Ok(Piece::Data(piece)) if endpoint == Endpoint::Echo => {
+                        writer.feed_piece(&piece).await?
+                    }
+                    Ok(Piece::Data(piece)) => {
+                        if piece.first {
+                            len = 0;
+                            binary = piece.kind == MessageKind::Binary;
+                        }
+                        // Only the envelope header matters here; it may arrive split over pieces.
+                        let take = piece.payload.len().min(head.len() - len);
+                        head[len..len + take].copy_from_slice(&piece.payload[..take]);
+                        len += take;
+                        if piece.last && binary {
+                            if let Ok((envelope, _)) = Envelope::decode(&head[..len]) {
+                                let slot = envelope.stream.wrapping_sub(1) as usize;
+                                if envelope.kind == EnvelopeKind::Resume && slot < resume.len() {
+                                    resume[slot].set(Some(envelope.sequence));
+                                }
+                            }
+                        }
+                    }
+                    Ok(Piece::Close(..)) | Err(Error::Closed) => return Ok(()),
+                    Err(error) => return Err(error),
+                }
+                if endpoint == Endpoint::Echo && !reader.has_buffered_input() {
+                    writer.flush().await?;
+                }
+            }
+        };
+        // After our close frame the reader sends nothing more, so giving up on the reply cancels nothing half-done.
+        let result = match select(read, give_up.wait()).await {
+            Either::First(result) => result,
+            Either::Second(()) => Ok(()),
+        };
+        stop.signal(());
+        result
+    };
+
+    let send = async {
+        if endpoint == Endpoint::Echo {
+            return Ok(());
+        }
+        let result = send_tokens(shared, interval, &resume, &stop).await;
+        // Stop reading when sending failed, or when the peer did not answer our close frame in time.
+        if !matches!(result, Ok(false)) {
+            give_up.signal(());
+        }
+        result.map(drop)
+    };
+
+    match join(receive, send).await {
+        (Err(error), _) | (Ok(()), Err(error)) => Err(error),
+        (Ok(()), Ok(())) => Ok(()),
+    }
+}
+
+/// The sending side of [`tokens`]. Returns `false` when the reading side asked it to stop (the peer closed) or the
+/// peer answered our close frame, `true` when the answer did not come within `CLOSE_WAIT`.
+async fn send_tokens<M: RawMutex, W: Write>(
+    shared: &Shared<'_, M, W>,
+    interval: Duration,
+    resume: &[Cell<Option<u32>>; STREAMS as usize],
+    stop: &Signal<NoopRawMutex, ()>,
+) -> Result<bool, Error<W::Error>> {
+    {
+        let mut writer = Writer::new(shared);
+        let mut next = [0u32; STREAMS as usize];
+        let mut turn = 0;
+        let mut message = [0u8; ENVELOPE_MAX];
+        loop {
+            for (slot, request) in resume.iter().enumerate() {
+                if let Some(sequence) = request.take() {
+                    if sequence <= TOKENS_PER_STREAM {
+                        next[slot] = sequence;
+                    } else {
+                        let gone = Envelope {
+                            kind: EnvelopeKind::Gone,
+                            stream: slot as u32 + 1,
+                            sequence,
+                        };
+                        writer.send_binary(&gone.header()).await?;
+                    }
+                }
+            }
+            // Round robin over the streams that still have tokens.
+            let Some(slot) = (0..next.len())
+                .map(|k| (turn + k) % next.len())
+                .find(|&s| next[s] < TOKENS_PER_STREAM)
+            else {
+                break;
+            };
+            turn = slot + 1;
+            if let Some(len) = token_envelope(slot as u32 + 1, next[slot], &mut message) {
+                writer.send_binary(&message[..len]).await?;
+            }
+            next[slot] += 1;
+            if let Either::Second(()) = select(Timer::after(interval), stop.wait()).await {
+                return Ok(false);
+            }
+        }
+        writer.send_close(CloseCode::NORMAL, "done").await?;
+        Ok(matches!(
+            select(Timer::after(CLOSE_WAIT), stop.wait()).await,
+            Either::First(())
+        ))
+    }
+}
