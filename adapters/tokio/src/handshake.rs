@@ -65,16 +65,14 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnOnce(&Request<'_>) -> Decision,
 {
-    let mut buf = vec![0u8; config.read_buffer.max(config.max_head_len)].into_boxed_slice();
+    let mut buf = Vec::with_capacity(config.read_buffer.max(config.max_head_len));
     let handshake = async {
-        let mut filled = 0;
         loop {
-            let read = stream.read(&mut buf[filled..]).await.map_err(Error::Io)?;
+            let read = stream.read_buf(&mut buf).await.map_err(Error::Io)?;
             if read == 0 {
                 return Err(Error::AbnormalClosure);
             }
-            filled += read;
-            let (request, consumed) = match parse_request(&buf[..filled], config.max_head_len) {
+            let (request, consumed) = match parse_request(&buf, config.max_head_len) {
                 Ok(Parsed::Partial) => continue,
                 Ok(Parsed::Complete { value, consumed }) => (value, consumed),
                 Err(error) => {
@@ -87,7 +85,7 @@ where
             let (response, outcome) = respond(&request, decide(&request))?;
             stream.write_all(&response).await.map_err(Error::Io)?;
             stream.flush().await.map_err(Error::Io)?;
-            return outcome.map(|protocol| (protocol, consumed, filled));
+            return outcome.map(|protocol| (protocol, consumed, buf.len()));
         }
     };
     let (protocol, start, end) = tokio::time::timeout(config.handshake_timeout, handshake)
@@ -135,7 +133,7 @@ fn respond(request: &Request<'_>, decision: Decision) -> Result<Answer, Error> {
             body,
         },
     };
-    let extra: usize = pairs.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
+    let extra = headers_len(&pairs);
     let body = match &decision {
         Decision::Reject { reason, .. } => reason.len(),
         Decision::Respond {
@@ -216,24 +214,24 @@ pub async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
         origin: options.origin.as_deref(),
         headers: &headers,
     };
-    let mut buf = vec![0u8; config.read_buffer.max(config.max_head_len)].into_boxed_slice();
+    let offered: usize = protocols.iter().map(|p| p.len() + 2).sum();
+    let origin = options.origin.as_deref().map_or(0, str::len);
+    let mut head =
+        vec![0u8; 256 + host.len() + path.len() + offered + origin + headers_len(&headers)];
+    let len = request.encode(&mut head)?;
+    let mut buf = Vec::with_capacity(config.read_buffer.max(config.max_head_len));
     let handshake = async {
-        let len = request.encode(&mut buf)?;
-        stream.write_all(&buf[..len]).await.map_err(Error::Io)?;
+        stream.write_all(&head[..len]).await.map_err(Error::Io)?;
         stream.flush().await.map_err(Error::Io)?;
-        let mut filled = 0;
         loop {
-            let read = stream.read(&mut buf[filled..]).await.map_err(Error::Io)?;
+            let read = stream.read_buf(&mut buf).await.map_err(Error::Io)?;
             if read == 0 {
                 return Err(Error::AbnormalClosure);
             }
-            filled += read;
-            match parse_response(&buf[..filled], &request, config.max_head_len)
-                .map_err(Error::Response)?
-            {
+            match parse_response(&buf, &request, config.max_head_len).map_err(Error::Response)? {
                 Parsed::Partial => continue,
                 Parsed::Complete { value, consumed } => {
-                    return Ok((value.protocol().map(String::from), consumed, filled));
+                    return Ok((value.protocol().map(String::from), consumed, buf.len()));
                 }
             }
         }
@@ -249,6 +247,14 @@ pub async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
         (start, end),
         protocol,
     ))
+}
+
+/// Bytes the header lines `headers` take on the wire.
+fn headers_len(headers: &[(&str, &str)]) -> usize {
+    headers
+        .iter()
+        .map(|(name, value)| name.len() + value.len() + 4)
+        .sum()
 }
 
 /// Splits `ws://authority/path` into the authority (the `Host` value) and the path with query.

@@ -40,7 +40,9 @@ enum State {
 /// The reading half of a connection. Pings are answered and pongs recorded while it reads.
 pub struct Reader<S> {
     io: ReadHalf<S>,
-    buf: Box<[u8]>,
+    /// The read buffer: its length is the bytes read, its capacity the most one read may take. Reads go
+    /// into spare capacity, so pages an idle connection never fills are never touched.
+    buf: Vec<u8>,
     inbound: Inbound,
     message: Vec<u8>,
     state: State,
@@ -55,7 +57,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
     /// A reader over `io`; `buf[start..end]` holds bytes that followed the handshake.
     pub(crate) fn new(
         io: ReadHalf<S>,
-        buf: Box<[u8]>,
+        buf: Vec<u8>,
         start: usize,
         end: usize,
         shared: Arc<Shared<S>>,
@@ -151,8 +153,14 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
     /// sent before the peer reads it (RFC 7230 section 6.6); a client also waits here for the server to
     /// close first (RFC 6455 section 7.1.1).
     async fn linger(&mut self) {
-        let drain =
-            async { while matches!(self.io.read(&mut self.buf).await, Ok(read) if read > 0) {} };
+        let drain = async {
+            loop {
+                self.buf.clear();
+                if !matches!(self.io.read_buf(&mut self.buf).await, Ok(read) if read > 0) {
+                    break;
+                }
+            }
+        };
         let _ = tokio::time::timeout(self.shared.config.close_timeout, drain).await;
         self.state = State::Done;
         // The connection is over either way; a client ends its side now that the server has.
@@ -191,7 +199,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                 Step::NeedInput => {
                     self.grow_if_saturated();
                     let read = self.read_some().await?;
-                    self.saturated = read == self.buf.len();
+                    self.saturated = read == self.buf.capacity();
                     self.inbound.filled(read);
                 }
                 Step::Ping => self.shared.reply(&mut self.inbound.receiver).await?,
@@ -213,9 +221,9 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
     /// kept, so it costs at most a few allocations in a connection's life.
     fn grow_if_saturated(&mut self) {
         let max = self.shared.config.max_read_buffer;
-        if self.saturated && self.buf.len() < max {
-            let grown = (self.buf.len() * 2).min(max);
-            self.buf = vec![0; grown].into_boxed_slice();
+        if self.saturated && self.buf.capacity() < max {
+            let grown = (self.buf.capacity() * 2).min(max);
+            self.buf = Vec::with_capacity(grown);
         }
     }
 
@@ -229,7 +237,8 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                 config.idle_timeout,
                 config.keepalive,
             );
-            let read = self.io.read(&mut self.buf);
+            self.buf.clear();
+            let read = self.io.read_buf(&mut self.buf);
             let result = match wake {
                 None => read.await,
                 Some(wake) => match tokio::time::timeout_at(wake.at(), read).await {

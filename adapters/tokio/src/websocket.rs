@@ -21,7 +21,7 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
         stream: S,
         role: Role,
         config: Config,
-        buf: Box<[u8]>,
+        buf: Vec<u8>,
         (start, end): (usize, usize),
         protocol: Option<String>,
     ) -> Self {

@@ -41,7 +41,9 @@ struct PingClock {
 struct WriteSide<S> {
     io: WriteHalf<S>,
     sender: Sender,
+    /// The write buffer, allocated at the first write (an idle connection never touches it).
     buf: Box<[u8]>,
+    capacity: usize,
     /// Bytes of `buf` waiting to be written.
     len: usize,
     /// When the oldest byte in `buf` was buffered (batching only).
@@ -76,7 +78,8 @@ impl<S: AsyncWrite> Shared<S> {
             io: tokio::sync::Mutex::new(WriteSide {
                 io,
                 sender: Sender::new(role, u64::from_ne_bytes(seed)),
-                buf: vec![0; config.write_buffer.max(rill::frame::MAX_HEADER_LEN)].into(),
+                buf: Box::default(),
+                capacity: config.write_buffer.max(rill::frame::MAX_HEADER_LEN),
                 len: 0,
                 oldest: None,
                 shut_down: false,
@@ -210,6 +213,9 @@ impl<S: AsyncWrite> WriteSide<S> {
 
     /// Buffers a frame whose payload is the concatenation of `parts`, writing out the buffer as it fills.
     async fn write_frame_parts(&mut self, head: &FrameHead, parts: &[&[u8]]) -> Result<(), Error> {
+        if self.buf.is_empty() {
+            self.buf = vec![0; self.capacity].into();
+        }
         let mut copy = FrameCopy::new(*head, parts);
         loop {
             match copy.fill(&mut self.buf, &mut self.len) {
