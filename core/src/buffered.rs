@@ -127,7 +127,8 @@ pub enum Fill<'p> {
     Flush,
     /// Write out the buffer, then this payload slice straight from where it is (it is unmasked and at
     /// least a buffer long, so copying it through the buffer would only add system calls; a vectored write
-    /// sends both at once), empty the buffer, and call again.
+    /// sends both at once), empty the buffer, and call again. Control frames never take this path, so
+    /// replies are always whole in the buffer before any byte of them is written.
     Direct(&'p [u8]),
 }
 
@@ -181,7 +182,7 @@ impl<'p> FrameCopy<'p> {
                 (self.part, self.offset) = (self.part + 1, 0);
                 continue;
             }
-            if !self.head.is_masked() && rest.len() >= buf.len() - *len {
+            if !self.head.is_masked() && rest.len() >= buf.len() {
                 self.offset = part.len();
                 return Fill::Direct(rest);
             }
@@ -239,7 +240,109 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::{next_wake, Wake};
+    use super::{next_wake, Fill, FrameCopy, Inbound, Step, Wake};
+    use crate::connection::ControlFrame;
+    use crate::{Limits, MessageKind, Role, Sender};
+
+    /// Runs a copy to the end, collecting what would reach the wire and how.
+    fn drain(
+        mut copy: FrameCopy<'_>,
+        buf: &mut [u8],
+        len: &mut usize,
+        wire: &mut [u8; 4096],
+        at: &mut usize,
+    ) -> usize {
+        let mut direct = 0;
+        loop {
+            match copy.fill(buf, len) {
+                Fill::Done => return direct,
+                Fill::Flush => {
+                    wire[*at..*at + *len].copy_from_slice(&buf[..*len]);
+                    (*at, *len) = (*at + *len, 0);
+                }
+                Fill::Direct(payload) => {
+                    wire[*at..*at + *len].copy_from_slice(&buf[..*len]);
+                    *at += *len;
+                    wire[*at..*at + payload.len()].copy_from_slice(payload);
+                    (*at, *len) = (*at + payload.len(), 0);
+                    direct += 1;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn large_unmasked_payloads_go_direct_and_control_frames_never_do() {
+        let mut sender = Sender::server();
+        let mut buf = [0u8; 64];
+        let (mut len, mut wire, mut at) = (0, [0u8; 4096], 0);
+        let big = [7u8; 300];
+        let head = sender.message(MessageKind::Binary, 300).unwrap();
+        assert_eq!(
+            drain(
+                FrameCopy::new(head, &[&big]),
+                &mut buf,
+                &mut len,
+                &mut wire,
+                &mut at
+            ),
+            1
+        );
+        // A pong that does not fit the space left is still copied whole into the buffer.
+        len = 60;
+        let pong = ControlFrame::pong(&[1; 50]).unwrap();
+        let head = sender.control(&pong).unwrap();
+        assert_eq!(
+            drain(
+                FrameCopy::new(head, &[pong.payload()]),
+                &mut buf,
+                &mut len,
+                &mut wire,
+                &mut at
+            ),
+            0
+        );
+        assert_eq!(
+            at + len,
+            300 + 4 + 60 + 52,
+            "every pong byte went through the buffer, none direct"
+        );
+    }
+
+    #[test]
+    fn masked_frames_are_copied_through_the_buffer_and_decode_back() {
+        let mut sender = Sender::client(3);
+        let mut buf = [0u8; 32];
+        let (mut len, mut wire, mut at) = (0, [0u8; 4096], 0);
+        let payload: [u8; 200] = core::array::from_fn(|i| i as u8);
+        let head = sender.message(MessageKind::Binary, 200).unwrap();
+        assert_eq!(
+            drain(
+                FrameCopy::new(head, &[&payload[..90], &payload[90..]]),
+                &mut buf,
+                &mut len,
+                &mut wire,
+                &mut at
+            ),
+            0
+        );
+        wire[at..at + len].copy_from_slice(&buf[..len]);
+        at += len;
+        let mut inbound = Inbound::new(Role::Server, Limits::default(), 0, at);
+        let mut got = [0u8; 200];
+        let mut filled = 0;
+        while let Ok(Step::Data {
+            start, end, last, ..
+        }) = inbound.step(&mut wire)
+        {
+            got[filled..filled + end - start].copy_from_slice(&wire[start..end]);
+            filled += end - start;
+            if last {
+                break;
+            }
+        }
+        assert_eq!(got, payload);
+    }
 
     #[test]
     fn the_earlier_of_idle_and_keepalive_wakes_the_reader() {

@@ -20,7 +20,10 @@ struct WriteSide<'b, W> {
     io: W,
     sender: Sender,
     buf: &'b mut [u8],
+    /// Bytes of `buf` waiting to be written.
     len: usize,
+    /// Bytes of `buf[..len]` already written.
+    sent: usize,
 }
 
 /// Small state both halves touch briefly, never across an await.
@@ -58,6 +61,7 @@ impl<'b, M: RawMutex, W: Write> Shared<'b, M, W> {
                 sender: Sender::new(role, mask_seed),
                 buf: write_buf,
                 len: 0,
+                sent: 0,
             }),
             common: BlockingMutex::new(RefCell::new(Common {
                 outbox: Outbox::new(),
@@ -189,14 +193,23 @@ impl<W: Write> WriteSide<'_, W> {
         }
     }
 
+    /// Writes out `buf[sent..len]`, recording progress after every write: if the future is dropped
+    /// midway (a reader cancelled in `select!` while sending a pong), the rest goes out with the next write
+    /// instead of being lost or repeated.
     async fn write_buffered(&mut self) -> Result<(), Error<W::Error>> {
-        if self.len > 0 {
-            self.io
-                .write_all(&self.buf[..self.len])
+        while self.sent < self.len {
+            let written = self
+                .io
+                .write(&self.buf[self.sent..self.len])
                 .await
                 .map_err(Error::Io)?;
-            self.len = 0;
+            if written == 0 {
+                // `embedded-io` writers return 0 only when they can take no more bytes, ever.
+                return Err(Error::AbnormalClosure);
+            }
+            self.sent += written;
         }
+        (self.sent, self.len) = (0, 0);
         Ok(())
     }
 

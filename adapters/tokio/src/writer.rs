@@ -46,6 +46,8 @@ struct WriteSide<S> {
     capacity: usize,
     /// Bytes of `buf` waiting to be written.
     len: usize,
+    /// Bytes of `buf[..len]` already written.
+    sent: usize,
     /// When the oldest byte in `buf` was buffered (batching only).
     oldest: Option<Instant>,
     shut_down: bool,
@@ -81,6 +83,7 @@ impl<S: AsyncWrite> Shared<S> {
                 buf: Box::default(),
                 capacity: config.write_buffer.max(rill::frame::MAX_HEADER_LEN),
                 len: 0,
+                sent: 0,
                 oldest: None,
                 shut_down: false,
             }),
@@ -222,8 +225,9 @@ impl<S: AsyncWrite> WriteSide<S> {
                 Fill::Done => break,
                 Fill::Flush => self.write_buffered().await?,
                 Fill::Direct(payload) => {
-                    write_all_vectored(&mut self.io, &self.buf[..self.len], payload).await?;
-                    self.len = 0;
+                    write_all_vectored(&mut self.io, &self.buf[self.sent..self.len], payload)
+                        .await?;
+                    (self.sent, self.len) = (0, 0);
                 }
             }
         }
@@ -262,14 +266,22 @@ impl<S: AsyncWrite> WriteSide<S> {
         Ok(())
     }
 
+    /// Writes out `buf[sent..len]`, recording progress after every write: if the future is dropped
+    /// midway (a reader cancelled in `select!` while sending a pong), the rest goes out with the next write
+    /// instead of being lost or repeated.
     async fn write_buffered(&mut self) -> Result<(), Error> {
-        if self.len > 0 {
-            self.io
-                .write_all(&self.buf[..self.len])
+        while self.sent < self.len {
+            let written = self
+                .io
+                .write(&self.buf[self.sent..self.len])
                 .await
                 .map_err(Error::Io)?;
-            self.len = 0;
+            if written == 0 {
+                return Err(Error::Io(write_zero()));
+            }
+            self.sent += written;
         }
+        (self.sent, self.len) = (0, 0);
         Ok(())
     }
 
@@ -291,6 +303,11 @@ impl<S: AsyncWrite> WriteSide<S> {
     }
 }
 
+/// The error a writer reports as zero bytes written.
+fn write_zero() -> std::io::Error {
+    std::io::ErrorKind::WriteZero.into()
+}
+
 /// Writes `head` then `tail` with as few system calls as the stream allows (one `writev` on a socket).
 async fn write_all_vectored<W: AsyncWrite + Unpin>(
     io: &mut W,
@@ -303,7 +320,7 @@ async fn write_all_vectored<W: AsyncWrite + Unpin>(
             .await
             .map_err(Error::Io)?;
         if written == 0 {
-            return Err(Error::Io(std::io::ErrorKind::WriteZero.into()));
+            return Err(Error::Io(write_zero()));
         }
         let from_head = written.min(head.len());
         head = &head[from_head..];
