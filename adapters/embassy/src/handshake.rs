@@ -20,8 +20,8 @@ pub struct Upgraded {
 }
 
 /// Reads a request head into `read_buf` and answers it as `decide` says (an invalid upgrade gets the
-/// matching HTTP error). The answer is encoded in `write_buf`, which must hold it (a page served with
-/// [`Decision::Respond`] included).
+/// matching HTTP error). The response head is encoded in `write_buf`; the body of a page served with
+/// [`Decision::Respond`] is written straight from its slice, so it may be larger than the buffer.
 pub async fn accept<'d, S, F>(
     stream: &mut S,
     read_buf: &mut [u8],
@@ -58,13 +58,16 @@ where
                         return Err(Error::Request(error));
                     }
                 };
-            let (len, answered) = answer(&request, &decide(&request), write_buf)?;
+            let decision = decide(&request);
+            let answer = answer(&request, &decision, write_buf)?;
             stream
-                .write_all(&write_buf[..len])
+                .write_all(&write_buf[..answer.head_len])
                 .await
                 .map_err(Error::Io)?;
+            // A page body goes out from where it lies (flash), so it never has to fit the write buffer.
+            stream.write_all(answer.body).await.map_err(Error::Io)?;
             stream.flush().await.map_err(Error::Io)?;
-            return match answered {
+            return match answer.outcome {
                 Answered::Upgraded => Ok(Upgraded {
                     start: consumed,
                     end: filled,

@@ -17,6 +17,9 @@ async fn bounded<T>(future: impl std::future::Future<Output = T>) -> T {
         .expect("test exceeded its time bound")
 }
 
+/// A page four times the write buffer: its body must go out from where it lies.
+const PAGE: [u8; 2048] = [b'x'; 2048];
+
 /// An embassy-side echo server on a small board's buffers: 512-byte read and write buffers.
 async fn embassy_echo_server(listener: TcpListener) -> Result<(), Error<std::io::Error>> {
     let (stream, _) = listener.accept().await.unwrap();
@@ -38,7 +41,7 @@ async fn embassy_echo_server(listener: TcpListener) -> Result<(), Error<std::io:
             "/" => Decision::Respond {
                 status: 200,
                 content_type: "text/html",
-                body: b"<h1>board</h1>",
+                body: &PAGE,
             },
             _ => Decision::Reject {
                 status: 404,
@@ -146,6 +149,12 @@ async fn embassy_server_serves_pages_and_rejects_unknown_routes() {
         let mut response = String::new();
         bounded(raw.read_to_string(&mut response)).await.unwrap();
         assert!(response.starts_with(expected), "{response}");
+        if path == "/" {
+            assert!(
+                response.ends_with(&"x".repeat(2048)),
+                "the whole page arrives"
+            );
+        }
         assert!(matches!(server.await.unwrap(), Err(Error::Rejected(_))));
     }
 }

@@ -134,17 +134,17 @@ fn respond(request: &Request<'_>, decision: Decision) -> Result<Answer, Error> {
         },
     };
     let extra = headers_len(&pairs);
-    let body = match &decision {
+    // The head's variable parts: a rejection's reason, a page's media type (its body is appended after).
+    let variable = match &decision {
         Decision::Reject { reason, .. } => reason.len(),
-        Decision::Respond {
-            content_type, body, ..
-        } => content_type.len() + body.len(),
+        Decision::Respond { content_type, .. } => content_type.len(),
         Decision::Accept { .. } => 0,
     };
-    let mut out = vec![0u8; 512 + extra + body];
-    let (len, answered) = answer(request, &borrowed, &mut out)?;
-    out.truncate(len);
-    let outcome = match answered {
+    let mut out = vec![0u8; 512 + extra + variable];
+    let answer = answer(request, &borrowed, &mut out)?;
+    out.truncate(answer.head_len);
+    out.extend_from_slice(answer.body);
+    let outcome = match answer.outcome {
         Answered::Upgraded => Ok(protocol),
         Answered::Refused(error) => Err(Error::Request(error)),
         Answered::Rejected(status) => Err(Error::Rejected(status)),

@@ -351,35 +351,56 @@ pub enum Answered {
     Rejected(u16),
 }
 
-/// Encodes the response `decision` calls for into `out`; returns its length and what it means.
-pub fn answer(
+/// The response [`answer`] prepared: write `out[..head_len]`, then `body` (only a
+/// [`Decision::Respond`] has one; it is written from where it lies, so a page never has to fit `out`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Answer<'d> {
+    /// Bytes of `out` to write first.
+    pub head_len: usize,
+    /// Bytes to write after them.
+    pub body: &'d [u8],
+    /// What the response means for the connection.
+    pub outcome: Answered,
+}
+
+/// Encodes the response `decision` calls for into `out`.
+pub fn answer<'d>(
     request: &Request<'_>,
-    decision: &Decision<'_>,
+    decision: &Decision<'d>,
     out: &mut [u8],
-) -> Result<(usize, Answered), EncodeError> {
-    match *decision {
+) -> Result<Answer<'d>, EncodeError> {
+    let (head_len, body, outcome) = match *decision {
         Decision::Accept { protocol, headers } => {
             match encode_accept(request, &Accept { protocol, headers }, out) {
-                Ok(len) => Ok((len, Answered::Upgraded)),
-                Err(AcceptError::Request(error)) => {
-                    Ok((error.encode_response(out)?, Answered::Refused(error)))
-                }
-                Err(AcceptError::Encode(error)) => Err(error),
+                Ok(len) => (len, &[][..], Answered::Upgraded),
+                Err(AcceptError::Request(error)) => (
+                    error.encode_response(out)?,
+                    &[][..],
+                    Answered::Refused(error),
+                ),
+                Err(AcceptError::Encode(error)) => return Err(error),
             }
         }
-        Decision::Reject { status, reason } => Ok((
+        Decision::Reject { status, reason } => (
             encode_reject(status, reason, &[], out)?,
+            &[][..],
             Answered::Rejected(status),
-        )),
+        ),
         Decision::Respond {
             status,
             content_type,
             body,
-        } => Ok((
-            encode_http_response(status, content_type, &[], body, out)?,
+        } => (
+            encode_http_head(status, content_type, &[], body.len(), out)?,
+            body,
             Answered::Rejected(status),
-        )),
-    }
+        ),
+    };
+    Ok(Answer {
+        head_len,
+        body,
+        outcome,
+    })
 }
 
 /// Why [`encode_accept`] produced no response.
@@ -428,6 +449,23 @@ pub fn encode_http_response(
     body: &[u8],
     out: &mut [u8],
 ) -> Result<usize, EncodeError> {
+    let head = encode_http_head(status, content_type, headers, body.len(), out)?;
+    let end = head + body.len();
+    out.get_mut(head..end)
+        .ok_or(EncodeError::BufferTooSmall)?
+        .copy_from_slice(body);
+    Ok(end)
+}
+
+/// Encodes the head of the response [`encode_http_response`] writes, for a body of `body_len` bytes that
+/// the caller writes after it (straight from flash, say, without copying it into `out`).
+pub fn encode_http_head(
+    status: u16,
+    content_type: &str,
+    headers: &[(&str, &str)],
+    body_len: usize,
+    out: &mut [u8],
+) -> Result<usize, EncodeError> {
     let mut w = Writer::new(out);
     w.put(b"HTTP/1.1 ")?;
     w.put_decimal(usize::from(status))?;
@@ -436,11 +474,10 @@ pub fn encode_http_response(
     w.put(b"\r\n")?;
     w.put_header("Content-Type", content_type.as_bytes())?;
     w.put(b"Connection: close\r\nContent-Length: ")?;
-    w.put_decimal(body.len())?;
+    w.put_decimal(body_len)?;
     w.put(b"\r\n")?;
     w.put_headers(headers)?;
     w.put(b"\r\n")?;
-    w.put(body)?;
     Ok(w.finish())
 }
 
