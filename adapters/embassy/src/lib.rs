@@ -23,12 +23,14 @@
 mod config;
 mod error;
 mod handshake;
+mod no_ack_wait;
 mod reader;
 mod writer;
 
 pub use config::Config;
 pub use error::{Error, Timeout};
 pub use handshake::{accept, connect, Decision, Upgraded};
+pub use no_ack_wait::NoAckWait;
 pub use reader::{Message, Piece, Reader};
 pub use rill::handshake::client::ClientRequest;
 pub use rill::handshake::server::Request;

@@ -10,7 +10,7 @@ use embassy_net::{IpEndpoint, Stack};
 use embassy_sync::blocking_mutex::raw::NoopRawMutex;
 use embassy_time::Duration;
 
-use crate::net::NoAckWait;
+use rill_embassy::NoAckWait;
 use rill_embassy::{
     ClientRequest, CloseCode, Error, Message, MessageKind, Piece, Reader, Role, Shared, Writer,
 };

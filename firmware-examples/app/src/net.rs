@@ -8,8 +8,7 @@ use embassy_net::tcp::{self, TcpSocket};
 use embassy_net::{ConfigV4, Ipv4Address, Ipv4Cidr, Stack, StaticConfigV4};
 use embassy_sync::blocking_mutex::raw::NoopRawMutex;
 use embassy_time::{with_timeout, Duration};
-use embedded_io_async::{ErrorType, Write};
-use rill_embassy::{Error, Reader, Role, Shared};
+use rill_embassy::{Error, NoAckWait, Reader, Role, Shared};
 
 use crate::{http, ws, Route, HTTP_PORT, INDEX_HTML};
 
@@ -125,30 +124,6 @@ pub async fn serve(
     };
     ws::serve(endpoint, &mut reader, &shared, ws::TOKEN_INTERVAL).await?;
     Ok(route)
-}
-
-/// Write half whose `flush` does not wait for the peer's acknowledgement.
-///
-/// embassy-net's `flush` returns only once the peer has acknowledged every byte. rill-embassy flushes after each
-/// `send_*` and whenever the echo has no more buffered input, so with the plain socket each flush costs a round
-/// trip plus the peer's delayed ACK (up to 40 ms on Linux), and a streaming echo ran at ~50 KB/s over the host
-/// TAP. Bytes written into the socket's transmit buffer are sent by the stack on its own (Nagle is off), so this
-/// wrapper's `flush` returns at once; `write` still waits for room in the transmit buffer (backpressure), and the
-/// graceful [`close`] still waits for every byte to be acknowledged.
-pub struct NoAckWait<W>(pub W);
-
-impl<W: ErrorType> ErrorType for NoAckWait<W> {
-    type Error = W::Error;
-}
-
-impl<W: Write> Write for NoAckWait<W> {
-    async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
-        self.0.write(buf).await
-    }
-
-    async fn flush(&mut self) -> Result<(), Self::Error> {
-        Ok(())
-    }
 }
 
 /// Closes so that the peer sees FIN after all data, not RST.
