@@ -269,6 +269,22 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> ReplayWindow<T> {
         })
     }
 
+    /// What to send for a receiver's resume request on `stream` (this window's stream) from `sequence`:
+    /// the kept envelopes, or a [`EnvelopeKind::Gone`] envelope when they are no longer kept.
+    pub fn resume(&self, stream: u32, sequence: u32) -> Resumption<'_> {
+        match self.replay_from(sequence) {
+            Some(replay) => Resumption::Replay(replay),
+            None => Resumption::Gone(
+                Envelope {
+                    kind: EnvelopeKind::Gone,
+                    stream,
+                    sequence,
+                }
+                .header(),
+            ),
+        }
+    }
+
     /// The sequence the next recorded envelope gets.
     pub const fn next_sequence(&self) -> u32 {
         self.next
@@ -278,6 +294,15 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> ReplayWindow<T> {
     pub const fn oldest_sequence(&self) -> u32 {
         self.first
     }
+}
+
+/// The answer to a resume request: see [`ReplayWindow::resume`].
+#[derive(Debug)]
+pub enum Resumption<'w> {
+    /// Send each of these envelope messages, in order.
+    Replay(Replay<'w>),
+    /// Send this one envelope (kind gone): the stream cannot be resumed from the requested sequence.
+    Gone([u8; ENVELOPE_HEADER_LEN]),
 }
 
 /// Iterator over envelopes kept in a [`ReplayWindow`]; each item is a complete envelope message.

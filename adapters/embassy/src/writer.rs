@@ -14,6 +14,7 @@ use embassy_time::{with_timeout, Duration, Instant};
 use embedded_io_async::Write;
 use rill::buffered::{Fill, FrameCopy};
 use rill::connection::{ControlFrame, FrameHead, Outbox};
+use rill::streams::{Envelope, EnvelopeKind, ReplayWindow, Resumption};
 use rill::{CloseCode, MessageKind, Role, Sender};
 
 struct WriteSide<'b, W> {
@@ -268,6 +269,60 @@ impl<'s, 'b, M: RawMutex, W: Write> Writer<'s, 'b, M, W> {
     pub async fn send_binary(&mut self, bytes: &[u8]) -> Result<(), Error<W::Error>> {
         self.message(MessageKind::Binary, bytes, Flush::Always)
             .await
+    }
+
+    /// Sends one message whose payload is the concatenation of `parts`, written and flushed.
+    pub async fn send_parts(
+        &mut self,
+        kind: MessageKind,
+        parts: &[&[u8]],
+    ) -> Result<(), Error<W::Error>> {
+        let mut side = self.shared.write.lock().await;
+        let result = match side
+            .sender
+            .message(kind, parts.iter().map(|p| p.len() as u64).sum())
+        {
+            Ok(head) => side.write_frame(&head, parts).await,
+            Err(error) => Err(Error::Send(error)),
+        };
+        self.shared.release(side, Flush::Always).await?;
+        result
+    }
+
+    /// Sends the next envelope of `stream` (docs/streams.md) and records it in the stream's replay window,
+    /// which the caller owns (e.g. a static array per stream).
+    pub async fn send_envelope<T: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        window: &mut ReplayWindow<T>,
+        stream: u32,
+        kind: EnvelopeKind,
+        payload: &[u8],
+    ) -> Result<Envelope, Error<W::Error>> {
+        let envelope = window.record(kind, stream, payload);
+        self.send_parts(MessageKind::Binary, &[&envelope.header(), payload])
+            .await?;
+        Ok(envelope)
+    }
+
+    /// Answers a receiver's request to resume `stream` from `sequence`: resends what `window` kept, or a
+    /// gone envelope. Returns how many envelopes were resent.
+    pub async fn resume<T: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        window: &ReplayWindow<T>,
+        stream: u32,
+        sequence: u32,
+    ) -> Result<usize, Error<W::Error>> {
+        match window.resume(stream, sequence) {
+            Resumption::Gone(gone) => self.send_binary(&gone).await.map(|()| 0),
+            Resumption::Replay(replay) => {
+                let mut resent = 0;
+                for envelope in replay {
+                    self.feed(MessageKind::Binary, envelope).await?;
+                    resent += 1;
+                }
+                self.flush().await.map(|()| resent)
+            }
+        }
     }
 
     /// Buffers a message without flushing; call [`Writer::flush`] when no more messages are ready.

@@ -234,3 +234,100 @@ async fn embassy_client_talks_to_a_tokio_server() {
     .await;
     server.await.unwrap();
 }
+
+#[tokio::test]
+async fn embassy_streams_envelopes_and_answers_resume_from_its_window() {
+    use rill::streams::{EnvelopeKind, ReplayWindow};
+    use rill_tokio::{StreamEvent, StreamReceiver};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let (read_half, write_half) = stream.into_split();
+        let (mut rx, tx) = (FromTokio::new(read_half), FromTokio::new(write_half));
+        let (mut read_buf, mut write_buf, mut window_buf) = ([0u8; 512], [0u8; 512], [0u8; 256]);
+        let config = Config::default();
+        let mut joined = Joined { rx: &mut rx, tx };
+        let upgraded = accept(&mut joined, &mut read_buf, &mut write_buf, &config, |_| {
+            Decision::accept()
+        })
+        .await
+        .unwrap();
+        let shared = Shared::<CriticalSectionRawMutex, _>::new(
+            joined.tx,
+            &mut write_buf,
+            Role::Server,
+            0,
+            config,
+        );
+        let mut reader = Reader::new(rx, &mut read_buf, upgraded, &mut [], &shared);
+        let mut writer = Writer::new(&shared);
+        let mut window = ReplayWindow::new(&mut window_buf[..]);
+        for token in ["one ", "two ", "three"] {
+            let kind = if token == "three" {
+                EnvelopeKind::Last
+            } else {
+                EnvelopeKind::Chunk
+            };
+            writer
+                .send_envelope(&mut window, 7, kind, token.as_bytes())
+                .await
+                .unwrap();
+        }
+        // The client asks for the stream again from sequence 1, then for a sequence never sent.
+        for _ in 0..2 {
+            let Ok(Message::Binary(request)) = reader.recv().await else {
+                panic!("expected a resume request")
+            };
+            let (envelope, _) = rill::streams::Envelope::decode(request).unwrap();
+            writer
+                .resume(&window, envelope.stream, envelope.sequence)
+                .await
+                .unwrap();
+        }
+    });
+    bounded(async {
+        let mut ws = rill_tokio::connect(&url, rill_tokio::Config::default())
+            .await
+            .unwrap();
+        let mut streams = StreamReceiver::new();
+        let mut text = String::new();
+        for _ in 0..3 {
+            let rill_tokio::Message::Binary(message) = ws.recv().await.unwrap() else {
+                panic!("binary envelopes")
+            };
+            if let StreamEvent::Chunk { payload, .. } = streams.receive(message).unwrap() {
+                text.push_str(std::str::from_utf8(payload).unwrap());
+            }
+        }
+        assert_eq!(text, "one two three");
+        let resume = |sequence: u32| {
+            rill::streams::Envelope {
+                kind: EnvelopeKind::Resume,
+                stream: 7,
+                sequence,
+            }
+            .header()
+        };
+        ws.send_binary(&resume(1)).await.unwrap();
+        for expected in [1u32, 2] {
+            let rill_tokio::Message::Binary(message) = ws.recv().await.unwrap() else {
+                panic!("replay")
+            };
+            assert_eq!(
+                rill::streams::Envelope::decode(message).unwrap().0.sequence,
+                expected
+            );
+        }
+        ws.send_binary(&resume(9)).await.unwrap();
+        let rill_tokio::Message::Binary(message) = ws.recv().await.unwrap() else {
+            panic!("gone")
+        };
+        assert_eq!(
+            rill::streams::Envelope::decode(message).unwrap().0.kind,
+            EnvelopeKind::Gone
+        );
+    })
+    .await;
+    server.await.unwrap();
+}

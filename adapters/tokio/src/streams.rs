@@ -2,7 +2,7 @@
 //! with ordered delivery, bounded replay and resume after a reconnect (format: `docs/streams.md`).
 
 use crate::{Error, Writer};
-use rill::streams::{Arrival, Envelope, EnvelopeKind, ReplayWindow, StreamTracker};
+use rill::streams::{Arrival, Envelope, EnvelopeKind, ReplayWindow, Resumption, StreamTracker};
 use rill::MessageKind;
 use std::collections::HashMap;
 use tokio::io::AsyncWrite;
@@ -56,17 +56,18 @@ impl StreamSender {
         stream: u32,
         sequence: u32,
     ) -> Result<usize, Error> {
-        let Some(replay) = self
+        let gone = Envelope {
+            kind: EnvelopeKind::Gone,
+            stream,
+            sequence,
+        }
+        .header();
+        let resumption = self
             .windows
             .get(&stream)
-            .and_then(|w| w.replay_from(sequence))
-        else {
-            let gone = Envelope {
-                kind: EnvelopeKind::Gone,
-                stream,
-                sequence,
-            };
-            writer.send_binary(&gone.header()).await?;
+            .map_or(Resumption::Gone(gone), |w| w.resume(stream, sequence));
+        let Resumption::Replay(replay) = resumption else {
+            writer.send_binary(&gone).await?;
             return Ok(0);
         };
         let mut resent = 0;
