@@ -79,7 +79,7 @@ async fn echo_until(ws: &mut WebSocket<TcpStream>, close_on: &[u8]) -> Result<()
             Ok(Piece::Close(..)) | Err(Error::Closed) => return Ok(()),
             Err(error) => return Err(error),
         }
-        if !reader.has_buffered_input() {
+        if !reader.input_ready() {
             writer.flush().await?;
         }
     }

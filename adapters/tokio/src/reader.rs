@@ -4,7 +4,9 @@ use crate::writer::Shared;
 use crate::{Error, Timeout};
 use rill::buffered::{next_wake, Inbound, Step, Wake};
 use rill::{CloseCode, MessageKind};
+use std::future::Future;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadHalf};
 use tokio::time::Instant;
 
@@ -142,10 +144,35 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         })
     }
 
-    /// True when bytes already read are waiting to be decoded: a server that batches replies flushes once
-    /// this is false, so replies to everything that arrived together leave in one write.
+    /// True when bytes already read are waiting to be decoded.
     pub fn has_buffered_input(&self) -> bool {
         self.inbound.has_buffered_input()
+    }
+
+    /// True when more input is ready now: bytes already read, or bytes the socket hands over without
+    /// waiting (one non-blocking read). A server that batches replies with `feed` flushes once this is
+    /// false: under load, replies to everything that is ready leave in one write; when idle, each reply
+    /// leaves at once.
+    pub fn input_ready(&mut self) -> bool {
+        if self.inbound.has_buffered_input() {
+            return true;
+        }
+        if self.state != State::Open {
+            return false;
+        }
+        self.buf.clear();
+        let mut context = Context::from_waker(Waker::noop());
+        match std::pin::pin!(self.io.read_buf(&mut self.buf)).poll(&mut context) {
+            Poll::Ready(Ok(read)) if read > 0 => {
+                self.saturated = read == self.buf.capacity();
+                self.last_heard = Instant::now();
+                self.inbound.filled(read);
+                true
+            }
+            // End of stream or an error: the next receive reads it again and reports it.
+            Poll::Ready(_) => true,
+            Poll::Pending => false,
+        }
     }
 
     /// Reads and discards until the peer ends the TCP connection or `close_timeout` passes. Closing a

@@ -516,3 +516,31 @@ async fn a_silent_peer_hits_the_idle_timeout_unless_keepalive_pings_it() {
         .await;
     }
 }
+
+#[tokio::test]
+async fn input_ready_looks_at_the_socket_without_losing_what_it_reads() {
+    let (listener, url) = listener().await;
+    let (first_tx, first_rx) = tokio::sync::oneshot::channel();
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut ws = accept(stream, Config::default()).await.unwrap();
+        assert_eq!(ws.recv().await.unwrap(), Message::Text("first"));
+        let (reader, _) = ws.halves();
+        assert!(!reader.input_ready(), "nothing else was sent yet");
+        first_tx.send(()).unwrap();
+        // The second message reaches the socket; input_ready sees it without blocking.
+        while !reader.input_ready() {
+            tokio::task::yield_now().await;
+        }
+        assert!(reader.has_buffered_input(), "what input_ready read is kept");
+        assert_eq!(reader.recv().await.unwrap(), Message::Text("second"));
+    });
+    bounded(async {
+        let mut ws = connect(&url, Config::default()).await.unwrap();
+        ws.send_text("first").await.unwrap();
+        first_rx.await.unwrap();
+        ws.send_text("second").await.unwrap();
+        server.await.unwrap();
+    })
+    .await;
+}

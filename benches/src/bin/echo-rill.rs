@@ -26,7 +26,7 @@ async fn serve(stream: TcpStream, mode: Mode) -> Result<(), BoxError> {
                     Ok(Piece::Close(..)) | Err(Error::Closed) => return Ok(()),
                     Err(error) => return Err(error.into()),
                 }
-                if !reader.has_buffered_input() {
+                if !reader.input_ready() {
                     writer.flush().await?;
                 }
             }

@@ -23,7 +23,7 @@ pub async fn echo<S: AsyncRead + AsyncWrite>(ws: &mut WebSocket<S>) -> Result<()
             Ok(Piece::Close(..)) | Err(Error::Closed) => return Ok(()),
             Err(error) => return Err(error),
         }
-        if !reader.has_buffered_input() {
+        if !reader.input_ready() {
             writer.flush().await?;
         }
     }
