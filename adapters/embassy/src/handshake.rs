@@ -36,14 +36,7 @@ where
     let handshake = async {
         let mut filled = 0;
         loop {
-            let read = stream
-                .read(&mut read_buf[filled..])
-                .await
-                .map_err(Error::Io)?;
-            if read == 0 {
-                return Err(Error::AbnormalClosure);
-            }
-            filled += read;
+            filled += read_more(stream, &mut read_buf[filled..]).await?;
             let (request, consumed) =
                 match parse_request(&read_buf[..filled], config.max_head_len.min(read_buf.len())) {
                     Ok(Parsed::Partial) => continue,
@@ -101,14 +94,7 @@ pub async fn connect<S: Read + Write>(
         stream.flush().await.map_err(Error::Io)?;
         let mut filled = 0;
         loop {
-            let read = stream
-                .read(&mut read_buf[filled..])
-                .await
-                .map_err(Error::Io)?;
-            if read == 0 {
-                return Err(Error::AbnormalClosure);
-            }
-            filled += read;
+            filled += read_more(stream, &mut read_buf[filled..]).await?;
             let limit = config.max_head_len.min(read_buf.len());
             match parse_response(&read_buf[..filled], request, limit).map_err(Error::Response)? {
                 Parsed::Partial => continue,
@@ -130,4 +116,12 @@ pub async fn connect<S: Read + Write>(
     with_timeout(config.handshake_timeout, handshake)
         .await
         .map_err(|_| Error::Timeout(Timeout::Handshake))?
+}
+
+/// Reads the next bytes of a handshake; the peer leaving mid-handshake is an abnormal closure.
+async fn read_more<S: Read>(stream: &mut S, buf: &mut [u8]) -> Result<usize, Error<S::Error>> {
+    match stream.read(buf).await.map_err(Error::Io)? {
+        0 => Err(Error::AbnormalClosure),
+        read => Ok(read),
+    }
 }

@@ -68,10 +68,7 @@ where
     let mut buf = Vec::with_capacity(config.read_buffer.max(config.max_head_len));
     let handshake = async {
         loop {
-            let read = stream.read_buf(&mut buf).await.map_err(Error::Io)?;
-            if read == 0 {
-                return Err(Error::AbnormalClosure);
-            }
+            read_more(&mut stream, &mut buf).await?;
             let (request, consumed) = match parse_request(&buf, config.max_head_len) {
                 Ok(Parsed::Partial) => continue,
                 Ok(Parsed::Complete { value, consumed }) => (value, consumed),
@@ -224,10 +221,7 @@ pub async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
         stream.write_all(&head[..len]).await.map_err(Error::Io)?;
         stream.flush().await.map_err(Error::Io)?;
         loop {
-            let read = stream.read_buf(&mut buf).await.map_err(Error::Io)?;
-            if read == 0 {
-                return Err(Error::AbnormalClosure);
-            }
+            read_more(&mut stream, &mut buf).await?;
             match parse_response(&buf, &request, config.max_head_len).map_err(Error::Response)? {
                 Parsed::Partial => continue,
                 Parsed::Complete { value, consumed } => {
@@ -247,6 +241,15 @@ pub async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
         (start, end),
         protocol,
     ))
+}
+
+/// Reads the next bytes of a handshake into `buf`'s spare capacity; the peer leaving mid-handshake is an
+/// abnormal closure.
+async fn read_more<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut Vec<u8>) -> Result<(), Error> {
+    match stream.read_buf(buf).await.map_err(Error::Io)? {
+        0 => Err(Error::AbnormalClosure),
+        _ => Ok(()),
+    }
 }
 
 /// Bytes the header lines `headers` take on the wire.
