@@ -225,7 +225,11 @@ pub async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
             match parse_response(&buf, &request, config.max_head_len).map_err(Error::Response)? {
                 Parsed::Partial => continue,
                 Parsed::Complete { value, consumed } => {
-                    return Ok((value.protocol().map(String::from), consumed, buf.len()));
+                    return Ok::<_, Error>((
+                        value.protocol().map(String::from),
+                        consumed,
+                        buf.len(),
+                    ));
                 }
             }
         }
