@@ -3,7 +3,7 @@
 //! The boards only bring up a network stack and run [`net::listen`] in a few tasks; everything a user sees (the
 //! page, the routes, the echo and the token streams) and the connection handling live here, so the boards behave
 //! identically. Every connection starts with `rill_embassy::accept`: [`http::decide`] routes the request (the page
-//! from flash, a WebSocket upgrade, or an HTTP error), then [`ws::echo`] or [`ws::tokens`] runs the WebSocket.
+//! from flash, a WebSocket upgrade, or an HTTP error), then [`ws::serve`] runs the WebSocket endpoint.
 #![no_std]
 
 #[cfg(all(feature = "defmt", feature = "log"))]

@@ -1,5 +1,5 @@
-//! The WebSocket endpoints, on `rill-embassy`: [`echo`] streams every message back piece by piece, [`tokens`]
-//! streams simulated tokens in rill's stream envelope and answers `Resume` envelopes.
+//! The WebSocket endpoints, on `rill-embassy`: [`Endpoint::Echo`] streams every message back piece by piece,
+//! [`Endpoint::Tokens`] streams simulated tokens in rill's stream envelope and answers `Resume` envelopes.
 //!
 //! Both are generic over the stream halves, so they run on any board's socket and in host tests alike.
 
@@ -18,7 +18,7 @@ use crate::{token_envelope, ENVELOPE_MAX, STREAMS, TOKENS_PER_STREAM};
 
 /// Settings of every WebSocket connection.
 ///
-/// The limits are policy only: [`echo`] streams each message through the read buffer piece by piece, so nothing is
+/// The limits are policy only: [`Endpoint::Echo`] streams each message through the read buffer piece by piece, so nothing is
 /// buffered whatever the size (Autobahn's section 9 sends 16 MiB messages). A silent peer gets a ping after 30 s
 /// and is dropped after 75 s, so a vanished browser cannot pin a listener.
 pub const CONFIG: Config = Config {
@@ -36,55 +36,31 @@ pub const CONFIG: Config = Config {
 /// Time between two tokens: slow enough to watch on the page.
 pub const TOKEN_INTERVAL: Duration = Duration::from_millis(40);
 
-/// How long [`tokens`] waits for the peer's reply to its close frame.
+/// How long [`Endpoint::Tokens`] waits for the peer's reply to its close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(3);
 
 /// What a WebSocket connection does after the upgrade.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Endpoint {
-    /// [`echo`].
+    /// `/echo`: every message streamed back piece by piece.
     Echo,
-    /// [`tokens`].
+    /// `/tokens`: simulated tokens in the stream envelope.
     Tokens,
 }
 
-/// Echoes every message as it arrives: each piece read is written as the matching frame of the same message, and
-/// the output is flushed whenever no more input is already buffered. A message of any size passes through the
-/// connection's small buffers. Returns after the close handshake (the close reply is sent by the reader).
-pub async fn echo<M, R, W>(
-    reader: &mut Reader<'_, '_, M, R, W>,
-    shared: &Shared<'_, M, W>,
-) -> Result<(), Error<W::Error>>
-where
-    M: RawMutex,
-    W: Write,
-    R: Read + ErrorType<Error = W::Error>,
-{
-    serve(Endpoint::Echo, reader, shared, TOKEN_INTERVAL).await
-}
-
-/// Streams [`STREAMS`] interleaved streams of [`TOKENS_PER_STREAM`] tokens, one binary envelope message each, sent
-/// and flushed one by one every `interval`; then closes with 1000.
+/// Serves one endpoint, chosen at run time, with one read loop for both, so the reader's code is instantiated (and
+/// inlined into the listener task) once rather than once per endpoint, which saves flash.
 ///
-/// While sending, it reads: a `Resume` envelope (kind 0x10, stream, sequence) restarts that stream at `sequence`
-/// (tokens are regenerated, so no replay memory is needed); a sequence past the stream's end is answered with
-/// `Gone`. Other messages (the page's text notes) are ignored. The peer's close frame stops the stream.
-pub async fn tokens<M, R, W>(
-    reader: &mut Reader<'_, '_, M, R, W>,
-    shared: &Shared<'_, M, W>,
-    interval: Duration,
-) -> Result<(), Error<W::Error>>
-where
-    M: RawMutex,
-    W: Write,
-    R: Read + ErrorType<Error = W::Error>,
-{
-    serve(Endpoint::Tokens, reader, shared, interval).await
-}
-
-/// [`echo`] or [`tokens`], chosen at run time: one function with one read loop for both, so the reader's code is
-/// instantiated (and inlined into the listener task) once rather than once per endpoint, which saves flash.
+/// - [`Endpoint::Echo`] echoes every message as it arrives: each piece read is written as the matching frame of the
+///   same message, flushed whenever no more input is buffered, so a message of any size passes through the small
+///   buffers.
+/// - [`Endpoint::Tokens`] streams [`STREAMS`] interleaved streams of [`TOKENS_PER_STREAM`] tokens, one binary envelope
+///   message each, sent and flushed one by one every `interval`, then closes with 1000. While sending it reads: a
+///   `Resume` envelope restarts that stream at its sequence (tokens are regenerated, so no replay memory is needed);
+///   a sequence past the stream's end is answered with `Gone`; the peer's close frame stops the stream.
+///
+/// Returns after the close handshake (the close reply is sent by the reader).
 pub async fn serve<M, R, W>(
     endpoint: Endpoint,
     reader: &mut Reader<'_, '_, M, R, W>,
@@ -165,7 +141,7 @@ where
     }
 }
 
-/// The sending side of [`tokens`]. Returns `false` when the reading side asked it to stop (the peer closed) or the
+/// The sending side of [`Endpoint::Tokens`]. Returns `false` when the reading side asked it to stop (the peer closed) or the
 /// peer answered our close frame, `true` when the answer did not come within `CLOSE_WAIT`.
 async fn send_tokens<M: RawMutex, W: Write>(
     shared: &Shared<'_, M, W>,
