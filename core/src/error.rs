@@ -177,6 +177,8 @@ pub enum Timeout {
     Ping,
     /// No close reply from the peer.
     Close,
+    /// Pending output made no progress (the peer stopped reading).
+    Write,
 }
 
 impl<E: fmt::Debug> fmt::Display for Error<E> {

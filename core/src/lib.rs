@@ -1,28 +1,29 @@
 //! rill: a strict, streaming, `no_std` and no-alloc WebSocket (RFC 6455) core.
 //!
-//! The crate is sans-IO: it never touches a socket or a clock. Adapters (`rill-tokio`, `rill-embassy`) feed it
-//! bytes and write what it produces.
+//! The crate is sans-IO: it never touches a socket or a clock. Adapters (`rill-tokio`, `rill-embassy`,
+//! `rill-blocking`) feed it bytes and instants and write what it produces.
 //!
 //! - [`handshake`]: the opening HTTP/1.1 upgrade, server side (parse, validate, accept or reject) and client
 //!   side (encode the request, verify the response).
 //! - [`frame`]: frame headers and masking.
-//! - [`connection`]: the state machine after the handshake: [`connection::Receiver`] streams message pieces
-//!   out of any split of the input, [`connection::Sender`] frames whole and chunked messages.
+//! - [`session`]: the whole life of a connection after the handshake ([`Session`]): receiving, sending,
+//!   replies, the close handshake, timers and the flush policy. Adapters only pump it.
+//! - [`connection`]: the codec layers the session is built from: [`connection::Receiver`] streams message
+//!   pieces out of any split of the input, [`connection::Sender`] frames whole and chunked messages.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod buffered;
 pub mod close;
 pub mod connection;
 pub mod error;
 pub mod frame;
 pub mod handshake;
+pub mod session;
 pub mod streams;
 pub mod utf8;
 
 pub use close::CloseCode;
-pub use connection::{
-    Connection, Data, Event, Limits, MessageKind, Received, Receiver, Role, Sender,
-};
+pub use connection::{Limits, MessageKind, Piece, Receiver, Role, Sender};
 pub use error::{Error, ProtocolError, SendError, Timeout};
+pub use session::{Batch, End, Event, Instant, PieceAt, Session, SessionConfig, Transmit};

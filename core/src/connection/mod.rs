@@ -1,18 +1,16 @@
 //! The connection after the handshake: a [`Receiver`] that decodes what the peer sends, a [`Sender`] that
 //! frames what the application sends, and the control replies owed in between.
 //!
-//! Adapters that read and write from different tasks hold a `Receiver` and a `Sender` separately and move
-//! replies from one to the other through an [`Outbox`]; [`Connection`] bundles them for single-owner use.
+//! These are the codec layers; [`crate::Session`] combines them with the rest of a connection's life.
 
 mod control;
 mod receiver;
 mod sender;
 
 pub use control::{ControlFrame, Outbox};
-pub use receiver::{Data, Event, Received, Receiver};
+pub use receiver::{Decoded, Piece, Received, Receiver};
 pub use sender::{FrameHead, PayloadMasker, Sender};
 
-use crate::error::{ProtocolError, SendError};
 use crate::frame::OpCode;
 
 /// Which end of the connection this is: it decides who masks (RFC 6455 section 5.1).
@@ -64,60 +62,5 @@ impl Default for Limits {
             max_frame_len: 16 << 20,
             max_message_len: 64 << 20,
         }
-    }
-}
-
-/// Both halves of a connection with one owner: receive, send, and drain the replies owed to the peer.
-#[derive(Clone, Debug)]
-pub struct Connection {
-    /// The receiving half.
-    pub receiver: Receiver,
-    /// The sending half.
-    pub sender: Sender,
-}
-
-impl Connection {
-    /// A connection for `role`; `mask_seed` seeds client masking keys and is ignored by servers.
-    pub const fn new(role: Role, limits: Limits, mask_seed: u64) -> Self {
-        Connection {
-            receiver: Receiver::new(role, limits),
-            sender: Sender::new(role, mask_seed),
-        }
-    }
-
-    /// Decodes input; see [`Receiver::receive`].
-    pub fn receive<'s, 'i>(
-        &'s mut self,
-        input: &'i mut [u8],
-    ) -> Result<Received<'s, 'i>, ProtocolError> {
-        self.receiver.receive(input)
-    }
-
-    /// Writes the replies owed to the peer (pong, close reply) into `out`; returns the bytes written. A
-    /// reply that does not fit stays queued; replies the sender may no longer send (after its close) are
-    /// dropped.
-    pub fn poll_transmit(&mut self, out: &mut [u8]) -> usize {
-        let mut written = 0;
-        while let Some(frame) = self.receiver.peek_reply() {
-            match self.sender.encode_control(&frame, &mut out[written..]) {
-                Ok(len) => written += len,
-                Err(SendError::BufferTooSmall { .. }) => break,
-                Err(_) => {}
-            }
-            self.receiver.take_reply();
-        }
-        written
-    }
-
-    /// Writes a whole message as one frame into `out`; returns the bytes written.
-    pub fn send(
-        &mut self,
-        kind: MessageKind,
-        payload: &[u8],
-        out: &mut [u8],
-    ) -> Result<usize, SendError> {
-        self.sender
-            .message(kind, payload.len() as u64)?
-            .encode(payload, out)
     }
 }

@@ -13,7 +13,7 @@ use crate::utf8::Utf8Validator;
 
 /// A piece of a text or binary message, borrowed from the input and already unmasked.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Data<'i> {
+pub struct Piece<'i> {
     /// Whether the message is text (every piece so far is a valid UTF-8 prefix) or binary.
     pub kind: MessageKind,
     /// The bytes of this piece; may be empty only when the piece is the first or the last.
@@ -26,9 +26,9 @@ pub struct Data<'i> {
 
 /// What the receiver produced from the input.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Event<'s, 'i> {
+pub enum Decoded<'s, 'i> {
     /// A piece of a data message.
-    Data(Data<'i>),
+    Data(Piece<'i>),
     /// A ping; the matching pong is already queued for the writer.
     Ping(&'s [u8]),
     /// A pong.
@@ -51,7 +51,7 @@ pub struct Received<'s, 'i> {
     /// pass the rest again.
     pub consumed: usize,
     /// What those bytes completed, if anything.
-    pub event: Option<Event<'s, 'i>>,
+    pub event: Option<Decoded<'s, 'i>>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -187,7 +187,7 @@ impl Receiver {
                 kind,
                 first,
                 last,
-            } => Some(Event::Data(Data {
+            } => Some(Decoded::Data(Piece {
                 kind,
                 payload: &input[start..end],
                 first,
@@ -206,7 +206,7 @@ impl Receiver {
         self.replies.take()
     }
 
-    /// The payload of the last control frame received (the pong after an [`Event::Pong`]).
+    /// The payload of the last control frame received (the pong after an [`Decoded::Pong`]).
     pub fn control_payload(&self) -> &[u8] {
         &self.control[..usize::from(self.control_len)]
     }
@@ -226,9 +226,18 @@ impl Receiver {
         matches!(self.state, State::Closed | State::Failed(_))
     }
 
-    fn fail(&mut self, error: ProtocolError) -> ProtocolError {
-        self.state = State::Failed(error);
-        self.replies.push_close(Some(error.close_code()));
+    /// The peer's close frame, once [`Decoded::Close`] was returned: its code and reason.
+    pub fn close_frame(&self) -> (Option<CloseCode>, &str) {
+        parse_close(self.control_payload()).unwrap_or((None, ""))
+    }
+
+    /// Fails the connection with `error`: every later call returns it, and a close frame with its code is
+    /// queued for the peer.
+    pub fn fail(&mut self, error: ProtocolError) -> ProtocolError {
+        if !self.is_closed() {
+            self.state = State::Failed(error);
+            self.replies.push_close(Some(error.close_code()));
+        }
         error
     }
 
@@ -394,14 +403,14 @@ impl Receiver {
         Ok(())
     }
 
-    fn control_event(&self, opcode: OpCode) -> Event<'_, 'static> {
+    fn control_event(&self, opcode: OpCode) -> Decoded<'_, 'static> {
         let payload = &self.control[..usize::from(self.control_len)];
         match opcode {
-            OpCode::Ping => Event::Ping(payload),
-            OpCode::Pong => Event::Pong(payload),
+            OpCode::Ping => Decoded::Ping(payload),
+            OpCode::Pong => Decoded::Pong(payload),
             _ => {
                 let (code, reason) = parse_close(payload).unwrap_or((None, ""));
-                Event::Close { code, reason }
+                Decoded::Close { code, reason }
             }
         }
     }

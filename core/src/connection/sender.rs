@@ -201,7 +201,7 @@ impl Sender {
     /// The header that relays a received piece as the matching frame of an outgoing message: a whole
     /// message for a piece that is both first and last, else the message's next chunk (begun at its first
     /// piece). Echo servers and proxies forward a message of any size this way.
-    pub fn relay(&mut self, piece: &crate::Data<'_>) -> Result<FrameHead, SendError> {
+    pub fn relay(&mut self, piece: &crate::Piece<'_>) -> Result<FrameHead, SendError> {
         let len = piece.payload.len() as u64;
         if piece.first && piece.last {
             return self.message(piece.kind, len);

@@ -1,0 +1,302 @@
+//! The whole life of one connection after the handshake, as a deterministic state machine: what to decode,
+//! what to write, when to wake up, and when it is over.
+//!
+//! Adapters are pumps around one [`Session`] (the shape of quinn-proto's `Connection`):
+//! - **receive**: read into the read buffer, [`Session::handle_input`], then [`Session::poll_event`] until
+//!   it says [`Event::NeedInput`]; pieces are borrowed from the read buffer, unmasked in place;
+//! - **transmit**: whoever holds the write side calls [`Session::poll_transmit`] and does what it says
+//!   (write a range of the write buffer and report it with [`Session::wrote`], flush, shut down);
+//! - **time**: sleep until [`Session::poll_timeout`], then [`Session::handle_timeout`].
+//!
+//! The session never reads a clock: every instant is passed in. It never owns a buffer either: the adapter
+//! lends the same read buffer and the same write buffer on every call, and the session records which bytes
+//! in them are pending. A frame is placed in the write buffer whole before any byte of it is written, so a
+//! pump that is cancelled between two writes never leaves half a frame: the rest goes out with the next
+//! transmit, from the session's own record.
+
+mod clock;
+mod receive;
+mod transmit;
+
+pub use clock::Instant;
+pub use receive::{Event, PieceAt};
+pub use transmit::{Transmit, MIN_WRITE_BUFFER};
+
+use crate::close::CloseCode;
+use crate::connection::{ControlFrame, Limits, Receiver, Role, Sender};
+use crate::error::{ProtocolError, Timeout};
+use core::time::Duration;
+
+/// Settings of one session: limits on the peer, timeouts and the flush policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// Limits on what the peer may send (close code 1009 beyond them).
+    pub limits: Limits,
+    /// Fail the connection when the peer sends nothing for this long, whatever the writer is doing.
+    pub idle_timeout: Option<Duration>,
+    /// Send a ping after this much silence from the peer.
+    pub keepalive: Option<Duration>,
+    /// How long to wait for the peer's close frame after ours, and for the end of the TCP connection after
+    /// the close handshake or a protocol error.
+    pub close_timeout: Duration,
+    /// Fail the connection when pending output makes no progress for this long (a peer that stopped
+    /// reading).
+    pub write_timeout: Option<Duration>,
+    /// Opt-in coalescing of sends; `None` flushes every send at once.
+    pub batch: Option<Batch>,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            limits: Limits::default(),
+            idle_timeout: None,
+            keepalive: None,
+            close_timeout: Duration::from_secs(5),
+            write_timeout: None,
+            batch: None,
+        }
+    }
+}
+
+/// A batching policy: sends wait in the write buffer until `max_bytes` are pending or the oldest pending
+/// byte is `max_delay` old ([`Session::poll_timeout`] wakes the pump for it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Batch {
+    /// Flush once this many bytes are pending.
+    pub max_bytes: usize,
+    /// Flush once the oldest pending byte has waited this long.
+    pub max_delay: Duration,
+}
+
+/// Why a connection ended; every later receive and send reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum End {
+    /// The close handshake finished.
+    Closed,
+    /// The peer ended the TCP connection without a close frame (close code 1006), or the stream failed.
+    Abnormal,
+    /// The peer broke the protocol; a close frame with the fault's code was sent.
+    Protocol(ProtocolError),
+    /// A deadline passed.
+    Timeout(Timeout),
+}
+
+/// Where the connection is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Open,
+    /// Our close frame is queued or sent; data from the peer still arrives until its close frame.
+    Closing,
+    /// The peer's close frame arrived or the connection failed: our close frame goes out, then input is
+    /// read and discarded until the peer ends the TCP connection (closing a socket with unread input makes
+    /// the kernel send a reset that can destroy the close frame, RFC 7230 section 6.6).
+    Lingering,
+    /// Over: nothing more is decoded or sent.
+    Done,
+}
+
+/// One connection's protocol state; see the module documentation for how adapters drive it.
+#[derive(Clone, Debug)]
+pub struct Session {
+    role: Role,
+    config: SessionConfig,
+    phase: Phase,
+    end: Option<End>,
+    receiver: Receiver,
+    sender: Sender,
+    /// Undecoded bytes of the read buffer.
+    input: (usize, usize),
+    /// Pending bytes of the write buffer, and how many of them are written.
+    output: (usize, usize),
+    /// Our own control frames not yet in the write buffer.
+    own_ping: Option<u64>,
+    own_close: Option<ControlFrame>,
+    /// End of our close frame in the write buffer, once it is there.
+    close_at: Option<usize>,
+    close_written: bool,
+    flush_requested: bool,
+    /// A frame waits for room in the write buffer: write out what is pending.
+    need_room: bool,
+    shut_down: bool,
+    clock: clock::Clock,
+}
+
+impl Session {
+    /// A session for `role` starting at `now`; `mask_seed` seeds a client's masking keys (take it from the
+    /// platform's entropy source) and is ignored by servers.
+    pub fn new(role: Role, config: SessionConfig, mask_seed: u64, now: Instant) -> Self {
+        Session {
+            role,
+            config,
+            phase: Phase::Open,
+            end: None,
+            receiver: Receiver::new(role, config.limits),
+            sender: Sender::new(role, mask_seed),
+            input: (0, 0),
+            output: (0, 0),
+            own_ping: None,
+            own_close: None,
+            close_at: None,
+            close_written: false,
+            flush_requested: false,
+            need_room: false,
+            shut_down: false,
+            clock: clock::Clock::new(now),
+        }
+    }
+
+    /// This end's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The session's settings.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// Why the connection ended, once it has: nothing more will be decoded or sent.
+    pub fn end(&self) -> Option<End> {
+        match self.phase {
+            Phase::Done => self.end.or(Some(End::Abnormal)),
+            _ => None,
+        }
+    }
+
+    /// True once the connection is over (see [`Session::end`]).
+    pub fn is_done(&self) -> bool {
+        self.phase == Phase::Done
+    }
+
+    /// The earliest instant at which [`Session::handle_timeout`] has something to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let pending = self.output.1 < self.output.0;
+        let deadlines = [
+            self.idle_deadline(),
+            self.keepalive_deadline(),
+            self.clock.close_by,
+            self.config
+                .write_timeout
+                .and_then(|timeout| Some(self.clock.stalled_since?.after(timeout))),
+            self.config
+                .batch
+                .filter(|_| pending && !self.flush_requested)
+                .and_then(|batch| Some(self.clock.oldest?.after(batch.max_delay))),
+        ];
+        deadlines.into_iter().flatten().min()
+    }
+
+    /// Acts on every deadline that `now` has reached: queues a keepalive ping, fails the connection on the
+    /// idle, write or close timeout, ends lingering, marks a batch due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.phase == Phase::Done {
+            return;
+        }
+        let reached = |deadline: Option<Instant>| deadline.is_some_and(|at| at <= now);
+        if reached(self.idle_deadline()) {
+            return self.finish(End::Timeout(Timeout::Idle));
+        }
+        let stall = self
+            .config
+            .write_timeout
+            .and_then(|timeout| Some(self.clock.stalled_since?.after(timeout)));
+        if reached(stall) {
+            return self.finish(End::Timeout(Timeout::Write));
+        }
+        if reached(self.clock.close_by) {
+            return match self.phase {
+                Phase::Closing => self.finish(End::Timeout(Timeout::Close)),
+                _ => self.finish(self.end.unwrap_or(End::Closed)),
+            };
+        }
+        if reached(self.keepalive_deadline()) {
+            self.queue_ping(now);
+        }
+        if let Some(batch) = self.config.batch {
+            if reached(self.clock.oldest.map(|oldest| oldest.after(batch.max_delay))) {
+                self.flush_requested = true;
+            }
+        }
+    }
+
+    /// Queues a ping carrying a fresh id (sent with the next transmit) and returns the id; its pong
+    /// completes [`Session::rtt`]. `None` once the connection is closing.
+    pub fn ping(&mut self, now: Instant) -> Option<u64> {
+        (self.phase == Phase::Open).then(|| self.queue_ping(now))
+    }
+
+    /// The round-trip time of ping `id`, once its pong arrived.
+    pub fn rtt(&self, id: u64) -> Option<Duration> {
+        self.clock.answered.filter(|(seen, _)| *seen == id).map(|(_, rtt)| rtt)
+    }
+
+    /// Starts the close handshake: queues a close frame with `code` and `reason` (at most 123 bytes). Data
+    /// sends are refused from now on; the peer's data still arrives until its close frame.
+    pub fn close(
+        &mut self,
+        code: CloseCode,
+        reason: &str,
+        now: Instant,
+    ) -> Result<(), crate::SendError> {
+        let frame = ControlFrame::close(Some(code), reason)?;
+        if self.own_close.is_some() || self.sender.is_closed() || self.phase != Phase::Open {
+            return Err(crate::SendError::Closed);
+        }
+        self.own_close = Some(frame);
+        self.phase = Phase::Closing;
+        self.clock.close_by = Some(now.after(self.config.close_timeout));
+        self.flush_requested = true;
+        Ok(())
+    }
+
+    /// Fails the connection with `error` as if the peer had caused it (an application limit such as a
+    /// reassembly buffer): a close frame with its code is queued, then the session lingers.
+    pub fn fail(&mut self, error: ProtocolError, now: Instant) {
+        if matches!(self.phase, Phase::Open | Phase::Closing) {
+            self.receiver.fail(error);
+            self.linger(End::Protocol(error), now);
+        }
+    }
+
+    /// Ends the connection at once (the stream failed, or the application gave up on it).
+    pub fn abort(&mut self) {
+        self.finish(self.end.unwrap_or(End::Abnormal));
+    }
+
+    fn queue_ping(&mut self, now: Instant) -> u64 {
+        let id = self.clock.ping_sent(now);
+        self.own_ping = Some(id);
+        self.flush_requested = true;
+        id
+    }
+
+    fn idle_deadline(&self) -> Option<Instant> {
+        let idle = self.config.idle_timeout?;
+        matches!(self.phase, Phase::Open | Phase::Closing).then(|| self.clock.last_heard.after(idle))
+    }
+
+    fn keepalive_deadline(&self) -> Option<Instant> {
+        let interval = self.config.keepalive?;
+        let since = self.clock.last_heard.max(self.clock.last_ping);
+        (self.phase == Phase::Open).then(|| since.after(interval))
+    }
+
+    /// The peer's close frame arrived or the connection failed: reply, then read until the end of TCP.
+    fn linger(&mut self, end: End, now: Instant) {
+        self.end.get_or_insert(end);
+        self.phase = Phase::Lingering;
+        self.clock.close_by = Some(now.after(self.config.close_timeout));
+        self.flush_requested = true;
+    }
+
+    fn finish(&mut self, end: End) {
+        self.end.get_or_insert(end);
+        self.phase = Phase::Done;
+        self.clock.close_by = None;
+    }
+}
+
+#[cfg(test)]
+mod tests;

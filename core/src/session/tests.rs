@@ -1,0 +1,299 @@
+//! Session rules, each driven the way the adapters drive it: lent buffers, explicit instants.
+
+extern crate std;
+
+use super::*;
+use crate::{MessageKind, SendError};
+use std::vec::Vec;
+use core::time::Duration;
+
+const T0: Instant = Instant(0);
+
+fn at(secs: u64) -> Instant {
+    Instant(secs * 1_000_000)
+}
+
+/// One end: a session with its read and write buffers.
+struct End_ {
+    session: Session,
+    read: [u8; 256],
+    write: [u8; 256],
+}
+
+impl End_ {
+    fn new(role: Role, config: SessionConfig) -> Self {
+        End_ {
+            session: Session::new(role, config, 7, T0),
+            read: [0; 256],
+            write: [0; 256],
+        }
+    }
+
+    /// Runs the transmit pump into `wire` until it is idle; returns whether it asked for a shutdown.
+    fn transmit(&mut self, wire: &mut [u8; 8192], wire_len: &mut usize, now: Instant) -> bool {
+        let mut shutdown = false;
+        loop {
+            match self.session.poll_transmit(&mut self.write, now) {
+                Transmit::Write { start, end } => {
+                    wire[*wire_len..*wire_len + end - start].copy_from_slice(&self.write[start..end]);
+                    *wire_len += end - start;
+                    self.session.wrote(end - start, now);
+                }
+                Transmit::Flush => {}
+                Transmit::Shutdown => shutdown = true,
+                Transmit::Idle => return shutdown,
+            }
+        }
+    }
+
+    /// Sends a whole message, writing out into `wire` whenever the buffer needs room.
+    fn send(&mut self, kind: MessageKind, payload: &[u8], wire: &mut [u8; 8192], len: &mut usize) {
+        self.session.begin(kind).unwrap();
+        let mut done = 0;
+        loop {
+            done = self
+                .session
+                .send_chunk(&mut self.write, &[payload], done, true, T0)
+                .unwrap();
+            if done == payload.len() && !self.session.in_message() {
+                break;
+            }
+            self.transmit(wire, len, T0);
+        }
+        self.session.flush_by_policy();
+        self.transmit(wire, len, T0);
+    }
+
+    /// Feeds `wire` through the read buffer in reads of at most `chunk` bytes, collecting every event.
+    fn receive(&mut self, wire: &[u8], chunk: usize, now: Instant) -> (Vec<Event>, Vec<u8>) {
+        let (mut events, mut data) = (Vec::new(), Vec::new());
+        let mut pos = 0;
+        loop {
+            match self.session.poll_event(&mut self.read, now) {
+                Event::NeedInput if pos < wire.len() => {
+                    let n = chunk.min(wire.len() - pos).min(self.read.len());
+                    self.read[..n].copy_from_slice(&wire[pos..pos + n]);
+                    pos += n;
+                    self.session.handle_input(n, now);
+                }
+                Event::NeedInput => return (events, data),
+                Event::Piece(at) => {
+                    data.extend_from_slice(at.of(&self.read).payload);
+                    events.push(Event::Piece(at));
+                }
+                event => {
+                    events.push(event);
+                    if matches!(event, Event::End(_) | Event::Close) {
+                        return (events, data);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_message_larger_than_both_buffers_arrives_whole_in_pieces() {
+    let mut client = End_::new(Role::Client, SessionConfig::default());
+    let mut server = End_::new(Role::Server, SessionConfig::default());
+    let payload: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
+    let (mut wire, mut len) = ([0u8; 8192], 0);
+    client.send(MessageKind::Binary, &payload, &mut wire, &mut len);
+    let (events, data) = server.receive(&wire[..len], 100, T0);
+    assert_eq!(data, payload);
+    let pieces: Vec<PieceAt> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Piece(piece) => Some(*piece),
+            _ => None,
+        })
+        .collect();
+    assert!(pieces.first().unwrap().first && pieces.last().unwrap().last);
+    assert!(pieces.iter().skip(1).all(|p| !p.first));
+}
+
+#[test]
+fn a_pong_is_placed_whole_before_data_and_never_split_by_it() {
+    let mut server = End_::new(Role::Server, SessionConfig::default());
+    // A masked ping with a 100-byte payload from a client.
+    let mut client = End_::new(Role::Client, SessionConfig::default());
+    let id = client.session.ping(T0).unwrap();
+    let (mut wire, mut len) = ([0u8; 8192], 0);
+    client.transmit(&mut wire, &mut len, T0);
+    server.receive(&wire[..len], 3, T0);
+    // The server's write buffer is nearly full of unflushed data when the pong is due.
+    server.session.begin(MessageKind::Text).unwrap();
+    let filler = [b'x'; 200];
+    let placed = server
+        .session
+        .send_chunk(&mut server.write, &[&filler], 0, true, T0)
+        .unwrap();
+    assert_eq!(placed, 200, "the pong went first and the data still fit");
+    let (mut out, mut out_len) = ([0u8; 8192], 0);
+    server.transmit(&mut out, &mut out_len, T0);
+    assert_eq!(&out[..2], &[0x8A, 8], "an unmasked pong with the 8-byte ping id comes first");
+    assert_eq!(&out[2..10], &id.to_be_bytes());
+    let (events, _) = client.receive(&out[..out_len], 5, at(1));
+    assert_eq!(events[0], Event::Pong(id));
+    assert_eq!(client.session.rtt(id), Some(Duration::from_secs(1)));
+}
+
+#[test]
+fn a_control_frame_that_does_not_fit_waits_for_room_instead_of_splitting() {
+    let mut server = End_::new(Role::Server, SessionConfig::default());
+    server.session.begin(MessageKind::Binary).unwrap();
+    let filler = [1u8; 200];
+    server
+        .session
+        .send_chunk(&mut server.write, &[&filler], 0, true, T0)
+        .unwrap();
+    server.session.ping(T0).unwrap();
+    // 256 - 204 bytes left: the 10-byte ping fits; a 125-byte close reason would not.
+    server.session.close(CloseCode::NORMAL, &"r".repeat(100), T0).unwrap();
+    match server.session.poll_transmit(&mut server.write, T0) {
+        Transmit::Write { start: 0, end } => assert_eq!(end, 204 + 10),
+        other => panic!("expected a write, got {other:?}"),
+    }
+    server.session.wrote(100, T0); // a partial write, then the pump is dropped
+    match server.session.poll_transmit(&mut server.write, T0) {
+        Transmit::Write { start: 100, end: 214 } => {}
+        other => panic!("the rest of the same bytes, got {other:?}"),
+    }
+    server.session.wrote(114, T0);
+    match server.session.poll_transmit(&mut server.write, T0) {
+        Transmit::Write { start: 0, end } => assert_eq!(end, 2 + 102),
+        other => panic!("the close frame whole in the empty buffer, got {other:?}"),
+    }
+}
+
+#[test]
+fn keepalive_pings_then_idle_ends_the_connection_whatever_the_writer_does() {
+    let config = SessionConfig {
+        keepalive: Some(Duration::from_secs(2)),
+        idle_timeout: Some(Duration::from_secs(5)),
+        ..SessionConfig::default()
+    };
+    let mut server = End_::new(Role::Server, config);
+    assert_eq!(server.session.poll_timeout(), Some(at(2)));
+    server.session.handle_timeout(at(2));
+    assert!(server.session.wants_transmit(), "a keepalive ping is owed");
+    // The writer is stuck: nothing is written, yet the idle deadline holds.
+    assert_eq!(server.session.poll_timeout(), Some(at(4)));
+    server.session.handle_timeout(at(5));
+    assert_eq!(server.session.end(), Some(End::Timeout(Timeout::Idle)));
+    assert_eq!(
+        server.session.poll_event(&mut server.read, at(5)),
+        Event::End(End::Timeout(Timeout::Idle))
+    );
+    assert_eq!(server.session.begin(MessageKind::Text), Err(SendError::Closed));
+}
+
+#[test]
+fn output_that_makes_no_progress_fails_after_the_write_timeout() {
+    let config = SessionConfig {
+        write_timeout: Some(Duration::from_secs(3)),
+        ..SessionConfig::default()
+    };
+    let mut server = End_::new(Role::Server, config);
+    server.session.begin(MessageKind::Text).unwrap();
+    server
+        .session
+        .send_chunk(&mut server.write, &[b"token"], 0, true, T0)
+        .unwrap();
+    server.session.flush_by_policy();
+    assert!(matches!(
+        server.session.poll_transmit(&mut server.write, at(1)),
+        Transmit::Write { .. }
+    ));
+    assert_eq!(server.session.poll_timeout(), Some(at(4)));
+    server.session.handle_timeout(at(4));
+    assert_eq!(server.session.end(), Some(End::Timeout(Timeout::Write)));
+}
+
+#[test]
+fn close_handshake_server_ends_tcp_first_and_client_lingers_until_it_does() {
+    let mut client = End_::new(Role::Client, SessionConfig::default());
+    let mut server = End_::new(Role::Server, SessionConfig::default());
+    client.session.close(CloseCode::NORMAL, "bye", T0).unwrap();
+    let (mut wire, mut len) = ([0u8; 8192], 0);
+    assert!(!client.transmit(&mut wire, &mut len, T0));
+    let (events, _) = server.receive(&wire[..len], 64, T0);
+    assert_eq!(events, [Event::Close]);
+    assert_eq!(server.session.close_frame(), (Some(CloseCode::NORMAL), "bye"));
+    let (mut back, mut back_len) = ([0u8; 8192], 0);
+    assert!(server.transmit(&mut back, &mut back_len, T0), "server shuts down after its reply");
+    assert_eq!(&back[..back_len], &[0x88, 2, 0x03, 0xE8]);
+    let (events, _) = client.receive(&back[..back_len], 64, T0);
+    assert_eq!(events, [Event::Close]);
+    assert_eq!(client.session.poll_event(&mut client.read, T0), Event::NeedInput);
+    client.session.handle_eof();
+    assert_eq!(client.session.end(), Some(End::Closed));
+    assert_eq!(
+        client.session.poll_transmit(&mut client.write, T0),
+        Transmit::Shutdown
+    );
+}
+
+#[test]
+fn a_protocol_error_closes_with_its_code_and_is_reported_after_lingering() {
+    let mut server = End_::new(Role::Server, SessionConfig::default());
+    // An unmasked frame from a client.
+    let (events, _) = server.receive(&[0x81, 0x01, b'a'], 64, T0);
+    assert_eq!(events, []);
+    let (mut out, mut len) = ([0u8; 8192], 0);
+    assert!(server.transmit(&mut out, &mut len, T0));
+    assert_eq!(&out[..len], &[0x88, 2, 0x03, 0xEA], "close 1002");
+    assert_eq!(server.session.poll_timeout(), Some(at(5)), "lingering is bounded");
+    server.session.handle_timeout(at(5));
+    assert_eq!(
+        server.session.poll_event(&mut server.read, at(5)),
+        Event::End(End::Protocol(ProtocolError::UnmaskedFrame))
+    );
+}
+
+#[test]
+fn a_close_without_reply_times_out() {
+    let mut client = End_::new(Role::Client, SessionConfig::default());
+    client.session.close(CloseCode::NORMAL, "", T0).unwrap();
+    let (mut wire, mut len) = ([0u8; 8192], 0);
+    client.transmit(&mut wire, &mut len, T0);
+    client.session.handle_timeout(at(5));
+    assert_eq!(client.session.end(), Some(End::Timeout(Timeout::Close)));
+}
+
+#[test]
+fn a_batch_flushes_at_its_size_or_when_its_timer_fires() {
+    let config = SessionConfig {
+        batch: Some(Batch {
+            max_bytes: 100,
+            max_delay: Duration::from_millis(10),
+        }),
+        ..SessionConfig::default()
+    };
+    let mut server = End_::new(Role::Server, config);
+    let send = |server: &mut End_, now| {
+        server.session.begin(MessageKind::Text).unwrap();
+        server
+            .session
+            .send_chunk(&mut server.write, &[&[b'a'; 30]], 0, true, now)
+            .unwrap();
+        server.session.flush_by_policy();
+    };
+    send(&mut server, T0);
+    assert_eq!(server.session.poll_transmit(&mut server.write, T0), Transmit::Idle);
+    assert_eq!(server.session.poll_timeout(), Some(Instant(10_000)));
+    server.session.handle_timeout(Instant(10_000));
+    assert_eq!(
+        server.session.poll_transmit(&mut server.write, Instant(10_000)),
+        Transmit::Write { start: 0, end: 32 }
+    );
+    server.session.wrote(32, Instant(10_000));
+    for _ in 0..4 {
+        send(&mut server, Instant(10_001));
+    }
+    assert_eq!(
+        server.session.poll_transmit(&mut server.write, Instant(10_001)),
+        Transmit::Write { start: 0, end: 128 },
+        "the size bound flushes without waiting for the timer"
+    );
+}

@@ -1,0 +1,292 @@
+//! The transmitting side of a session: frames placed whole in the adapter's write buffer, replies owed to
+//! the peer, write progress, and the decisions to flush and to end TCP.
+
+use super::{Instant, Phase, Session};
+use crate::connection::{ControlFrame, FrameHead, MessageKind, Piece, Role};
+use crate::error::SendError;
+use crate::frame::{OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
+
+/// The smallest write buffer the session works with: room for the longest frame header and the largest
+/// control payload, so every control frame fits whole.
+pub const MIN_WRITE_BUFFER: usize = MAX_HEADER_LEN + MAX_CONTROL_PAYLOAD;
+
+/// What the write side must do next; see [`Session::poll_transmit`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transmit {
+    /// Write `buf[start..end]` of the write buffer, then report how much went with [`Session::wrote`].
+    Write {
+        /// First pending byte.
+        start: usize,
+        /// End of the pending bytes.
+        end: usize,
+    },
+    /// Everything is written: flush the stream (a TLS record, an embedded stack's queue).
+    Flush,
+    /// End our side of the TCP connection (half-close), then poll again.
+    Shutdown,
+    /// Nothing to do until the application or the peer acts, or [`Session::poll_timeout`] passes.
+    Idle,
+}
+
+impl Session {
+    /// What the write side must do next. Control frames owed to the peer (pongs, keepalive pings, close
+    /// frames) are placed in `buf`, the write buffer, when they fit whole.
+    pub fn poll_transmit(&mut self, buf: &mut [u8], now: Instant) -> Transmit {
+        if self.phase == Phase::Done {
+            return self.shutdown_once();
+        }
+        self.place_control(buf, now);
+        let (len, sent) = self.output;
+        let batch_full = self.config.batch.is_some_and(|batch| len >= batch.max_bytes);
+        if sent < len && (self.flush_requested || self.need_room || batch_full) {
+            self.clock.stalled_since.get_or_insert(now);
+            return Transmit::Write {
+                start: sent,
+                end: len,
+            };
+        }
+        if sent == len && self.flush_requested {
+            self.flush_requested = false;
+            return Transmit::Flush;
+        }
+        // RFC 6455 section 7.1.1: the server ends TCP first once its close frame is out; a client waits
+        // for the server (lingering), then ends it.
+        if self.phase == Phase::Lingering && self.role == Role::Server && self.close_written {
+            return self.shutdown_once();
+        }
+        Transmit::Idle
+    }
+
+    /// Records that `written` bytes of the range [`Transmit::Write`] gave were written.
+    pub fn wrote(&mut self, written: usize, now: Instant) {
+        let (len, sent) = self.output;
+        let sent = (sent + written).min(len);
+        if written > 0 {
+            self.clock.stalled_since = Some(now);
+        }
+        if self.close_at.is_some_and(|at| sent >= at) {
+            self.close_at = None;
+            self.close_written = true;
+        }
+        if sent == len {
+            // Everything is out: the buffer is free from its start again.
+            self.output = (0, 0);
+            self.need_room = false;
+            self.clock.stalled_since = None;
+            self.clock.oldest = None;
+        } else {
+            self.output = (len, sent);
+        }
+    }
+
+    /// True when bytes are waiting in the write buffer.
+    pub fn has_pending_output(&self) -> bool {
+        self.output.1 < self.output.0
+    }
+
+    /// True when [`Session::poll_transmit`] has work: replies owed, bytes to write, a flush or shutdown due.
+    pub fn wants_transmit(&self) -> bool {
+        let owed = self.receiver.peek_reply().is_some()
+            || self.own_ping.is_some()
+            || self.own_close.is_some();
+        let lingering_server =
+            self.phase == Phase::Lingering && self.role == Role::Server && !self.shut_down;
+        owed || self.flush_requested || self.need_room || lingering_server
+            || (self.phase == Phase::Done && !self.shut_down)
+    }
+
+    /// Asks for everything placed so far to be written and flushed.
+    pub fn flush(&mut self) {
+        self.flush_requested = true;
+    }
+
+    /// Ends a send: flushes at once, or, under a [`super::Batch`] policy, once it is due.
+    pub fn flush_by_policy(&mut self) {
+        match self.config.batch {
+            None => self.flush_requested = true,
+            Some(batch) if self.output.0 >= batch.max_bytes => self.flush_requested = true,
+            Some(_) => {}
+        }
+    }
+
+    /// Begins a data message of `kind`, sent with [`Session::send_chunk`].
+    pub fn begin(&mut self, kind: MessageKind) -> Result<(), SendError> {
+        self.check_send()?;
+        self.sender.begin(kind)
+    }
+
+    /// Places the next frame of the message begun with [`Session::begin`] in `buf`: the payload is the
+    /// concatenation of `parts` after its first `skip` bytes, and `fin` ends the message. Returns how many
+    /// payload bytes (counting `skip`) are now placed. When that is less than the whole payload, or when
+    /// `fin` is set and the final frame is not placed yet, run [`Session::poll_transmit`] to make room and
+    /// call again with the new `skip`: a payload larger than the buffer leaves as several frames, each
+    /// whole in the buffer before any byte of it is written.
+    pub fn send_chunk(
+        &mut self,
+        buf: &mut [u8],
+        parts: &[&[u8]],
+        skip: usize,
+        fin: bool,
+        now: Instant,
+    ) -> Result<usize, SendError> {
+        self.check_send()?;
+        if !self.sender.in_message() {
+            return Err(SendError::NoMessageInProgress);
+        }
+        self.place_control(buf, now);
+        let total: usize = parts.iter().map(|part| part.len()).sum();
+        let rest = total.saturating_sub(skip);
+        let (len, _) = self.output;
+        let free = buf.len().saturating_sub(len);
+        let take = if frame_len(rest) <= free {
+            rest
+        } else if len > 0 || free <= MAX_HEADER_LEN {
+            // Write out what is pending first: the frame may fit whole in the empty buffer.
+            self.need_room = true;
+            return Ok(skip);
+        } else {
+            // Larger than the whole buffer: a non-final fragment that fills it.
+            free - MAX_HEADER_LEN
+        };
+        let last = fin && take == rest;
+        let head = self.sender.chunk(take as u64, last)?;
+        let end = place(buf, len, &head, parts, skip, take);
+        self.placed(end, now);
+        self.need_room = take < rest;
+        Ok(skip + take)
+    }
+
+    /// Places the frame that relays a received `piece` as the matching frame of an outgoing message (a
+    /// whole message, or its next fragment); `skip` as in [`Session::send_chunk`]. Echo servers and
+    /// proxies forward a message of any size this way.
+    pub fn relay(
+        &mut self,
+        buf: &mut [u8],
+        piece: &Piece<'_>,
+        skip: usize,
+        now: Instant,
+    ) -> Result<usize, SendError> {
+        if piece.first && skip == 0 {
+            self.begin(piece.kind)?;
+        }
+        self.send_chunk(buf, &[piece.payload], skip, piece.last, now)
+    }
+
+    /// True while a data message is begun and not finished.
+    pub fn in_message(&self) -> bool {
+        self.sender.in_message()
+    }
+
+    fn check_send(&self) -> Result<(), SendError> {
+        match self.phase {
+            Phase::Open => Ok(()),
+            _ => Err(SendError::Closed),
+        }
+    }
+
+    /// Moves owed control frames into the buffer, each only if it fits whole: the peer's pong first, then
+    /// our ping, our close, and the reply to the peer's close.
+    fn place_control(&mut self, buf: &mut [u8], now: Instant) {
+        while let Some((frame, source)) = self.next_control() {
+            let (len, _) = self.output;
+            let fits = frame_len(frame.payload().len()) <= buf.len().saturating_sub(len);
+            if !fits && !self.sender.is_closed() {
+                self.need_room = len > 0;
+                return;
+            }
+            match source {
+                Owed::Reply => drop(self.receiver.take_reply()),
+                Owed::Ping => self.own_ping = None,
+                Owed::Close => self.own_close = None,
+            }
+            // After our close nothing more may be sent: a frame the sender refuses is dropped.
+            let Ok(head) = self.sender.control(&frame) else {
+                continue;
+            };
+            let end = place(buf, len, &head, &[frame.payload()], 0, frame.payload().len());
+            self.placed(end, now);
+            self.flush_requested = true;
+            if frame.opcode() == OpCode::Close {
+                self.close_at = Some(end);
+            }
+        }
+    }
+
+    /// The next control frame owed: the pong to the peer's ping first, then our ping, our close, and the
+    /// reply to the peer's close.
+    fn next_control(&self) -> Option<(ControlFrame, Owed)> {
+        let reply = self.receiver.peek_reply();
+        if let Some(pong) = reply.filter(|frame| frame.opcode() == OpCode::Pong) {
+            return Some((pong, Owed::Reply));
+        }
+        if let Some(ping) = self.own_ping.and_then(|id| ControlFrame::ping(&id.to_be_bytes()).ok()) {
+            return Some((ping, Owed::Ping));
+        }
+        if let Some(close) = self.own_close {
+            return Some((close, Owed::Close));
+        }
+        reply.map(|frame| (frame, Owed::Reply))
+    }
+
+    fn placed(&mut self, end: usize, now: Instant) {
+        if self.output.0 == 0 {
+            self.clock.oldest = Some(now);
+        }
+        self.output.0 = end;
+    }
+
+    fn shutdown_once(&mut self) -> Transmit {
+        if self.shut_down {
+            Transmit::Idle
+        } else {
+            self.shut_down = true;
+            Transmit::Shutdown
+        }
+    }
+
+}
+
+/// Where an owed control frame waits.
+enum Owed {
+    Reply,
+    Ping,
+    Close,
+}
+
+/// Bytes a frame with `payload` bytes takes at most (its header at its longest).
+fn frame_len(payload: usize) -> usize {
+    MAX_HEADER_LEN.saturating_add(payload)
+}
+
+/// Copies the frame `head` with `take` payload bytes from `parts` (after `skip`) into `buf[at..]`, masking
+/// as needed; returns the end of the frame. The caller checked that it fits.
+fn place(
+    buf: &mut [u8],
+    at: usize,
+    head: &FrameHead,
+    parts: &[&[u8]],
+    skip: usize,
+    take: usize,
+) -> usize {
+    let header = head.as_bytes();
+    let mut end = at + header.len();
+    buf[at..end].copy_from_slice(header);
+    let mut masker = head.payload_masker();
+    let (mut skip, mut take) = (skip, take);
+    for part in parts {
+        if take == 0 {
+            break;
+        }
+        let Some(rest) = part.get(skip..) else {
+            skip -= part.len();
+            continue;
+        };
+        skip = 0;
+        let n = rest.len().min(take);
+        let slot = &mut buf[end..end + n];
+        slot.copy_from_slice(&rest[..n]);
+        masker.apply(slot);
+        (end, take) = (end + n, take - n);
+    }
+    end
+}
