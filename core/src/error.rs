@@ -157,8 +157,6 @@ pub enum Error<E> {
     InvalidUrl(&'static str),
     /// A timeout expired.
     Timeout(Timeout),
-    /// A message did not fit the memory [`Error`]'s adapter may use for it; stream it in pieces instead.
-    MessageTooLarge,
     /// The close handshake finished: no more messages.
     Closed,
     /// The peer ended the TCP connection without a close frame (close code 1006).
@@ -195,9 +193,6 @@ impl<E: fmt::Debug> fmt::Display for Error<E> {
             Error::Rejected(status) => write!(f, "request answered with HTTP {status}"),
             Error::InvalidUrl(why) => write!(f, "invalid URL: {why}"),
             Error::Timeout(which) => write!(f, "{which:?} timeout expired"),
-            Error::MessageTooLarge => {
-                f.write_str("message too large for the reassembly memory; stream it in pieces")
-            }
             Error::Closed => f.write_str("connection closed"),
             Error::AbnormalClosure => {
                 f.write_str("peer closed the connection without a close frame")
@@ -217,6 +212,17 @@ impl<E> From<SendError> for Error<E> {
 impl<E> From<EncodeError> for Error<E> {
     fn from(e: EncodeError) -> Self {
         Error::Encode(e)
+    }
+}
+
+impl<E> From<crate::End> for Error<E> {
+    fn from(end: crate::End) -> Self {
+        match end {
+            crate::End::Closed => Error::Closed,
+            crate::End::Abnormal => Error::AbnormalClosure,
+            crate::End::Protocol(error) => Error::Protocol(error),
+            crate::End::Timeout(which) => Error::Timeout(which),
+        }
     }
 }
 

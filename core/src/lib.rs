@@ -24,6 +24,6 @@ pub mod streams;
 pub mod utf8;
 
 pub use close::CloseCode;
-pub use connection::{Limits, MessageKind, Piece, Receiver, Role, Sender};
+pub use connection::{Limits, Message, MessageKind, Piece, Receiver, Role, Sender};
 pub use error::{Error, ProtocolError, SendError, Timeout};
 pub use session::{Batch, End, Event, Instant, PieceAt, Session, SessionConfig, Transmit};

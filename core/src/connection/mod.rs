@@ -23,6 +23,28 @@ pub enum Role {
     Client,
 }
 
+/// A complete message, or the peer's close frame, as the adapters' `recv` returns it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Message<'a> {
+    /// A text message (validated UTF-8).
+    Text(&'a str),
+    /// A binary message.
+    Binary(&'a [u8]),
+    /// The peer's close frame: its code (absent when the frame was empty) and reason. The reply is sent;
+    /// later receives report [`crate::Error::Closed`] once the connection has ended.
+    Close(Option<crate::CloseCode>, &'a str),
+}
+
+impl<'a> Message<'a> {
+    /// A whole message of `kind` from its bytes (text was validated by the session as it arrived).
+    pub fn new(kind: MessageKind, bytes: &'a [u8]) -> Self {
+        match kind {
+            MessageKind::Text => Message::Text(crate::utf8::as_str(bytes).unwrap_or_default()),
+            MessageKind::Binary => Message::Binary(bytes),
+        }
+    }
+}
+
 /// The kind of a data message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]

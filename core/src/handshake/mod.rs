@@ -4,6 +4,7 @@
 //! - [`server`]: parse a client's request, check every rule of section 4.2.1, then accept (choosing a
 //!   subprotocol, adding headers) or reject with a status and a reason.
 //! - [`client`]: encode the request, then verify the server's response (section 4.2.2 and 4.1).
+//! - `owned` (feature `alloc`): owned decisions and client options for adapters with an allocator.
 //!
 //! Both parsers are push parsers: [`Parsed::Partial`] until the blank line ending the header block, then the
 //! parsed head and how many bytes it used; bytes after it (early frames) stay in the caller's buffer.
@@ -12,6 +13,8 @@ pub mod client;
 mod digest;
 mod encode;
 mod fields;
+#[cfg(feature = "alloc")]
+pub mod owned;
 pub mod server;
 
 pub use encode::EncodeError;

@@ -1,0 +1,209 @@
+//! Owned forms of the handshake's inputs and outputs, for adapters with an allocator (rill-tokio,
+//! rill-blocking): the application's decision and client options as owned values, encoded to the bytes to
+//! write, and `ws://` URLs split into host and path.
+
+extern crate alloc;
+
+use super::client::ClientRequest;
+use super::server::{answer, Answered, Decision as Borrowed, Request, RequestError};
+use super::EncodeError;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+/// What the application answers to an HTTP request arriving on the WebSocket port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Upgrade, optionally choosing one of the offered subprotocols and adding response headers.
+    Accept {
+        /// The subprotocol to use; must be one the client offered.
+        protocol: Option<String>,
+        /// Extra response headers.
+        headers: Vec<(String, String)>,
+    },
+    /// Refuse with an HTTP status; `reason` becomes the plain-text body.
+    Reject {
+        /// The HTTP status, e.g. 403 or 404.
+        status: u16,
+        /// Why, in one line.
+        reason: String,
+    },
+    /// Answer as plain HTTP (e.g. serve a page on `GET /`) and close the connection.
+    Respond {
+        /// The HTTP status.
+        status: u16,
+        /// The body's media type.
+        content_type: String,
+        /// The body.
+        body: Vec<u8>,
+    },
+}
+
+impl Decision {
+    /// Accept with no subprotocol and no extra headers.
+    pub fn accept() -> Decision {
+        Decision::Accept {
+            protocol: None,
+            headers: Vec::new(),
+        }
+    }
+}
+
+/// Why a handshake answered with [`respond`] gives no WebSocket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The request broke a rule of RFC 6455 section 4 (answered with its HTTP error).
+    Invalid(RequestError),
+    /// The application rejected it, or answered it as plain HTTP, with this status.
+    Rejected(u16),
+}
+
+/// The response to write for `decision` on `request`, and the agreed subprotocol or why there is no
+/// WebSocket.
+pub fn respond(
+    request: &Request<'_>,
+    decision: &Decision,
+) -> Result<(Vec<u8>, Result<Option<String>, Refusal>), EncodeError> {
+    let (headers, protocol) = match decision {
+        Decision::Accept { protocol, headers } => (headers.as_slice(), protocol.clone()),
+        _ => (&[][..], None),
+    };
+    let pairs = borrow_pairs(headers);
+    let (borrowed, variable) = match decision {
+        Decision::Accept { protocol, .. } => (
+            Borrowed::Accept {
+                protocol: protocol.as_deref(),
+                headers: &pairs,
+            },
+            0,
+        ),
+        Decision::Reject { status, reason } => (
+            Borrowed::Reject {
+                status: *status,
+                reason,
+            },
+            reason.len(),
+        ),
+        Decision::Respond {
+            status,
+            content_type,
+            body,
+        } => (
+            Borrowed::Respond {
+                status: *status,
+                content_type,
+                body,
+            },
+            content_type.len(),
+        ),
+    };
+    // The head's fixed lines take under 512 bytes; its variable parts are counted (a page's body is
+    // appended after the head, not encoded into it).
+    let mut out = vec![0u8; 512 + headers_len(&pairs) + variable];
+    let answered = answer(request, &borrowed, &mut out)?;
+    out.truncate(answered.head_len);
+    out.extend_from_slice(answered.body);
+    let outcome = match answered.outcome {
+        Answered::Upgraded => Ok(protocol),
+        Answered::Refused(error) => Err(Refusal::Invalid(error)),
+        Answered::Rejected(status) => Err(Refusal::Rejected(status)),
+    };
+    Ok((out, outcome))
+}
+
+/// What a client asks for beyond host and path.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientOptions {
+    /// Subprotocols to offer, in order of preference.
+    pub protocols: Vec<String>,
+    /// An `Origin` header to send.
+    pub origin: Option<String>,
+    /// Extra request headers.
+    pub headers: Vec<(String, String)>,
+}
+
+impl ClientOptions {
+    /// Encodes the upgrade request for `host` and `path` with the random `key`; returns the bytes to
+    /// write. `verify` receives the request the response must match (see
+    /// [`super::client::parse_response`]).
+    pub fn encode<T>(
+        &self,
+        host: &str,
+        path: &str,
+        key: [u8; 16],
+        verify: impl FnOnce(&ClientRequest<'_>, Vec<u8>) -> T,
+    ) -> Result<T, EncodeError> {
+        let protocols: Vec<&str> = self.protocols.iter().map(String::as_str).collect();
+        let headers = borrow_pairs(&self.headers);
+        let request = ClientRequest {
+            host,
+            path,
+            key,
+            protocols: &protocols,
+            origin: self.origin.as_deref(),
+            headers: &headers,
+        };
+        let offered: usize = protocols.iter().map(|p| p.len() + 2).sum();
+        let origin = self.origin.as_deref().map_or(0, str::len);
+        let mut head =
+            vec![0u8; 256 + host.len() + path.len() + offered + origin + headers_len(&headers)];
+        let len = request.encode(&mut head)?;
+        head.truncate(len);
+        Ok(verify(&request, head))
+    }
+}
+
+/// Splits `ws://authority/path` into the authority (the `Host` value, with any port) and the path with
+/// its query. `wss://` is refused here: the caller opens the TLS stream itself.
+pub fn split_ws_url(url: &str) -> Result<(&str, &str), &'static str> {
+    let rest = match url.split_once("://") {
+        Some(("ws", rest)) => rest,
+        Some(("wss", _)) => return Err("wss:// needs TLS: open a TLS stream and run the handshake over it"),
+        _ => return Err("expected ws://host[:port][/path]"),
+    };
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(i) if rest.as_bytes()[i] == b'/' => rest.split_at(i),
+        Some(_) => return Err("a query needs a path: ws://host/?query"),
+        None => (rest, "/"),
+    };
+    if authority.is_empty() {
+        return Err("missing host");
+    }
+    Ok((authority, path))
+}
+
+fn borrow_pairs(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
+    pairs
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect()
+}
+
+/// Bytes the header lines `headers` take on the wire.
+fn headers_len(headers: &[(&str, &str)]) -> usize {
+    headers
+        .iter()
+        .map(|(name, value)| name.len() + value.len() + 4)
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_ws_url;
+
+    #[test]
+    fn ws_urls_split_into_host_and_path() {
+        assert_eq!(
+            split_ws_url("ws://127.0.0.1:9001").unwrap(),
+            ("127.0.0.1:9001", "/")
+        );
+        assert_eq!(
+            split_ws_url("ws://h/runCase?case=1&agent=rill").unwrap(),
+            ("h", "/runCase?case=1&agent=rill")
+        );
+        assert!(split_ws_url("wss://h/").is_err());
+        assert!(split_ws_url("http://h/").is_err());
+        assert!(split_ws_url("ws:///x").is_err());
+        assert!(split_ws_url("ws://h?x").is_err());
+    }
+}
