@@ -1,5 +1,6 @@
 //! The Autobahn|Testsuite client loop: ask the fuzzing server for its case count, run each case by echoing
-//! every message, then ask it to write its reports.
+//! every message whole (reassembled by `recv`, up to 64 MiB as the suite's largest messages need), then
+//! ask it to write its reports. (`echo_server` relays pieces instead, so both receive paths are tested.)
 //!
 //! `cargo run --release -p rill-tokio --example autobahn_client -- --url ws://127.0.0.1:9001 --agent rill`
 
@@ -20,13 +21,13 @@ async fn main() -> Result<(), Error> {
         _ => return Err(Error::InvalidUrl("expected the case count as text")),
     };
     drop(ws);
+    let config = Config {
+        max_message: 64 << 20,
+        ..Config::default()
+    };
     for case in 1..=count {
-        let mut ws = connect(
-            &format!("{url}/runCase?case={case}&agent={agent}"),
-            Config::default(),
-        )
-        .await?;
-        if let Err(error) = common::echo(&mut ws).await {
+        let mut ws = connect(&format!("{url}/runCase?case={case}&agent={agent}"), config).await?;
+        if let Err(error) = common::echo_messages(&mut ws).await {
             eprintln!("case {case}: {error}");
         }
     }

@@ -7,13 +7,14 @@
 //! - `--protocols chat,superchat`: subprotocols supported; the first one the client offers that is in this
 //!   list is chosen (none if there is no match);
 //! - `--close-on TEXT`: a text message equal to TEXT is not echoed: the server starts the close handshake
-//!   with 1000 and the reason "server closing".
+//!   with 1000 and the reason "server closing";
+//! - `--idle-timeout SECS`: fail a connection whose peer sends nothing for SECS seconds, whatever the
+//!   writer is doing.
 
 mod common;
 
 use rill_tokio::{
-    accept_with, CloseCode, Config, Decision, Error, Listener, MessageKind, Piece, Request,
-    WebSocket,
+    accept_with, CloseCode, Config, Decision, Error, Listener, MessageKind, Request, WebSocket,
 };
 use tokio::net::TcpStream;
 
@@ -33,6 +34,11 @@ async fn main() -> std::io::Result<()> {
         .map(String::from)
         .collect();
     let close_on = common::flag("--close-on", "");
+    let idle = common::flag("--idle-timeout", "");
+    if !idle.is_empty() {
+        let secs: f64 = idle.parse().map_err(std::io::Error::other)?;
+        config.idle_timeout = Some(std::time::Duration::from_secs_f64(secs));
+    }
     let listener = Listener::bind(&addr).await?;
     println!("echo_server listening on ws://{}", listener.local_addr()?);
     loop {
@@ -67,7 +73,7 @@ async fn echo_until(ws: &mut WebSocket<TcpStream>, close_on: &[u8]) -> Result<()
     loop {
         let (reader, writer) = ws.halves();
         match reader.recv_piece().await {
-            Ok(Piece::Data(piece))
+            Ok(Some(piece))
                 if piece.first
                     && piece.last
                     && piece.kind == MessageKind::Text
@@ -75,8 +81,8 @@ async fn echo_until(ws: &mut WebSocket<TcpStream>, close_on: &[u8]) -> Result<()
             {
                 break;
             }
-            Ok(Piece::Data(piece)) => writer.feed_piece(&piece).await?,
-            Ok(Piece::Close(..)) | Err(Error::Closed) => return Ok(()),
+            Ok(Some(piece)) => writer.feed_piece(&piece).await?,
+            Ok(None) | Err(Error::Closed) => return Ok(()),
             Err(error) => return Err(error),
         }
         if !reader.input_ready() {

@@ -15,7 +15,7 @@
 
 mod common;
 
-use rill_tokio::{connect_with, ClientOptions, Config, Error, MessageKind, Piece, Reader, Writer};
+use rill_tokio::{connect_with, ClientOptions, Config, Error, MessageKind, Reader, Writer};
 use std::fmt::Write as _;
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -49,7 +49,7 @@ async fn read_all(mut reader: Reader<TcpStream>, seen: mpsc::UnboundedSender<See
     let mut pieces = 0;
     loop {
         let event = match reader.recv_piece().await {
-            Ok(Piece::Data(data)) => {
+            Ok(Some(data)) => {
                 if data.first {
                     message.clear();
                     pieces = 0;
@@ -64,7 +64,10 @@ async fn read_all(mut reader: Reader<TcpStream>, seen: mpsc::UnboundedSender<See
                     continue;
                 }
             }
-            Ok(Piece::Close(code, reason)) => Seen::Close(code.map(|c| c.0), reason.to_string()),
+            Ok(None) => {
+                let (code, reason) = reader.close_frame();
+                Seen::Close(code.map(|c| c.0), reason.to_string())
+            }
             Err(Error::Closed) => {
                 let _ = seen.send(Seen::End(Ok(())));
                 return;

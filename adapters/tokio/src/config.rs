@@ -1,5 +1,6 @@
 //! Connection settings: buffer sizes, limits, timeouts and the flush policy.
 
+pub use rill::Batch;
 use std::time::Duration;
 
 /// Settings for one connection. `Config::default()` suits a server streaming small messages.
@@ -11,11 +12,17 @@ pub struct Config {
     /// How far the read buffer may grow while large frames arrive faster than they are read (see
     /// [`crate::Reader`]). Set it equal to `read_buffer` to keep memory per connection fixed.
     pub max_read_buffer: usize,
-    /// Bytes collected before a write; frames that do not fit are written straight from the caller's slice.
+    /// The write buffer's size: every frame is placed whole in it before it is written. A message that does
+    /// not fit grows it (up to `max_write_buffer`) so it leaves in one write; the next small message
+    /// shrinks it back.
     pub write_buffer: usize,
-    /// Limits on what the peer may send (close code 1009 beyond them). For [`crate::Reader::recv`],
-    /// `max_message_len` also bounds the memory a reassembled message may take.
+    /// How far the write buffer may grow for one large message; larger messages leave as several frames.
+    pub max_write_buffer: usize,
+    /// Limits on what the peer may send (close code 1009 beyond them), for both receive APIs.
     pub limits: rill::Limits,
+    /// The largest message [`crate::Reader::recv`] reassembles in memory (close code 1009 beyond it); the
+    /// streaming [`crate::Reader::recv_piece`] has no such limit.
+    pub max_message: usize,
     /// Largest handshake header block accepted (431 beyond it).
     pub max_head_len: usize,
     /// The whole opening handshake must finish within this time.
@@ -26,21 +33,14 @@ pub struct Config {
     pub idle_timeout: Option<Duration>,
     /// Send a ping after this much silence from the peer, to keep NATs open and detect dead peers.
     pub keepalive: Option<Duration>,
+    /// Fail the connection when pending output makes no progress for this long (a peer that stopped
+    /// reading).
+    pub write_timeout: Option<Duration>,
     /// Set `TCP_NODELAY` on sockets made by [`crate::Listener`] and [`crate::connect`]. On by default:
     /// a ready message must leave at once, not wait for Nagle's algorithm.
     pub nodelay: bool,
     /// Opt-in coalescing of sends; `None` (the default) flushes every send at once.
     pub batch: Option<Batch>,
-}
-
-/// A batching policy: sends are buffered and flushed once `max_bytes` are waiting or the oldest waiting
-/// byte is `max_delay` old (checked on each send; [`crate::Writer::flush`] forces it).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Batch {
-    /// Flush once this many bytes are buffered.
-    pub max_bytes: usize,
-    /// Flush once the oldest buffered byte has waited this long.
-    pub max_delay: Duration,
 }
 
 impl Default for Config {
@@ -49,14 +49,31 @@ impl Default for Config {
             read_buffer: 8 * 1024,
             max_read_buffer: 256 * 1024,
             write_buffer: 8 * 1024,
+            max_write_buffer: 128 * 1024,
             limits: rill::Limits::default(),
+            max_message: 1 << 20,
             max_head_len: rill::handshake::DEFAULT_MAX_HEAD_LEN,
             handshake_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(5),
             idle_timeout: None,
             keepalive: None,
+            write_timeout: None,
             nodelay: true,
             batch: None,
+        }
+    }
+}
+
+impl Config {
+    /// The session's part of the settings.
+    pub(crate) fn session(&self) -> rill::SessionConfig {
+        rill::SessionConfig {
+            limits: self.limits,
+            idle_timeout: self.idle_timeout,
+            keepalive: self.keepalive,
+            close_timeout: self.close_timeout,
+            write_timeout: self.write_timeout,
+            batch: self.batch,
         }
     }
 }

@@ -28,6 +28,7 @@ mod config;
 mod error;
 mod handshake;
 mod reader;
+mod shared;
 #[cfg(feature = "futures")]
 mod stream;
 mod streams;
@@ -37,13 +38,12 @@ mod writer;
 
 pub use config::{Batch, Config};
 pub use error::{Error, Timeout};
-pub use handshake::{
-    accept, accept_with, client_handshake, connect, connect_with, ClientOptions, Decision,
-};
-pub use reader::{Message, Piece, Reader};
+pub use handshake::{accept, accept_with, client_handshake, connect, connect_with};
+pub use reader::Reader;
+pub use rill::handshake::owned::{ClientOptions, Decision};
 pub use rill::handshake::server::Request;
 pub use rill::streams::{Envelope, EnvelopeKind};
-pub use rill::{CloseCode, Data, MessageKind};
+pub use rill::{CloseCode, Message, MessageKind, Piece};
 #[cfg(feature = "futures")]
 pub use stream::OwnedMessage;
 pub use streams::{StreamEvent, StreamReceiver, StreamSender};

@@ -1,9 +1,10 @@
 //! A whole connection: both halves with one owner, and the close handshake.
 
-use crate::reader::{Message, Piece, Reader};
-use crate::writer::{Shared, Writer};
-use crate::{Config, Error, Timeout};
-use rill::{CloseCode, MessageKind, Role};
+use crate::reader::Reader;
+use crate::shared::Shared;
+use crate::writer::Writer;
+use crate::{Config, Error};
+use rill::{CloseCode, Message, MessageKind, Piece, Role};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// An open WebSocket connection over `S`. Use it whole from one task, or [`WebSocket::split`] it into a
@@ -16,19 +17,19 @@ pub struct WebSocket<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
-    /// Wraps a stream whose handshake is done; `buf[start..end]` holds bytes that followed it.
+    /// Wraps a stream whose handshake is done; `buf[start..]` holds bytes that followed it.
     pub(crate) fn new(
         stream: S,
         role: Role,
         config: Config,
         buf: Vec<u8>,
-        (start, end): (usize, usize),
+        start: usize,
         protocol: Option<String>,
     ) -> Self {
         let (read, write) = tokio::io::split(stream);
         let shared = Shared::new(write, role, config);
         WebSocket {
-            reader: Reader::new(read, buf, start, end, shared.clone()),
+            reader: Reader::new(read, buf, start, shared.clone()),
             writer: Writer::new(shared),
             protocol,
         }
@@ -56,7 +57,7 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
     }
 
     /// See [`Reader::recv_piece`].
-    pub async fn recv_piece(&mut self) -> Result<Piece<'_>, Error> {
+    pub async fn recv_piece(&mut self) -> Result<Option<Piece<'_>>, Error> {
         self.reader.recv_piece().await
     }
 
@@ -76,23 +77,15 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
     }
 
     /// Closes gracefully: sends a close frame, then reads (discarding messages) until the peer's close
-    /// arrives and, for a client, until the server ends the TCP connection, or `close_timeout` passes.
+    /// arrives and the TCP connection ends, or `close_timeout` passes (the session's deadline).
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         self.writer.send_close(code, reason).await?;
-        let limit = self.writer.close_timeout();
-        // After the peer's close frame the reader waits for the end of the TCP connection, then
-        // reports the connection closed.
-        let drain = async {
-            loop {
-                match self.reader.recv_piece().await {
-                    Ok(_) => {}
-                    Err(Error::Closed) => return Ok(()),
-                    Err(error) => return Err(error),
-                }
+        loop {
+            match self.reader.recv_piece().await {
+                Ok(_) => {}
+                Err(Error::Closed) => return Ok(()),
+                Err(error) => return Err(error),
             }
-        };
-        tokio::time::timeout(limit, drain)
-            .await
-            .map_err(|_| Error::Timeout(Timeout::Close))?
+        }
     }
 }

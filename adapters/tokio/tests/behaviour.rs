@@ -2,7 +2,7 @@
 
 use rill_tokio::{
     accept, accept_with, connect, connect_tcp, connect_with, ClientOptions, CloseCode, Config,
-    Decision, Error, Listener, Message, MessageKind, Piece,
+    Decision, Error, Listener, Message, MessageKind,
 };
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -88,7 +88,7 @@ async fn a_message_larger_than_every_buffer_streams_both_ways() {
         let (reader, writer) = ws.halves();
         let mut total = 0;
         let mut largest_piece = 0;
-        while let Piece::Data(piece) = reader.recv_piece().await.unwrap() {
+        while let Some(piece) = reader.recv_piece().await.unwrap() {
             let expected = (total..).map(|i| (i % 251) as u8);
             assert!(piece
                 .payload
@@ -127,7 +127,7 @@ async fn a_message_larger_than_every_buffer_streams_both_ways() {
             let mut total = 0;
             while total < LEN {
                 match reader.recv_piece().await.unwrap() {
-                    Piece::Data(piece) => {
+                    Some(piece) => {
                         assert!(piece
                             .payload
                             .iter()
@@ -136,7 +136,7 @@ async fn a_message_larger_than_every_buffer_streams_both_ways() {
                         total += piece.payload.len();
                         assert_eq!(piece.last, total == LEN);
                     }
-                    Piece::Close(..) => panic!("unexpected close"),
+                    None => panic!("unexpected close"),
                 }
             }
         };
@@ -426,7 +426,7 @@ async fn the_read_buffer_grows_under_bulk_traffic_up_to_its_limit() {
         let (stream, _) = listener.accept().await.unwrap();
         let mut ws = accept(stream, config).await.unwrap();
         let mut largest = 0;
-        while let Ok(Piece::Data(piece)) = ws.recv_piece().await {
+        while let Ok(Some(piece)) = ws.recv_piece().await {
             largest = largest.max(piece.payload.len());
             if piece.last {
                 break;

@@ -1,7 +1,7 @@
 //! Memory: zero heap allocations per message in steady state, and a sender that blocks (with flat memory)
 //! when the peer stops reading. A counting global allocator sees every allocation in this test binary.
 
-use rill_tokio::{accept, connect, CloseCode, Config, Listener, Message, MessageKind, Piece};
+use rill_tokio::{accept, connect, CloseCode, Config, Listener, Message, MessageKind};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -48,7 +48,7 @@ fn echo_allocates_nothing_per_message_in_steady_state() {
             let (stream, _) = listener.accept().await.unwrap();
             let mut ws = accept(stream, Config::default()).await.unwrap();
             let (reader, writer) = ws.halves();
-            while let Ok(Piece::Data(piece)) = reader.recv_piece().await {
+            while let Ok(Some(piece)) = reader.recv_piece().await {
                 writer.feed_piece(&piece).await.unwrap();
                 if !reader.has_buffered_input() {
                     writer.flush().await.unwrap();

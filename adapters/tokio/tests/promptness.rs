@@ -1,7 +1,7 @@
 //! Promptness without timing: the server may produce token N+1 only after the client acknowledged token N.
 //! Any coalescing or missing flush holds a token back, the exchange deadlocks, and the bound fails the test.
 
-use rill_tokio::{accept, connect, Batch, CloseCode, Config, Listener, Message, Piece};
+use rill_tokio::{accept, connect, Batch, CloseCode, Config, Listener, Message};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -41,7 +41,7 @@ async fn token_exchange(
         let mut received = 0;
         while received < TOKENS {
             match reader.recv_piece().await.unwrap() {
-                Piece::Data(piece) => {
+                Some(piece) => {
                     let ends = if chunked {
                         piece.payload.iter().filter(|&&b| b == b' ').count()
                     } else {
@@ -52,7 +52,7 @@ async fn token_exchange(
                         writer.send_text("ack").await.unwrap();
                     }
                 }
-                Piece::Close(..) => break,
+                None => break,
             }
         }
         received

@@ -4,9 +4,9 @@
 
 extern crate alloc;
 
-use super::client::ClientRequest;
+use super::client::{parse_response, ClientRequest, Response, ResponseError};
 use super::server::{answer, Answered, Decision as Borrowed, Request, RequestError};
-use super::EncodeError;
+use super::{EncodeError, Parsed};
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -123,16 +123,13 @@ pub struct ClientOptions {
 }
 
 impl ClientOptions {
-    /// Encodes the upgrade request for `host` and `path` with the random `key`; returns the bytes to
-    /// write. `verify` receives the request the response must match (see
-    /// [`super::client::parse_response`]).
-    pub fn encode<T>(
+    /// Encodes the upgrade request for `host` and `path` with the random `key`.
+    pub fn request(
         &self,
         host: &str,
         path: &str,
         key: [u8; 16],
-        verify: impl FnOnce(&ClientRequest<'_>, Vec<u8>) -> T,
-    ) -> Result<T, EncodeError> {
+    ) -> Result<UpgradeRequest, EncodeError> {
         let protocols: Vec<&str> = self.protocols.iter().map(String::as_str).collect();
         let headers = borrow_pairs(&self.headers);
         let request = ClientRequest {
@@ -149,7 +146,40 @@ impl ClientOptions {
             vec![0u8; 256 + host.len() + path.len() + offered + origin + headers_len(&headers)];
         let len = request.encode(&mut head)?;
         head.truncate(len);
-        Ok(verify(&request, head))
+        Ok(UpgradeRequest {
+            head,
+            key,
+            protocols: self.protocols.clone(),
+        })
+    }
+}
+
+/// An encoded upgrade request, kept to verify the server's response against it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpgradeRequest {
+    /// The bytes to write.
+    pub head: Vec<u8>,
+    key: [u8; 16],
+    protocols: Vec<String>,
+}
+
+impl UpgradeRequest {
+    /// Parses and verifies the server's response in `buf`; see [`super::client::parse_response`].
+    pub fn parse_response<'b>(
+        &self,
+        buf: &'b [u8],
+        max_head_len: usize,
+    ) -> Result<Parsed<Response<'b>>, ResponseError> {
+        let protocols: Vec<&str> = self.protocols.iter().map(String::as_str).collect();
+        let request = ClientRequest {
+            host: "",
+            path: "",
+            key: self.key,
+            protocols: &protocols,
+            origin: None,
+            headers: &[],
+        };
+        parse_response(buf, &request, max_head_len)
     }
 }
 
@@ -158,7 +188,9 @@ impl ClientOptions {
 pub fn split_ws_url(url: &str) -> Result<(&str, &str), &'static str> {
     let rest = match url.split_once("://") {
         Some(("ws", rest)) => rest,
-        Some(("wss", _)) => return Err("wss:// needs TLS: open a TLS stream and run the handshake over it"),
+        Some(("wss", _)) => {
+            return Err("wss:// needs TLS: open a TLS stream and run the handshake over it")
+        }
         _ => return Err("expected ws://host[:port][/path]"),
     };
     let (authority, path) = match rest.find(['/', '?']) {

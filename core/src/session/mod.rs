@@ -215,7 +215,11 @@ impl Session {
             self.queue_ping(now);
         }
         if let Some(batch) = self.config.batch {
-            if reached(self.clock.oldest.map(|oldest| oldest.after(batch.max_delay))) {
+            if reached(
+                self.clock
+                    .oldest
+                    .map(|oldest| oldest.after(batch.max_delay)),
+            ) {
                 self.flush_requested = true;
             }
         }
@@ -229,7 +233,10 @@ impl Session {
 
     /// The round-trip time of ping `id`, once its pong arrived.
     pub fn rtt(&self, id: u64) -> Option<Duration> {
-        self.clock.answered.filter(|(seen, _)| *seen == id).map(|(_, rtt)| rtt)
+        self.clock
+            .answered
+            .filter(|(seen, _)| *seen == id)
+            .map(|(_, rtt)| rtt)
     }
 
     /// Starts the close handshake: queues a close frame with `code` and `reason` (at most 123 bytes). Data
@@ -274,7 +281,8 @@ impl Session {
 
     fn idle_deadline(&self) -> Option<Instant> {
         let idle = self.config.idle_timeout?;
-        matches!(self.phase, Phase::Open | Phase::Closing).then(|| self.clock.last_heard.after(idle))
+        matches!(self.phase, Phase::Open | Phase::Closing)
+            .then(|| self.clock.last_heard.after(idle))
     }
 
     fn keepalive_deadline(&self) -> Option<Instant> {

@@ -4,8 +4,8 @@ extern crate std;
 
 use super::*;
 use crate::{MessageKind, SendError};
-use std::vec::Vec;
 use core::time::Duration;
+use std::vec::Vec;
 
 const T0: Instant = Instant(0);
 
@@ -35,7 +35,8 @@ impl End_ {
         loop {
             match self.session.poll_transmit(&mut self.write, now) {
                 Transmit::Write { start, end } => {
-                    wire[*wire_len..*wire_len + end - start].copy_from_slice(&self.write[start..end]);
+                    wire[*wire_len..*wire_len + end - start]
+                        .copy_from_slice(&self.write[start..end]);
                     *wire_len += end - start;
                     self.session.wrote(end - start, now);
                 }
@@ -131,7 +132,11 @@ fn a_pong_is_placed_whole_before_data_and_never_split_by_it() {
     assert_eq!(placed, 200, "the pong went first and the data still fit");
     let (mut out, mut out_len) = ([0u8; 8192], 0);
     server.transmit(&mut out, &mut out_len, T0);
-    assert_eq!(&out[..2], &[0x8A, 8], "an unmasked pong with the 8-byte ping id comes first");
+    assert_eq!(
+        &out[..2],
+        &[0x8A, 8],
+        "an unmasked pong with the 8-byte ping id comes first"
+    );
     assert_eq!(&out[2..10], &id.to_be_bytes());
     let (events, _) = client.receive(&out[..out_len], 5, at(1));
     assert_eq!(events[0], Event::Pong(id));
@@ -149,14 +154,20 @@ fn a_control_frame_that_does_not_fit_waits_for_room_instead_of_splitting() {
         .unwrap();
     server.session.ping(T0).unwrap();
     // 256 - 204 bytes left: the 10-byte ping fits; a 125-byte close reason would not.
-    server.session.close(CloseCode::NORMAL, &"r".repeat(100), T0).unwrap();
+    server
+        .session
+        .close(CloseCode::NORMAL, &"r".repeat(100), T0)
+        .unwrap();
     match server.session.poll_transmit(&mut server.write, T0) {
         Transmit::Write { start: 0, end } => assert_eq!(end, 204 + 10),
         other => panic!("expected a write, got {other:?}"),
     }
     server.session.wrote(100, T0); // a partial write, then the pump is dropped
     match server.session.poll_transmit(&mut server.write, T0) {
-        Transmit::Write { start: 100, end: 214 } => {}
+        Transmit::Write {
+            start: 100,
+            end: 214,
+        } => {}
         other => panic!("the rest of the same bytes, got {other:?}"),
     }
     server.session.wrote(114, T0);
@@ -185,7 +196,10 @@ fn keepalive_pings_then_idle_ends_the_connection_whatever_the_writer_does() {
         server.session.poll_event(&mut server.read, at(5)),
         Event::End(End::Timeout(Timeout::Idle))
     );
-    assert_eq!(server.session.begin(MessageKind::Text), Err(SendError::Closed));
+    assert_eq!(
+        server.session.begin(MessageKind::Text),
+        Err(SendError::Closed)
+    );
 }
 
 #[test]
@@ -219,13 +233,22 @@ fn close_handshake_server_ends_tcp_first_and_client_lingers_until_it_does() {
     assert!(!client.transmit(&mut wire, &mut len, T0));
     let (events, _) = server.receive(&wire[..len], 64, T0);
     assert_eq!(events, [Event::Close]);
-    assert_eq!(server.session.close_frame(), (Some(CloseCode::NORMAL), "bye"));
+    assert_eq!(
+        server.session.close_frame(),
+        (Some(CloseCode::NORMAL), "bye")
+    );
     let (mut back, mut back_len) = ([0u8; 8192], 0);
-    assert!(server.transmit(&mut back, &mut back_len, T0), "server shuts down after its reply");
+    assert!(
+        server.transmit(&mut back, &mut back_len, T0),
+        "server shuts down after its reply"
+    );
     assert_eq!(&back[..back_len], &[0x88, 2, 0x03, 0xE8]);
     let (events, _) = client.receive(&back[..back_len], 64, T0);
     assert_eq!(events, [Event::Close]);
-    assert_eq!(client.session.poll_event(&mut client.read, T0), Event::NeedInput);
+    assert_eq!(
+        client.session.poll_event(&mut client.read, T0),
+        Event::NeedInput
+    );
     client.session.handle_eof();
     assert_eq!(client.session.end(), Some(End::Closed));
     assert_eq!(
@@ -243,7 +266,11 @@ fn a_protocol_error_closes_with_its_code_and_is_reported_after_lingering() {
     let (mut out, mut len) = ([0u8; 8192], 0);
     assert!(server.transmit(&mut out, &mut len, T0));
     assert_eq!(&out[..len], &[0x88, 2, 0x03, 0xEA], "close 1002");
-    assert_eq!(server.session.poll_timeout(), Some(at(5)), "lingering is bounded");
+    assert_eq!(
+        server.session.poll_timeout(),
+        Some(at(5)),
+        "lingering is bounded"
+    );
     server.session.handle_timeout(at(5));
     assert_eq!(
         server.session.poll_event(&mut server.read, at(5)),
@@ -280,11 +307,16 @@ fn a_batch_flushes_at_its_size_or_when_its_timer_fires() {
         server.session.flush_by_policy();
     };
     send(&mut server, T0);
-    assert_eq!(server.session.poll_transmit(&mut server.write, T0), Transmit::Idle);
+    assert_eq!(
+        server.session.poll_transmit(&mut server.write, T0),
+        Transmit::Idle
+    );
     assert_eq!(server.session.poll_timeout(), Some(Instant(10_000)));
     server.session.handle_timeout(Instant(10_000));
     assert_eq!(
-        server.session.poll_transmit(&mut server.write, Instant(10_000)),
+        server
+            .session
+            .poll_transmit(&mut server.write, Instant(10_000)),
         Transmit::Write { start: 0, end: 32 }
     );
     server.session.wrote(32, Instant(10_000));
@@ -292,7 +324,9 @@ fn a_batch_flushes_at_its_size_or_when_its_timer_fires() {
         send(&mut server, Instant(10_001));
     }
     assert_eq!(
-        server.session.poll_transmit(&mut server.write, Instant(10_001)),
+        server
+            .session
+            .poll_transmit(&mut server.write, Instant(10_001)),
         Transmit::Write { start: 0, end: 128 },
         "the size bound flushes without waiting for the timer"
     );

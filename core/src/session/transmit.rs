@@ -37,7 +37,10 @@ impl Session {
         }
         self.place_control(buf, now);
         let (len, sent) = self.output;
-        let batch_full = self.config.batch.is_some_and(|batch| len >= batch.max_bytes);
+        let batch_full = self
+            .config
+            .batch
+            .is_some_and(|batch| len >= batch.max_bytes);
         if sent < len && (self.flush_requested || self.need_room || batch_full) {
             self.clock.stalled_since.get_or_insert(now);
             return Transmit::Write {
@@ -86,13 +89,17 @@ impl Session {
 
     /// True when [`Session::poll_transmit`] has work: replies owed, bytes to write, a flush or shutdown due.
     pub fn wants_transmit(&self) -> bool {
+        if self.phase == Phase::Done {
+            return !self.shut_down;
+        }
         let owed = self.receiver.peek_reply().is_some()
             || self.own_ping.is_some()
             || self.own_close.is_some();
-        let lingering_server =
-            self.phase == Phase::Lingering && self.role == Role::Server && !self.shut_down;
+        let lingering_server = self.phase == Phase::Lingering
+            && self.role == Role::Server
+            && self.close_written
+            && !self.shut_down;
         owed || self.flush_requested || self.need_room || lingering_server
-            || (self.phase == Phase::Done && !self.shut_down)
     }
 
     /// Asks for everything placed so far to be written and flushed.
@@ -203,7 +210,14 @@ impl Session {
             let Ok(head) = self.sender.control(&frame) else {
                 continue;
             };
-            let end = place(buf, len, &head, &[frame.payload()], 0, frame.payload().len());
+            let end = place(
+                buf,
+                len,
+                &head,
+                &[frame.payload()],
+                0,
+                frame.payload().len(),
+            );
             self.placed(end, now);
             self.flush_requested = true;
             if frame.opcode() == OpCode::Close {
@@ -219,7 +233,10 @@ impl Session {
         if let Some(pong) = reply.filter(|frame| frame.opcode() == OpCode::Pong) {
             return Some((pong, Owed::Reply));
         }
-        if let Some(ping) = self.own_ping.and_then(|id| ControlFrame::ping(&id.to_be_bytes()).ok()) {
+        if let Some(ping) = self
+            .own_ping
+            .and_then(|id| ControlFrame::ping(&id.to_be_bytes()).ok())
+        {
             return Some((ping, Owed::Ping));
         }
         if let Some(close) = self.own_close {
@@ -243,7 +260,6 @@ impl Session {
             Transmit::Shutdown
         }
     }
-
 }
 
 /// Where an owed control frame waits.

@@ -1,7 +1,7 @@
 //! Pieces shared by the examples: flag parsing and the streaming echo loop.
 #![allow(dead_code)]
 
-use rill_tokio::{Error, Piece, WebSocket};
+use rill_tokio::{Error, Message, MessageKind, WebSocket};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// The value after `--name` on the command line, or `default`.
@@ -19,12 +19,26 @@ pub async fn echo<S: AsyncRead + AsyncWrite>(ws: &mut WebSocket<S>) -> Result<()
     let (reader, writer) = ws.halves();
     loop {
         match reader.recv_piece().await {
-            Ok(Piece::Data(piece)) => writer.feed_piece(&piece).await?,
-            Ok(Piece::Close(..)) | Err(Error::Closed) => return Ok(()),
+            Ok(Some(piece)) => writer.feed_piece(&piece).await?,
+            Ok(None) | Err(Error::Closed) => return Ok(()),
             Err(error) => return Err(error),
         }
         if !reader.input_ready() {
             writer.flush().await?;
+        }
+    }
+}
+
+/// Echoes every message whole: each is reassembled by `recv` (up to the configured `max_message`) and
+/// sent back as one message, the way echo servers of other libraries work.
+pub async fn echo_messages<S: AsyncRead + AsyncWrite>(ws: &mut WebSocket<S>) -> Result<(), Error> {
+    let (reader, writer) = ws.halves();
+    loop {
+        match reader.recv().await {
+            Ok(Message::Text(text)) => writer.send(MessageKind::Text, text.as_bytes()).await?,
+            Ok(Message::Binary(bytes)) => writer.send(MessageKind::Binary, bytes).await?,
+            Ok(Message::Close(..)) | Err(Error::Closed) => return Ok(()),
+            Err(error) => return Err(error),
         }
     }
 }

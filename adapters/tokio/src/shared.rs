@@ -1,0 +1,131 @@
+//! What the reader and writer halves share: the [`Session`] behind a lock held only for synchronous calls,
+//! the write side behind an async lock held only while bytes are written, and the pump that writes what
+//! the session says.
+
+use crate::{Config, Error};
+use rill::{Instant, Session, Transmit};
+use std::io::ErrorKind;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncWrite, AsyncWriteExt, WriteHalf};
+use tokio::sync::watch;
+
+/// State shared by the halves of one connection.
+pub(crate) struct Shared<S> {
+    session: Mutex<Session>,
+    pub(crate) write: tokio::sync::Mutex<WriteSide<S>>,
+    /// The id of the latest answered ping, for [`crate::Writer::ping`].
+    pub(crate) pong: watch::Sender<u64>,
+    origin: tokio::time::Instant,
+    pub(crate) config: Config,
+}
+
+/// The socket's write half and the write buffer the session places frames in.
+pub(crate) struct WriteSide<S> {
+    io: WriteHalf<S>,
+    /// Allocated at the first write (an idle connection never touches it).
+    pub(crate) buf: Vec<u8>,
+}
+
+impl<S: AsyncWrite> Shared<S> {
+    pub(crate) fn new(io: WriteHalf<S>, role: rill::Role, config: Config) -> Arc<Self> {
+        let mut seed = [0u8; 8];
+        // Without OS entropy a client still works; its masking keys are then merely less unpredictable.
+        let _ = getrandom::fill(&mut seed);
+        let origin = tokio::time::Instant::now();
+        let session = Session::new(role, config.session(), u64::from_ne_bytes(seed), Instant(0));
+        Arc::new(Shared {
+            session: Mutex::new(session),
+            write: tokio::sync::Mutex::new(WriteSide {
+                io,
+                buf: Vec::new(),
+            }),
+            pong: watch::Sender::new(0),
+            origin,
+            config,
+        })
+    }
+
+    /// Runs `f` on the session (never across an await).
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Session, Instant) -> T) -> T {
+        let now = self.now();
+        // The session is plain data that a panic elsewhere cannot leave half-updated.
+        let mut session = self
+            .session
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut session, now)
+    }
+
+    /// The session's clock: microseconds since the connection began.
+    pub(crate) fn now(&self) -> Instant {
+        Instant(self.origin.elapsed().as_micros() as u64)
+    }
+
+    /// The tokio instant of a session deadline.
+    pub(crate) fn deadline(&self, at: Instant) -> tokio::time::Instant {
+        self.origin + std::time::Duration::from_micros(at.0)
+    }
+
+    /// The error a finished session reports.
+    pub(crate) fn ended(&self) -> Option<Error> {
+        self.with(|session, _| session.end()).map(Error::from)
+    }
+
+    /// Writes what the session says until it has nothing more; every write is bounded by the session's
+    /// next deadline (a peer that stopped reading fails the connection on the idle or write timeout).
+    pub(crate) async fn transmit(&self, side: &mut WriteSide<S>) -> Result<(), Error> {
+        if side.buf.is_empty() {
+            side.buf = vec![
+                0;
+                self.config
+                    .write_buffer
+                    .max(rill::session::MIN_WRITE_BUFFER)
+            ];
+        }
+        loop {
+            let (transmit, deadline) =
+                self.with(|s, now| (s.poll_transmit(&mut side.buf, now), s.poll_timeout()));
+            match transmit {
+                Transmit::Write { start, end } => {
+                    let write = side.io.write(&side.buf[start..end]);
+                    let written = match deadline {
+                        None => Some(write.await),
+                        Some(at) => tokio::time::timeout_at(self.deadline(at), write).await.ok(),
+                    };
+                    match written {
+                        Some(Ok(0)) => return Err(self.abort(ErrorKind::WriteZero.into())),
+                        Some(Ok(n)) => self.with(|s, now| s.wrote(n, now)),
+                        Some(Err(error)) => return Err(self.abort(error)),
+                        None => {
+                            self.with(|s, now| s.handle_timeout(now));
+                            if let Some(error) = self.ended() {
+                                return Err(error);
+                            }
+                        }
+                    }
+                }
+                Transmit::Flush => side.io.flush().await.map_err(|e| self.abort(e))?,
+                // The peer may already be gone; the connection is over either way.
+                Transmit::Shutdown => drop(side.io.shutdown().await),
+                Transmit::Idle => return Ok(()),
+            }
+        }
+    }
+
+    /// Transmits what the session owes if the write side is free; its holder transmits otherwise, and
+    /// looks again after letting go, so a reply is never stranded and the reader never waits on a writer.
+    pub(crate) async fn transmit_if_free(&self) -> Result<(), Error> {
+        while self.with(|s, _| s.wants_transmit()) {
+            let Ok(mut side) = self.write.try_lock() else {
+                return Ok(());
+            };
+            self.transmit(&mut side).await?;
+        }
+        Ok(())
+    }
+
+    fn abort(&self, error: std::io::Error) -> Error {
+        self.with(|s, _| s.abort());
+        Error::Io(error)
+    }
+}
