@@ -1,0 +1,164 @@
+//! Opening handshakes over any blocking stream, bounded by [`Config::handshake_timeout`] through the
+//! stream's timeouts.
+
+use crate::{Config, Error, Timeouts, WebSocket};
+use rill::handshake::owned::{respond, split_ws_url, ClientOptions, Decision, Refusal};
+use rill::handshake::server::{parse_request, Request};
+use rill::handshake::Parsed;
+use rill::{Role, Timeout};
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Instant;
+
+/// Accepts a WebSocket on a connected stream, upgrading every valid request, with default settings.
+pub fn accept<S: Read + Write + Timeouts>(stream: S) -> Result<WebSocket<S>, Error> {
+    accept_with(stream, Config::default(), |_| Decision::accept())
+}
+
+/// Accepts a WebSocket after `decide` has seen the request (path, Origin, subprotocols, any header).
+/// Invalid requests are answered with rill's HTTP error (400, 405, 426, 431...) and reported as
+/// [`Error::Request`]; a decision other than accept as [`Error::Rejected`].
+pub fn accept_with<S, F>(mut stream: S, config: Config, decide: F) -> Result<WebSocket<S>, Error>
+where
+    S: Read + Write + Timeouts,
+    F: FnOnce(&Request<'_>) -> Decision,
+{
+    let deadline = Instant::now() + config.handshake_timeout;
+    let mut buf = vec![0; config.read_buffer.max(config.max_head_len)];
+    let mut len = 0;
+    loop {
+        len += read_some(&mut stream, &mut buf[len..], deadline)?;
+        let (request, consumed) = match parse_request(&buf[..len], config.max_head_len) {
+            Ok(Parsed::Partial) => continue,
+            Ok(Parsed::Complete { value, consumed }) => (value, consumed),
+            Err(error) => {
+                let mut out = [0u8; 512];
+                let n = error.encode_response(&mut out)?;
+                write_all(&mut stream, &out[..n], deadline)?;
+                return Err(Error::Request(error));
+            }
+        };
+        let (response, outcome) = respond(&request, &decide(&request))?;
+        drop(request);
+        write_all(&mut stream, &response, deadline)?;
+        return match outcome {
+            Ok(protocol) => {
+                WebSocket::new(stream, Role::Server, config, buf, consumed..len, protocol)
+            }
+            Err(Refusal::Invalid(error)) => Err(Error::Request(error)),
+            Err(Refusal::Rejected(status)) => Err(Error::Rejected(status)),
+        };
+    }
+}
+
+/// Connects to a `ws://host[:port][/path]` URL over TCP, with default settings.
+pub fn connect(url: &str) -> Result<WebSocket<TcpStream>, Error> {
+    connect_with(url, &ClientOptions::default(), Config::default())
+}
+
+/// [`connect`] with subprotocols, Origin, extra headers and settings. For `wss://`, open the TLS stream
+/// yourself and use [`client_handshake`].
+pub fn connect_with(
+    url: &str,
+    options: &ClientOptions,
+    config: Config,
+) -> Result<WebSocket<TcpStream>, Error> {
+    let (authority, path) = split_ws_url(url).map_err(Error::InvalidUrl)?;
+    // `[::1]` has colons but no port.
+    let has_port = authority
+        .rsplit_once(':')
+        .is_some_and(|(_, port)| port.parse::<u16>().is_ok());
+    let address = if has_port {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    let mut failure = io::Error::new(ErrorKind::NotFound, "the host has no address");
+    for addr in address.to_socket_addrs().map_err(Error::Io)? {
+        match TcpStream::connect_timeout(&addr, config.handshake_timeout) {
+            Ok(stream) => {
+                stream.set_nodelay(config.nodelay).map_err(Error::Io)?;
+                return client_handshake(stream, authority, path, options, config);
+            }
+            Err(error) => failure = error,
+        }
+    }
+    Err(Error::Io(failure))
+}
+
+/// Runs the client handshake over an open stream (e.g. a TLS stream); `host` is the `Host` header.
+pub fn client_handshake<S: Read + Write + Timeouts>(
+    mut stream: S,
+    host: &str,
+    path: &str,
+    options: &ClientOptions,
+    config: Config,
+) -> Result<WebSocket<S>, Error> {
+    let deadline = Instant::now() + config.handshake_timeout;
+    let mut key = [0u8; 16];
+    getrandom::fill(&mut key).map_err(|e| Error::Io(io::Error::other(e.to_string())))?;
+    let request = options.request(host, path, key)?;
+    write_all(&mut stream, &request.head, deadline)?;
+    let mut buf = vec![0; config.read_buffer.max(config.max_head_len)];
+    let mut len = 0;
+    loop {
+        len += read_some(&mut stream, &mut buf[len..], deadline)?;
+        match request
+            .parse_response(&buf[..len], config.max_head_len)
+            .map_err(Error::Response)?
+        {
+            Parsed::Partial => continue,
+            Parsed::Complete { value, consumed } => {
+                let protocol = value.protocol().map(String::from);
+                return WebSocket::new(stream, Role::Client, config, buf, consumed..len, protocol);
+            }
+        }
+    }
+}
+
+/// Reads the next bytes of a handshake; the peer leaving mid-handshake is an abnormal closure.
+fn read_some<S: Read + Timeouts>(
+    stream: &mut S,
+    buf: &mut [u8],
+    deadline: Instant,
+) -> Result<usize, Error> {
+    loop {
+        stream
+            .set_read_timeout(Some(remaining(deadline)?))
+            .map_err(Error::Io)?;
+        match stream.read(buf) {
+            Ok(0) => return Err(Error::AbnormalClosure),
+            Ok(n) => return Ok(n),
+            Err(error) if error.kind() == ErrorKind::Interrupted => {}
+            Err(error) => return Err(timed_out(error)),
+        }
+    }
+}
+
+fn write_all<S: Write + Timeouts>(
+    stream: &mut S,
+    bytes: &[u8],
+    deadline: Instant,
+) -> Result<(), Error> {
+    stream
+        .set_write_timeout(Some(remaining(deadline)?))
+        .map_err(Error::Io)?;
+    stream
+        .write_all(bytes)
+        .and_then(|()| stream.flush())
+        .map_err(timed_out)
+}
+
+fn remaining(deadline: Instant) -> Result<std::time::Duration, Error> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    (!left.is_zero())
+        .then_some(left)
+        .ok_or(Error::Timeout(Timeout::Handshake))
+}
+
+fn timed_out(error: io::Error) -> Error {
+    match error.kind() {
+        ErrorKind::WouldBlock | ErrorKind::TimedOut => Error::Timeout(Timeout::Handshake),
+        _ => Error::Io(error),
+    }
+}

@@ -1,0 +1,118 @@
+//! rill-blocking: a blocking WebSocket (RFC 6455) client and server over any `std::io::Read + Write`
+//! stream (a `TcpStream`, a TLS stream), for threads and scripts.
+//!
+//! The crate is a pump around one [`rill::Session`], which holds all protocol state: replies, the close
+//! handshake, limits and deadlines. With no async timers, deadlines go through the socket's own read and
+//! write timeouts ([`Timeouts`]): before each blocking call the timeout is set to the session's next
+//! deadline, and a timed-out call hands the instant to the session. Timers therefore only run while a
+//! call on the connection is blocked in I/O (a keepalive ping waits for the next `recv`).
+//!
+//! ```no_run
+//! let mut ws = rill_blocking::connect("ws://127.0.0.1:9001/")?;
+//! ws.send_text("hello")?;
+//! if let rill_blocking::Message::Text(reply) = ws.recv()? {
+//!     println!("{reply}");
+//! }
+//! ws.close(rill_blocking::CloseCode::NORMAL, "bye")?;
+//! # Ok::<(), rill_blocking::Error>(())
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod handshake;
+mod pump;
+mod split;
+mod websocket;
+
+pub use handshake::{accept, accept_with, client_handshake, connect, connect_with};
+pub use rill::handshake::owned::{ClientOptions, Decision};
+pub use rill::handshake::server::Request;
+pub use rill::{
+    CloseCode, End, Limits, Message, MessageKind, Piece, ProtocolError, SessionConfig, Timeout,
+};
+pub use split::{Reader, Writer};
+pub use websocket::{Chunks, WebSocket};
+
+use std::io;
+use std::net::{Shutdown, TcpStream};
+use std::time::Duration;
+
+/// What can end or refuse a connection: rill's error over `std::io::Error`.
+pub type Error = rill::Error<io::Error>;
+
+/// Settings for one connection.
+#[derive(Clone, Copy, Debug)]
+pub struct Config {
+    /// Limits, timeouts and the flush policy, applied by the session.
+    pub session: SessionConfig,
+    /// Bytes read from the stream at most per read: the largest piece `recv_piece` yields.
+    pub read_buffer: usize,
+    /// Every frame is placed whole in the write buffer; larger messages leave as several frames.
+    pub write_buffer: usize,
+    /// The largest message `recv` reassembles in memory (close code 1009 beyond it).
+    pub max_message: usize,
+    /// Largest handshake header block accepted (431 beyond it).
+    pub max_head_len: usize,
+    /// The whole opening handshake (and `connect`'s TCP connect) must finish within this time.
+    pub handshake_timeout: Duration,
+    /// Set `TCP_NODELAY` on sockets made by [`connect`]: a message must leave at once.
+    pub nodelay: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            session: SessionConfig::default(),
+            read_buffer: 16 * 1024,
+            write_buffer: 16 * 1024,
+            max_message: 1 << 20,
+            max_head_len: rill::handshake::DEFAULT_MAX_HEAD_LEN,
+            handshake_timeout: Duration::from_secs(10),
+            nodelay: true,
+        }
+    }
+}
+
+/// The socket controls the pump needs beyond `Read + Write`. Every method defaults to doing nothing, so a
+/// stream that has none is one line: `impl Timeouts for MyStream {}` (its deadlines then only fire when
+/// I/O returns). A TLS stream delegates the timeouts to its socket.
+pub trait Timeouts {
+    /// Bounds the next reads (`None`: block); a read past it fails with `WouldBlock` or `TimedOut`.
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        let _ = timeout;
+        Ok(())
+    }
+    /// Bounds the next writes, like [`Timeouts::set_read_timeout`].
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        let _ = timeout;
+        Ok(())
+    }
+    /// Ends our direction of the stream (TCP half-close) once the close handshake allows it.
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Timeouts for TcpStream {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, timeout)
+    }
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_write_timeout(self, timeout)
+    }
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+}
+
+impl<T: Timeouts + ?Sized> Timeouts for &mut T {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        (**self).set_read_timeout(timeout)
+    }
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        (**self).set_write_timeout(timeout)
+    }
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        (**self).shutdown_write()
+    }
+}
