@@ -181,17 +181,17 @@ def frame_header():
         write("frame_header", name, data)
 
 
-def connection():
-    def seed(name, flags, reads, wire):
-        write("connection", name, bytes([flags, len(reads) - 1]) + bytes(reads) + wire)
+def session():
+    """Flags byte, then operations: 0 input (bit 7: echo), 1 send, 2 begin+chunk, 3 chunk, 4 ping, 5 close,
+    6 advance time, 7 transmit (limit per write), 8 end of stream. See fuzz_targets/session.rs."""
 
-    # Client role receives the unmasked frames of section 5.7; bit 1 echoes through a whole Connection.
-    client = HELLO_UNMASKED + FRAGMENTS + PING + BINARY_256 + frame(0x88, struct.pack(">H", 1000) + b"bye")
-    seed("rfc-client-whole", 0x71, [255], client)
-    seed("rfc-client-bytewise", 0x73, [1], client)
-    seed("rfc-client-splits", 0x53, [3, 0, 7, 2], client)
-    seed("rfc-64k-partial", 0x63, [50], BINARY_64K_HEAD + bytes(100))
-    # Server role: the same, masked as a client sends it.
+    def inp(wire, echo=False):
+        ops = b""
+        while wire:
+            chunk, wire = wire[:255], wire[255:]
+            ops += bytes([0x80 if echo else 0, len(chunk)]) + chunk
+        return ops
+
     fragmented_with_pings = (
         frame(0x01, "κόσ".encode(), KEY)
         + frame(0x89, b"p1", KEY)
@@ -200,21 +200,26 @@ def connection():
         + PONG_MASKED
         + frame(0x80, b"!", KEY)
     )
-    seed("rfc-server-masked", 0x72, [11], HELLO_MASKED + PONG_MASKED)
-    seed("fragments-pings", 0x72, [4, 9], fragmented_with_pings)
-    seed("fragments-pings-bytewise", 0x32, [1], fragmented_with_pings)
-    seed("fragments-small-limits", 0x06, [16], fragmented_with_pings + frame(0x82, bytes(40), KEY))
-    seed("close-normal", 0x72, [255], frame(0x88, struct.pack(">H", 1000) + b"done", KEY) + HELLO_MASKED)
-    seed("close-empty", 0x72, [2], frame(0x88, b"", KEY))
-    seed("close-bad-code", 0x72, [255], frame(0x88, struct.pack(">H", 1005), KEY))
-    seed("close-one-byte", 0x72, [255], frame(0x88, b"\x03", KEY))
-    seed("bad-utf8", 0x72, [3], frame(0x01, b"ab\xed\xa0", KEY) + frame(0x80, b"cd", KEY))
-    seed("unmasked-to-server", 0x72, [255], HELLO_UNMASKED)
-    seed("empty-fragments", 0x72, [255], frame(0x01, b"", KEY) + frame(0x00, b"", KEY) + frame(0x80, b"", KEY))
+    client = HELLO_UNMASKED + FRAGMENTS + PING + BINARY_256 + frame(0x88, struct.pack(">H", 1000) + b"bye")
+    seeds = {
+        "server-echo-ping-close": bytes([0]) + inp(HELLO_MASKED + frame(0x89, b"ping!", KEY) + frame(0x88, struct.pack(">H", 1000) + b"bye", KEY), True) + bytes([7, 255]),
+        "server-fragments-pings": bytes([0b0000110]) + inp(fragmented_with_pings, True) + bytes([7, 3, 7, 255]),
+        "server-small-buffers": bytes([0b0001000]) + inp(fragmented_with_pings + frame(0x82, bytes(range(200)), KEY), True) + bytes([7, 1, 7, 255]),
+        "server-small-limits": bytes([0b0100000]) + inp(fragmented_with_pings + frame(0x82, bytes(40), KEY), True) + bytes([7, 255]),
+        "server-chunks-and-ping": bytes([0]) + bytes([2 | 0x10, 20, 4, 3, 10, 3 | 0x10, 5, 7, 4, 7, 255]),
+        "server-close-then-reply": bytes([0]) + bytes([5, 0, 7, 255]) + inp(frame(0x88, struct.pack(">H", 1000), KEY)),
+        "server-protocol-error": bytes([0]) + inp(HELLO_UNMASKED) + bytes([7, 255, 6, 60, 8]),
+        "server-bad-utf8": bytes([0]) + inp(frame(0x01, b"ab\xed\xa0", KEY) + frame(0x80, b"cd", KEY), True) + bytes([7, 255]),
+        "server-keepalive-idle": bytes([0]) + bytes([6, 100, 7, 255, 6, 200, 6, 100]),
+        "client-rfc-echo": bytes([1]) + inp(client, True) + bytes([7, 255]),
+        "client-large-send": bytes([1 | 0b10]) + bytes([1 | 0x60, 255, 7, 255]),
+    }
+    for name, data in seeds.items():
+        write("session", name, data)
 
 
 if __name__ == "__main__":
     server_handshake()
     client_handshake()
     frame_header()
-    connection()
+    session()

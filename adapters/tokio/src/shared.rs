@@ -112,6 +112,15 @@ impl<S: AsyncWrite> Shared<S> {
         }
     }
 
+    /// Takes the write side, transmits, lets go, and transmits anything queued meanwhile.
+    pub(crate) async fn transmit_now(&self) -> Result<(), Error> {
+        {
+            let mut side = self.write.lock().await;
+            self.transmit(&mut side).await?;
+        }
+        self.transmit_if_free().await
+    }
+
     /// Transmits what the session owes if the write side is free; its holder transmits otherwise, and
     /// looks again after letting go, so a reply is never stranded and the reader never waits on a writer.
     pub(crate) async fn transmit_if_free(&self) -> Result<(), Error> {

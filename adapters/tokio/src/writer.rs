@@ -123,8 +123,7 @@ impl<S: AsyncWrite> Writer<S> {
     /// Writes and flushes everything buffered.
     pub async fn flush(&mut self) -> Result<(), Error> {
         self.shared.with(|s, _| s.flush());
-        let mut side = self.shared.write.lock().await;
-        self.shared.transmit(&mut side).await
+        self.shared.transmit_now().await
     }
 
     /// Begins a message sent in chunks of bytes; for text, the chunks together must be UTF-8 (a chunk may
@@ -154,10 +153,7 @@ impl<S: AsyncWrite> Writer<S> {
     pub async fn ping(&mut self, timeout: Duration) -> Result<Duration, Error> {
         let id = self.shared.with(|s, now| s.ping(now));
         let id = id.ok_or_else(|| self.shared.ended().unwrap_or(Error::Closed))?;
-        {
-            let mut side = self.shared.write.lock().await;
-            self.shared.transmit(&mut side).await?;
-        }
+        self.shared.transmit_now().await?;
         let answered = self.pong.wait_for(|seen| *seen >= id);
         match tokio::time::timeout(timeout, answered).await {
             Ok(Ok(_)) => self
@@ -174,8 +170,7 @@ impl<S: AsyncWrite> Writer<S> {
     pub async fn send_close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         let closing = self.shared.with(|s, now| s.close(code, reason, now));
         closing.map_err(|error| self.shared.ended().unwrap_or(Error::Send(error)))?;
-        let mut side = self.shared.write.lock().await;
-        self.shared.transmit(&mut side).await
+        self.shared.transmit_now().await
     }
 
     /// How long a graceful close waits for the peer.

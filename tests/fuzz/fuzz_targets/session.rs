@@ -1,0 +1,255 @@
+//! The session as the adapters drive it: arbitrary input in arbitrary reads, interleaved with arbitrary
+//! application calls (whole sends, chunked messages, relays of received pieces, ping, close), partial
+//! writes and deadlines, in both roles and with lent buffers of many sizes.
+//!
+//! Invariants: nothing panics; every byte the session asks to write parses as a valid frame stream for its
+//! role (checked by a receiver of the other role, so masking, fragmentation order and control frames are
+//! all checked); nothing follows our close frame; every pong answers a ping the peer sent, whole.
+//!
+//! Input layout: byte 0 holds flags (bit 0: client role; bits 1-2: the write buffer size; bits 3-4: the
+//! read buffer size; bits 5-6: limits), then operations, each an opcode byte and its arguments (see `op`).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use rill::connection::Decoded;
+use rill::session::MIN_WRITE_BUFFER;
+use rill::{
+    CloseCode, Event, Instant, Limits, MessageKind, Receiver, Role, Session, SessionConfig,
+    Transmit,
+};
+use std::time::Duration;
+
+const WRITE_BUFFERS: [usize; 4] = [MIN_WRITE_BUFFER, 200, 1024, 8192];
+const READ_BUFFERS: [usize; 4] = [1, 14, 200, 4096];
+const LIMITS: [Limits; 4] = [
+    Limits {
+        max_frame_len: 16 << 20,
+        max_message_len: 64 << 20,
+    },
+    Limits {
+        max_frame_len: 16,
+        max_message_len: 64,
+    },
+    Limits {
+        max_frame_len: 125,
+        max_message_len: 300,
+    },
+    Limits {
+        max_frame_len: 0,
+        max_message_len: 0,
+    },
+];
+
+struct Driver {
+    session: Session,
+    read: Vec<u8>,
+    write: Vec<u8>,
+    now: Instant,
+    /// Everything written, in order.
+    out: Vec<u8>,
+    /// Pings the peer sent, as their payloads; a pong must carry one of them.
+    pings: Vec<Vec<u8>>,
+}
+
+impl Driver {
+    /// Runs the transmit pump, writing at most `limit` bytes per write (a slow peer).
+    fn transmit(&mut self, limit: usize, rounds: usize) {
+        for _ in 0..rounds {
+            match self.session.poll_transmit(&mut self.write, self.now) {
+                Transmit::Write { start, end } => {
+                    assert!(start < end && end <= self.write.len());
+                    let n = (end - start).min(limit.max(1));
+                    self.out.extend_from_slice(&self.write[start..start + n]);
+                    self.session.wrote(n, self.now);
+                }
+                Transmit::Flush | Transmit::Shutdown => {}
+                Transmit::Idle => return,
+            }
+        }
+    }
+
+    /// Feeds `wire` through the read buffer, decoding every event; echoes data pieces when `echo`.
+    fn receive(&mut self, wire: &[u8], echo: bool) {
+        let mut pos = 0;
+        for _ in 0..10_000 {
+            match self.session.poll_event(&mut self.read, self.now) {
+                Event::NeedInput => {
+                    if pos >= wire.len() {
+                        return;
+                    }
+                    let n = (wire.len() - pos).min(self.read.len());
+                    self.read[..n].copy_from_slice(&wire[pos..pos + n]);
+                    pos += n;
+                    self.session.handle_input(n, self.now);
+                }
+                Event::Piece(at) => {
+                    assert!(at.start <= at.end && at.end <= self.read.len());
+                    if echo {
+                        let piece = at.of(&self.read);
+                        let payload = piece.payload.to_vec();
+                        let relayed = rill::Piece {
+                            payload: &payload,
+                            ..piece
+                        };
+                        let mut done = 0;
+                        for _ in 0..64 {
+                            match self.session.relay(&mut self.write, &relayed, done, self.now) {
+                                Ok(placed) if placed == payload.len() && !(relayed.last && self.session.in_message()) => break,
+                                Ok(placed) => done = placed,
+                                Err(_) => break,
+                            }
+                            self.transmit(usize::MAX, 64);
+                        }
+                    }
+                }
+                Event::Pong(_) | Event::Close => {}
+                Event::End(_) => return,
+            }
+        }
+    }
+
+    /// Sends a message of `len` bytes whole, or as one chunk of a begun message.
+    fn send(&mut self, kind: Option<MessageKind>, len: usize, fin: bool) {
+        let payload = vec![b'a'; len];
+        if let Some(kind) = kind {
+            if self.session.begin(kind).is_err() {
+                return;
+            }
+        }
+        let mut done = 0;
+        for _ in 0..64 {
+            match self.session.send_chunk(&mut self.write, &[&payload], done, fin, self.now) {
+                Ok(placed) if placed == len && !(fin && self.session.in_message()) => break,
+                Ok(placed) => done = placed,
+                Err(_) => return,
+            }
+            self.transmit(usize::MAX, 64);
+        }
+        self.session.flush_by_policy();
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let [flags, ops @ ..] = data else {
+        return;
+    };
+    let role = if flags & 1 == 0 { Role::Server } else { Role::Client };
+    let config = SessionConfig {
+        limits: LIMITS[usize::from(flags >> 5) & 3],
+        idle_timeout: Some(Duration::from_secs(30)),
+        keepalive: Some(Duration::from_secs(10)),
+        close_timeout: Duration::from_secs(5),
+        write_timeout: Some(Duration::from_secs(20)),
+        batch: None,
+    };
+    let mut driver = Driver {
+        session: Session::new(role, config, u64::from(*flags), Instant(0)),
+        read: vec![0; READ_BUFFERS[usize::from(flags >> 3) & 3]],
+        write: vec![0; WRITE_BUFFERS[usize::from(flags >> 1) & 3]],
+        now: Instant(0),
+        out: Vec::new(),
+        pings: Vec::new(),
+    };
+    let peer = match role {
+        Role::Server => Role::Client,
+        Role::Client => Role::Server,
+    };
+    // The peer's frames come from the fuzzer's bytes; the pings among them are recorded by a receiver of
+    // our role reading the same bytes first.
+    let mut peer_view = Receiver::new(role, Limits::default());
+    let mut rest = ops;
+    while let [op, tail @ ..] = rest {
+        rest = tail;
+        match op % 9 {
+            0 => {
+                let Some((&len, tail)) = rest.split_first() else { break };
+                let take = usize::from(len).min(tail.len());
+                let (wire, tail) = tail.split_at(take);
+                rest = tail;
+                record_pings(&mut peer_view, wire, &mut driver.pings);
+                driver.receive(wire, op & 0x80 != 0);
+            }
+            1 | 2 => {
+                let Some((&len, tail)) = rest.split_first() else { break };
+                rest = tail;
+                let kind = if op & 0x10 == 0 { MessageKind::Binary } else { MessageKind::Text };
+                let len = usize::from(len) * (1 + usize::from(op >> 5));
+                if op % 9 == 1 {
+                    driver.send(Some(kind), len, true);
+                } else if driver.session.begin(kind).is_ok() {
+                    driver.send(None, len / 2, false);
+                }
+            }
+            3 => {
+                let Some((&len, tail)) = rest.split_first() else { break };
+                rest = tail;
+                driver.send(None, usize::from(len), op & 0x10 != 0);
+            }
+            4 => drop(driver.session.ping(driver.now)),
+            5 => {
+                let Some((&code, tail)) = rest.split_first() else { break };
+                rest = tail;
+                let code = CloseCode(if code < 128 { 1000 + u16::from(code) } else { 3000 + u16::from(code) });
+                let _ = driver.session.close(code, "fuzz", driver.now);
+            }
+            6 => {
+                let Some((&step, tail)) = rest.split_first() else { break };
+                rest = tail;
+                driver.now = driver.now.after(Duration::from_millis(u64::from(step) * 100));
+                driver.session.handle_timeout(driver.now);
+            }
+            7 => {
+                let Some((&limit, tail)) = rest.split_first() else { break };
+                rest = tail;
+                driver.transmit(usize::from(limit), 8);
+            }
+            _ => driver.session.handle_eof(),
+        }
+        if let Some(deadline) = driver.session.poll_timeout() {
+            assert!(deadline >= Instant(0));
+        }
+    }
+    driver.transmit(usize::MAX, 1024);
+    check_output(peer, &driver.out, &driver.pings);
+});
+
+/// Records the payloads of the pings in `wire` as the session will see them.
+fn record_pings(view: &mut Receiver, wire: &[u8], pings: &mut Vec<Vec<u8>>) {
+    let mut wire = wire.to_vec();
+    let mut pos = 0;
+    while pos < wire.len() {
+        let Ok(received) = view.receive(&mut wire[pos..]) else { return };
+        pos += received.consumed;
+        if let Some(Decoded::Ping(payload)) = received.event {
+            pings.push(payload.to_vec());
+        }
+        if received.consumed == 0 && received.event.is_none() {
+            return;
+        }
+    }
+}
+
+/// Parses everything the session wrote as the peer would: valid frames for the role, pongs that answer
+/// pings, nothing after our close frame.
+fn check_output(peer: Role, out: &[u8], pings: &[Vec<u8>]) {
+    let mut checker = Receiver::new(peer, Limits::default());
+    let mut out = out.to_vec();
+    let mut pos = 0;
+    while pos < out.len() {
+        let received = checker
+            .receive(&mut out[pos..])
+            .expect("the session wrote an invalid frame stream");
+        pos += received.consumed;
+        match received.event {
+            Some(Decoded::Pong(payload)) => assert!(
+                pings.iter().any(|ping| ping == payload),
+                "a pong answers one of the peer's pings, whole"
+            ),
+            Some(Decoded::Close { .. }) => {
+                assert_eq!(pos, out.len(), "nothing may follow our close frame");
+                return;
+            }
+            _ => {}
+        }
+    }
+}
