@@ -5,7 +5,7 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rill::frame::{FrameHeader, OpCode};
 use rill::utf8::Utf8Validator;
-use rill::{Event, Limits, MessageKind, Receiver, Role, Sender};
+use rill::{Event, Instant, MessageKind, Role, Sender, Session, SessionConfig};
 use std::hint::black_box;
 
 fn header(c: &mut Criterion) {
@@ -66,17 +66,15 @@ fn decode_small_frames(c: &mut Criterion) {
     group.bench_function("1000-masked-16B-frames", |b| {
         b.iter(|| {
             input.copy_from_slice(&wire);
-            let mut receiver = Receiver::new(Role::Server, Limits::default());
-            let (mut at, mut messages) = (0, 0);
-            while let Ok(received) = receiver.receive(&mut input[at..]) {
-                at += received.consumed;
-                match received.event {
-                    Some(Event::Data(data)) => messages += usize::from(data.last),
-                    _ if received.consumed == 0 => break,
+            // Decoded by the session, as the adapters drive it.
+            let mut session = Session::new(Role::Server, SessionConfig::default(), 0, Instant(0));
+            session.handle_input(input.len(), Instant(0));
+            let mut messages = 0;
+            loop {
+                match session.poll_event(&mut input, Instant(0)) {
+                    Event::Piece(at) => messages += usize::from(at.last),
+                    Event::NeedInput | Event::End(_) => break,
                     _ => {}
-                }
-                if at == input.len() {
-                    break;
                 }
             }
             messages

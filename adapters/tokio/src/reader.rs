@@ -140,6 +140,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                     self.shared.transmit_if_free().await?;
                     self.read().await?;
                 }
+                Event::Ping => self.shared.transmit_if_free().await?,
                 Event::Piece(at) => return Ok(Some(at)),
                 Event::Pong(id) => {
                     self.shared.pong.send_replace(id);

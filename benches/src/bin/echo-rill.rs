@@ -1,9 +1,10 @@
-//! Echo / token server on rill-tokio: pieces are echoed as they arrive (a message of any size streams
-//! through the fixed buffers) and replies to input that arrived together leave in one write.
+//! Echo / token server on rill-tokio: every message is received whole with `recv` and sent back whole, like
+//! the other libraries' echo servers; replies to input that arrived together leave in one write.
+//! (`echo-rill-relay` relays pieces as they arrive instead.)
 
 use rill_benches::server::{self, Mode};
 use rill_benches::BoxError;
-use rill_tokio::{accept, CloseCode, Config, Error, Piece};
+use rill_tokio::{accept, CloseCode, Config, Error, Message, MessageKind};
 use tokio::net::TcpStream;
 
 fn main() {
@@ -11,21 +12,25 @@ fn main() {
 }
 
 async fn serve(stream: TcpStream, mode: Mode) -> Result<(), BoxError> {
-    let mut ws = accept(stream, Config::default()).await?;
+    // Messages up to 64 MiB, like the other servers' defaults.
+    let config = Config {
+        max_message: 64 << 20,
+        ..Config::default()
+    };
+    let mut ws = accept(stream, config).await?;
     match mode {
         Mode::Echo => {
             let (reader, writer) = ws.halves();
             loop {
-                match reader.recv_piece().await {
-                    Ok(Piece::Data(piece)) => {
-                        writer.feed_piece(&piece).await?;
-                        if piece.last {
-                            rill_benches::alloc_count::note_echo();
-                        }
+                match reader.recv().await {
+                    Ok(Message::Text(text)) => {
+                        writer.feed(MessageKind::Text, text.as_bytes()).await?
                     }
-                    Ok(Piece::Close(..)) | Err(Error::Closed) => return Ok(()),
+                    Ok(Message::Binary(bytes)) => writer.feed(MessageKind::Binary, bytes).await?,
+                    Ok(Message::Close(..)) | Err(Error::Closed) => return Ok(()),
                     Err(error) => return Err(error.into()),
                 }
+                rill_benches::alloc_count::note_echo();
                 if !reader.input_ready() {
                     writer.flush().await?;
                 }

@@ -13,6 +13,10 @@ pub enum Event {
     NeedInput,
     /// A piece of a message, unmasked in place in the read buffer.
     Piece(PieceAt),
+    /// The peer's ping arrived and its pong is owed: transmit (if the write side is free), then poll
+    /// again. Stopping here lets every ping of a burst get its own pong; a pong not yet placed when the
+    /// next ping arrives is replaced by the newer one (RFC 6455 section 5.5.3).
+    Ping,
     /// The pong for ping `id` arrived ([`Session::rtt`] has its round-trip time).
     Pong(u64),
     /// The peer's close frame arrived ([`Session::close_frame`]); our reply is queued.
@@ -116,7 +120,7 @@ impl Session {
                 }
                 Some(Decoded::Ping(_)) => {
                     self.flush_requested = true;
-                    continue;
+                    Event::Ping
                 }
                 Some(Decoded::Pong(payload)) => match self.clock.pong(payload, now) {
                     Some(id) => Event::Pong(id),

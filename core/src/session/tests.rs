@@ -331,3 +331,35 @@ fn a_batch_flushes_at_its_size_or_when_its_timer_fires() {
         "the size bound flushes without waiting for the timer"
     );
 }
+
+#[test]
+fn every_ping_of_a_burst_gets_its_pong_when_the_pump_transmits_between_them() {
+    let mut client = End_::new(Role::Client, SessionConfig::default());
+    let mut server = End_::new(Role::Server, SessionConfig::default());
+    let (mut wire, mut len) = ([0u8; 8192], 0);
+    for _ in 0..3 {
+        client.session.ping(T0).unwrap();
+        client.transmit(&mut wire, &mut len, T0);
+    }
+    let (mut out, mut out_len) = ([0u8; 8192], 0);
+    server.read[..len].copy_from_slice(&wire[..len]);
+    server.session.handle_input(len, T0);
+    let mut pings = 0;
+    loop {
+        match server.session.poll_event(&mut server.read, T0) {
+            Event::Ping => {
+                pings += 1;
+                server.transmit(&mut out, &mut out_len, T0);
+            }
+            Event::NeedInput => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(pings, 3);
+    let pongs = out[..out_len].iter().filter(|&&b| b == 0x8A).count();
+    assert_eq!(
+        (out_len, pongs),
+        (3 * 10, 3),
+        "three whole pongs of 8-byte ids"
+    );
+}

@@ -102,6 +102,7 @@ impl Driver {
                         }
                     }
                 }
+                Event::Ping => self.transmit(usize::MAX, 64),
                 Event::Pong(_) | Event::Close => {}
                 Event::End(_) => return,
             }
