@@ -1,10 +1,13 @@
 //! Connection settings. Buffers are not here: the caller lends them.
+//!
+//! Timeouts are `embassy_time` durations, the clock the firmware already uses; [`Config::session`] converts
+//! them into the core's [`rill::SessionConfig`], which owns every deadline after the handshake.
 
 use embassy_time::Duration;
+pub use rill::Batch;
 
-/// Limits and timeouts for one connection.
+/// Limits, timeouts and the flush policy of one connection.
 #[derive(Clone, Copy, Debug)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Config {
     /// Limits on what the peer may send (close code 1009 beyond them).
     pub limits: rill::Limits,
@@ -12,12 +15,19 @@ pub struct Config {
     pub max_head_len: usize,
     /// The opening handshake must finish within this time.
     pub handshake_timeout: Duration,
-    /// How long to wait for the peer's close frame and for the end of the TCP connection.
+    /// How long to wait for the peer's close frame after ours, and for the end of the TCP connection after
+    /// the close handshake or a protocol error.
     pub close_timeout: Duration,
-    /// Fail the connection when the peer sends nothing for this long.
+    /// Fail the connection when the peer sends nothing for this long, whatever the writer is doing.
     pub idle_timeout: Option<Duration>,
     /// Send a ping after this much silence from the peer.
     pub keepalive: Option<Duration>,
+    /// Fail the connection when pending output makes no progress for this long (a peer that stopped
+    /// reading).
+    pub write_timeout: Option<Duration>,
+    /// Opt-in coalescing of sends (its durations are `core::time`, as in the core); `None` flushes every
+    /// send at once.
+    pub batch: Option<Batch>,
 }
 
 impl Default for Config {
@@ -29,6 +39,23 @@ impl Default for Config {
             close_timeout: Duration::from_secs(5),
             idle_timeout: None,
             keepalive: None,
+            write_timeout: None,
+            batch: None,
+        }
+    }
+}
+
+impl Config {
+    /// The session's share of these settings (everything after the handshake).
+    pub fn session(&self) -> rill::SessionConfig {
+        let core = |d: Duration| core::time::Duration::from_micros(d.as_micros());
+        rill::SessionConfig {
+            limits: self.limits,
+            idle_timeout: self.idle_timeout.map(core),
+            keepalive: self.keepalive.map(core),
+            close_timeout: core(self.close_timeout),
+            write_timeout: self.write_timeout.map(core),
+            batch: self.batch,
         }
     }
 }

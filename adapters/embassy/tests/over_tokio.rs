@@ -5,8 +5,7 @@
 use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, NoopRawMutex};
 use embedded_io_adapters::tokio_1::FromTokio;
 use rill_embassy::{
-    accept, connect, ClientRequest, Config, Decision, Error, Message, Piece, Reader, Role, Shared,
-    Writer,
+    accept, connect, ClientRequest, Config, Decision, Error, Message, Reader, Role, Shared, Writer,
 };
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -62,8 +61,8 @@ async fn embassy_echo_server(listener: TcpListener) -> Result<(), Error<std::io:
     let mut writer = Writer::new(&shared);
     loop {
         match reader.recv_piece().await {
-            Ok(Piece::Data(piece)) => writer.feed_piece(&piece).await?,
-            Ok(Piece::Close(..)) | Err(Error::Closed) => return Ok(()),
+            Ok(Some(piece)) => writer.feed_piece(&piece).await?,
+            Ok(None) | Err(Error::Closed) => return Ok(()),
             Err(error) => return Err(error),
         }
         if !reader.has_buffered_input() {
