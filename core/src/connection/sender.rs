@@ -238,6 +238,11 @@ impl Sender {
         self.control(frame)?.encode(frame.payload(), out)
     }
 
+    /// True when a message is begun and none of its frames is framed yet.
+    pub fn is_unstarted(&self) -> bool {
+        matches!(self.state, DataState::Chunking { started: false, .. })
+    }
+
     /// True while a chunked message is open.
     pub fn in_message(&self) -> bool {
         matches!(self.state, DataState::Chunking { .. })

@@ -363,3 +363,38 @@ fn every_ping_of_a_burst_gets_its_pong_when_the_pump_transmits_between_them() {
         "three whole pongs of 8-byte ids"
     );
 }
+
+#[test]
+fn a_relayed_first_piece_that_waits_for_room_is_relayed_whole_on_the_next_call() {
+    let mut server = End_::new(Role::Server, SessionConfig::default());
+    server.session.begin(MessageKind::Binary).unwrap();
+    let filler = [1u8; 200];
+    server
+        .session
+        .send_chunk(&mut server.write, &[&filler], 0, true, T0)
+        .unwrap();
+    let piece = crate::Piece {
+        kind: MessageKind::Text,
+        payload: &[b'x'; 60],
+        first: true,
+        last: false,
+    };
+    assert_eq!(
+        server.session.relay(&mut server.write, &piece, 0, T0),
+        Ok(0),
+        "no room yet"
+    );
+    let (mut out, mut len) = ([0u8; 8192], 0);
+    server.transmit(&mut out, &mut len, T0);
+    assert_eq!(
+        server.session.relay(&mut server.write, &piece, 0, T0),
+        Ok(60)
+    );
+    server.session.flush();
+    server.transmit(&mut out, &mut len, T0);
+    assert_eq!(
+        &out[204..206],
+        &[0x01, 60],
+        "a text frame starts the relayed message"
+    );
+}

@@ -173,7 +173,8 @@ impl Session {
         skip: usize,
         now: Instant,
     ) -> Result<usize, SendError> {
-        if piece.first && skip == 0 {
+        // A first piece that found no room yet has begun its message already.
+        if piece.first && skip == 0 && !self.sender.is_unstarted() {
             self.begin(piece.kind)?;
         }
         self.send_chunk(buf, &[piece.payload], skip, piece.last, now)

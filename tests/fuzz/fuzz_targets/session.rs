@@ -49,6 +49,11 @@ struct Driver {
     out: Vec<u8>,
     /// Pings the peer sent, as their payloads; a pong must carry one of them.
     pings: Vec<Vec<u8>>,
+    /// A message this driver began is open: only its own chunks continue it (chunks appended to a relayed
+    /// text message could split a character, which is the application's fault, not the session's).
+    own_message: bool,
+    /// A received message is being relayed: its later pieces continue the relayed message.
+    relaying: bool,
 }
 
 impl Driver {
@@ -84,7 +89,9 @@ impl Driver {
                 }
                 Event::Piece(at) => {
                     assert!(at.start <= at.end && at.end <= self.read.len());
-                    if echo {
+                    // A correct relay forwards a message from its first piece, never into another one.
+                    let relay = if at.first { echo && !self.own_message } else { self.relaying };
+                    if relay {
                         let piece = at.of(&self.read);
                         let payload = piece.payload.to_vec();
                         let relayed = rill::Piece {
@@ -101,6 +108,7 @@ impl Driver {
                             self.transmit(usize::MAX, 64);
                         }
                     }
+                    self.relaying = relay && !at.last && self.session.in_message();
                 }
                 Event::Ping => self.transmit(usize::MAX, 64),
                 Event::Pong(_) | Event::Close => {}
@@ -150,6 +158,8 @@ fuzz_target!(|data: &[u8]| {
         now: Instant(0),
         out: Vec::new(),
         pings: Vec::new(),
+        own_message: false,
+        relaying: false,
     };
     let peer = match role {
         Role::Server => Role::Client,
@@ -179,12 +189,16 @@ fuzz_target!(|data: &[u8]| {
                     driver.send(Some(kind), len, true);
                 } else if driver.session.begin(kind).is_ok() {
                     driver.send(None, len / 2, false);
+                    driver.own_message = driver.session.in_message();
                 }
             }
             3 => {
                 let Some((&len, tail)) = rest.split_first() else { break };
                 rest = tail;
-                driver.send(None, usize::from(len), op & 0x10 != 0);
+                if driver.own_message {
+                    driver.send(None, usize::from(len), op & 0x10 != 0);
+                    driver.own_message = driver.session.in_message();
+                }
             }
             4 => drop(driver.session.ping(driver.now)),
             5 => {
@@ -234,12 +248,13 @@ fn record_pings(view: &mut Receiver, wire: &[u8], pings: &mut Vec<Vec<u8>>) {
 /// pings, nothing after our close frame.
 fn check_output(peer: Role, out: &[u8], pings: &[Vec<u8>]) {
     let mut checker = Receiver::new(peer, Limits::default());
+    let original = out;
     let mut out = out.to_vec();
     let mut pos = 0;
     while pos < out.len() {
         let received = checker
             .receive(&mut out[pos..])
-            .expect("the session wrote an invalid frame stream");
+            .unwrap_or_else(|e| panic!("the session wrote an invalid frame stream: {e:?} at byte {pos} of {}", original.len()));
         pos += received.consumed;
         match received.event {
             Some(Decoded::Pong(payload)) => assert!(
