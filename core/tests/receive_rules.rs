@@ -4,7 +4,10 @@ mod common;
 use common::{drive, masked, unmasked, Item};
 use rill::connection::ControlFrame;
 use rill::frame::OpCode;
-use rill::{CloseCode, Connection, Limits, MessageKind, ProtocolError, Receiver, Role};
+use rill::{
+    CloseCode, Event, Instant, Limits, MessageKind, ProtocolError, Receiver, Role, Session,
+    SessionConfig, Transmit,
+};
 
 const KEY: [u8; 4] = [1, 2, 3, 4];
 
@@ -172,89 +175,141 @@ fn close_frames_are_validated() {
     );
 }
 
+/// A server session fed `wire` in one read; returns its events (pings not answered in between).
+fn session_events(session: &mut Session, wire: &[u8]) -> Vec<Event> {
+    let mut buf = wire.to_vec();
+    session.handle_input(buf.len(), Instant(0));
+    let mut events = Vec::new();
+    loop {
+        match session.poll_event(&mut buf, Instant(0)) {
+            Event::NeedInput => return events,
+            event => events.push(event),
+        }
+    }
+}
+
+/// Everything the session writes now, and whether it asked to end TCP.
+fn session_output(session: &mut Session, write: &mut [u8]) -> (Vec<u8>, bool) {
+    let (mut out, mut shutdown) = (Vec::new(), false);
+    loop {
+        match session.poll_transmit(write, Instant(0)) {
+            Transmit::Write { start, end } => {
+                out.extend_from_slice(&write[start..end]);
+                session.wrote(end - start, Instant(0));
+            }
+            Transmit::Flush => {}
+            Transmit::Shutdown => shutdown = true,
+            Transmit::Idle => return (out, shutdown),
+        }
+    }
+}
+
+fn server() -> Session {
+    Session::new(Role::Server, SessionConfig::default(), 0, Instant(0))
+}
+
 #[test]
 fn close_is_echoed_once_and_later_input_ignored() {
-    let mut conn = Connection::new(Role::Server, Limits::default(), 0);
+    let mut session = server();
     let mut wire = masked(0x88, &[0x0B, 0xB8, b'b', b'y', b'e'], KEY);
     wire.extend(masked(0x81, b"after close", KEY));
     wire.extend(masked(0x88, &[0x03, 0xE8], KEY));
-    let items = drive(&mut conn.receiver, &wire, &[]);
-    assert_eq!(items, [Item::Close(Some(3000), "bye".into())]);
-    assert!(conn.receiver.is_closed());
-    let mut out = [0u8; 64];
-    let len = conn.poll_transmit(&mut out);
-    assert_eq!(&out[..len], &[0x88, 0x02, 0x0B, 0xB8]);
+    assert_eq!(session_events(&mut session, &wire), [Event::Close]);
+    assert_eq!(session.close_frame(), (Some(CloseCode(3000)), "bye"));
+    let mut write = [0u8; 256];
     assert_eq!(
-        conn.poll_transmit(&mut out),
-        0,
+        session_output(&mut session, &mut write),
+        (vec![0x88, 0x02, 0x0B, 0xB8], true),
+        "the close reply, then the server ends TCP"
+    );
+    assert_eq!(
+        session_output(&mut session, &mut write),
+        (vec![], false),
         "the close reply goes out once"
     );
     assert_eq!(
-        conn.send(MessageKind::Text, b"x", &mut out),
+        session.begin(MessageKind::Text),
         Err(rill::SendError::Closed)
     );
 }
 
 #[test]
 fn empty_close_gets_an_empty_close_reply() {
-    let mut conn = Connection::new(Role::Server, Limits::default(), 0);
+    let mut session = server();
     assert_eq!(
-        drive(&mut conn.receiver, &masked(0x88, b"", KEY), &[]),
-        [Item::Close(None, String::new())]
+        session_events(&mut session, &masked(0x88, b"", KEY)),
+        [Event::Close]
     );
-    let mut out = [0u8; 8];
-    let len = conn.poll_transmit(&mut out);
-    assert_eq!(&out[..len], &[0x88, 0x00]);
+    assert_eq!(session.close_frame(), (None, ""));
+    let mut write = [0u8; 256];
+    assert_eq!(session_output(&mut session, &mut write).0, [0x88, 0x00]);
 }
 
 #[test]
 fn no_close_reply_after_our_own_close() {
-    let mut conn = Connection::new(Role::Server, Limits::default(), 0);
-    let mut out = [0u8; 16];
-    let close = ControlFrame::close(Some(CloseCode::GOING_AWAY), "").unwrap();
-    conn.sender.encode_control(&close, &mut out).unwrap();
-    drive(&mut conn.receiver, &masked(0x88, &[0x03, 0xE9], KEY), &[]);
-    assert_eq!(conn.poll_transmit(&mut out), 0);
+    let mut session = server();
+    session
+        .close(CloseCode::GOING_AWAY, "", Instant(0))
+        .unwrap();
+    let mut write = [0u8; 256];
+    assert_eq!(
+        session_output(&mut session, &mut write).0,
+        [0x88, 0x02, 0x03, 0xE9]
+    );
+    assert_eq!(
+        session_events(&mut session, &masked(0x88, &[0x03, 0xE9], KEY)),
+        [Event::Close]
+    );
+    assert_eq!(
+        session_output(&mut session, &mut write),
+        (vec![], true),
+        "no second close; TCP ends"
+    );
 }
 
 #[test]
-fn pings_are_answered_with_the_latest_payload() {
-    let mut conn = Connection::new(Role::Server, Limits::default(), 0);
+fn pings_not_yet_answered_are_answered_with_the_latest_payload() {
+    let mut session = server();
     let mut wire = masked(0x89, b"one", KEY);
     wire.extend(masked(0x89, b"two", KEY));
-    drive(&mut conn.receiver, &wire, &[]);
-    let mut out = [0u8; 32];
-    let len = conn.poll_transmit(&mut out);
-    assert_eq!(&out[..len], &[0x8A, 0x03, b't', b'w', b'o']);
+    assert_eq!(
+        session_events(&mut session, &wire),
+        [Event::Ping, Event::Ping]
+    );
+    let mut write = [0u8; 256];
+    assert_eq!(
+        session_output(&mut session, &mut write).0,
+        [0x8A, 0x03, b't', b'w', b'o']
+    );
 }
 
 #[test]
 fn replies_go_out_while_a_chunked_message_is_open() {
-    let mut conn = Connection::new(Role::Server, Limits::default(), 0);
-    let mut out = [0u8; 64];
-    conn.sender.begin(MessageKind::Binary).unwrap();
-    let first = conn
-        .sender
-        .chunk(2, false)
-        .unwrap()
-        .encode(b"ab", &mut out)
+    let mut session = server();
+    let mut write = [0u8; 256];
+    session.begin(MessageKind::Binary).unwrap();
+    session
+        .send_chunk(&mut write, &[b"ab"], 0, false, Instant(0))
         .unwrap();
-    drive(&mut conn.receiver, &masked(0x89, b"p", KEY), &[]);
-    let pong = conn.poll_transmit(&mut out[first..]);
-    let last = conn
-        .sender
-        .chunk(1, true)
-        .unwrap()
-        .encode(b"c", &mut out[first + pong..])
+    session.flush();
+    let (mut wire, _) = session_output(&mut session, &mut write);
+    assert_eq!(
+        session_events(&mut session, &masked(0x89, b"p", KEY)),
+        [Event::Ping]
+    );
+    wire.extend(session_output(&mut session, &mut write).0);
+    session
+        .send_chunk(&mut write, &[b"c"], 0, true, Instant(0))
         .unwrap();
-    let wire = &out[..first + pong + last];
+    session.flush();
+    wire.extend(session_output(&mut session, &mut write).0);
     assert_eq!(
         wire,
         &[0x02, 0x02, b'a', b'b', 0x8A, 0x01, b'p', 0x80, 0x01, b'c']
     );
     let mut client = Receiver::new(Role::Client, Limits::default());
     assert_eq!(
-        drive(&mut client, wire, &[1]),
+        drive(&mut client, &wire, &[1]),
         [
             Item::Pong(b"p".to_vec()),
             Item::Message(MessageKind::Binary, b"abc".to_vec())
@@ -301,7 +356,7 @@ fn one_byte_at_a_time_streams_payload_as_it_arrives() {
         pending.push(*byte);
         let received = rx.receive(&mut pending).unwrap();
         let consumed = received.consumed;
-        if let Some(rill::Event::Data(data)) = received.event {
+        if let Some(rill::connection::Decoded::Data(data)) = received.event {
             pieces += 1;
             got.extend_from_slice(data.payload);
         }

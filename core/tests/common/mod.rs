@@ -1,7 +1,8 @@
 //! Test helpers: drive a receiver over input split at given points and collect what it reports.
 #![allow(dead_code)]
 
-use rill::{Event, MessageKind, ProtocolError, Receiver};
+use rill::connection::Decoded;
+use rill::{MessageKind, ProtocolError, Receiver};
 
 /// Everything a receiver reported, with message pieces joined into whole messages.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,7 +38,7 @@ pub fn drive(receiver: &mut Receiver, wire: &[u8], read_sizes: &[usize]) -> Vec<
             let consumed = received.consumed;
             let made_event = received.event.is_some();
             match received.event {
-                Some(Event::Data(data)) => {
+                Some(Decoded::Data(data)) => {
                     if data.first {
                         assert!(
                             message.is_none(),
@@ -52,9 +53,9 @@ pub fn drive(receiver: &mut Receiver, wire: &[u8], read_sizes: &[usize]) -> Vec<
                         items.push(Item::Message(kind, bytes));
                     }
                 }
-                Some(Event::Ping(p)) => items.push(Item::Ping(p.to_vec())),
-                Some(Event::Pong(p)) => items.push(Item::Pong(p.to_vec())),
-                Some(Event::Close { code, reason }) => {
+                Some(Decoded::Ping(p)) => items.push(Item::Ping(p.to_vec())),
+                Some(Decoded::Pong(p)) => items.push(Item::Pong(p.to_vec())),
+                Some(Decoded::Close { code, reason }) => {
                     items.push(Item::Close(code.map(|c| c.0), reason.into()))
                 }
                 None => {}
