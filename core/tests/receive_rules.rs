@@ -2,7 +2,6 @@
 
 mod common;
 use common::{drive, masked, unmasked, Item};
-use rill::connection::ControlFrame;
 use rill::frame::OpCode;
 use rill::{
     CloseCode, Event, Instant, Limits, MessageKind, ProtocolError, Receiver, Role, Session,

@@ -107,18 +107,53 @@ pub enum StreamEvent<'a> {
     },
     /// A duplicate, or a chunk after the stream ended: nothing to do.
     Ignored,
+    /// A chunk of a new stream while [`StreamReceiver::max_streams`] streams are tracked: refused, not
+    /// tracked, so a peer inventing stream ids cannot grow the receiver's memory.
+    Refused {
+        /// The stream concerned.
+        stream: u32,
+    },
 }
 
-/// The receiving side: per-stream order tracking (fixed size per stream, no buffering).
-#[derive(Default)]
+/// The receiving side: per-stream order tracking (fixed size per stream, no buffering), for at most
+/// `max_streams` streams at once.
 pub struct StreamReceiver {
     trackers: HashMap<u32, StreamTracker>,
+    max_streams: usize,
+}
+
+impl Default for StreamReceiver {
+    /// Tracks up to [`StreamReceiver::DEFAULT_MAX_STREAMS`] streams.
+    fn default() -> Self {
+        Self::with_max_streams(Self::DEFAULT_MAX_STREAMS)
+    }
 }
 
 impl StreamReceiver {
+    /// How many streams a receiver made by [`StreamReceiver::new`] tracks at most.
+    pub const DEFAULT_MAX_STREAMS: usize = 1024;
+
     /// A receiver that has seen no stream yet.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A receiver that tracks at most `max_streams` streams; chunks of further new streams are refused.
+    pub fn with_max_streams(max_streams: usize) -> Self {
+        StreamReceiver {
+            trackers: HashMap::new(),
+            max_streams,
+        }
+    }
+
+    /// The most streams tracked at once.
+    pub fn max_streams(&self) -> usize {
+        self.max_streams
+    }
+
+    /// Stops tracking `stream` (e.g. once the application has consumed its end), freeing its slot.
+    pub fn forget(&mut self, stream: u32) {
+        self.trackers.remove(&stream);
     }
 
     /// Classifies one received binary message.
@@ -129,6 +164,12 @@ impl StreamReceiver {
         let (envelope, payload) = Envelope::decode(message)?;
         if envelope.kind == EnvelopeKind::Gone {
             return Ok(StreamEvent::Gone {
+                stream: envelope.stream,
+            });
+        }
+        if !self.trackers.contains_key(&envelope.stream) && self.trackers.len() >= self.max_streams
+        {
+            return Ok(StreamEvent::Refused {
                 stream: envelope.stream,
             });
         }

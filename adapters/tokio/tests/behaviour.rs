@@ -544,3 +544,39 @@ async fn input_ready_looks_at_the_socket_without_losing_what_it_reads() {
     })
     .await;
 }
+
+#[test]
+fn a_stream_receiver_refuses_stream_ids_beyond_its_bound() {
+    use rill_tokio::{Envelope, EnvelopeKind, StreamEvent, StreamReceiver};
+    let mut streams = StreamReceiver::with_max_streams(2);
+    let message = |stream: u32| {
+        let envelope = Envelope {
+            kind: EnvelopeKind::Chunk,
+            stream,
+            sequence: 0,
+        };
+        let mut bytes = envelope.header().to_vec();
+        bytes.extend_from_slice(b"x");
+        bytes
+    };
+    for stream in [1, 2] {
+        assert!(matches!(
+            streams.receive(&message(stream)).unwrap(),
+            StreamEvent::Chunk { .. }
+        ));
+    }
+    assert!(matches!(
+        streams.receive(&message(3)).unwrap(),
+        StreamEvent::Refused { stream: 3 }
+    ));
+    assert_eq!(
+        streams.resume_requests().count(),
+        2,
+        "the refused stream is not tracked"
+    );
+    streams.forget(1);
+    assert!(matches!(
+        streams.receive(&message(3)).unwrap(),
+        StreamEvent::Chunk { .. }
+    ));
+}

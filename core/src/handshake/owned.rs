@@ -58,12 +58,12 @@ pub enum Refusal {
     Rejected(u16),
 }
 
+/// The bytes of an HTTP answer, and the agreed subprotocol or why there is no WebSocket.
+pub type Answer = (Vec<u8>, Result<Option<String>, Refusal>);
+
 /// The response to write for `decision` on `request`, and the agreed subprotocol or why there is no
 /// WebSocket.
-pub fn respond(
-    request: &Request<'_>,
-    decision: &Decision,
-) -> Result<(Vec<u8>, Result<Option<String>, Refusal>), EncodeError> {
+pub fn respond(request: &Request<'_>, decision: &Decision) -> Result<Answer, EncodeError> {
     let (headers, protocol) = match decision {
         Decision::Accept { protocol, headers } => (headers.as_slice(), protocol.clone()),
         _ => (&[][..], None),
