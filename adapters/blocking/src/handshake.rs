@@ -10,13 +10,13 @@ use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Instant;
 
-/// Accepts a WebSocket on a connected stream, upgrading every valid request, with default settings.
+/// Accepts a WebSocket on a connected stream with default settings, upgrading every valid request.
 pub fn accept<S: Read + Write + Timeouts>(stream: S) -> Result<WebSocket<S>, Error> {
     accept_with(stream, Config::default(), |_| Decision::accept())
 }
 
-/// Accepts a WebSocket after `decide` has seen the request (path, Origin, subprotocols, any header).
-/// Invalid requests are answered with rill's HTTP error (400, 405, 426, 431...) and reported as
+/// Accepts a WebSocket once `decide` has seen the request (path, Origin, subprotocols, headers).
+/// Invalid requests get rill's HTTP error (400, 405, 426, 431...) and are reported as
 /// [`Error::Request`]; a decision other than accept as [`Error::Rejected`].
 pub fn accept_with<S, F>(mut stream: S, config: Config, decide: F) -> Result<WebSocket<S>, Error>
 where
@@ -26,38 +26,37 @@ where
     let deadline = Instant::now() + config.handshake_timeout;
     let mut buf = vec![0; config.read_buffer.max(config.max_head_len)];
     let mut len = 0;
-    loop {
+    let (response, outcome, consumed) = loop {
         len += read_some(&mut stream, &mut buf[len..], deadline)?;
-        let (request, consumed) = match parse_request(&buf[..len], config.max_head_len) {
+        match parse_request(&buf[..len], config.max_head_len) {
             Ok(Parsed::Partial) => continue,
-            Ok(Parsed::Complete { value, consumed }) => (value, consumed),
+            Ok(Parsed::Complete { value, consumed }) => {
+                let (response, outcome) = respond(&value, &decide(&value))?;
+                break (response, outcome, consumed);
+            }
             Err(error) => {
                 let mut out = [0u8; 512];
                 let n = error.encode_response(&mut out)?;
                 write_all(&mut stream, &out[..n], deadline)?;
                 return Err(Error::Request(error));
             }
-        };
-        let (response, outcome) = respond(&request, &decide(&request))?;
-        drop(request);
-        write_all(&mut stream, &response, deadline)?;
-        return match outcome {
-            Ok(protocol) => {
-                WebSocket::new(stream, Role::Server, config, buf, consumed..len, protocol)
-            }
-            Err(Refusal::Invalid(error)) => Err(Error::Request(error)),
-            Err(Refusal::Rejected(status)) => Err(Error::Rejected(status)),
-        };
+        }
+    };
+    write_all(&mut stream, &response, deadline)?;
+    match outcome {
+        Ok(protocol) => WebSocket::new(stream, Role::Server, config, buf, consumed, len, protocol),
+        Err(Refusal::Invalid(error)) => Err(Error::Request(error)),
+        Err(Refusal::Rejected(status)) => Err(Error::Rejected(status)),
     }
 }
 
-/// Connects to a `ws://host[:port][/path]` URL over TCP, with default settings.
+/// Connects to a `ws://host[:port][/path]` URL over TCP with default settings.
 pub fn connect(url: &str) -> Result<WebSocket<TcpStream>, Error> {
     connect_with(url, &ClientOptions::default(), Config::default())
 }
 
-/// [`connect`] with subprotocols, Origin, extra headers and settings. For `wss://`, open the TLS stream
-/// yourself and use [`client_handshake`].
+/// [`connect`] with subprotocols, Origin, extra headers and settings. For `wss://`, open the TLS
+/// stream yourself and use [`client_handshake`].
 pub fn connect_with(
     url: &str,
     options: &ClientOptions,
@@ -65,13 +64,12 @@ pub fn connect_with(
 ) -> Result<WebSocket<TcpStream>, Error> {
     let (authority, path) = split_ws_url(url).map_err(Error::InvalidUrl)?;
     // `[::1]` has colons but no port.
-    let has_port = authority
+    let port = authority
         .rsplit_once(':')
-        .is_some_and(|(_, port)| port.parse::<u16>().is_ok());
-    let address = if has_port {
-        authority.to_string()
-    } else {
-        format!("{authority}:80")
+        .and_then(|(_, port)| port.parse::<u16>().ok());
+    let address = match port {
+        Some(_) => authority.to_string(),
+        None => format!("{authority}:80"),
     };
     let mut failure = io::Error::new(ErrorKind::NotFound, "the host has no address");
     for addr in address.to_socket_addrs().map_err(Error::Io)? {
@@ -103,15 +101,10 @@ pub fn client_handshake<S: Read + Write + Timeouts>(
     let mut len = 0;
     loop {
         len += read_some(&mut stream, &mut buf[len..], deadline)?;
-        match request
-            .parse_response(&buf[..len], config.max_head_len)
-            .map_err(Error::Response)?
-        {
-            Parsed::Partial => continue,
-            Parsed::Complete { value, consumed } => {
-                let protocol = value.protocol().map(String::from);
-                return WebSocket::new(stream, Role::Client, config, buf, consumed..len, protocol);
-            }
+        let parsed = request.parse_response(&buf[..len], config.max_head_len);
+        if let Parsed::Complete { value, consumed } = parsed.map_err(Error::Response)? {
+            let protocol = value.protocol().map(String::from);
+            return WebSocket::new(stream, Role::Client, config, buf, consumed, len, protocol);
         }
     }
 }

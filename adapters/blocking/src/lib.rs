@@ -33,6 +33,8 @@ pub use rill::{
 pub use split::{Reader, Writer};
 pub use websocket::{Chunks, WebSocket};
 
+use std::io::{Read, Write};
+
 use std::io;
 use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
@@ -74,8 +76,9 @@ impl Default for Config {
 }
 
 /// The socket controls the pump needs beyond `Read + Write`. Every method defaults to doing nothing, so a
-/// stream that has none is one line: `impl Timeouts for MyStream {}` (its deadlines then only fire when
-/// I/O returns). A TLS stream delegates the timeouts to its socket.
+/// stream without them is one line, `impl Timeouts for MyStream {}`, or wrapped in [`Untimed`]; its
+/// deadlines (idle, keepalive, close) then only act when a read or write returns. A TLS stream wraps
+/// its TCP socket in a type of yours that forwards the timeouts to it.
 pub trait Timeouts {
     /// Bounds the next reads (`None`: block); a read past it fails with `WouldBlock` or `TimedOut`.
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
@@ -105,14 +108,25 @@ impl Timeouts for TcpStream {
     }
 }
 
-impl<T: Timeouts + ?Sized> Timeouts for &mut T {
-    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        (**self).set_read_timeout(timeout)
+/// Any blocking stream, without socket timeouts or half-close: see [`Timeouts`]. Suits a client, which
+/// waits for the server to end TCP; a server over it relies on the client to end TCP after the close
+/// handshake.
+#[derive(Debug)]
+pub struct Untimed<S>(pub S);
+
+impl<S> Timeouts for Untimed<S> {}
+
+impl<S: Read> Read for Untimed<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
     }
-    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        (**self).set_write_timeout(timeout)
+}
+
+impl<S: Write> Write for Untimed<S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
     }
-    fn shutdown_write(&mut self) -> io::Result<()> {
-        (**self).shutdown_write()
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
     }
 }

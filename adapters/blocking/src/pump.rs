@@ -2,11 +2,15 @@
 //! [`Session`] and holds no protocol state of its own.
 
 use crate::{Error, Timeouts};
-use rill::session::{Event, Instant, Session, Transmit};
+use rill::session::{Event, Instant, Session, Transmit, MIN_WRITE_BUFFER};
 use rill::{End, Message, MessageKind, Piece, ProtocolError, SendError, Timeout};
 use std::io::{self, ErrorKind, Read, Write};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
+
+/// A stream the pump drives.
+pub(crate) trait Stream: Read + Write + Timeouts {}
+impl<S: Read + Write + Timeouts> Stream for S {}
 
 /// The session and the clock its instants are measured on.
 pub(crate) struct Core {
@@ -16,29 +20,35 @@ pub(crate) struct Core {
 
 impl Core {
     pub(crate) fn new(session: Session, origin: std::time::Instant) -> Self {
-        Core {
-            session: Mutex::new(session),
-            origin,
-        }
+        let session = Mutex::new(session);
+        Core { session, origin }
     }
 
     pub(crate) fn now(&self) -> Instant {
         Instant(u64::try_from(self.origin.elapsed().as_micros()).unwrap_or(u64::MAX))
     }
 
-    /// The session; never held across blocking I/O. A panic elsewhere cannot leave it half-updated in a
-    /// way that matters more than the panic itself, so poisoning is ignored.
+    /// The session, never held across blocking I/O. Every session call leaves it consistent, so a
+    /// panic in another thread holding it is no reason to give up the connection.
     pub(crate) fn lock(&self) -> MutexGuard<'_, Session> {
         self.session.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// A refused send reports why the connection ended, when it has.
+    pub(crate) fn refused(&self, error: SendError) -> Error {
+        match self.lock().end() {
+            Some(end) if error == SendError::Closed => end.into(),
+            _ => error.into(),
+        }
+    }
 }
 
-/// What a receive needs besides its buffers: the session, the stream to read, and how to transmit what
-/// the session owes (the reply to a ping or close frame).
-pub(crate) struct Link<'a, S> {
+/// What a receive needs besides its buffers: the session, the stream to read, and how to send what
+/// the session owes (the reply to a ping or a close frame).
+pub(crate) struct Link<'a> {
     pub core: &'a Core,
-    pub io: &'a mut S,
-    pub tx: &'a mut dyn FnMut(&mut S) -> Result<(), Error>,
+    pub io: &'a mut dyn Stream,
+    pub tx: &'a mut dyn FnMut(&mut dyn Stream) -> Result<(), Error>,
 }
 
 /// The socket timeout that wakes us at `deadline` (at least 1 ms: a zero timeout is refused).
@@ -46,20 +56,19 @@ fn wait(deadline: Option<Instant>, now: Instant) -> Option<Duration> {
     deadline.map(|at| at.since(now).max(Duration::from_millis(1)))
 }
 
-/// A timed-out or interrupted call: hand the time to the session and try again.
-fn retry(error: &io::Error) -> bool {
-    matches!(
-        error.kind(),
-        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
-    )
-}
-
-/// A refused send reports why the connection ended, when it has.
-pub(crate) fn refused(session: &Session, error: SendError) -> Error {
-    match session.end() {
-        Some(end) if error == SendError::Closed => end.into(),
-        _ => error.into(),
+/// How a failed call affects the session: a timeout hands it the time, a reset is the end of the
+/// stream (common after the close handshake, when our last bytes cross the peer's close).
+fn failed(session: &mut Session, error: io::Error, now: Instant) -> Result<(), Error> {
+    match error.kind() {
+        ErrorKind::WouldBlock | ErrorKind::TimedOut => session.handle_timeout(now),
+        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted => session.handle_eof(),
+        ErrorKind::Interrupted => {}
+        _ => {
+            session.abort();
+            return Err(Error::Io(error));
+        }
     }
+    Ok(())
 }
 
 /// The receiving side: the read buffer the session decodes in place, and `recv`'s reassembly buffer.
@@ -73,18 +82,19 @@ pub(crate) struct Input {
 
 impl Input {
     pub(crate) fn new(buf: Vec<u8>, max_message: usize) -> Self {
+        let (message, stashed) = (Vec::new(), None);
         Input {
             buf,
-            message: Vec::new(),
+            message,
             max_message,
-            stashed: None,
+            stashed,
         }
     }
 
     /// The next event other than `NeedInput`, reading as needed; `None` once `until` has passed.
-    fn next<S: Read + Timeouts>(
+    fn next(
         &mut self,
-        link: &mut Link<'_, S>,
+        link: &mut Link<'_>,
         until: Option<Instant>,
     ) -> Result<Option<Event>, Error> {
         if let Some(event) = self.stashed.take() {
@@ -101,8 +111,7 @@ impl Input {
             }
             if event != Event::NeedInput {
                 return Ok(Some(event));
-            }
-            if until.is_some_and(|until| until <= now) {
+            } else if until.is_some_and(|until| until <= now) {
                 return Ok(None);
             }
             let deadline = deadline.into_iter().chain(until).min();
@@ -118,20 +127,13 @@ impl Input {
             match read {
                 Ok(0) => session.handle_eof(),
                 Ok(n) => session.handle_input(n, now),
-                Err(error) if retry(&error) => session.handle_timeout(now),
-                Err(error) => {
-                    session.abort();
-                    return Err(Error::Io(error));
-                }
+                Err(error) => failed(&mut session, error, now)?,
             }
         }
     }
 
     /// The next whole message, reassembled up to `max_message`; see [`crate::WebSocket::recv`].
-    pub(crate) fn recv<S: Read + Timeouts>(
-        &mut self,
-        link: &mut Link<'_, S>,
-    ) -> Result<Message<'_>, Error> {
+    pub(crate) fn recv(&mut self, link: &mut Link<'_>) -> Result<Message<'_>, Error> {
         self.message.clear();
         loop {
             let at = match self.next(link, None)? {
@@ -140,7 +142,6 @@ impl Input {
                     let session = link.core.lock();
                     let (code, reason) = session.close_frame();
                     self.message.extend_from_slice(reason.as_bytes());
-                    drop(session);
                     let reason = std::str::from_utf8(&self.message).unwrap_or_default();
                     return Ok(Message::Close(code, reason));
                 }
@@ -149,27 +150,22 @@ impl Input {
             };
             if self.message.len().saturating_add(at.end - at.start) > self.max_message {
                 let limit = self.max_message as u64;
-                link.core
-                    .lock()
-                    .fail(ProtocolError::MessageTooLarge { limit }, link.core.now());
-                continue;
-            }
-            // A message that arrived in one piece is lent from the read buffer without a copy.
-            if at.last && self.message.is_empty() {
+                let error = ProtocolError::MessageTooLarge { limit };
+                link.core.lock().fail(error, link.core.now());
+            } else if at.last && self.message.is_empty() {
+                // A message that arrived in one piece is lent from the read buffer, not copied.
                 return Ok(Message::new(at.kind, &self.buf[at.start..at.end]));
-            }
-            self.message.extend_from_slice(&self.buf[at.start..at.end]);
-            if at.last {
-                return Ok(Message::new(at.kind, &self.message));
+            } else {
+                self.message.extend_from_slice(&self.buf[at.start..at.end]);
+                if at.last {
+                    return Ok(Message::new(at.kind, &self.message));
+                }
             }
         }
     }
 
     /// The next piece of a message; `None` when the peer's close frame arrived.
-    pub(crate) fn recv_piece<S: Read + Timeouts>(
-        &mut self,
-        link: &mut Link<'_, S>,
-    ) -> Result<Option<Piece<'_>>, Error> {
+    pub(crate) fn recv_piece(&mut self, link: &mut Link<'_>) -> Result<Option<Piece<'_>>, Error> {
         loop {
             match self.next(link, None)? {
                 Some(Event::Piece(at)) => return Ok(Some(at.of(&self.buf))),
@@ -181,37 +177,31 @@ impl Input {
     }
 
     /// Sends a ping and reads until its pong; an event that arrives first is kept for the next receive.
-    pub(crate) fn ping<S: Read + Timeouts>(
+    pub(crate) fn ping(
         &mut self,
-        link: &mut Link<'_, S>,
+        link: &mut Link<'_>,
         timeout: Duration,
     ) -> Result<Option<Duration>, Error> {
         let now = link.core.now();
-        let id = link
-            .core
-            .lock()
-            .ping(now)
-            .ok_or(Error::Send(SendError::Closed))?;
+        let id = link.core.lock().ping(now);
+        let id = id.ok_or_else(|| link.core.refused(SendError::Closed))?;
         (link.tx)(link.io)?;
         loop {
             match self.next(link, Some(now.after(timeout)))? {
                 None => return Err(Error::Timeout(Timeout::Ping)),
                 Some(Event::Pong(got)) if got == id => return Ok(link.core.lock().rtt(id)),
-                Some(Event::Pong(_) | Event::NeedInput) => continue,
                 Some(Event::End(end)) => return Err(end.into()),
-                Some(event) => {
+                Some(event @ (Event::Piece(_) | Event::Close)) => {
                     self.stashed = Some(event);
                     return Ok(None);
                 }
+                _ => continue,
             }
         }
     }
 
     /// Reads and discards until the connection is over: `Ok` when the close handshake finished.
-    pub(crate) fn finish<S: Read + Timeouts>(
-        &mut self,
-        link: &mut Link<'_, S>,
-    ) -> Result<(), Error> {
+    pub(crate) fn finish(&mut self, link: &mut Link<'_>) -> Result<(), Error> {
         loop {
             match self.next(link, None)? {
                 Some(Event::End(End::Closed)) => return Ok(()),
@@ -229,17 +219,12 @@ pub(crate) struct Output {
 
 impl Output {
     pub(crate) fn new(len: usize) -> Self {
-        Output {
-            buf: vec![0; len.max(rill::session::MIN_WRITE_BUFFER)],
-        }
+        let buf = vec![0; len.max(MIN_WRITE_BUFFER)];
+        Output { buf }
     }
 
     /// Does what the session asks until it is idle; the session is locked only between blocking calls.
-    pub(crate) fn pump<S: Write + Timeouts>(
-        &mut self,
-        core: &Core,
-        io: &mut S,
-    ) -> Result<(), Error> {
+    pub(crate) fn pump(&mut self, core: &Core, io: &mut dyn Stream) -> Result<(), Error> {
         loop {
             let now = core.now();
             let mut session = core.lock();
@@ -251,81 +236,78 @@ impl Output {
             let result = match step {
                 Transmit::Write { start, end } => io
                     .set_write_timeout(wait(deadline, now))
-                    .and_then(|()| io.write(&self.buf[start..end])),
-                Transmit::Flush => io.flush().map(|()| 1),
+                    .and_then(|()| io.write(&self.buf[start..end]).map(Some)),
+                Transmit::Flush => io.flush().map(|()| None),
                 Transmit::Shutdown => {
-                    // The peer may already have reset the connection: nothing is left to tell it.
+                    // The peer may have reset the connection already: nothing is left to tell it.
                     let _ = io.shutdown_write();
-                    Ok(1)
+                    continue;
                 }
                 Transmit::Idle => return Ok(()),
             };
             let (now, mut session) = (core.now(), core.lock());
             match result {
-                Ok(0) => {
+                Ok(Some(0)) => {
                     session.abort();
                     return Err(Error::Io(ErrorKind::WriteZero.into()));
                 }
-                Ok(n) if matches!(step, Transmit::Write { .. }) => session.wrote(n, now),
-                Ok(_) => {}
-                Err(error) if retry(&error) => session.handle_timeout(now),
-                Err(error) => {
-                    session.abort();
-                    return Err(Error::Io(error));
-                }
+                Ok(Some(n)) => session.wrote(n, now),
+                Ok(None) => {}
+                Err(error) => failed(&mut session, error, now)?,
             }
         }
     }
 
-    /// Places `payload` as the next frames of the message begun, writing out whenever room is needed.
-    pub(crate) fn chunk<S: Write + Timeouts>(
+    /// Places the next frames of the message begun, writing out whenever room is needed; `flush`
+    /// ends with a flush as the policy says.
+    pub(crate) fn chunk(
         &mut self,
         core: &Core,
-        io: &mut S,
+        io: &mut dyn Stream,
         payload: &[u8],
         fin: bool,
+        flush: bool,
     ) -> Result<(), Error> {
         let mut done = 0;
         // An empty non-final chunk would be an empty frame on the wire for nothing.
         while fin || done < payload.len() {
             let mut session = core.lock();
-            done = match session.send_chunk(&mut self.buf, &[payload], done, fin, core.now()) {
-                Ok(placed) => placed,
-                Err(error) => return Err(refused(&session, error)),
-            };
-            if done == payload.len() && !(fin && session.in_message()) {
+            let placed = session.send_chunk(&mut self.buf, &[payload], done, fin, core.now());
+            let more = session.in_message() && fin;
+            drop(session);
+            done = placed.map_err(|error| core.refused(error))?;
+            if done == payload.len() && !more {
                 break;
             }
-            drop(session);
             self.pump(core, io)?;
         }
-        Ok(())
+        if flush {
+            core.lock().flush_by_policy();
+            self.pump(core, io)?;
+        }
+        // The pump ends quietly when the session ends (a deadline passed while writing): the bytes
+        // may not have left, so say why.
+        let end = core.lock().end();
+        end.map_or(Ok(()), |end| Err(end.into()))
     }
 
-    /// Places a whole message, writing out only when the buffer needs room.
-    pub(crate) fn feed<S: Write + Timeouts>(
+    /// Places a whole message; see [`Output::chunk`].
+    pub(crate) fn send(
         &mut self,
         core: &Core,
-        io: &mut S,
+        io: &mut dyn Stream,
         kind: MessageKind,
         payload: &[u8],
+        flush: bool,
     ) -> Result<(), Error> {
         let begun = core.lock().begin(kind);
-        begun.map_err(|error| refused(&core.lock(), error))?;
-        self.chunk(core, io, payload, true)
+        begun.map_err(|error| core.refused(error))?;
+        self.chunk(core, io, payload, true, flush)
     }
 
-    /// Ends a send: writes out now, or when the batch policy says so (`all`: now, whatever the policy).
-    pub(crate) fn flush<S: Write + Timeouts>(
-        &mut self,
-        core: &Core,
-        io: &mut S,
-        all: bool,
-    ) -> Result<(), Error> {
-        match all {
-            true => core.lock().flush(),
-            false => core.lock().flush_by_policy(),
-        }
+    /// Writes out and flushes everything placed.
+    pub(crate) fn flush(&mut self, core: &Core, io: &mut dyn Stream) -> Result<(), Error> {
+        core.lock().flush();
         self.pump(core, io)
     }
 }

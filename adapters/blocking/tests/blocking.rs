@@ -119,7 +119,10 @@ fn read_n(tcp: &mut TcpStream, n: usize) -> Vec<u8> {
 fn assert_eof(tcp: &mut TcpStream) {
     let mut rest = Vec::new();
     tcp.read_to_end(&mut rest).unwrap();
-    assert_eq!(rest, b"", "nothing after the close frame, then the end of TCP");
+    assert_eq!(
+        rest, b"",
+        "nothing after the close frame, then the end of TCP"
+    );
 }
 
 #[test]
@@ -129,7 +132,10 @@ fn text_binary_and_a_mebibyte_echo_through_small_buffers() {
     ws.send_text("hello, rill").unwrap();
     assert!(matches!(ws.recv().unwrap(), Message::Text("hello, rill")));
     ws.send_binary(&[0, 1, 2, 255]).unwrap();
-    assert!(matches!(ws.recv().unwrap(), Message::Binary(&[0, 1, 2, 255])));
+    assert!(matches!(
+        ws.recv().unwrap(),
+        Message::Binary(&[0, 1, 2, 255])
+    ));
     let big: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 251) as u8).collect();
     ws.send(MessageKind::Binary, &big).unwrap();
     match ws.recv().unwrap() {
@@ -155,7 +161,11 @@ fn a_peer_close_is_answered_with_its_code_and_the_server_ends_tcp() {
     });
     let mut tcp = raw_client(addr);
     tcp.write_all(&masked(0x88, b"\x0f\xa0bye")).unwrap();
-    assert_eq!(read_n(&mut tcp, 4), [0x88, 2, 0x0f, 0xa0], "close 4000 echoed");
+    assert_eq!(
+        read_n(&mut tcp, 4),
+        [0x88, 2, 0x0f, 0xa0],
+        "close 4000 echoed"
+    );
     assert_eof(&mut tcp);
     drop(tcp);
     let (close, after) = served.join().unwrap();
@@ -188,18 +198,27 @@ fn client_close_sends_a_masked_code_and_waits_for_the_server() {
     });
     let mut tcp = raw.join().unwrap();
     let frame = read_n(&mut tcp, 8);
-    assert_eq!(frame[..2], [0x88, 0x82], "a masked close frame with 2 bytes");
+    assert_eq!(
+        frame[..2],
+        [0x88, 0x82],
+        "a masked close frame with 2 bytes"
+    );
     let code = [frame[2] ^ frame[6], frame[3] ^ frame[7]];
     assert_eq!(u16::from_be_bytes(code), 4002);
     tcp.write_all(&[0x88, 2, 0x0f, 0xa2]).unwrap();
     tcp.shutdown(std::net::Shutdown::Write).unwrap();
     assert_eof(&mut tcp);
-    assert_eq!(closer.join().unwrap().unwrap(), (Some(CloseCode(4002)), String::new()));
+    assert_eq!(
+        closer.join().unwrap().unwrap(),
+        (Some(CloseCode(4002)), String::new())
+    );
 }
 
 #[test]
 fn an_unmasked_client_frame_is_answered_with_1002() {
-    let (addr, served) = server(Config::default(), |mut ws| ws.recv().map(|_| ()).unwrap_err());
+    let (addr, served) = server(Config::default(), |mut ws| {
+        ws.recv().map(|_| ()).unwrap_err()
+    });
     let mut tcp = raw_client(addr);
     tcp.write_all(&[0x81, 0x01, b'a']).unwrap();
     assert_eq!(read_n(&mut tcp, 4), [0x88, 2, 0x03, 0xea]);
@@ -265,7 +284,10 @@ fn an_idle_peer_is_dropped_within_the_idle_timeout() {
     let mut tcp = raw_client(addr);
     let (error, elapsed) = served.join().unwrap();
     assert!(matches!(error, Error::Timeout(Timeout::Idle)), "{error:?}");
-    assert!(elapsed >= idle && elapsed < idle + Duration::from_secs(1), "{elapsed:?}");
+    assert!(
+        elapsed >= idle && elapsed < idle + Duration::from_secs(1),
+        "{elapsed:?}"
+    );
     assert_eof(&mut tcp);
 }
 
@@ -290,11 +312,23 @@ fn split_halves_answer_a_ping_while_the_writer_is_between_chunks() {
     });
     let mut tcp = raw_client(addr);
     between.1.recv().unwrap();
-    assert_eq!(read_n(&mut tcp, 7), b"\x02\x05part1", "a non-final binary frame");
+    assert_eq!(
+        read_n(&mut tcp, 7),
+        b"\x02\x05part1",
+        "a non-final binary frame"
+    );
     tcp.write_all(&masked(0x89, b"hi")).unwrap();
-    assert_eq!(read_n(&mut tcp, 4), b"\x8a\x02hi", "the pong, sent by the reader");
+    assert_eq!(
+        read_n(&mut tcp, 4),
+        b"\x8a\x02hi",
+        "the pong, sent by the reader"
+    );
     resume.0.send(()).unwrap();
-    assert_eq!(read_n(&mut tcp, 7), b"\x80\x05part2", "the final continuation");
+    assert_eq!(
+        read_n(&mut tcp, 7),
+        b"\x80\x05part2",
+        "the final continuation"
+    );
     tcp.write_all(&masked(0x88, b"\x03\xe8")).unwrap();
     assert_eq!(read_n(&mut tcp, 4), [0x88, 2, 0x03, 0xe8]);
     assert_eof(&mut tcp);
@@ -309,7 +343,9 @@ fn an_invalid_request_gets_the_http_error_and_a_rejection_its_status() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let served = thread::spawn(move || {
-        let first = accept(listener.accept().unwrap().0).map(|_| ()).unwrap_err();
+        let first = accept(listener.accept().unwrap().0)
+            .map(|_| ())
+            .unwrap_err();
         let reject = |_: &rill_blocking::Request<'_>| Decision::Reject {
             status: 403,
             reason: "no".into(),
@@ -321,9 +357,58 @@ fn an_invalid_request_gets_the_http_error_and_a_rejection_its_status() {
     tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     let head = read_head(&mut tcp);
     assert!(head.starts_with("HTTP/1.1 4"), "{head}");
-    let refused = connect_with(&format!("ws://{addr}/"), &ClientOptions::default(), Config::default());
-    assert!(matches!(refused.map(|_| ()).unwrap_err(), Error::Response(_)));
+    let refused = connect_with(
+        &format!("ws://{addr}/"),
+        &ClientOptions::default(),
+        Config::default(),
+    );
+    assert!(matches!(
+        refused.map(|_| ()).unwrap_err(),
+        Error::Response(_)
+    ));
     let (first, second) = served.join().unwrap();
     assert!(matches!(first, Error::Request(_)), "{first:?}");
     assert!(matches!(second, Error::Rejected(403)), "{second:?}");
+}
+
+#[test]
+fn a_client_over_any_stream_feeds_and_flushes_and_pieces_stream_through() {
+    use rill_blocking::Untimed;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let served = thread::spawn(move || {
+        // The server ends TCP first after the close handshake, so it needs `shutdown_write`.
+        let stream = listener.accept().unwrap().0;
+        let mut ws = accept_with(stream, small(), |_| Decision::accept()).unwrap();
+        let (mut pieces, mut bytes) = (0, Vec::new());
+        while let Some(piece) = ws.recv_piece().unwrap() {
+            pieces += 1;
+            bytes.extend_from_slice(piece.payload);
+        }
+        (
+            pieces,
+            bytes,
+            ws.close_frame(),
+            ws.recv_piece().map(|_| ()).unwrap_err(),
+        )
+    });
+    let stream = Untimed(TcpStream::connect(addr).unwrap());
+    let host = addr.to_string();
+    let mut ws =
+        rill_blocking::client_handshake(stream, &host, "/", &ClientOptions::default(), small())
+            .unwrap();
+    ws.feed(MessageKind::Binary, &[1; 3000]).unwrap();
+    ws.feed(MessageKind::Text, b"tail").unwrap();
+    ws.flush().unwrap();
+    ws.close(CloseCode::GOING_AWAY, "later").unwrap();
+    // Untimed cannot half-close: the server sees the end of TCP when the socket is dropped.
+    drop(ws);
+    let (pieces, bytes, frame, after) = served.join().unwrap();
+    assert!(
+        pieces > 2,
+        "3000 bytes through a 512-byte read buffer come in pieces"
+    );
+    assert_eq!(bytes.len(), 3004);
+    assert_eq!(frame, (Some(CloseCode::GOING_AWAY), "later".to_string()));
+    assert!(matches!(after, Error::Closed));
 }
