@@ -10,6 +10,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadHalf};
 
+/// How long a connection stays quiet before buffers grown by a burst are returned.
+const SHRINK_AFTER_MS: u64 = 500;
+
 /// The reading half of a connection. Pings are answered and pongs recorded while it reads.
 pub struct Reader<S> {
     io: ReadHalf<S>,
@@ -164,16 +167,49 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
     /// One read into the empty buffer, bounded by the session's next deadline.
     async fn read(&mut self) -> Result<(), Error> {
         self.size_buffer();
-        self.buf.clear();
-        let deadline = self.shared.with(|s, _| s.poll_timeout());
-        let read = self.io.read_buf(&mut self.buf);
-        let result = match deadline {
-            None => Some(read.await),
-            Some(at) => tokio::time::timeout_at(self.shared.deadline(at), read)
-                .await
-                .ok(),
-        };
-        self.handle_read(result)
+        loop {
+            self.buf.clear();
+            let deadline = self.shared.with(|s, _| s.poll_timeout());
+            // Memory a burst grew is returned once the connection has been quiet for a moment, so an idle
+            // connection costs its configured buffers only; under load the timer never fires.
+            let shrink = self.holds_bulk_memory().then(|| {
+                tokio::time::Instant::now() + std::time::Duration::from_millis(SHRINK_AFTER_MS)
+            });
+            let wake = match (deadline.map(|at| self.shared.deadline(at)), shrink) {
+                (Some(deadline), Some(shrink)) => Some(deadline.min(shrink)),
+                (deadline, shrink) => deadline.or(shrink),
+            };
+            let read = self.io.read_buf(&mut self.buf);
+            let result = match wake {
+                None => Some(read.await),
+                Some(at) => tokio::time::timeout_at(at, read).await.ok(),
+            };
+            if result.is_none() && shrink.is_some_and(|at| at <= tokio::time::Instant::now()) {
+                self.release_bulk_memory();
+                if deadline.is_none_or(|at| self.shared.deadline(at) > tokio::time::Instant::now())
+                {
+                    continue;
+                }
+            }
+            return self.handle_read(result);
+        }
+    }
+
+    /// True when a burst left buffers larger than configured.
+    fn holds_bulk_memory(&self) -> bool {
+        let config = &self.shared.config;
+        self.buf.capacity() > config.read_buffer
+            || self.message.capacity() > config.read_buffer
+            || self.shared.write_buffer_grown()
+    }
+
+    /// Returns the read, reassembly and write buffers to their configured sizes (the read buffer is empty
+    /// here: a read is about to be waited for).
+    fn release_bulk_memory(&mut self) {
+        self.buf = Vec::with_capacity(self.shared.config.read_buffer);
+        self.last_read = 0;
+        self.message = Vec::new();
+        self.shared.shrink_write_buffer();
     }
 
     /// Hands a read's outcome (`None`: the deadline passed) to the session.
@@ -201,7 +237,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         let capacity = self.buf.capacity();
         let size = if self.last_read == capacity && capacity < config.max_read_buffer {
             (capacity * 2).min(config.max_read_buffer)
-        } else if capacity > config.read_buffer && self.last_read < config.read_buffer {
+        } else if capacity > config.read_buffer && self.last_read < capacity / 2 {
             config.read_buffer
         } else {
             return;

@@ -133,6 +133,23 @@ impl<S: AsyncWrite> Shared<S> {
         Ok(())
     }
 
+    /// True when the write buffer is larger than configured (grown for a large message).
+    pub(crate) fn write_buffer_grown(&self) -> bool {
+        self.write
+            .try_lock()
+            .is_ok_and(|side| side.buf.len() > self.config.write_buffer)
+    }
+
+    /// Frees a grown write buffer if nothing is pending in it (it is allocated again at the next write).
+    pub(crate) fn shrink_write_buffer(&self) {
+        if let Ok(mut side) = self.write.try_lock() {
+            let grown = side.buf.len() > self.config.write_buffer;
+            if grown && !self.with(|s, _| s.has_pending_output()) {
+                side.buf = Vec::new();
+            }
+        }
+    }
+
     fn abort(&self, error: std::io::Error) -> Error {
         self.with(|s, _| s.abort());
         Error::Io(error)

@@ -15,15 +15,19 @@ struct Counting;
 
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 static ALLOCATED_BYTES: AtomicUsize = AtomicUsize::new(0);
+/// Bytes allocated and not yet freed.
+static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         ALLOCATED_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
         unsafe { System.dealloc(ptr, layout) }
     }
 }
@@ -31,7 +35,7 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// Both tests count allocations process-wide, so they must not overlap.
+/// The tests count allocations process-wide, so they must not overlap.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[test]
@@ -174,5 +178,59 @@ fn a_slow_reader_blocks_the_sender_with_flat_memory_and_loses_nothing() {
         server.await.unwrap();
         let grown = ALLOCATED_BYTES.load(Ordering::Relaxed) - allocated_when_blocked;
         assert!(grown < 4 * MESSAGE, "sending 100 MB allocated {grown} more bytes after blocking: memory is flat");
+    });
+}
+
+#[test]
+fn memory_grown_by_a_burst_is_returned_once_the_connection_is_quiet() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let listener = Listener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}", listener.local_addr().unwrap());
+        let config = Config {
+            max_message: 2 << 20,
+            ..Config::default()
+        };
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut ws = accept(stream, config).await.unwrap();
+            while let Ok(Message::Binary(bytes)) = ws.recv().await {
+                let bytes = bytes.to_vec();
+                ws.send_binary(&bytes).await.unwrap();
+            }
+        });
+        let (mut reader, mut writer) = connect(&url, config).await.unwrap().split();
+        writer.send_binary(b"warm up").await.unwrap();
+        assert_eq!(reader.recv().await.unwrap(), Message::Binary(b"warm up"));
+        let idle = LIVE_BYTES.load(Ordering::Relaxed);
+        // One 1 MiB message each way grows both ends' read, reassembly and write buffers.
+        let bulk = vec![9u8; 1 << 20];
+        writer.send_binary(&bulk).await.unwrap();
+        assert_eq!(reader.recv().await.unwrap(), Message::Binary(&bulk[..]));
+        drop(bulk);
+        let peak = LIVE_BYTES.load(Ordering::Relaxed);
+        let waiting = tokio::spawn(async move { reader.recv().await.map(|_| ()) });
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let mut live = LIVE_BYTES.load(Ordering::Relaxed);
+        while live > idle + 64 * 1024 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await; // polling a counter, bounded by the deadline
+            live = LIVE_BYTES.load(Ordering::Relaxed);
+        }
+        assert!(
+            peak > idle + (1 << 20),
+            "the burst did grow memory ({idle} -> {peak})"
+        );
+        assert!(
+            live <= idle + 64 * 1024,
+            "after the burst both ends hold {} bytes more than when idle",
+            live.saturating_sub(idle)
+        );
+        writer.send_close(CloseCode::NORMAL, "").await.unwrap();
+        let _ = waiting.await;
+        server.await.unwrap();
     });
 }
