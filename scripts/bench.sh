@@ -24,12 +24,13 @@ options:
   --warmup T        warm-up seconds per throughput run (default 1)
   --servers "A B"   servers to run (default: "rill tungstenite fastws tokio-websockets"; missing binaries are skipped)
   --idle-conns N    connections for --memory (default 10000)
+  --bulk-bytes B    --memory: each connection first echoes one message of B bytes, then idles (post-bulk memory)
   --port-base P     first TCP port to use on 127.0.0.1 (default 19400)
   --build-only      build every benchmark binary in release and exit (what CI runs)
 USAGE
 }
 
-RUNS=3 SECS=5 WARMUP=1 QUICK=0 BUILD_ONLY=0 IDLE_CONNS=10000 PORT_BASE=19400
+RUNS=3 SECS=5 WARMUP=1 QUICK=0 BUILD_ONLY=0 IDLE_CONNS=10000 PORT_BASE=19400 BULK_BYTES=0
 SECTIONS=()
 # The rill server slot: `echo-rill` (benches/src/bin/echo-rill.rs) is benchmarked as soon as it exists.
 SERVERS=(rill tungstenite fastws tokio-websockets)
@@ -44,6 +45,7 @@ while [ $# -gt 0 ]; do
         --warmup) WARMUP=$2; shift ;;
         --servers) read -r -a SERVERS <<<"$2"; shift ;;
         --idle-conns) IDLE_CONNS=$2; shift ;;
+        --bulk-bytes) BULK_BYTES=$2; shift ;;
         --port-base) PORT_BASE=$2; shift ;;
         --throughput | --tokens | --memory | --alloc) SECTIONS+=("${1#--}") ;;
         --all) SECTIONS=(throughput tokens memory alloc) ;;
@@ -265,12 +267,12 @@ section_memory() {
     fi
     csv=$OUT/memory-$STAMP.csv
     log "memory: ${#PRESENT[@]} servers x $conns idle connections"
-    echo "server,conns,rss_before_kib,rss_after_kib,bytes_per_conn" >"$csv"
+    echo "server,conns,bulk_bytes,rss_before_kib,rss_after_kib,bytes_per_conn" >"$csv"
     for server in "${PRESENT[@]}"; do
         start_server "$BIN/echo-$server" "$port" "$LOGS/memory-$server.log"
         sleep 0.2
         before=$(vm_rss_kib "$SERVER_PID")
-        "$BIN/wsidle" --addr "127.0.0.1:$port" --conns "$conns" --hold-secs 300 \
+        "$BIN/wsidle" --addr "127.0.0.1:$port" --conns "$conns" --hold-secs 300 --bulk-bytes "$BULK_BYTES" \
             >"$LOGS/wsidle-$server.out" 2>"$LOGS/wsidle-$server.log" &
         idle_pid=$!
         STARTED+=("$idle_pid")
@@ -280,10 +282,11 @@ section_memory() {
             sleep 0.1
         done
         if grep -q '^ready' "$LOGS/wsidle-$server.out"; then
-            sleep 0.5
+            # Past the servers' quiet-connection timers (rill returns burst memory after 0.5 s).
+            sleep 1.5
             after=$(vm_rss_kib "$SERVER_PID")
             n=$(awk '{ print $2 }' "$LOGS/wsidle-$server.out")
-            echo "$server,$n,$before,$after,$(((after - before) * 1024 / n))" >>"$csv"
+            echo "$server,$n,$BULK_BYTES,$before,$after,$(((after - before) * 1024 / n))" >>"$csv"
         else
             log "wsidle did not get $conns connections up for $server (see $LOGS/wsidle-$server.log)"
         fi
@@ -292,8 +295,8 @@ section_memory() {
     done
     echo
     echo "server RSS with idle connections"
-    awk -F, 'NR == 1 { printf "%-18s %8s %14s %14s %14s\n", "server", "conns", "RSS before KiB", "RSS after KiB", "bytes/conn"; next }
-        { printf "%-18s %8s %14s %14s %14s\n", $1, $2, $3, $4, $5 }' "$csv"
+    awk -F, 'NR == 1 { printf "%-18s %8s %10s %14s %14s %14s\n", "server", "conns", "bulk", "RSS before KiB", "RSS after KiB", "bytes/conn"; next }
+        { printf "%-18s %8s %10s %14s %14s %14s\n", $1, $2, $3, $4, $5, $6 }' "$csv"
     echo "raw results: $csv"
 }
 

@@ -1,5 +1,6 @@
-//! Idle-connection client for the memory probe: opens N WebSocket connections, completes every handshake, prints
-//! `ready N` on stdout and holds the connections open (sending nothing) until `--hold-secs` have passed.
+//! Idle-connection client for the memory probe: opens N WebSocket connections, completes every handshake
+//! (and, with `--bulk-bytes`, has each echo one message of that size first), prints `ready N` on stdout and
+//! holds the connections open (sending nothing) until `--hold-secs` have passed.
 
 use rill_benches::args::Args;
 use rill_benches::client::connect;
@@ -9,7 +10,9 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use futures_util::{SinkExt, StreamExt};
 use tokio::sync::Semaphore;
+use tokio_websockets::Message;
 
 const USAGE: &str = "\
 usage: wsidle --addr 127.0.0.1:PORT [options]
@@ -18,6 +21,7 @@ usage: wsidle --addr 127.0.0.1:PORT [options]
   --conns N            connections to open (default 10000)
   --parallel P         handshakes in progress at once (default 64)
   --hold-secs T        how long to hold the connections after `ready` (default 60)
+  --bulk-bytes B       each connection first echoes one binary message of B bytes (default 0: none)
 
 Needs `ulimit -n` above N (the server too).";
 
@@ -27,6 +31,7 @@ fn main() {
     let conns: usize = args.value("conns", 10_000);
     let parallel: usize = args.value("parallel", 64usize).max(1);
     let hold = Duration::from_secs_f64(args.value("hold-secs", 60.0));
+    let bulk: usize = args.value("bulk-bytes", 0);
     let runtime = RuntimeOpts::parse(&mut args, Flavor::Current, 1);
     args.finish();
 
@@ -37,7 +42,15 @@ fn main() {
                 let gate = gate.clone();
                 tokio::spawn(async move {
                     let _permit = gate.acquire_owned().await?;
-                    connect(addr).await
+                    let mut ws = connect(addr).await?;
+                    if bulk > 0 {
+                        ws.send(Message::binary(vec![7u8; bulk])).await?;
+                        let echoed = ws.next().await.ok_or("closed before the echo")??;
+                        if echoed.as_payload().len() != bulk {
+                            return Err("the echo has the wrong length".into());
+                        }
+                    }
+                    Ok::<_, BoxError>(ws)
                 })
             })
             .collect();
