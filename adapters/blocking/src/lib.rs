@@ -21,8 +21,8 @@
 
 mod handshake;
 mod pump;
-mod split;
 mod websocket;
+mod writer;
 
 pub use handshake::{accept, accept_with, client_handshake, connect, connect_with};
 pub use rill::handshake::owned::{ClientOptions, Decision};
@@ -30,12 +30,10 @@ pub use rill::handshake::server::Request;
 pub use rill::{
     CloseCode, End, Limits, Message, MessageKind, Piece, ProtocolError, SessionConfig, Timeout,
 };
-pub use split::{Reader, Writer};
-pub use websocket::{Chunks, WebSocket};
+pub use websocket::{Reader, WebSocket};
+pub use writer::{Chunks, Writer};
 
-use std::io::{Read, Write};
-
-use std::io;
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
 

@@ -34,6 +34,13 @@ impl Core {
         self.session.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The peer's close frame, once it arrived: its code and reason.
+    pub(crate) fn close_frame(&self) -> (Option<rill::CloseCode>, String) {
+        let session = self.lock();
+        let (code, reason) = session.close_frame();
+        (code, reason.to_owned())
+    }
+
     /// A refused send reports why the connection ended, when it has.
     pub(crate) fn refused(&self, error: SendError) -> Error {
         match self.lock().end() {

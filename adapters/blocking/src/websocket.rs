@@ -1,79 +1,73 @@
-//! [`WebSocket`]: one connection over a blocking stream, used from one thread (see
-//! [`WebSocket::split`] for two).
+//! [`WebSocket`]: one connection over a blocking stream, and its [`Reader`] half once split for two
+//! threads.
 
 use crate::pump::{Core, Input, Link, Output, Stream};
-use crate::{Config, Error, Timeouts};
-use rill::{CloseCode, Message, MessageKind, Piece, Role, SendError, Session};
+use crate::{Config, Error, Timeouts, Writer};
+use rill::{CloseCode, Message, Piece, Role, SendError, Session};
 use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::ops::{Deref, DerefMut, Range};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// A WebSocket connection after the handshake, over a blocking stream `S`.
+/// A WebSocket connection after the handshake, over a blocking stream `S`. Sending is [`Writer`]'s
+/// (`send`, `send_text`, `send_binary`, `feed`, `flush`, `begin`), reached through `Deref`.
 pub struct WebSocket<S> {
-    pub(crate) core: Core,
-    pub(crate) stream: S,
-    pub(crate) input: Input,
-    pub(crate) output: Output,
+    input: Input,
+    writer: Writer<S>,
     protocol: Option<String>,
 }
 
-/// Binds `$link`, a [`Link`] for `$input` whose replies go out through the output pump on the same
-/// stream.
-macro_rules! link {
-    ($self:ident, $input:ident, $link:ident) => {
-        let WebSocket {
-            core,
-            stream,
-            input: $input,
-            output,
-            ..
-        } = $self;
-        let tx = &mut |io: &mut dyn Stream| output.pump(core, io);
-        let $link = &mut Link {
-            core,
-            io: stream,
-            tx,
-        };
-    };
-}
-
 impl<S: Read + Write + Timeouts> WebSocket<S> {
-    /// A connection whose handshake left `buf[early..len]` unread (frames sent right after it).
+    /// A connection whose handshake left `buf[early]` unread (frames sent right after it).
     pub(crate) fn new(
         stream: S,
         role: Role,
         config: Config,
         mut buf: Vec<u8>,
-        early: usize,
-        len: usize,
+        early: Range<usize>,
         protocol: Option<String>,
     ) -> Result<Self, Error> {
         let mut seed = [0u8; 8];
         getrandom::fill(&mut seed).map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
-        let origin = std::time::Instant::now();
-        let mut session = Session::new(
-            role,
-            config.session,
-            u64::from_le_bytes(seed),
-            rill::Instant(0),
-        );
-        buf.copy_within(early..len, 0);
-        if len > early {
-            session.handle_input(len - early, rill::Instant(0));
+        let (origin, seed) = (std::time::Instant::now(), u64::from_le_bytes(seed));
+        let mut session = Session::new(role, config.session, seed, rill::Instant(0));
+        let early_len = early.len();
+        buf.copy_within(early, 0);
+        if early_len > 0 {
+            session.handle_input(early_len, rill::Instant(0));
         }
         // The handshake needed room for a header block; the connection reads `read_buffer` at a time.
-        buf.truncate(config.read_buffer.max(len - early).max(1));
-        let (core, input) = (
-            Core::new(session, origin),
-            Input::new(buf, config.max_message),
-        );
-        let output = Output::new(config.write_buffer);
-        Ok(WebSocket {
+        buf.truncate(config.read_buffer.max(early_len).max(1));
+        let out = Mutex::new((stream, Output::new(config.write_buffer)));
+        let core = Arc::new(Core::new(session, origin));
+        let writer = Writer {
             core,
-            stream,
+            out: Arc::new(out),
+        };
+        let input = Input::new(buf, config.max_message);
+        Ok(WebSocket {
             input,
-            output,
+            writer,
             protocol,
         })
+    }
+
+    /// Runs a receive: one thread owns the connection, so the write side is held throughout and the
+    /// replies the session owes go out on the same stream.
+    fn link<'a, R>(&'a mut self, f: impl FnOnce(&'a mut Input, &mut Link<'_>) -> R) -> R {
+        let mut guard = self.writer.lock();
+        let (stream, output) = &mut *guard;
+        let core = &*self.writer.core;
+        let tx = &mut |io: &mut dyn Stream| output.pump(core, io);
+        f(
+            &mut self.input,
+            &mut Link {
+                core,
+                io: stream,
+                tx,
+            },
+        )
     }
 
     /// The next whole message, reassembled up to [`Config::max_message`] (beyond it the peer gets close
@@ -81,126 +75,112 @@ impl<S: Read + Write + Timeouts> WebSocket<S> {
     /// frame is returned as [`Message::Close`] (the reply is sent); later calls read until the peer
     /// ends the connection, then return [`Error::Closed`].
     pub fn recv(&mut self) -> Result<Message<'_>, Error> {
-        link!(self, input, link);
-        input.recv(link)
+        self.link(|input, link| input.recv(link))
     }
 
     /// The next piece of a message as it arrives (at most [`Config::read_buffer`] bytes; no limit on
     /// the message), or `None` once the peer's close frame arrived ([`WebSocket::close_frame`]). Later
     /// calls read until the peer ends the connection, then return [`Error::Closed`].
     pub fn recv_piece(&mut self) -> Result<Option<Piece<'_>>, Error> {
-        link!(self, input, link);
-        input.recv_piece(link)
-    }
-
-    /// Sends a whole message and writes it out (under a batch policy, once the batch is due).
-    pub fn send(&mut self, kind: MessageKind, payload: &[u8]) -> Result<(), Error> {
-        self.output
-            .send(&self.core, &mut self.stream, kind, payload, true)
-    }
-
-    /// Sends a text message.
-    pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
-        self.send(MessageKind::Text, text.as_bytes())
-    }
-
-    /// Sends a binary message.
-    pub fn send_binary(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        self.send(MessageKind::Binary, bytes)
-    }
-
-    /// Places a whole message in the write buffer; it is written once the buffer fills or at the next
-    /// [`WebSocket::flush`].
-    pub fn feed(&mut self, kind: MessageKind, payload: &[u8]) -> Result<(), Error> {
-        self.output
-            .send(&self.core, &mut self.stream, kind, payload, false)
-    }
-
-    /// Writes out and flushes everything fed so far.
-    pub fn flush(&mut self) -> Result<(), Error> {
-        self.output.flush(&self.core, &mut self.stream)
-    }
-
-    /// Begins a message sent in chunks, for a payload produced as it goes.
-    pub fn begin(&mut self, kind: MessageKind) -> Result<Chunks<'_>, Error> {
-        let begun = self.core.lock().begin(kind);
-        begun.map_err(|error| self.core.refused(error))?;
-        let WebSocket {
-            core,
-            stream,
-            output,
-            ..
-        } = self;
-        Ok(Chunks::new(move |chunk, fin| {
-            output.chunk(core, stream, chunk, fin, true)
-        }))
+        self.link(|input, link| input.recv_piece(link))
     }
 
     /// Sends a ping and reads until its pong: `Some` round-trip time, or `None` when a message piece
     /// or the peer's close frame came first. That is not lost: the next receive returns it. Call it
     /// between messages. [`Error::Timeout`] when no pong came within `timeout`.
     pub fn ping(&mut self, timeout: Duration) -> Result<Option<Duration>, Error> {
-        link!(self, input, link);
-        input.ping(link, timeout)
+        self.link(|input, link| input.ping(link, timeout))
     }
 
     /// Closes: sends a close frame with `code` and `reason` (at most 123 bytes), then reads (and drops)
     /// what arrives until the peer's close frame and the end of the connection, within the session's
     /// close timeout. `Ok` when the close handshake finished.
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        let now = self.core.now();
-        let closed = self.core.lock().close(code, reason, now);
+        let now = self.writer.core.now();
+        let closed = self.writer.core.lock().close(code, reason, now);
         match closed {
-            Err(error) if error != SendError::Closed => return Err(error.into()),
+            Err(error) if error != SendError::Closed => Err(error.into()),
             // `Closed`: the peer's close frame came first; finish its handshake.
-            _ => {}
+            _ => self.link(|input, link| input.finish(link)),
         }
-        link!(self, input, link);
-        input.finish(link)
     }
 
     /// The peer's close frame, once it arrived: its code (absent in an empty frame) and reason.
     pub fn close_frame(&self) -> (Option<CloseCode>, String) {
-        let session = self.core.lock();
-        let (code, reason) = session.close_frame();
-        (code, reason.to_owned())
+        self.writer.core.close_frame()
     }
 
     /// The subprotocol agreed in the handshake.
     pub fn protocol(&self) -> Option<&str> {
         self.protocol.as_deref()
     }
+}
 
-    /// The underlying stream.
-    pub fn get_ref(&self) -> &S {
-        &self.stream
+impl<S> Deref for WebSocket<S> {
+    type Target = Writer<S>;
+    fn deref(&self) -> &Writer<S> {
+        &self.writer
     }
 }
 
-/// A message being sent in chunks, from [`WebSocket::begin`] or [`crate::Writer::begin`]; each chunk
-/// leaves as a frame. Dropped without [`Chunks::finish`], it leaves the message open and later sends
-/// are refused.
-pub struct Chunks<'a> {
-    send: Box<SendChunk<'a>>,
+impl<S> DerefMut for WebSocket<S> {
+    fn deref_mut(&mut self) -> &mut Writer<S> {
+        &mut self.writer
+    }
 }
 
-/// Places a chunk, the last one when the flag is set, and writes it out.
-type SendChunk<'a> = dyn FnMut(&[u8], bool) -> Result<(), Error> + 'a;
+impl WebSocket<TcpStream> {
+    /// Splits the connection into a reader and a writer for two threads (the stream is cloned).
+    pub fn split(self) -> Result<(Reader, Writer), Error> {
+        let stream = self.writer.lock().0.try_clone().map_err(Error::Io)?;
+        let (core, out) = (self.writer.core.clone(), self.writer.out.clone());
+        let reader = Reader {
+            input: self.input,
+            stream,
+            writer: self.writer,
+        };
+        Ok((reader, Writer { core, out }))
+    }
+}
 
-impl<'a> Chunks<'a> {
-    pub(crate) fn new(send: impl FnMut(&[u8], bool) -> Result<(), Error> + 'a) -> Self {
-        Chunks {
-            send: Box::new(send),
-        }
+/// The receiving half from [`WebSocket::split`]. It also sends the replies the peer is owed, but
+/// never waits for the write side: when the [`Writer`] holds it, the writer sends them after unlocking.
+pub struct Reader {
+    input: Input,
+    stream: TcpStream,
+    writer: Writer,
+}
+
+impl Reader {
+    fn link<'a, R>(&'a mut self, f: impl FnOnce(&'a mut Input, &mut Link<'_>) -> R) -> R {
+        let Reader {
+            input,
+            stream,
+            writer,
+        } = self;
+        let tx = &mut |_: &mut dyn Stream| writer.try_pump();
+        f(
+            input,
+            &mut Link {
+                core: &writer.core,
+                io: stream,
+                tx,
+            },
+        )
     }
 
-    /// Sends the next chunk of the message and writes it out.
-    pub fn send(&mut self, chunk: &[u8]) -> Result<(), Error> {
-        (self.send)(chunk, false)
+    /// The next whole message; see [`WebSocket::recv`].
+    pub fn recv(&mut self) -> Result<Message<'_>, Error> {
+        self.link(|input, link| input.recv(link))
     }
 
-    /// Sends the last chunk (may be empty), ending the message.
-    pub fn finish(mut self, last: &[u8]) -> Result<(), Error> {
-        (self.send)(last, true)
+    /// The next piece of a message; see [`WebSocket::recv_piece`].
+    pub fn recv_piece(&mut self) -> Result<Option<Piece<'_>>, Error> {
+        self.link(|input, link| input.recv_piece(link))
+    }
+
+    /// The peer's close frame, once it arrived: its code and reason.
+    pub fn close_frame(&self) -> (Option<CloseCode>, String) {
+        self.writer.core.close_frame()
     }
 }

@@ -412,3 +412,47 @@ fn a_client_over_any_stream_feeds_and_flushes_and_pieces_stream_through() {
     assert_eq!(frame, (Some(CloseCode::GOING_AWAY), "later".to_string()));
     assert!(matches!(after, Error::Closed));
 }
+
+#[test]
+fn a_keepalive_ping_goes_out_while_recv_waits() {
+    let (addr, raw) = raw_server();
+    let config = Config {
+        session: SessionConfig {
+            keepalive: Some(Duration::from_millis(200)),
+            ..SessionConfig::default()
+        },
+        ..Config::default()
+    };
+    let waiting = thread::spawn(move || client(addr, config).recv().map(|_| ()).unwrap_err());
+    let mut tcp = raw.join().unwrap();
+    let ping = read_n(&mut tcp, 14);
+    assert_eq!(ping[..2], [0x89, 0x88], "a masked ping with an 8-byte id");
+    drop(tcp);
+    assert!(matches!(waiting.join().unwrap(), Error::AbnormalClosure));
+}
+
+#[test]
+fn a_peer_that_stops_reading_fails_the_send_after_the_write_timeout() {
+    let (hold, release) = mpsc::channel::<()>();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let silent = thread::spawn(move || {
+        // Accepts, answers the handshake, then reads nothing until the test is over.
+        let ws = accept(listener.accept().unwrap().0).unwrap();
+        release.recv().unwrap();
+        drop(ws);
+    });
+    let config = Config {
+        session: SessionConfig {
+            write_timeout: Some(Duration::from_millis(300)),
+            ..SessionConfig::default()
+        },
+        ..Config::default()
+    };
+    let mut ws = client(addr, config);
+    let big = vec![0u8; 64 << 20];
+    let error = ws.send_binary(&big).unwrap_err();
+    assert!(matches!(error, Error::Timeout(Timeout::Write)), "{error:?}");
+    hold.send(()).unwrap();
+    silent.join().unwrap();
+}
