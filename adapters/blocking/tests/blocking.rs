@@ -456,3 +456,31 @@ fn a_peer_that_stops_reading_fails_the_send_after_the_write_timeout() {
     hold.send(()).unwrap();
     silent.join().unwrap();
 }
+
+#[test]
+fn close_gives_up_after_the_close_timeout_when_the_peer_never_answers() {
+    let (addr, raw) = raw_server();
+    let config = Config {
+        session: SessionConfig {
+            close_timeout: Duration::from_millis(300),
+            ..SessionConfig::default()
+        },
+        ..Config::default()
+    };
+    let closer = thread::spawn(move || {
+        let start = Instant::now();
+        let error = client(addr, config)
+            .close(CloseCode::NORMAL, "")
+            .unwrap_err();
+        (error, start.elapsed())
+    });
+    let mut tcp = raw.join().unwrap();
+    assert_eq!(
+        read_n(&mut tcp, 2),
+        [0x88, 0x82],
+        "the close frame arrives and is never answered"
+    );
+    let (error, elapsed) = closer.join().unwrap();
+    assert!(matches!(error, Error::Timeout(Timeout::Close)), "{error:?}");
+    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+}
