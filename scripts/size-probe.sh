@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Measures the flash rill costs on a Cortex-M4F: builds firmware-examples/size-probe (handshake with full
-# validation plus a streaming echo loop) as a staticlib, links only what its exported function reaches, and
+# Measures the flash rill costs on a Cortex-M4F: builds firmware-examples/size-probe (rill-embassy's accept with
+# full validation, then a streaming echo through its reader and writer, under embassy_futures::block_on) as a staticlib, links only what its exported function reaches, and
 # prints text + rodata with the largest symbols and the breakdown by crate. Compares the total with the
 # project's 10,000-byte target; with SIZE_BUDGET=<bytes> set it also fails above that budget, for CI.
 set -euo pipefail
@@ -15,10 +15,10 @@ bin="$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin"
 CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-1}" cargo build --release --target "$target" --locked
 lib="target/$target/release/librill_size_probe.a"
 elf="target/size-probe.elf"
-# The entry point roots --gc-sections at rill_serve; the two stream functions the platform would provide
-# are absolute symbols (odd: Thumb code), so the link completes without pulling in any platform code.
+# The entry point roots --gc-sections at rill_serve; the stream and clock functions the platform would
+# provide are absolute symbols (odd: Thumb code), so the link completes without pulling in any platform code.
 "$bin/rust-lld" -flavor gnu --gc-sections --entry=rill_serve \
-    --defsym=rill_read=0x1001 --defsym=rill_write=0x1001 \
+    --defsym=rill_read=0x1001 --defsym=rill_write=0x1001 --defsym=rill_now=0x1001 \
     -Map target/size-probe.map -o "$elf" "$lib"
 
 echo "== sections (llvm-size -A)"
@@ -31,7 +31,7 @@ total=$((text + ${rodata:-0}))
 echo "== largest symbols (bytes, t = code, r = read-only data)"
 "$bin/llvm-nm" --size-sort --radix=d -S --demangle "$elf" | awk '$2 + 0 >= 100 { printf "%6d %s %s\n", $2, $3, $4 }' \
     | sed -E 's/::h[0-9a-f]{16}$//' | sort -rn
-echo "== by crate (named symbols; rill_serve is the probe with the rill and httparse code inlined into it)"
+echo "== by crate (named symbols; rill_serve is the probe with the rill, rill-embassy and embassy code inlined into it)"
 "$bin/llvm-nm" --radix=d -S --demangle "$elf" | awk 'NF >= 4 {
         crate = $4
         gsub(/\.\./, "::", crate)            # legacy mangling demangles "<rill::x as ...>" as "_$LT$rill..x"

@@ -12,7 +12,7 @@ use embassy_time::Duration;
 
 use rill_embassy::NoAckWait;
 use rill_embassy::{
-    ClientRequest, CloseCode, Error, Message, MessageKind, Piece, Reader, Role, Shared, Writer,
+    ClientRequest, CloseCode, Error, Message, MessageKind, Reader, Role, Shared, Writer,
 };
 
 /// The text message [`exchange`] sends first.
@@ -147,7 +147,7 @@ async fn talk(
         let mut got = 0;
         loop {
             match reader.recv_piece().await? {
-                Piece::Data(piece) => {
+                Some(piece) => {
                     if piece.kind != MessageKind::Binary {
                         return Err(ClientError::Unexpected("echo is not binary"));
                     }
@@ -164,7 +164,7 @@ async fn talk(
                         return Ok(got);
                     }
                 }
-                Piece::Close(..) => return Err(ClientError::Unexpected("closed during echo")),
+                None => return Err(ClientError::Unexpected("closed during echo")),
             }
         }
     };

@@ -34,10 +34,12 @@ pub struct Token {
 }
 
 impl Token {
+    /// The token's text as bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf[..usize::from(self.len)]
     }
 
+    /// The token's text.
     pub fn as_str(&self) -> &str {
         // Built only from ASCII digits, a space and ASCII words, so this cannot fail.
         core::str::from_utf8(self.as_bytes()).unwrap_or("")
@@ -67,6 +69,7 @@ pub struct Tokens {
 }
 
 impl Tokens {
+    /// The stream for `seed`, starting at sequence 0 (each `/tokens` stream uses its id as the seed).
     pub const fn new(seed: u32) -> Self {
         // xorshift32 is stuck at zero, so a zero seed is replaced rather than rejected.
         let state = if seed == 0 { 0x9E37_79B9 } else { seed };

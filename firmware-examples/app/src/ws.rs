@@ -12,7 +12,7 @@ use embassy_sync::signal::Signal;
 use embassy_time::{Duration, Timer};
 use embedded_io_async::{ErrorType, Read, Write};
 use rill::streams::{Envelope, EnvelopeKind, ENVELOPE_HEADER_LEN};
-use rill_embassy::{CloseCode, Config, Error, MessageKind, Piece, Reader, Shared, Writer};
+use rill_embassy::{CloseCode, Config, Error, MessageKind, Reader, Shared, Writer};
 
 use crate::{token_envelope, ENVELOPE_MAX, STREAMS, TOKENS_PER_STREAM};
 
@@ -20,7 +20,8 @@ use crate::{token_envelope, ENVELOPE_MAX, STREAMS, TOKENS_PER_STREAM};
 ///
 /// The limits are policy only: [`Endpoint::Echo`] streams each message through the read buffer piece by piece, so nothing is
 /// buffered whatever the size (Autobahn's section 9 sends 16 MiB messages). A silent peer gets a ping after 30 s
-/// and is dropped after 75 s, so a vanished browser cannot pin a listener.
+/// and is dropped after 75 s, so a vanished browser cannot pin a listener; one that stops reading is dropped
+/// after 20 s without progress.
 pub const CONFIG: Config = Config {
     limits: rill::Limits {
         max_frame_len: 16 << 20,
@@ -31,6 +32,10 @@ pub const CONFIG: Config = Config {
     close_timeout: Duration::from_secs(3),
     idle_timeout: Some(Duration::from_secs(75)),
     keepalive: Some(Duration::from_secs(30)),
+    // A peer that keeps acknowledging but stops reading (a zero window) never trips the socket's own timeout.
+    write_timeout: Some(Duration::from_secs(20)),
+    // Every send leaves at once: tokens are paced, and the echo flushes when it runs out of input.
+    batch: None,
 };
 
 /// Time between two tokens: slow enough to watch on the page.
@@ -85,10 +90,10 @@ where
             let mut binary = false;
             loop {
                 match reader.recv_piece().await {
-                    Ok(Piece::Data(piece)) if endpoint == Endpoint::Echo => {
+                    Ok(Some(piece)) if endpoint == Endpoint::Echo => {
                         writer.feed_piece(&piece).await?
                     }
-                    Ok(Piece::Data(piece)) => {
+                    Ok(Some(piece)) => {
                         if piece.first {
                             len = 0;
                             binary = piece.kind == MessageKind::Binary;
@@ -106,7 +111,8 @@ where
                             }
                         }
                     }
-                    Ok(Piece::Close(..)) | Err(Error::Closed) => return Ok(()),
+                    // The peer's close frame (answered by the reader), or the end after ours.
+                    Ok(None) | Err(Error::Closed) => return Ok(()),
                     Err(error) => return Err(error),
                 }
                 if endpoint == Endpoint::Echo && !reader.has_buffered_input() {

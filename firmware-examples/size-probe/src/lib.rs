@@ -1,21 +1,27 @@
-//! A complete WebSocket echo server over an abstract byte stream, for measuring rill's flash footprint.
+//! A complete WebSocket echo server on rill-embassy over an abstract byte stream, for measuring the flash
+//! rill costs in an embassy firmware.
 //!
-//! The one exported function, [`rill_serve`], does what a small device serving a browser does: read the
-//! upgrade request, validate it fully (every rule of RFC 6455 section 4.2.1), answer 101 or the error status,
-//! then echo every message back while answering pings and the close handshake. Messages are echoed as they
-//! stream in, piece by piece, as a chunked message, so a message of any size passes through the fixed
-//! buffers. The byte stream is two C functions the platform provides (a socket, a UART, a test harness).
+//! The one exported function, [`rill_serve`], does what a small device serving a browser does:
+//! `rill_embassy::accept` reads the upgrade request, validates it fully (every rule of RFC 6455 section
+//! 4.2.1) and answers 101 or the error status; then a [`Reader`] and a [`Writer`] echo every message back,
+//! piece by piece as it streams in (so a message of any size passes through the fixed buffers), while the
+//! session answers pings, runs the close handshake and keeps its deadlines. The byte stream and the clock
+//! are three C functions the platform provides (a socket, a UART, a test harness); the future is driven by
+//! `embassy_futures::block_on`, the smallest executor.
 #![no_std]
 
-use rill::handshake::server::{encode_accept, parse_request, Accept, AcceptError, RequestError};
-use rill::handshake::Parsed;
-use rill::{Connection, Event, Limits, Role};
+use core::task::Waker;
+use embassy_sync::blocking_mutex::raw::NoopRawMutex;
+use embedded_io_async::{ErrorKind, ErrorType, Read, Write};
+use rill_embassy::{accept, Config, Decision, Error, Reader, Role, Shared, Writer};
 
 extern "C" {
     /// Reads up to `len` bytes into `buf`; returns the count, 0 at end of stream, negative on error.
     fn rill_read(buf: *mut u8, len: usize) -> isize;
     /// Writes up to `len` bytes from `buf`; returns the count written, negative on error.
     fn rill_write(buf: *const u8, len: usize) -> isize;
+    /// Microseconds since any origin.
+    fn rill_now() -> u64;
 }
 
 /// Input and output buffer size: a browser's upgrade request fits, and so does the largest control frame.
@@ -24,13 +30,13 @@ const BUF_LEN: usize = 1024;
 /// Why [`rill_serve`] returned.
 #[repr(i32)]
 enum Outcome {
-    /// The peer closed the WebSocket and our close reply went out.
+    /// The close handshake finished.
     Closed = 0,
     /// The request was not a valid upgrade; the error response was sent.
     Rejected = 1,
     /// The peer broke the protocol; the close frame with its code was sent.
     ProtocolError = 2,
-    /// The stream ended or failed.
+    /// The stream ended or failed, or a deadline passed.
     Io = 3,
 }
 
@@ -39,111 +45,90 @@ enum Outcome {
 /// 3 when the stream ends or fails.
 #[no_mangle]
 pub extern "C" fn rill_serve() -> i32 {
-    let mut input = [0u8; BUF_LEN];
-    let mut output = [0u8; BUF_LEN];
-    (match serve(&mut input, &mut output) {
-        Ok(outcome) | Err(outcome) => outcome,
-    }) as i32
+    let mut read_buf = [0u8; BUF_LEN];
+    let mut write_buf = [0u8; BUF_LEN];
+    embassy_futures::block_on(serve(&mut read_buf, &mut write_buf)) as i32
 }
 
-fn serve(input: &mut [u8; BUF_LEN], output: &mut [u8; BUF_LEN]) -> Result<Outcome, Outcome> {
-    let mut filled = 0;
-    let head_len = loop {
-        filled += read(&mut input[filled..])?;
-        let request = match parse_request(&input[..filled], BUF_LEN) {
-            Ok(Parsed::Partial) => continue,
-            Ok(Parsed::Complete { value, consumed }) => {
-                match encode_accept(&value, &Accept::default(), output) {
-                    Ok(len) => {
-                        write_all(&output[..len])?;
-                        break consumed;
-                    }
-                    Err(AcceptError::Request(error)) => error,
-                    // Our own 101 always fits the output buffer.
-                    Err(AcceptError::Encode(_)) => return Err(Outcome::Io),
-                }
-            }
-            Err(error) => error,
-        };
-        return reject(request, output);
+async fn serve(read_buf: &mut [u8], write_buf: &mut [u8]) -> Outcome {
+    let config = Config::default();
+    let upgraded = match accept(&mut Stream, read_buf, write_buf, &config, |_| {
+        Decision::accept()
+    })
+    .await
+    {
+        Ok(upgraded) => upgraded,
+        Err(Error::Request(_) | Error::Rejected(_)) => return Outcome::Rejected,
+        Err(_) => return Outcome::Io,
     };
-    // Frames the client sent right behind its request are already in the buffer: decoding starts at them.
-    // `input[start..filled]` is what the receiver has not consumed yet; nothing is ever moved, because the
-    // receiver only asks for more bytes once it has taken all it was given (a split header waits inside it).
-    let mut start = head_len;
-    let mut conn = Connection::new(Role::Server, Limits::default(), 0);
-    loop {
-        let (consumed, outcome) = match conn.receiver.receive(&mut input[start..filled]) {
-            Ok(received) => {
-                let consumed = received.consumed;
-                match received.event {
-                    Some(Event::Data(piece)) => {
-                        if piece.first {
-                            conn.sender.begin(piece.kind).map_err(|_| Outcome::Io)?;
-                        }
-                        let head = conn
-                            .sender
-                            .chunk(piece.payload.len() as u64, piece.last)
-                            .map_err(|_| Outcome::Io)?;
-                        // A server's frames are unmasked: the payload goes out straight from the input.
-                        write_all(head.as_bytes())?;
-                        write_all(piece.payload)?;
-                        (consumed, None)
-                    }
-                    Some(Event::Close { .. }) => (consumed, Some(Outcome::Closed)),
-                    Some(Event::Ping(_) | Event::Pong(_)) => (consumed, None),
-                    None => {
-                        // Nothing new is owed to the peer: replies are queued only with an event or an error.
-                        start += consumed;
-                        if start == filled {
-                            start = 0;
-                            filled = 0;
-                        }
-                        // Were bytes left over in a full buffer, this read gets no room and fails as Io.
-                        filled += read(&mut input[filled..])?;
-                        continue;
-                    }
-                }
+    // Both halves are the same platform stream; one task drives them, so no locking is needed.
+    let shared = Shared::<NoopRawMutex, _>::new(Stream, write_buf, Role::Server, 0, config);
+    let mut reader = Reader::new(Stream, read_buf, upgraded, &mut [], &shared);
+    let mut writer = Writer::new(&shared);
+    let echo = async {
+        while let Some(piece) = reader.recv_piece().await? {
+            writer.feed_piece(&piece).await?;
+            if !reader.has_buffered_input() {
+                writer.flush().await?;
             }
-            Err(_) => (0, Some(Outcome::ProtocolError)),
-        };
-        // Pongs, and the close frame answering the peer's or reporting a fault.
-        let len = conn.poll_transmit(output);
-        write_all(&output[..len])?;
-        if let Some(outcome) = outcome {
-            return Ok(outcome);
         }
-        start += consumed;
+        Ok::<(), Error<ErrorKind>>(())
+    };
+    match echo.await {
+        Ok(()) | Err(Error::Closed) => Outcome::Closed,
+        Err(Error::Protocol(_)) => Outcome::ProtocolError,
+        Err(_) => Outcome::Io,
     }
 }
 
-fn reject(error: RequestError, output: &mut [u8]) -> Result<Outcome, Outcome> {
-    // Every reject response is a few hundred bytes at most.
-    let len = error.encode_response(output).map_err(|_| Outcome::Io)?;
-    write_all(&output[..len])?;
-    Ok(Outcome::Rejected)
+/// The platform's byte stream, both halves.
+struct Stream;
+
+impl ErrorType for Stream {
+    type Error = ErrorKind;
 }
 
-fn read(buf: &mut [u8]) -> Result<usize, Outcome> {
-    // SAFETY: the platform reads at most `buf.len()` bytes into the buffer it is given.
-    let n = unsafe { rill_read(buf.as_mut_ptr(), buf.len()) };
-    match usize::try_from(n) {
-        Ok(n) if n > 0 && n <= buf.len() => Ok(n),
-        _ => Err(Outcome::Io),
+impl Read for Stream {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, ErrorKind> {
+        // SAFETY: the platform reads at most `buf.len()` bytes into the buffer it is given.
+        let n = unsafe { rill_read(buf.as_mut_ptr(), buf.len()) };
+        usize::try_from(n)
+            .ok()
+            .filter(|n| *n <= buf.len())
+            .ok_or(ErrorKind::Other)
     }
 }
 
-fn write_all(mut bytes: &[u8]) -> Result<(), Outcome> {
-    while !bytes.is_empty() {
-        // SAFETY: the platform reads at most `bytes.len()` bytes from the buffer it is given.
-        let n = unsafe { rill_write(bytes.as_ptr(), bytes.len()) };
-        match usize::try_from(n) {
-            Ok(n) if n > 0 && n <= bytes.len() => bytes = &bytes[n..],
-            _ => return Err(Outcome::Io),
-        }
+impl Write for Stream {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, ErrorKind> {
+        // SAFETY: the platform reads at most `buf.len()` bytes from the buffer it is given.
+        let n = unsafe { rill_write(buf.as_ptr(), buf.len()) };
+        usize::try_from(n)
+            .ok()
+            .filter(|n| *n <= buf.len())
+            .ok_or(ErrorKind::Other)
     }
-    Ok(())
+
+    async fn flush(&mut self) -> Result<(), ErrorKind> {
+        // The platform's writes are not buffered here.
+        Ok(())
+    }
 }
+
+/// The platform's clock as embassy-time's driver. `block_on` polls without waiting for wakers, so no
+/// timer queue is needed.
+struct Clock;
+
+impl embassy_time_driver::Driver for Clock {
+    fn now(&self) -> u64 {
+        // SAFETY: a plain function of the platform without arguments.
+        unsafe { rill_now() }
+    }
+
+    fn schedule_wake(&self, _at: u64, _waker: &Waker) {}
+}
+
+embassy_time_driver::time_driver_impl!(static CLOCK: Clock = Clock);
 
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
