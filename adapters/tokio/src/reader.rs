@@ -136,6 +136,10 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
     /// Decodes until a data piece (`Some`) or the peer's close frame (`None`); reads when the buffer runs
     /// dry, transmits replies on the way, and wakes on the session's deadlines.
     async fn next(&mut self) -> Result<Option<PieceAt>, Error> {
+        // Each receive spends from tokio's cooperative budget (before anything is decoded, so yielding here
+        // loses nothing): a connection whose peer keeps the read buffer full yields to the others every
+        // so often instead of starving them.
+        tokio::task::consume_budget().await;
         loop {
             let event = self.shared.with(|s, now| s.poll_event(&mut self.buf, now));
             match event {

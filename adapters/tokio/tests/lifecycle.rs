@@ -194,7 +194,7 @@ async fn a_pong_queued_while_the_writer_holds_the_socket_leaves_before_the_write
         chunks.send(b"first chunk").await.unwrap();
         // The application now thinks for a long time before its next chunk.
         tokio::time::sleep(Duration::from_secs(30)).await;
-        drop(chunks);
+        chunks.finish(b"").await.unwrap();
     });
     waiting.notified().await;
     // Meanwhile the peer pings; the reader queues the pong but cannot take the write side.
