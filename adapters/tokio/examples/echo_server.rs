@@ -9,14 +9,16 @@
 //! - `--close-on TEXT`: a text message equal to TEXT is not echoed: the server starts the close handshake
 //!   with 1000 and the reason "server closing";
 //! - `--idle-timeout SECS`: fail a connection whose peer sends nothing for SECS seconds, whatever the
-//!   writer is doing.
+//!   writer is doing;
+//! - `--tls-cert PEM --tls-key PEM`: serve `wss://`, terminating TLS with this certificate chain and key
+//!   (needs feature `rustls`: `cargo run --release -p rill-tokio --features rustls --example echo_server`).
 
 mod common;
 
 use rill_tokio::{
     accept_with, CloseCode, Config, Decision, Error, Listener, MessageKind, Request, WebSocket,
 };
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
@@ -39,37 +41,67 @@ async fn main() -> std::io::Result<()> {
         let secs: f64 = idle.parse().map_err(std::io::Error::other)?;
         config.idle_timeout = Some(std::time::Duration::from_secs_f64(secs));
     }
+    let tls = common::tls_acceptor()?;
     let listener = Listener::bind(&addr).await?;
-    println!("echo_server listening on ws://{}", listener.local_addr()?);
+    let scheme = if tls.is_some() { "wss" } else { "ws" };
+    println!(
+        "echo_server listening on {scheme}://{}",
+        listener.local_addr()?
+    );
     loop {
         let (stream, _) = listener.accept().await?;
         let protocols = protocols.clone();
         let close_on = close_on.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let decide = |request: &Request<'_>| Decision::Accept {
-                protocol: request
-                    .protocols()
-                    .find(|offered| protocols.iter().any(|p| p == offered))
-                    .map(String::from),
-                headers: Vec::new(),
-            };
-            let Ok(mut ws) = accept_with(stream, config, decide).await else {
-                return;
-            };
-            let result = if close_on.is_empty() {
-                common::echo(&mut ws).await
-            } else {
-                echo_until(&mut ws, close_on.as_bytes()).await
-            };
-            if let Err(error) = result {
-                eprintln!("connection ended: {error}");
+            match tls {
+                None => serve(stream, config, &protocols, &close_on).await,
+                #[cfg(feature = "rustls")]
+                Some(acceptor) => {
+                    match rill_tokio::tls::tls_accept(stream, &acceptor, &config).await {
+                        Ok(stream) => serve(stream, config, &protocols, &close_on).await,
+                        Err(error) => eprintln!("{error}"),
+                    }
+                }
+                #[cfg(not(feature = "rustls"))]
+                Some(never) => match never {},
             }
         });
     }
 }
 
+/// One connection: the handshake, then the echo.
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    config: Config,
+    protocols: &[String],
+    close_on: &str,
+) {
+    let decide = |request: &Request<'_>| Decision::Accept {
+        protocol: request
+            .protocols()
+            .find(|offered| protocols.iter().any(|p| p == offered))
+            .map(String::from),
+        headers: Vec::new(),
+    };
+    let Ok(mut ws) = accept_with(stream, config, decide).await else {
+        return;
+    };
+    let result = if close_on.is_empty() {
+        common::echo(&mut ws).await
+    } else {
+        echo_until(&mut ws, close_on.as_bytes()).await
+    };
+    if let Err(error) = result {
+        eprintln!("connection ended: {error}");
+    }
+}
+
 /// [`common::echo`], except that a whole text message equal to `close_on` starts the close handshake.
-async fn echo_until(ws: &mut WebSocket<TcpStream>, close_on: &[u8]) -> Result<(), Error> {
+async fn echo_until<S: AsyncRead + AsyncWrite>(
+    ws: &mut WebSocket<S>,
+    close_on: &[u8],
+) -> Result<(), Error> {
     loop {
         let (reader, writer) = ws.halves();
         match reader.recv_piece().await {

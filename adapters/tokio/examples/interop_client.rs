@@ -4,7 +4,9 @@
 //! `cargo run --release -p rill-tokio --example interop_client -- --url ws://127.0.0.1:9002/script`
 //!
 //! Flags: `--url`, `--protocols a,b` (offered in that order), `--mode script|await-close|listen`,
-//! `--close-code 1000`, `--close-reason done`.
+//! `--close-code 1000`, `--close-reason done`, `--ca PEM` (for a `wss://` URL: trust only the CA
+//! certificates in PEM; needs feature `rustls`). A failed connect prints `error` and, for a TLS failure,
+//! `tls_error` with rustls' reason.
 //!
 //! - `script`: a text, a binary, a 1 MiB binary sent in 64 KiB chunks, a text sent in chunks that split a
 //!   character, each checked against its echo; then `fragments`, after which the server sends a fragmented
@@ -15,10 +17,9 @@
 
 mod common;
 
-use rill_tokio::{connect_with, ClientOptions, Config, Error, MessageKind, Reader, Writer};
+use rill_tokio::{ClientOptions, Config, Error, MaybeTlsStream, MessageKind, Reader, Writer};
 use std::fmt::Write as _;
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 const TEXT: &str = "Hello from rill: ünïcødé ✓ 🦀";
@@ -44,7 +45,7 @@ enum Seen {
     End(Result<(), String>),
 }
 
-async fn read_all(mut reader: Reader<TcpStream>, seen: mpsc::UnboundedSender<Seen>) {
+async fn read_all(mut reader: Reader<MaybeTlsStream>, seen: mpsc::UnboundedSender<Seen>) {
     let mut message = Vec::new();
     let mut pieces = 0;
     loop {
@@ -120,7 +121,7 @@ fn json_string(s: &str) -> String {
 }
 
 struct Session {
-    writer: Writer<TcpStream>,
+    writer: Writer<MaybeTlsStream>,
     seen: mpsc::UnboundedReceiver<Seen>,
     report: Report,
 }
@@ -234,6 +235,29 @@ impl Session {
     }
 }
 
+/// Connects with the default roots, or trusting only the CA certificates in the PEM file `ca`.
+async fn connect(
+    url: &str,
+    options: &ClientOptions,
+    ca: &str,
+) -> Result<rill_tokio::WebSocket<MaybeTlsStream>, Error> {
+    if ca.is_empty() {
+        return rill_tokio::connect_with(url, options, Config::default()).await;
+    }
+    #[cfg(feature = "rustls")]
+    {
+        let roots = rill_tokio::tls::roots_from_pem(ca).map_err(Error::Io)?;
+        let tls = rill_tokio::tls::client_config(roots);
+        let (ws, _) =
+            rill_tokio::connect_tls_with_response(url, options, tls, Config::default()).await?;
+        Ok(ws)
+    }
+    #[cfg(not(feature = "rustls"))]
+    Err(Error::InvalidUrl(
+        "--ca needs TLS: build with --features rustls",
+    ))
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let url = common::flag("--url", "ws://127.0.0.1:9002/script");
@@ -251,9 +275,14 @@ async fn main() {
         ..ClientOptions::default()
     };
     let mut report = Report::default();
-    let ws = match connect_with(&url, &options, Config::default()).await {
+    let ws = match connect(&url, &options, &common::flag("--ca", "")).await {
         Ok(ws) => ws,
         Err(error) => {
+            #[cfg(feature = "rustls")]
+            if let Some(tls) = rill_tokio::tls::tls_error(&error) {
+                let reason = tls.rustls_error().map(|e| format!("{e:?}"));
+                report.str("tls_error", Some(reason.as_deref().unwrap_or("")));
+            }
             report.str("error", Some(&format!("connect: {error}")));
             println!("{{{}}}", report.0);
             return;

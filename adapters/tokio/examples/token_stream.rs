@@ -10,7 +10,9 @@
 //!
 //! Flags: `--interval-ms N` between tokens (default 15), `--drop-after N` drops each session's first
 //! connection after N tokens (a test hook for resume), `--events` prints one JSON line per event (token
-//! sent first/last, first token rendered by the page) with a global order number.
+//! sent first/last, first token rendered by the page) with a global order number, `--tls-cert PEM
+//! --tls-key PEM` serves the page and the socket over HTTPS and WSS on the same port (needs feature
+//! `rustls`: `cargo run --release -p rill-tokio --features rustls --example token_stream -- ...`).
 
 mod common;
 
@@ -21,7 +23,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 const PAGE: &str = include_str!("../../../web/token_stream.html");
 const MODULE: &str = include_str!("../../../web/rill-streams.js");
@@ -110,9 +112,11 @@ fn main() -> std::io::Result<()> {
         .enable_all()
         .build()?;
     let local = tokio::task::LocalSet::new();
+    let tls = common::tls_acceptor()?;
     local.block_on(&runtime, async move {
         let listener = Listener::bind(&addr).await?;
-        println!("token_stream: open http://{}/", listener.local_addr()?);
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        println!("token_stream: open {scheme}://{}/", listener.local_addr()?);
         let sessions: Sessions = Rc::default();
         let events = Events {
             enabled: options.events,
@@ -121,8 +125,23 @@ fn main() -> std::io::Result<()> {
         loop {
             let (stream, _) = listener.accept().await?;
             let (sessions, options, events) = (sessions.clone(), options.clone(), events.clone());
+            let tls = tls.clone();
             tokio::task::spawn_local(async move {
-                if let Err(error) = connection(stream, sessions, &options, &events).await {
+                let result = match tls {
+                    None => connection(stream, sessions, &options, &events).await,
+                    #[cfg(feature = "rustls")]
+                    Some(acceptor) => {
+                        match rill_tokio::tls::tls_accept(stream, &acceptor, &Config::default())
+                            .await
+                        {
+                            Ok(stream) => connection(stream, sessions, &options, &events).await,
+                            Err(error) => Err(error),
+                        }
+                    }
+                    #[cfg(not(feature = "rustls"))]
+                    Some(never) => match never {},
+                };
+                if let Err(error) = result {
                     if !matches!(error, Error::Rejected(_) | Error::Closed) {
                         eprintln!("connection ended: {error}");
                     }
@@ -132,8 +151,8 @@ fn main() -> std::io::Result<()> {
     })
 }
 
-async fn connection(
-    stream: TcpStream,
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
     sessions: Sessions,
     options: &Options,
     events: &Events,
@@ -206,9 +225,9 @@ async fn connection(
     }
 }
 
-async fn send_token(
+async fn send_token<S: AsyncRead + AsyncWrite>(
     session: &mut Session,
-    writer: &mut Writer<TcpStream>,
+    writer: &mut Writer<S>,
     stream: u32,
     token: &str,
     last: bool,

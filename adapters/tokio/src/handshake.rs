@@ -1,10 +1,12 @@
-//! Opening handshakes over any stream: accept (with the application's decision) and connect.
+//! Opening handshakes over any stream: accept (with the application's decision, sync or async) and
+//! connect (`ws://`, and `wss://` with TLS).
 
-use crate::{connect_tcp, Config, Error, Timeout, WebSocket};
+use crate::{connect_tcp, Config, Error, MaybeTlsStream, Timeout, WebSocket};
 use rill::handshake::owned::{respond, split_ws_url, ClientOptions, Decision, Refusal};
 use rill::handshake::server::{parse_request, Request};
 use rill::handshake::Parsed;
 use rill::Role;
+use std::future::Future;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -18,14 +20,60 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
 
 /// Accepts a WebSocket after `decide` has seen the request (path, query, Origin, subprotocols, any header).
 /// Invalid upgrade requests are answered with the matching HTTP error (400, 405, 426, 431, ...) and a reason.
-pub async fn accept_with<S, F>(
+pub async fn accept_with<S, F>(stream: S, config: Config, decide: F) -> Result<WebSocket<S>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: FnOnce(&Request<'_>) -> Decision,
+{
+    accept_deciding(stream, config, |request, _| {
+        std::future::ready(decide(request))
+    })
+    .await
+}
+
+/// [`accept_with`] for a decision that needs to wait (a database, an auth service): `decide` gets the
+/// request as owned data and returns a future. The whole handshake, decision included, must finish within
+/// `config.handshake_timeout`; the connection is refused with nothing written if it does not.
+///
+/// ```no_run
+/// # async fn f(stream: tokio::net::TcpStream) -> Result<(), rill_tokio::Error> {
+/// use rill_tokio::{accept_with_async, Config, Decision, OwnedRequestInfo};
+/// let ws = accept_with_async(stream, Config::default(), |request: OwnedRequestInfo| async move {
+///     match request.header("authorization") {
+///         Some(token) if token_is_valid(token).await => Decision::accept(),
+///         _ => Decision::Reject { status: 401, reason: "who are you?".into() },
+///     }
+/// })
+/// .await?;
+/// # Ok(()) }
+/// # async fn token_is_valid(_: &str) -> bool { true }
+/// ```
+pub async fn accept_with_async<S, F, Fut>(
+    stream: S,
+    config: Config,
+    decide: F,
+) -> Result<WebSocket<S>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: FnOnce(OwnedRequestInfo) -> Fut,
+    Fut: Future<Output = Decision>,
+{
+    accept_deciding(stream, config, |request, head| {
+        decide(OwnedRequestInfo::new(request, head))
+    })
+    .await
+}
+
+/// The server handshake shared by the accept functions: `decide` gets the parsed request and its head bytes.
+async fn accept_deciding<S, F, Fut>(
     mut stream: S,
     config: Config,
     decide: F,
 ) -> Result<WebSocket<S>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
-    F: FnOnce(&Request<'_>) -> Decision,
+    F: FnOnce(&Request<'_>, &[u8]) -> Fut,
+    Fut: Future<Output = Decision>,
 {
     let mut buf = Vec::with_capacity(config.read_buffer.max(config.max_head_len));
     let handshake = async {
@@ -41,7 +89,8 @@ where
                     return Err(Error::Request(error));
                 }
             };
-            let (response, outcome) = respond(&request, &decide(&request))?;
+            let decision = decide(&request, &buf[..consumed]).await;
+            let (response, outcome) = respond(&request, &decision)?;
             stream.write_all(&response).await.map_err(Error::Io)?;
             stream.flush().await.map_err(Error::Io)?;
             return match outcome {
@@ -64,8 +113,156 @@ where
     ))
 }
 
-/// Connects to a `ws://host[:port][/path]` URL over TCP (with `TCP_NODELAY` as configured).
-pub async fn connect(url: &str, config: Config) -> Result<WebSocket<TcpStream>, Error> {
+/// An upgrade request as owned data, for decisions that outlive the read buffer ([`accept_with_async`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnedRequestInfo {
+    method: String,
+    target: String,
+    headers: Vec<(String, String)>,
+    protocols: Vec<String>,
+    is_upgrade: bool,
+}
+
+impl OwnedRequestInfo {
+    fn new(request: &Request<'_>, head: &[u8]) -> Self {
+        let mut slots = [httparse::EMPTY_HEADER; rill::handshake::MAX_HEADERS];
+        let mut raw = httparse::Request::new(&mut slots);
+        // The core parsed these same bytes already, so this parse succeeds; a header that is not UTF-8 is
+        // kept lossily (the core's own accessors refuse such values).
+        let _ = raw.parse(head);
+        let headers = raw
+            .headers
+            .iter()
+            .filter(|h| !h.name.is_empty())
+            .map(|h| {
+                (
+                    h.name.to_string(),
+                    String::from_utf8_lossy(h.value).trim().to_string(),
+                )
+            })
+            .collect();
+        OwnedRequestInfo {
+            method: request.method().to_string(),
+            target: request.target().to_string(),
+            headers,
+            protocols: request.protocols().map(String::from).collect(),
+            is_upgrade: request.is_upgrade(),
+        }
+    }
+
+    /// The request method.
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The request target as sent: path and query.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// The path part of the target.
+    pub fn path(&self) -> &str {
+        self.target.split_once('?').map_or(&self.target, |(p, _)| p)
+    }
+
+    /// The query part of the target (after `?`), if any.
+    pub fn query(&self) -> Option<&str> {
+        self.target.split_once('?').map(|(_, q)| q)
+    }
+
+    /// Every header line, in order, names as sent.
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
+    /// Any header by name (case-insensitive): the first occurrence.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The `Host` header.
+    pub fn host(&self) -> Option<&str> {
+        self.header("host")
+    }
+
+    /// The `Origin` header, which browsers send: check it to refuse cross-site pages.
+    pub fn origin(&self) -> Option<&str> {
+        self.header("origin")
+    }
+
+    /// The subprotocols the client offers, in its order of preference.
+    pub fn protocols(&self) -> &[String] {
+        &self.protocols
+    }
+
+    /// True when the client asks for a WebSocket (`Upgrade: websocket`); false for a plain HTTP request.
+    pub fn is_upgrade(&self) -> bool {
+        self.is_upgrade
+    }
+}
+
+/// The server's `101 Switching Protocols` as a client saw it: the agreed subprotocol and every header
+/// (cookies, a session id, a server's version...). Returned by [`connect_with_response`] and
+/// [`client_handshake_with_response`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HandshakeResponse {
+    protocol: Option<String>,
+    headers: Vec<(String, String)>,
+}
+
+impl HandshakeResponse {
+    fn new(protocol: Option<&str>, head: &[u8]) -> Self {
+        let mut slots = [httparse::EMPTY_HEADER; rill::handshake::MAX_HEADERS];
+        let mut raw = httparse::Response::new(&mut slots);
+        // The core verified these same bytes already, so this parse succeeds.
+        let _ = raw.parse(head);
+        HandshakeResponse {
+            protocol: protocol.map(String::from),
+            headers: raw
+                .headers
+                .iter()
+                .filter(|h| !h.name.is_empty())
+                .map(|h| {
+                    (
+                        h.name.to_string(),
+                        String::from_utf8_lossy(h.value).trim().to_string(),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// The subprotocol the server chose, one of those offered.
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    /// Every header line of the response, in order, names as sent.
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
+    /// Any response header by name (case-insensitive): the first occurrence.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Connects to a `ws://` or `wss://` URL (`host[:port][/path][?query]`). `wss://` needs feature
+/// `rustls-webpki-roots` or `rustls-native-roots`: the server's certificate must chain to those roots and
+/// carry the URL's host, which is also sent as SNI; ALPN offers `http/1.1`. TCP gets `TCP_NODELAY` as
+/// configured; TCP, TLS and the WebSocket handshake each finish within `config.handshake_timeout`.
+///
+/// Failures tell their stage: a TLS failure is an [`Error::Io`] holding a `tls::TlsError` (see
+/// `tls::tls_error`), any other `Error::Io` is TCP, and `Error::Response`/`Error::Rejected` are the
+/// WebSocket handshake.
+pub async fn connect(url: &str, config: Config) -> Result<WebSocket<MaybeTlsStream>, Error> {
     connect_with(url, &ClientOptions::default(), config).await
 }
 
@@ -74,31 +271,177 @@ pub async fn connect_with(
     url: &str,
     options: &ClientOptions,
     config: Config,
-) -> Result<WebSocket<TcpStream>, Error> {
-    let (authority, path) = split_ws_url(url).map_err(Error::InvalidUrl)?;
-    let address = if authority.contains(':') {
-        authority.to_string()
-    } else {
-        format!("{authority}:80")
+) -> Result<WebSocket<MaybeTlsStream>, Error> {
+    Ok(connect_with_response(url, options, config).await?.0)
+}
+
+/// [`connect_with`], also returning the server's response headers.
+pub async fn connect_with_response(
+    url: &str,
+    options: &ClientOptions,
+    config: Config,
+) -> Result<(WebSocket<MaybeTlsStream>, HandshakeResponse), Error> {
+    open(url, options, None, config).await
+}
+
+/// Connects to a `wss://` URL verifying the server with the caller's rustls config (private roots, client
+/// certificates, pinned keys...). Set its `alpn_protocols` to `http/1.1` if the server insists on ALPN
+/// (`tls::client_config` does). SNI and the name checked are the URL's host.
+#[cfg(feature = "rustls")]
+pub async fn connect_tls(
+    url: &str,
+    tls: std::sync::Arc<crate::tls::rustls::ClientConfig>,
+    config: Config,
+) -> Result<WebSocket<MaybeTlsStream>, Error> {
+    Ok(
+        connect_tls_with_response(url, &ClientOptions::default(), tls, config)
+            .await?
+            .0,
+    )
+}
+
+/// [`connect_tls`] with subprotocols, Origin and extra headers, also returning the response headers.
+#[cfg(feature = "rustls")]
+pub async fn connect_tls_with_response(
+    url: &str,
+    options: &ClientOptions,
+    tls: std::sync::Arc<crate::tls::rustls::ClientConfig>,
+    config: Config,
+) -> Result<(WebSocket<MaybeTlsStream>, HandshakeResponse), Error> {
+    open(url, options, Some(tls), config).await
+}
+
+/// A client TLS config, present only with feature `rustls`.
+#[cfg(feature = "rustls")]
+type TlsConfig = std::sync::Arc<crate::tls::rustls::ClientConfig>;
+/// Without feature `rustls` there is no TLS config to pass.
+#[cfg(not(feature = "rustls"))]
+type TlsConfig = std::convert::Infallible;
+
+/// Opens TCP, then TLS for `wss://` (with `tls`, else the default roots), then the WebSocket.
+async fn open(
+    url: &str,
+    options: &ClientOptions,
+    tls: Option<TlsConfig>,
+    config: Config,
+) -> Result<(WebSocket<MaybeTlsStream>, HandshakeResponse), Error> {
+    let (secure, rest) = match url.split_once("://") {
+        Some(("ws", rest)) => (false, rest),
+        Some(("wss", rest)) => (true, rest),
+        _ => {
+            return Err(Error::InvalidUrl(
+                "expected ws:// or wss://host[:port][/path]",
+            ))
+        }
     };
-    let stream = tokio::time::timeout(
+    if tls.is_some() && !secure {
+        return Err(Error::InvalidUrl("connect_tls needs a wss:// URL"));
+    }
+    // The core splits ws:// URLs; a wss:// one follows the same rules after its scheme.
+    let as_ws = format!("ws://{rest}");
+    let (authority, path) = split_ws_url(&as_ws).map_err(Error::InvalidUrl)?;
+    let (host, port) = split_authority(authority, if secure { 443 } else { 80 })?;
+    let address = format!("{host}:{port}");
+    let address = if host.contains(':') {
+        format!("[{host}]:{port}") // an IPv6 literal
+    } else {
+        address
+    };
+    let tcp = tokio::time::timeout(
         config.handshake_timeout,
         connect_tcp(&address, config.nodelay),
     )
     .await
     .map_err(|_| Error::Timeout(Timeout::Handshake))?
-    .map_err(Error::Io)?;
-    client_handshake(stream, authority, path, options, config).await
+    .map_err(|e| {
+        Error::Io(std::io::Error::new(
+            e.kind(),
+            format!("TCP connect to {address} failed: {e}"),
+        ))
+    })?;
+    let stream = if secure {
+        tls_stream(tcp, host, tls, &config).await?
+    } else {
+        MaybeTlsStream::Plain(tcp)
+    };
+    client_handshake_with_response(stream, authority, path, options, config).await
+}
+
+#[cfg(feature = "rustls")]
+async fn tls_stream(
+    tcp: TcpStream,
+    host: &str,
+    tls: Option<TlsConfig>,
+    config: &Config,
+) -> Result<MaybeTlsStream, Error> {
+    let tls = match tls {
+        Some(tls) => tls,
+        None => crate::tls::default_client_config().map_err(Error::Io)?,
+    };
+    let stream = crate::tls::tls_connect(tcp, host, tls, config).await?;
+    Ok(MaybeTlsStream::Rustls(Box::new(stream)))
+}
+
+#[cfg(not(feature = "rustls"))]
+async fn tls_stream(
+    _tcp: TcpStream,
+    _host: &str,
+    _tls: Option<TlsConfig>,
+    _config: &Config,
+) -> Result<MaybeTlsStream, Error> {
+    Err(Error::InvalidUrl(
+        "wss:// needs TLS: build rill-tokio with feature rustls-webpki-roots or rustls-native-roots",
+    ))
+}
+
+/// Splits `host[:port]` (an IPv6 literal in brackets) into the host without brackets and the port.
+fn split_authority(authority: &str, default_port: u16) -> Result<(&str, u16), Error> {
+    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or(Error::InvalidUrl("unclosed [ in the host"))?;
+        (host, after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    let port = match port {
+        Some(port) => port
+            .parse()
+            .map_err(|_| Error::InvalidUrl("invalid port"))?,
+        None => default_port,
+    };
+    if host.is_empty() {
+        return Err(Error::InvalidUrl("missing host"));
+    }
+    Ok((host, port))
 }
 
 /// Runs the client handshake over an already open stream (e.g. a TLS stream for `wss://`).
 pub async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
+    stream: S,
     host: &str,
     path: &str,
     options: &ClientOptions,
     config: Config,
 ) -> Result<WebSocket<S>, Error> {
+    Ok(
+        client_handshake_with_response(stream, host, path, options, config)
+            .await?
+            .0,
+    )
+}
+
+/// [`client_handshake`], also returning the server's response headers.
+pub async fn client_handshake_with_response<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    host: &str,
+    path: &str,
+    options: &ClientOptions,
+    config: Config,
+) -> Result<(WebSocket<S>, HandshakeResponse), Error> {
     let mut key = [0u8; 16];
     getrandom::fill(&mut key).map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
     let mut buf = Vec::with_capacity(config.read_buffer.max(config.max_head_len));
@@ -114,21 +457,19 @@ pub async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
             {
                 Parsed::Partial => continue,
                 Parsed::Complete { value, consumed } => {
-                    return Ok::<_, Error>((value.protocol().map(String::from), consumed));
+                    let response = HandshakeResponse::new(value.protocol(), &buf[..consumed]);
+                    return Ok::<_, Error>((response, consumed));
                 }
             }
         }
     };
-    let (protocol, start) = tokio::time::timeout(config.handshake_timeout, handshake)
+    let (response, start) = tokio::time::timeout(config.handshake_timeout, handshake)
         .await
         .map_err(|_| Error::Timeout(Timeout::Handshake))??;
-    Ok(WebSocket::new(
-        stream,
-        Role::Client,
-        config,
-        buf,
-        start,
-        protocol,
+    let protocol = response.protocol.clone();
+    Ok((
+        WebSocket::new(stream, Role::Client, config, buf, start, protocol),
+        response,
     ))
 }
 

@@ -33,12 +33,20 @@ mod shared;
 mod stream;
 mod streams;
 mod tcp;
+pub mod tls;
+#[cfg(feature = "hyper")]
+pub mod upgrade;
 mod websocket;
 mod writer;
 
 pub use config::{Batch, Config};
 pub use error::{Error, Timeout};
-pub use handshake::{accept, accept_with, client_handshake, connect, connect_with};
+pub use handshake::{
+    accept, accept_with, accept_with_async, client_handshake, client_handshake_with_response,
+    connect, connect_with, connect_with_response, HandshakeResponse, OwnedRequestInfo,
+};
+#[cfg(feature = "rustls")]
+pub use handshake::{connect_tls, connect_tls_with_response};
 pub use reader::Reader;
 pub use rill::handshake::owned::{ClientOptions, Decision};
 pub use rill::handshake::server::Request;
@@ -48,5 +56,10 @@ pub use rill::{CloseCode, Message, MessageKind, Piece};
 pub use stream::OwnedMessage;
 pub use streams::{StreamEvent, StreamReceiver, StreamSender};
 pub use tcp::{connect_tcp, Listener};
+pub use tls::MaybeTlsStream;
+#[cfg(feature = "rustls")]
+pub use tls::{accept_tls, accept_tls_with, TlsError};
+#[cfg(feature = "axum")]
+pub use upgrade::WebSocketUpgrade;
 pub use websocket::WebSocket;
 pub use writer::{Chunks, TextChunks, Writer};

@@ -13,6 +13,38 @@ pub fn flag(name: &str, default: &str) -> String {
         .unwrap_or_else(|| default.to_string())
 }
 
+/// The TLS acceptor that `--tls-cert PEM --tls-key PEM` ask for, or `None` without them (plain TCP).
+#[cfg(feature = "rustls")]
+pub fn tls_acceptor() -> std::io::Result<Option<rill_tokio::tls::TlsAcceptor>> {
+    let (cert, key) = (flag("--tls-cert", ""), flag("--tls-key", ""));
+    match (cert.is_empty(), key.is_empty()) {
+        (true, true) => Ok(None),
+        (false, false) => Ok(Some(rill_tokio::tls::TlsAcceptor::from(
+            rill_tokio::tls::server_config_from_pem(cert, key)?,
+        ))),
+        _ => Err(std::io::Error::other(
+            "--tls-cert and --tls-key go together",
+        )),
+    }
+}
+
+/// Without feature `rustls` there is no acceptor: a type with no values (not `Copy`, so that the examples'
+/// `clone()` of the `Some` case reads the same with and without the feature).
+#[cfg(not(feature = "rustls"))]
+#[derive(Clone)]
+pub enum NoTls {}
+
+/// Without feature `rustls` there is no TLS: `--tls-cert` is refused with how to build it in.
+#[cfg(not(feature = "rustls"))]
+pub fn tls_acceptor() -> std::io::Result<Option<NoTls>> {
+    if flag("--tls-cert", "").is_empty() && flag("--tls-key", "").is_empty() {
+        return Ok(None);
+    }
+    Err(std::io::Error::other(
+        "--tls-cert/--tls-key need TLS: build the example with --features rustls",
+    ))
+}
+
 /// Echoes every message piece by piece, so a message of any size streams through fixed buffers. Replies
 /// to pieces that arrived together are flushed together, once no more input is buffered.
 pub async fn echo<S: AsyncRead + AsyncWrite>(ws: &mut WebSocket<S>) -> Result<(), Error> {

@@ -1,0 +1,364 @@
+//! WebSockets inside a hyper 1 server (feature `hyper`) or an axum 0.8 router (feature `axum`): the
+//! request is checked by rill's own strict handshake, so a bad upgrade gets the same 4xx answer and reason
+//! as from rill's listener, the answer's bytes come from the core's `respond`, and the upgraded connection
+//! becomes a rill-tokio [`WebSocket`] (split halves, streaming, chunked sends and all).
+//!
+//! hyper alone: [`upgrade`] answers a request and hands back an [`Upgrading`] to await (in any task,
+//! `Send` or not) once the response is on its way:
+//!
+//! ```no_run
+//! # use bytes::Bytes; use http_body_util::Full;
+//! use rill_tokio::{upgrade::upgrade, Config, Decision};
+//! async fn handle(
+//!     mut request: http::Request<hyper::body::Incoming>,
+//! ) -> Result<http::Response<Full<Bytes>>, std::convert::Infallible> {
+//!     let (response, upgrading) = upgrade(&mut request, Config::default(), |_| Decision::accept());
+//!     if let Some(upgrading) = upgrading {
+//!         tokio::spawn(async move {
+//!             let mut ws = upgrading.websocket().await?;
+//!             while let rill_tokio::Message::Text(text) = ws.recv().await? {
+//!                 let reply = text.to_string();
+//!                 ws.send_text(&reply).await?;
+//!             }
+//!             Ok::<_, rill_tokio::Error>(())
+//!         });
+//!     }
+//!     Ok(response)
+//! }
+//! ```
+//!
+//! axum: the [`WebSocketUpgrade`] extractor (see its docs).
+
+use crate::{Config, Decision, Error, Request, Timeout, WebSocket};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
+use http_body_util::Full;
+use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper_util::rt::TokioIo;
+use rill::handshake::owned::{respond, Refusal};
+use rill::handshake::server::{parse_request, RequestError};
+use rill::handshake::Parsed;
+use rill::Role;
+
+/// The stream under a WebSocket upgraded from hyper.
+pub type UpgradedStream = TokioIo<Upgraded>;
+
+/// A WebSocket upgraded from a hyper (or axum) request.
+pub type UpgradedWebSocket = WebSocket<UpgradedStream>;
+
+/// Answers `request` the way rill's own listener would: a valid upgrade that `decide` accepts gets
+/// `101 Switching Protocols` and an [`Upgrading`]; an invalid one gets the core's 4xx (400, 405, 426, 431,
+/// 505) with its reason as the body; `decide` may also reject it or answer it as plain HTTP. Return the
+/// response from the hyper service, then await [`Upgrading::websocket`].
+///
+/// The request head is re-serialised from hyper's parsed parts and checked by the core's parser, so the
+/// limits (`config.max_head_len`, 32 header lines) are the listener's too.
+pub fn upgrade<B>(
+    request: &mut http::Request<B>,
+    config: Config,
+    decide: impl FnOnce(&Request<'_>) -> Decision,
+) -> (http::Response<Full<Bytes>>, Option<Upgrading>) {
+    let head = request_head(
+        request.method(),
+        request.uri(),
+        request.version(),
+        request.headers(),
+    );
+    let on_upgrade = request.extensions_mut().remove::<OnUpgrade>();
+    answer(&head, on_upgrade, config, decide)
+}
+
+/// An accepted upgrade whose `101` response is being sent; await [`Upgrading::websocket`] for the socket.
+#[derive(Debug)]
+pub struct Upgrading {
+    on_upgrade: OnUpgrade,
+    config: Config,
+    protocol: Option<String>,
+}
+
+impl Upgrading {
+    /// The subprotocol agreed in the handshake.
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    /// The WebSocket, once hyper has sent the `101` and handed over the connection (within
+    /// `config.handshake_timeout`). Bytes the client sent right after its request are not lost: hyper
+    /// hands them over with the connection.
+    pub async fn websocket(self) -> Result<UpgradedWebSocket, Error> {
+        let upgraded = tokio::time::timeout(self.config.handshake_timeout, self.on_upgrade)
+            .await
+            .map_err(|_| Error::Timeout(Timeout::Handshake))?
+            .map_err(|e| Error::Io(std::io::Error::other(format!("hyper upgrade failed: {e}"))))?;
+        let buf = Vec::with_capacity(self.config.read_buffer);
+        Ok(WebSocket::new(
+            TokioIo::new(upgraded),
+            Role::Server,
+            self.config,
+            buf,
+            0,
+            self.protocol,
+        ))
+    }
+}
+
+/// The request head as HTTP/1.1 bytes, for the core's parser. Versions other than 1.0 and 1.1 are written
+/// as 1.0, which the core refuses with 505 (a WebSocket over HTTP/2 is a different handshake).
+fn request_head(method: &Method, uri: &Uri, version: Version, headers: &HeaderMap) -> Vec<u8> {
+    let target = uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut head = Vec::with_capacity(256 + headers.len() * 48);
+    head.extend_from_slice(method.as_str().as_bytes());
+    head.push(b' ');
+    head.extend_from_slice(target.as_bytes());
+    head.extend_from_slice(if version == Version::HTTP_11 {
+        b" HTTP/1.1\r\n"
+    } else {
+        b" HTTP/1.0\r\n"
+    });
+    for (name, value) in headers {
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    head
+}
+
+/// The core's answer to `head` as a hyper response, and the pending upgrade when it is a `101`.
+fn answer(
+    head: &[u8],
+    on_upgrade: Option<OnUpgrade>,
+    config: Config,
+    decide: impl FnOnce(&Request<'_>) -> Decision,
+) -> (http::Response<Full<Bytes>>, Option<Upgrading>) {
+    let request = match parse_request(head, config.max_head_len) {
+        Ok(Parsed::Complete { value, .. }) => value,
+        // The head ends with a blank line, so it is complete unless it is over the limit.
+        Ok(Parsed::Partial) => return (refusal(RequestError::Malformed), None),
+        Err(error) => return (refusal(error), None),
+    };
+    let decision = decide(&request);
+    if matches!(decision, Decision::Accept { .. })
+        && request.validate().is_ok()
+        && on_upgrade.is_none()
+    {
+        return (
+            plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "this connection cannot be upgraded (hyper's upgrades are not enabled on it)",
+            ),
+            None,
+        );
+    }
+    match respond(&request, &decision) {
+        Ok((bytes, Ok(protocol))) => {
+            let upgrading = on_upgrade.map(|on_upgrade| Upgrading {
+                on_upgrade,
+                config,
+                protocol,
+            });
+            (to_response(&bytes), upgrading)
+        }
+        Ok((bytes, Err(Refusal::Invalid(_) | Refusal::Rejected(_)))) => (to_response(&bytes), None),
+        // e.g. a subprotocol the client did not offer: the application's mistake, not the client's.
+        Err(error) => (
+            plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("cannot answer the upgrade: {error}"),
+            ),
+            None,
+        ),
+    }
+}
+
+/// The core's answer for an invalid request, as a response.
+fn refusal(error: RequestError) -> http::Response<Full<Bytes>> {
+    let mut out = [0u8; 512];
+    match error.encode_response(&mut out) {
+        Ok(len) => to_response(&out[..len]),
+        Err(_) => plain(StatusCode::BAD_REQUEST, error.reason()),
+    }
+}
+
+fn plain(status: StatusCode, reason: &str) -> http::Response<Full<Bytes>> {
+    let mut response = http::Response::new(Full::new(Bytes::from(reason.to_string())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// Turns the bytes the core encoded (status line, headers, body) into hyper's response type. hyper writes
+/// its own status line and recomputes nothing it is given: the headers (Upgrade, Sec-WebSocket-Accept,
+/// Content-Length, Connection: close...) go out as the core chose them.
+fn to_response(bytes: &[u8]) -> http::Response<Full<Bytes>> {
+    let mut slots = [httparse::EMPTY_HEADER; 64];
+    let mut parsed = httparse::Response::new(&mut slots);
+    let Ok(httparse::Status::Complete(head_len)) = parsed.parse(bytes) else {
+        return plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "unparsable handshake answer",
+        );
+    };
+    let status = parsed
+        .code
+        .and_then(|code| StatusCode::from_u16(code).ok())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = http::Response::new(Full::new(Bytes::copy_from_slice(&bytes[head_len..])));
+    *response.status_mut() = status;
+    for header in parsed.headers.iter() {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(header.name.as_bytes()),
+            HeaderValue::from_bytes(header.value),
+        ) {
+            response.headers_mut().append(name, value);
+        }
+    }
+    response
+}
+
+#[cfg(feature = "axum")]
+pub use axum_extractor::WebSocketUpgrade;
+
+#[cfg(feature = "axum")]
+mod axum_extractor {
+    use super::{answer, refusal, request_head, UpgradedWebSocket, Upgrading};
+    use crate::{Config, Decision, Request};
+    use axum::extract::FromRequestParts;
+    use axum::response::{IntoResponse, Response};
+    use http::request::Parts;
+    use hyper::upgrade::OnUpgrade;
+    use rill::handshake::server::{parse_request, RequestError};
+    use rill::handshake::{Parsed, DEFAULT_MAX_HEAD_LEN};
+    use std::future::Future;
+
+    /// An axum extractor for a WebSocket upgrade, checked by rill's strict handshake: a request that is
+    /// not a valid upgrade is rejected with rill's 4xx answer and reason (a plain `GET` gets 426). The
+    /// handler may look at the request, choose a subprotocol and add headers, then returns
+    /// [`WebSocketUpgrade::on_upgrade`]'s `101` response; the callback gets the rill-tokio WebSocket.
+    ///
+    /// ```no_run
+    /// use axum::{response::Response, routing::get, Router};
+    /// use rill_tokio::{Message, WebSocketUpgrade};
+    /// async fn ws(upgrade: WebSocketUpgrade) -> Response {
+    ///     upgrade.select_protocol(&["chat"]).on_upgrade(|mut ws| async move {
+    ///         while let Ok(Message::Text(text)) = ws.recv().await {
+    ///             let reply = text.to_string();
+    ///             if ws.send_text(&reply).await.is_err() {
+    ///                 break;
+    ///             }
+    ///         }
+    ///     })
+    /// }
+    /// let app: Router = Router::new().route("/ws", get(ws));
+    /// ```
+    ///
+    /// The extractor checks the head against [`DEFAULT_MAX_HEAD_LEN`]; [`WebSocketUpgrade::config`] sets
+    /// the connection's settings.
+    #[derive(Debug)]
+    pub struct WebSocketUpgrade {
+        head: Vec<u8>,
+        on_upgrade: Option<OnUpgrade>,
+        config: Config,
+        protocol: Option<String>,
+        headers: Vec<(String, String)>,
+    }
+
+    impl<S: Send + Sync> FromRequestParts<S> for WebSocketUpgrade {
+        type Rejection = Response;
+
+        async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Response> {
+            let head = request_head(&parts.method, &parts.uri, parts.version, &parts.headers);
+            let checked = match parse_request(&head, DEFAULT_MAX_HEAD_LEN) {
+                Ok(Parsed::Complete { value, .. }) => value.validate().map(|_| ()),
+                Ok(Parsed::Partial) => Err(RequestError::Malformed),
+                Err(error) => Err(error),
+            };
+            if let Err(error) = checked {
+                return Err(refusal(error).into_response());
+            }
+            Ok(WebSocketUpgrade {
+                head,
+                on_upgrade: parts.extensions.remove::<OnUpgrade>(),
+                config: Config::default(),
+                protocol: None,
+                headers: Vec::new(),
+            })
+        }
+    }
+
+    impl WebSocketUpgrade {
+        /// The request as rill parsed it: path, query, Origin, offered subprotocols, any header.
+        pub fn request(&self) -> Request<'_> {
+            match parse_request(&self.head, usize::MAX) {
+                Ok(Parsed::Complete { value, .. }) => value,
+                // The extractor parsed these same bytes successfully.
+                _ => unreachable!("the head was parsed when extracted"),
+            }
+        }
+
+        /// The connection's settings (buffers, limits, timeouts); `Config::default()` otherwise.
+        pub fn config(mut self, config: Config) -> Self {
+            self.config = config;
+            self
+        }
+
+        /// Agrees on `protocol`, which must be one the client offered (else the answer is a 500: choosing a
+        /// protocol the client did not offer is the server's mistake). See also
+        /// [`WebSocketUpgrade::select_protocol`].
+        pub fn protocol(mut self, protocol: impl Into<String>) -> Self {
+            self.protocol = Some(protocol.into());
+            self
+        }
+
+        /// Agrees on the first subprotocol the client offers that is in `supported`, or none.
+        pub fn select_protocol(mut self, supported: &[&str]) -> Self {
+            let chosen = self
+                .request()
+                .protocols()
+                .find(|offered| supported.contains(offered))
+                .map(String::from);
+            self.protocol = chosen;
+            self
+        }
+
+        /// Adds a header to the `101` response.
+        pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+            self.headers.push((name.into(), value.into()));
+            self
+        }
+
+        /// The `101` response, and the upgrade to await for the socket: for handlers that run the
+        /// connection themselves (on a `LocalSet`, say, where nothing needs `Send`).
+        pub fn into_parts(self) -> (Response, Option<Upgrading>) {
+            let decision = Decision::Accept {
+                protocol: self.protocol,
+                headers: self.headers,
+            };
+            let (response, upgrading) =
+                answer(&self.head, self.on_upgrade, self.config, |_| decision);
+            (response.into_response(), upgrading)
+        }
+
+        /// The `101` response; once hyper has sent it, `callback` runs in a new tokio task with the
+        /// WebSocket. If the upgrade fails (the client left), the callback is not called.
+        pub fn on_upgrade<F, Fut>(self, callback: F) -> Response
+        where
+            F: FnOnce(UpgradedWebSocket) -> Fut + Send + 'static,
+            Fut: Future<Output = ()> + Send + 'static,
+        {
+            let (response, upgrading) = self.into_parts();
+            if let Some(upgrading) = upgrading {
+                tokio::spawn(async move {
+                    if let Ok(ws) = upgrading.websocket().await {
+                        callback(ws).await;
+                    }
+                });
+            }
+            response
+        }
+    }
+}
