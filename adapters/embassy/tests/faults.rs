@@ -576,3 +576,68 @@ async fn frames_that_came_with_the_handshake_are_read_first() {
     })
     .await;
 }
+
+/// A current-thread tokio runtime, for one half on its own thread.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn every_ping_gets_its_pong_while_a_writer_on_another_thread_keeps_sending() {
+    use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // Reader, writer and peer each on their own thread: the reader's reply can be queued at any point of
+    // the writer's hold on the write side, including just before it lets go.
+    let (rx, tx, peer) = pipe(4096);
+    let mut b = Buffers::new();
+    let shared = Shared::<CriticalSectionRawMutex, _>::new(
+        tx,
+        &mut b.write,
+        Role::Server,
+        0,
+        Config::default(),
+    );
+    let upgraded = Upgraded { start: 0, end: 0 };
+    let mut reader = Reader::new(rx, &mut b.read, upgraded, &mut b.message, &shared);
+    let mut writer = Writer::new(&shared);
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            runtime().block_on(async {
+                while let Ok(Message::Text(_) | Message::Binary(_)) = reader.recv().await {}
+            })
+        });
+        scope.spawn(|| {
+            runtime().block_on(async {
+                while !stop.load(Ordering::Relaxed) && writer.send_text("tick").await.is_ok() {}
+            })
+        });
+        runtime().block_on(bounded(async {
+            let (mut peer_rx, mut peer_tx) = tokio::io::split(peer);
+            for i in 0..300u32 {
+                let id = i.to_be_bytes();
+                peer_tx
+                    .write_all(&client_frame(PING, true, &id))
+                    .await
+                    .unwrap();
+                loop {
+                    match read_frame(&mut peer_rx).await {
+                        (true, PONG, payload) => {
+                            assert_eq!(payload, id);
+                            break;
+                        }
+                        (true, TEXT, payload) => assert_eq!(payload, b"tick"),
+                        other => panic!("unexpected {other:?}"),
+                    }
+                }
+            }
+            stop.store(true, Ordering::Relaxed);
+            let close = client_frame(CLOSE, true, &close_payload(1000, ""));
+            peer_tx.write_all(&close).await.unwrap();
+            while read_frame(&mut peer_rx).await.1 != CLOSE {}
+        }));
+    });
+}
