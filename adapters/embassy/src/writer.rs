@@ -58,8 +58,8 @@ impl<'s, 'b, M: RawMutex, W: Write> Writer<'s, 'b, M, W> {
     /// Places a piece received from a [`crate::Reader`] as the matching frame of the same message, without
     /// flushing: this echoes or relays a message of any size piece by piece.
     pub async fn feed_piece(&mut self, piece: &Piece<'_>) -> Result<(), Error<W::Error>> {
-        // Like `Session::relay`, but beginning the message here: relay begins it on every call with
-        // `skip == 0`, which repeats when the first call had no room to place anything.
+        // What `Session::relay` does (begin at the first piece, then the matching frame), spelled out so that
+        // pieces share the one placing loop of every send.
         let begin = piece.first.then_some(piece.kind);
         self.shared
             .send(begin, &[piece.payload], piece.last, false)

@@ -612,7 +612,11 @@ fn every_ping_gets_its_pong_while_a_writer_on_another_thread_keeps_sending() {
         });
         scope.spawn(|| {
             runtime().block_on(async {
-                while !stop.load(Ordering::Relaxed) && writer.send_text("tick").await.is_ok() {}
+                while !stop.load(Ordering::Relaxed) {
+                    if writer.send_text("tick").await.is_err() {
+                        break;
+                    }
+                }
             })
         });
         runtime().block_on(bounded(async {
