@@ -31,7 +31,7 @@ step core-without-features cargo test -p rill
 step futures-feature cargo test -p rill-tokio --features futures
 step cross-builds bash scripts/cross-check.sh
 step autobahn bash scripts/autobahn.sh
-step autobahn-blocking bash scripts/blocking-autobahn.sh
+step autobahn-blocking bash scripts/autobahn.sh blocking
 step interop bash scripts/interop.sh
 step browser env RILL_SCREENSHOT="$PWD/target/token_stream.png" bash scripts/browser-test.sh
 step fuzz bash scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
