@@ -46,7 +46,7 @@ type Guard<'a, 'b, M, W> = MutexGuard<'a, M, WriteSide<'b, W>>;
 pub struct Shared<'b, M: RawMutex, W> {
     session: BlockingMutex<M, RefCell<Session>>,
     write: Mutex<M, WriteSide<'b, W>>,
-    /// The id of each answered ping, for [`crate::Writer::ping`].
+    /// The id of each answered ping, for [`crate::Writer::ping`]; 0 (never an id) once no pong can come.
     pub(crate) pong: Signal<M, u64>,
     /// Wakes a half sleeping in I/O when the other one changed the session: a deadline may have moved
     /// closer (our close frame, pending output) or the connection ended.
@@ -77,9 +77,11 @@ impl<'b, M: RawMutex, W: Write> Shared<'b, M, W> {
         self.session.lock(|session| f(&mut session.borrow_mut()))
     }
 
+    /// Tells both halves, and a waiting ping, that the connection is closing or over.
     pub(crate) fn wake_both(&self) {
         self.reader_wake.signal(());
         self.writer_wake.signal(());
+        self.pong.signal(0);
     }
 
     /// The error for a send the session refused: the connection's end once it is over.

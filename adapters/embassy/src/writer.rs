@@ -94,10 +94,19 @@ impl<'s, 'b, M: RawMutex, W: Write> Writer<'s, 'b, M, W> {
             .with(|s| s.ping(now()))
             .ok_or_else(|| shared.refused(SendError::Closed))?;
         shared.transmit().await?;
-        let answered = async { while shared.pong.wait().await != id {} };
+        let answered = async {
+            loop {
+                match shared.pong.wait().await {
+                    seen if seen == id => return Ok(()),
+                    // The connection is closing or over: no pong will come.
+                    0 => return Err(shared.refused(SendError::Closed)),
+                    _ => {}
+                }
+            }
+        };
         with_timeout(timeout, answered)
             .await
-            .map_err(|_| Error::Timeout(Timeout::Ping))?;
+            .map_err(|_| Error::Timeout(Timeout::Ping))??;
         let rtt = shared.with(|s| s.rtt(id)).unwrap_or_default();
         Ok(Duration::from_micros(
             u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX),

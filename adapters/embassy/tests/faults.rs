@@ -554,6 +554,32 @@ async fn keepalive_pings_a_silent_peer_and_ping_measures_the_round_trip() {
 }
 
 #[tokio::test]
+async fn a_ping_waiting_for_its_pong_ends_when_the_peer_closes_instead() {
+    let (rx, tx, peer) = pipe(4096);
+    let (mut peer_rx, mut peer_tx) = tokio::io::split(peer);
+    let mut b = Buffers::new();
+    let shared =
+        Shared::<NoopRawMutex, _>::new(tx, &mut b.write, Role::Server, 0, Config::default());
+    let (mut reader, mut writer) = halves(rx, &mut b.read, &mut b.message, &shared);
+    let start = Instant::now();
+    let read = async { reader.recv().await.map(|m| format!("{m:?}")) };
+    let ping = writer.ping(embassy_time::Duration::from_secs(5));
+    let peer = async {
+        assert_eq!(read_frame(&mut peer_rx).await.1, PING);
+        let close = client_frame(CLOSE, true, &close_payload(1001, "going"));
+        peer_tx.write_all(&close).await.unwrap();
+        assert_eq!(read_frame(&mut peer_rx).await.1, CLOSE);
+    };
+    let (read, ping, ()) = bounded(async { tokio::join!(read, ping, peer) }).await;
+    assert_eq!(read.unwrap(), "Close(Some(CloseCode(1001)), \"going\")");
+    assert!(ping.is_err(), "{ping:?}");
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(1),
+        "not the ping's timeout"
+    );
+}
+
+#[tokio::test]
 async fn frames_that_came_with_the_handshake_are_read_first() {
     let (rx, tx, mut peer) = pipe(4096);
     let mut b = Buffers::new();
