@@ -580,6 +580,37 @@ async fn a_ping_waiting_for_its_pong_ends_when_the_peer_closes_instead() {
 }
 
 #[tokio::test]
+async fn a_recv_cancelled_in_the_middle_of_a_message_loses_nothing() {
+    use std::future::Future;
+    use std::task::Poll;
+    let (rx, tx, mut peer) = pipe(4096);
+    let mut b = Buffers::new();
+    let shared =
+        Shared::<NoopRawMutex, _>::new(tx, &mut b.write, Role::Server, 0, Config::default());
+    let (mut reader, _writer) = halves(rx, &mut b.read, &mut b.message, &shared);
+    bounded(async {
+        peer.write_all(&client_frame(TEXT, false, b"0123"))
+            .await
+            .unwrap();
+        {
+            // One poll takes the first fragment into the message buffer and then waits for more input;
+            // the receive is dropped there, as a `select!` would drop it.
+            let mut recv = std::pin::pin!(reader.recv());
+            std::future::poll_fn(|cx| {
+                assert!(recv.as_mut().poll(cx).is_pending());
+                Poll::Ready(())
+            })
+            .await;
+        }
+        peer.write_all(&client_frame(CONTINUATION, true, b"4567"))
+            .await
+            .unwrap();
+        assert_eq!(reader.recv().await.unwrap(), Message::Text("01234567"));
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn frames_that_came_with_the_handshake_are_read_first() {
     let (rx, tx, mut peer) = pipe(4096);
     let mut b = Buffers::new();
