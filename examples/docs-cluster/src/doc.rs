@@ -43,7 +43,11 @@ impl Op {
     pub fn transform(&self, applied: &Op) -> Op {
         match (self.clone(), applied) {
             (Op::Ins { pos, text }, Op::Ins { pos: p, text: t }) => {
-                let pos = if *p <= pos { pos + t.chars().count() } else { pos };
+                let pos = if *p <= pos {
+                    pos + t.chars().count()
+                } else {
+                    pos
+                };
                 Op::Ins { pos, text }
             }
             (Op::Ins { pos, text }, Op::Del { pos: p, len: l }) => {
@@ -241,7 +245,10 @@ impl DocState {
             ));
         }
         if let Some(v) = self.version_of(&entry.id) {
-            return Err(format!("operation {} was already applied as version {v}", entry.id));
+            return Err(format!(
+                "operation {} was already applied as version {v}",
+                entry.id
+            ));
         }
         entry.op.apply(&mut self.text)?;
         self.ids.insert(entry.id.clone(), entry.v);
@@ -299,7 +306,10 @@ mod tests {
         accept(&mut doc, "a", 0, ins(0, "abc")).unwrap();
         assert!(doc.prepare("b", 1, &ins(4, "x")).is_err());
         assert!(doc.prepare("c", 1, &del(2, 2)).is_err());
-        assert!(doc.prepare("d", 5, &ins(0, "x")).unwrap_err().contains("ahead"));
+        assert!(doc
+            .prepare("d", 5, &ins(0, "x"))
+            .unwrap_err()
+            .contains("ahead"));
         assert_eq!(doc.version(), 1);
     }
 
@@ -349,7 +359,10 @@ mod tests {
     fn duplicate_op_ids_are_applied_once() {
         let mut doc = DocState::new();
         accept(&mut doc, "a", 0, ins(0, "x")).unwrap();
-        assert_eq!(doc.prepare("a", 0, &ins(0, "x")), Ok(Prepared::Duplicate(1)));
+        assert_eq!(
+            doc.prepare("a", 0, &ins(0, "x")),
+            Ok(Prepared::Duplicate(1))
+        );
         accept(&mut doc, "a", 0, ins(0, "x")).unwrap();
         assert_eq!(doc.text(), "x");
         // Applying a log entry with a known id is refused, whatever its version.

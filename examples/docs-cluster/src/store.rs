@@ -24,7 +24,8 @@ redis.call('HSET', KEYS[2], ARGV[2], v + 1)
 return {1, v + 1}
 "#;
 
-/// The pub/sub channel on which an instance announces that it now serves a document (`<instance> <doc>`),
+/// The pub/sub channel on which an instance announces that it now serves a document
+/// (`<instance> <epoch> <doc>`),
 /// so that an instance still holding it from before a failover lets its viewers go.
 pub const MOVED_CHANNEL: &str = "docs:moved";
 
@@ -132,14 +133,21 @@ impl Store {
         }
     }
 
-    /// Announces that `instance` now serves `doc`.
-    pub async fn publish_moved(&self, doc: &str, instance: u32) -> RedisResult<()> {
+    /// Announces that `instance` now serves `doc`, under a new epoch (a counter per document) that it
+    /// returns: an instance that holds the document under a lower epoch lets its viewers go, while a late
+    /// announcement of an older epoch is ignored, whatever order pub/sub delivers them in.
+    pub async fn announce(&self, doc: &str, instance: u32) -> RedisResult<u64> {
         let mut con = self.con.clone();
-        redis::cmd("PUBLISH")
-            .arg(MOVED_CHANNEL)
-            .arg(format!("{instance} {doc}"))
+        let epoch: u64 = redis::cmd("INCR")
+            .arg(format!("docs:{{{doc}}}:epoch"))
             .query_async(&mut con)
-            .await
+            .await?;
+        let () = redis::cmd("PUBLISH")
+            .arg(MOVED_CHANNEL)
+            .arg(format!("{instance} {epoch} {doc}"))
+            .query_async(&mut con)
+            .await?;
+        Ok(epoch)
     }
 }
 

@@ -120,9 +120,10 @@ mod tests {
 
     #[test]
     fn messages_round_trip_in_the_documented_shape() {
-        let msg: ClientMsg =
-            serde_json::from_str(r#"{"t":"op","id":"c1-1","base":3,"op":{"k":"ins","pos":2,"text":"hi"}}"#)
-                .unwrap();
+        let msg: ClientMsg = serde_json::from_str(
+            r#"{"t":"op","id":"c1-1","base":3,"op":{"k":"ins","pos":2,"text":"hi"}}"#,
+        )
+        .unwrap();
         assert_eq!(
             msg,
             ClientMsg::Op {
@@ -150,10 +151,19 @@ mod tests {
 
     #[test]
     fn query_params_are_found_and_decoded() {
-        assert_eq!(query_param(Some("doc=a%20b&since=4"), "doc").as_deref(), Some("a b"));
-        assert_eq!(query_param(Some("doc=a&since=4"), "since").as_deref(), Some("4"));
+        assert_eq!(
+            query_param(Some("doc=a%20b&since=4"), "doc").as_deref(),
+            Some("a b")
+        );
+        assert_eq!(
+            query_param(Some("doc=a&since=4"), "since").as_deref(),
+            Some("4")
+        );
         assert_eq!(query_param(Some("doc=a"), "since"), None);
         assert_eq!(query_param(None, "doc"), None);
-        assert_eq!(query_param(Some("doc=%zz%4"), "doc").as_deref(), Some("%zz%4"));
+        assert_eq!(
+            query_param(Some("doc=%zz%4"), "doc").as_deref(),
+            Some("%zz%4")
+        );
     }
 }
