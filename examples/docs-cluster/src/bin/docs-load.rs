@@ -1,7 +1,12 @@
 //! Load, failover test and benchmark client for docs-cluster.
 //!
 //! `docs-load --url ws://127.0.0.1:8090 --redis redis://127.0.0.1:6379 --clients 60 --docs 12 --duration 20
-//!  [--kill-pidfile F --kill-instance N --kill-at 5 --restart-at 10 --restart-cmd CMD] [--bench]`
+//!  [--kill-pidfile 'run/instance-{}.pid' --kill-at 5 --restart-at 10 --restart-cmd 'sh run/instance-{}.sh']
+//!  [--bench]`
+//!
+//! With `--kill-pidfile`, at `--kill-at` seconds the instance serving the most documents is killed with
+//! SIGKILL (`{}` in the pidfile path and the restart command stands for its id), and `--restart-cmd` runs at
+//! `--restart-at`.
 //!
 //! Every client views one document and sends random operations (one in flight, acknowledged by its own
 //! broadcast) for `--duration` seconds, reconnecting with `since` whenever its connection ends. Then the
@@ -38,7 +43,6 @@ struct Args {
     duration: Duration,
     think_ms: (u64, u64),
     kill_pidfile: Option<String>,
-    kill_instance: u32,
     kill_at: Duration,
     restart_at: Option<Duration>,
     restart_cmd: Option<String>,
@@ -60,7 +64,6 @@ fn parse_args() -> Result<Args, String> {
         duration: Duration::from_secs(20),
         think_ms: (5, 30),
         kill_pidfile: None,
-        kill_instance: 1,
         kill_at: Duration::from_secs(5),
         restart_at: None,
         restart_cmd: None,
@@ -95,7 +98,6 @@ fn parse_args() -> Result<Args, String> {
                 a.think_ms = (num(lo.into())?, num(hi.into())?.max(num(lo.into())?));
             }
             "--kill-pidfile" => a.kill_pidfile = Some(v),
-            "--kill-instance" => a.kill_instance = num(v)? as u32,
             "--kill-at" => a.kill_at = secs(v)?,
             "--restart-at" => a.restart_at = Some(secs(v)?),
             "--restart-cmd" => a.restart_cmd = Some(v),
@@ -168,6 +170,8 @@ struct Ctx {
     kill: RefCell<Option<(Instant, HashSet<usize>)>>,
     /// Moved documents: time from the kill to their first operation accepted elsewhere.
     failover: RefCell<HashMap<usize, Duration>>,
+    /// The instance killed (0 until then): the one serving the most documents at `--kill-at`.
+    killed: Cell<u32>,
     reconnected: Cell<usize>,
     rejects: Cell<usize>,
     notices: Cell<usize>,
@@ -260,6 +264,7 @@ async fn run(args: Args) -> bool {
         owner: RefCell::default(),
         kill: RefCell::default(),
         failover: RefCell::default(),
+        killed: Cell::new(0),
         reconnected: Cell::new(0),
         rejects: Cell::new(0),
         notices: Cell::new(0),
@@ -365,6 +370,20 @@ async fn read_logs(ctx: &Ctx, url: &str) -> Vec<Option<DocState>> {
 /// Kills the instance in `pidfile` at `--kill-at` and runs `--restart-cmd` at `--restart-at`.
 async fn killer(ctx: Rc<Ctx>, pidfile: String) {
     sleep_until((ctx.start + ctx.args.kill_at).into()).await;
+    // The instance serving the most documents, so that the kill moves as many as possible.
+    let mut served: HashMap<u32, usize> = HashMap::new();
+    for owner in ctx.owner.borrow().values() {
+        *served.entry(*owner).or_default() += 1;
+    }
+    let Some(killed) = served
+        .iter()
+        .max_by_key(|(id, n)| (**n, std::cmp::Reverse(**id)))
+        .map(|(id, _)| *id)
+    else {
+        ctx.error("no document was served by any instance at the kill time".into());
+        return;
+    };
+    let pidfile = pidfile.replace("{}", &killed.to_string());
     let pid = std::fs::read_to_string(&pidfile)
         .ok()
         .and_then(|p| p.trim().parse::<u32>().ok());
@@ -372,7 +391,6 @@ async fn killer(ctx: Rc<Ctx>, pidfile: String) {
         ctx.error(format!("no pid in {pidfile}"));
         return;
     };
-    let killed = ctx.args.kill_instance;
     let moved: HashSet<usize> = ctx
         .owner
         .borrow()
@@ -384,6 +402,7 @@ async fn killer(ctx: Rc<Ctx>, pidfile: String) {
         .args(["-KILL", &pid.to_string()])
         .status();
     let at = Instant::now();
+    ctx.killed.set(killed);
     *ctx.kill.borrow_mut() = Some((at, moved.clone()));
     println!(
         "STAT: killed instance {killed} (pid {pid}) at {:.1} s, serving {} documents: {status:?}",
@@ -394,7 +413,7 @@ async fn killer(ctx: Rc<Ctx>, pidfile: String) {
         return;
     };
     sleep_until((ctx.start + restart_at).into()).await;
-    let status = run_shell(&cmd);
+    let status = run_shell(&cmd.replace("{}", &killed.to_string()));
     println!(
         "STAT: restarted instance {killed} at {:.1} s: {status}",
         ctx.start.elapsed().as_secs_f64()
@@ -522,7 +541,7 @@ async fn connection(
         let mut intervals = ctx.intervals.borrow_mut();
         intervals[i].end = Some(now);
         let killed = ctx.kill.borrow().as_ref().map(|(at, _)| *at);
-        if killed.is_some_and(|at| now >= at) && intervals[i].instance == ctx.args.kill_instance {
+        if killed.is_some_and(|at| now >= at) && intervals[i].instance == ctx.killed.get() {
             c.was_on_killed = true;
         }
     }
@@ -575,7 +594,7 @@ fn handle(
                 end: None,
             });
             ctx.owner.borrow_mut().insert(c.doc, instance);
-            if c.was_on_killed && !c.counted_reconnect && instance != ctx.args.kill_instance {
+            if c.was_on_killed && !c.counted_reconnect && instance != ctx.killed.get() {
                 c.counted_reconnect = true;
                 ctx.reconnected.set(ctx.reconnected.get() + 1);
             }
@@ -647,7 +666,7 @@ fn apply(ctx: &Ctx, c: &mut Client, entry: Entry, now: Instant) -> Result<(), St
         track.last = now;
     }
     if let Some((at, moved)) = ctx.kill.borrow().as_ref() {
-        if moved.contains(&c.doc) && entry.instance != ctx.args.kill_instance {
+        if moved.contains(&c.doc) && entry.instance != ctx.killed.get() {
             ctx.failover
                 .borrow_mut()
                 .entry(c.doc)
@@ -825,7 +844,7 @@ fn report(ctx: &Ctx, logs: Option<&[Option<DocState>]>) -> bool {
             format!(
                 "{} clients of the killed instance {} reconnected to another instance ({moved} documents moved)",
                 ctx.reconnected.get(),
-                args.kill_instance
+                ctx.killed.get()
             ),
         );
         let failover = ctx.failover.borrow();
