@@ -32,7 +32,7 @@ result() {
     fi
 }
 
-if bash scripts/docs-cluster.sh up --instances 3 --port "$PORT" --redis-port "$REDIS_PORT" --run-dir "$RUN"; then
+if bash scripts/docs-cluster.sh up --instances 3 --port "$PORT" --redis-port "$REDIS_PORT" --run-dir "$RUN" --fresh; then
     result "cluster up (3 instances, nginx, redis)" ok
 else
     result "cluster up (3 instances, nginx, redis)" failed

@@ -3,6 +3,7 @@
 # ports PORT+1..PORT+N, and nginx on 127.0.0.1:PORT routing each document to one instance.
 #
 #   scripts/docs-cluster.sh up [--instances 3] [--port 8090] [--redis-port 6390] [--run-dir target/docs-cluster]
+#                              [--fresh]   (start with an empty Redis instead of the run dir's saved log)
 #   scripts/docs-cluster.sh down [--run-dir target/docs-cluster]
 #   scripts/docs-cluster.sh start-instance N [--run-dir ...]   (start instance N again, e.g. after a kill)
 #   scripts/docs-cluster.sh status [--run-dir ...]
@@ -21,12 +22,14 @@ PORT=8090
 REDIS_PORT=6390
 RUN=target/docs-cluster
 INSTANCE=
+FRESH=
 while [ $# -gt 0 ]; do
     case "$1" in
         --instances) INSTANCES=$2; shift 2 ;;
         --port) PORT=$2; shift 2 ;;
         --redis-port) REDIS_PORT=$2; shift 2 ;;
         --run-dir) RUN=$2; shift 2 ;;
+        --fresh) FRESH=1; shift ;;
         [0-9]*) INSTANCE=$1; shift ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
@@ -147,11 +150,23 @@ up() {
     log "building docs-cluster (release)"
     cargo build --release -p docs-cluster --bin docs-instance --bin docs-load
 
+    if [ -n "$FRESH" ]; then
+        rm -rf "$RUN/appendonlydir"
+    fi
     log "redis on 127.0.0.1:$REDIS_PORT (data in $RUN)"
     redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --protected-mode yes --dir "$RUN" \
         --daemonize yes --pidfile "$RUN/redis.pid" --logfile "$RUN/redis.log" \
         --appendonly yes --appendfsync everysec --save ""
     wait_port "$REDIS_PORT"
+    # Redis accepts connections while it loads its append-only file, answering LOADING: wait for PONG.
+    local deadline=$((SECONDS + 60))
+    until [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; do
+        if [ $SECONDS -ge $deadline ]; then
+            echo "docs-cluster: redis still not ready after 60 s" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
 
     local i port
     rm -f "$RUN"/instance-*
@@ -202,5 +217,5 @@ case "$command" in
     down) down ;;
     start-instance) [ -n "$INSTANCE" ] || { echo "start-instance N" >&2; exit 2; }; start_instance "$INSTANCE" ;;
     status) status ;;
-    *) sed -n '2,13p' "$0"; exit 2 ;;
+    *) sed -n '2,14p' "$0"; exit 2 ;;
 esac

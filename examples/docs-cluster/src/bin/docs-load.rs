@@ -80,6 +80,7 @@ fn parse_args() -> Result<Args, String> {
     };
     let num =
         |v: String| -> Result<u64, String> { v.parse().map_err(|_| format!("{v}: not a number")) };
+    let mut think_set = false;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         if flag == "--bench" {
@@ -94,6 +95,7 @@ fn parse_args() -> Result<Args, String> {
             "--docs" => a.docs = num(v)?.clamp(1, 10_000) as usize,
             "--duration" => a.duration = secs(v)?,
             "--think-ms" => {
+                think_set = true;
                 let (lo, hi) = v.split_once('-').unwrap_or((&v, &v));
                 a.think_ms = (num(lo.into())?, num(hi.into())?.max(num(lo.into())?));
             }
@@ -105,6 +107,9 @@ fn parse_args() -> Result<Args, String> {
             "--handover-ms" => a.handover = Duration::from_millis(num(v)?),
             other => return Err(format!("unknown flag {other}")),
         }
+    }
+    if a.bench && !think_set {
+        a.think_ms = (0, 0); // closed loop: each client sends its next op as soon as the last is acknowledged
     }
     Ok(a)
 }
@@ -761,8 +766,8 @@ fn report(ctx: &Ctx, logs: Option<&[Option<DocState>]>) -> bool {
 
     if let Some(logs) = logs {
         let mut bad = Vec::new();
-        for doc in 0..args.docs {
-            let Some(log) = &logs[doc] else {
+        for (doc, log) in logs.iter().enumerate() {
+            let Some(log) = log else {
                 bad.push(format!("{}: no log", ctx.doc_name(doc)));
                 continue;
             };
