@@ -2,7 +2,8 @@
 # Benchmark numbers for the docs-cluster example (not a timed test): operations per second and broadcast
 # latency (send to seen by every viewer of the document) for 1 instance (direct and behind nginx) and for 3
 # instances behind nginx, then the time from SIGKILL to the first operation accepted again on a moved
-# document. Closed loop: every client sends its next operation as soon as the last one is acknowledged.
+# document. Closed loop: every client sends its next operation as soon as the last one is acknowledged. Also
+# the comparison without affinity: 3 instances behind nginx round-robin sharing every op via Redis pub/sub.
 #
 #   scripts/docs-cluster-bench.sh [--clients 60] [--docs 12] [--duration 10]
 #
@@ -28,7 +29,7 @@ trap 'bash scripts/docs-cluster.sh down --run-dir "$RUN" >/dev/null 2>&1 || true
 trap 'exit 130' INT TERM
 
 cluster() {
-    bash scripts/docs-cluster.sh up --instances "$1" --port "$PORT" --redis-port "$REDIS_PORT" --run-dir "$RUN" --fresh >/dev/null
+    bash scripts/docs-cluster.sh up --instances "$@" --port "$PORT" --redis-port "$REDIS_PORT" --run-dir "$RUN" --fresh >/dev/null
 }
 
 load() {
@@ -45,6 +46,10 @@ load "1 instance, direct" --bench --url "ws://127.0.0.1:$((PORT + 1))"
 load "1 instance behind nginx" --bench --url "ws://127.0.0.1:$PORT"
 cluster 3 || exit 1
 load "3 instances behind nginx" --bench --url "ws://127.0.0.1:$PORT"
+cluster 3 --fanout || exit 1
+load "3 instances behind nginx round-robin, Redis pub/sub fan-out (no affinity)" --bench --no-affinity \
+    --url "ws://127.0.0.1:$PORT"
+cluster 3 || exit 1
 RUN_ABS=$(cd "$RUN" && pwd)
 load "3 instances behind nginx, SIGKILL of the busiest at 3 s (paced clients, 5-30 ms think time)" \
     --url "ws://127.0.0.1:$PORT" --kill-pidfile "$RUN_ABS/instance-{}.pid" --kill-at 3

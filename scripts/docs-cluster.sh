@@ -4,6 +4,8 @@
 #
 #   scripts/docs-cluster.sh up [--instances 3] [--port 8090] [--redis-port 6390] [--run-dir target/docs-cluster]
 #                              [--fresh]   (start with an empty Redis instead of the run dir's saved log)
+#                              [--fanout]  (comparison mode: nginx round-robin, no affinity; instances share
+#                                           every accepted op through Redis pub/sub)
 #   scripts/docs-cluster.sh down [--run-dir target/docs-cluster]
 #   scripts/docs-cluster.sh start-instance N [--run-dir ...]   (start instance N again, e.g. after a kill)
 #   scripts/docs-cluster.sh status [--run-dir ...]
@@ -23,6 +25,7 @@ REDIS_PORT=6390
 RUN=target/docs-cluster
 INSTANCE=
 FRESH=
+FANOUT=
 while [ $# -gt 0 ]; do
     case "$1" in
         --instances) INSTANCES=$2; shift 2 ;;
@@ -30,6 +33,7 @@ while [ $# -gt 0 ]; do
         --redis-port) REDIS_PORT=$2; shift 2 ;;
         --run-dir) RUN=$2; shift 2 ;;
         --fresh) FRESH=1; shift ;;
+        --fanout) FANOUT=1; shift ;;
         [0-9]*) INSTANCE=$1; shift ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
@@ -114,9 +118,13 @@ write_nginx_conf() {
         echo "        ''      close;"
         echo "    }"
         echo "    upstream docs {"
-        echo "        # One document, one instance: the same ?doc= always hashes to the same server; when one"
-        echo "        # fails, only its documents move (to the next server on the ring)."
-        echo "        hash \$arg_doc consistent;"
+        if [ -n "$FANOUT" ]; then
+            echo "        # Fan-out mode: no affinity (round robin); instances share ops through Redis pub/sub."
+        else
+            echo "        # One document, one instance: the same ?doc= always hashes to the same server; when one"
+            echo "        # fails, only its documents move (to the next server on the ring)."
+            echo "        hash \$arg_doc consistent;"
+        fi
         echo "        zone docs 64k;"
         for i in $(seq 1 "$INSTANCES"); do
             echo "        server 127.0.0.1:$((PORT + i)) max_fails=1 fail_timeout=3s;"
@@ -176,7 +184,7 @@ up() {
         # The exact start command, kept so that the instance can be started again after a kill.
         cat >"$RUN/instance-$i.sh" <<EOF
 #!/bin/sh
-setsid "$BIN" --port $port --id $i --redis redis://127.0.0.1:$REDIS_PORT >>"$RUN/instance-$i.log" 2>&1 </dev/null &
+setsid "$BIN" --port $port --id $i --redis redis://127.0.0.1:$REDIS_PORT${FANOUT:+ --fanout} >>"$RUN/instance-$i.log" 2>&1 </dev/null &
 echo \$! >"$RUN/instance-$i.pid"
 EOF
         sh "$RUN/instance-$i.sh"
@@ -217,5 +225,5 @@ case "$command" in
     down) down ;;
     start-instance) [ -n "$INSTANCE" ] || { echo "start-instance N" >&2; exit 2; }; start_instance "$INSTANCE" ;;
     status) status ;;
-    *) sed -n '2,14p' "$0"; exit 2 ;;
+    *) sed -n '2,16p' "$0"; exit 2 ;;
 esac

@@ -12,6 +12,8 @@ use redis::RedisResult;
 /// Checks (atomically, inside Redis) that the operation id is new and that the stream's last version is the
 /// one the instance extended, then appends. Returns `{1, v}` appended as version v, `{0, v}` the stream
 /// is at version v (another instance extended it), `{2, v}` the id was already appended as version v.
+/// With a channel in ARGV[5], a successful append also publishes ARGV[6] there, inside the same atomic
+/// step: subscribers then receive a document's entries in version order (the pub/sub fan-out mode).
 const APPEND: &str = r#"
 local seen = redis.call('HGET', KEYS[2], ARGV[2])
 if seen then return {2, tonumber(seen)} end
@@ -21,6 +23,7 @@ if #last > 0 then v = tonumber(string.match(last[1][1], '^(%d+)-')) end
 if v ~= tonumber(ARGV[1]) then return {0, v} end
 redis.call('XADD', KEYS[1], (v + 1) .. '-1', 'id', ARGV[2], 'op', ARGV[3], 'inst', ARGV[4])
 redis.call('HSET', KEYS[2], ARGV[2], v + 1)
+if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
 return {1, v + 1}
 "#;
 
@@ -28,6 +31,9 @@ return {1, v + 1}
 /// (`<instance> <epoch> <doc>`),
 /// so that an instance still holding it from before a failover lets its viewers go.
 pub const MOVED_CHANNEL: &str = "docs:moved";
+
+/// The pub/sub channel of the fan-out mode: every accepted entry, as `<doc> <entry JSON>`.
+pub const OPS_CHANNEL: &str = "docs:ops";
 
 /// Entries read per `XRANGE` call, bounding one reply's size.
 const PAGE: usize = 1000;
@@ -71,10 +77,17 @@ impl Store {
         })
     }
 
-    /// Appends `entry` if the stream is at version `entry.v - 1` and its id is new.
-    pub async fn append(&self, doc: &str, entry: &Entry) -> RedisResult<Append> {
+    /// Appends `entry` if the stream is at version `entry.v - 1` and its id is new; with `publish`, also
+    /// publishes it on [`OPS_CHANNEL`] in the same atomic step.
+    pub async fn append(&self, doc: &str, entry: &Entry, publish: bool) -> RedisResult<Append> {
         let mut con = self.con.clone();
         let op = serde_json::to_string(&entry.op).expect("ops always serialize");
+        let (channel, payload) = if publish {
+            let json = serde_json::to_string(entry).expect("entries always serialize");
+            (OPS_CHANNEL, format!("{doc} {json}"))
+        } else {
+            ("", String::new())
+        };
         let (code, v): (i64, u64) = self
             .append
             .key(log_key(doc))
@@ -83,6 +96,8 @@ impl Store {
             .arg(&entry.id)
             .arg(op)
             .arg(entry.instance)
+            .arg(channel)
+            .arg(payload)
             .invoke_async(&mut con)
             .await?;
         Ok(match code {

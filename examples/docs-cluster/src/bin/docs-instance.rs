@@ -1,15 +1,19 @@
 //! One instance of the collaborative-document server: a rill-tokio server on a current-thread runtime.
 //!
-//! `docs-instance --port P --id N --redis redis://127.0.0.1:6379`
+//! `docs-instance --port P --id N --redis redis://127.0.0.1:6379 [--fanout]`
 //!
 //! Serves `GET /` (the browser page), `GET /status` (which documents this instance holds) and WebSockets on
 //! `GET /doc?doc=NAME[&since=V]`. Every document held here has one *sequencer* task that owns all changes
 //! to it: joins, operations (append to Redis, then apply and broadcast), reloads and hand-overs. One task
 //! per document gives one order for every viewer without a lock; the state is shared read-only with the
 //! status page through `Rc<RefCell<..>>`, and no borrow is held across an await.
+//!
+//! With `--fanout` (the comparison mode, no affinity): any instance serves any document; each accepted entry
+//! is published on a Redis channel by the append itself, and every instance holding the document applies
+//! it and broadcasts it to its own viewers. Ownership announcements are off in that mode.
 
 use docs_cluster::doc::{DocState, Entry, Op, Prepared};
-use docs_cluster::store::{Append, Store, MOVED_CHANNEL};
+use docs_cluster::store::{Append, Store, MOVED_CHANNEL, OPS_CHANNEL};
 use docs_cluster::wire::{query_param, ClientMsg, ServerMsg};
 use futures_util::StreamExt;
 use rill_tokio::{accept_with, CloseCode, Config, Decision, Listener, Message, Request};
@@ -35,6 +39,9 @@ const DOC_QUEUE: usize = 4096;
 /// rejected for the client to rebase.
 const APPEND_ATTEMPTS: usize = 3;
 
+/// The same in the fan-out mode, where instances compete for every document all the time.
+const FANOUT_APPEND_ATTEMPTS: usize = 20;
+
 /// Close code telling a viewer that its document is now served by another instance: reconnect (with
 /// `since`), and nginx routes it to the new one.
 const MOVED: CloseCode = CloseCode(4001);
@@ -47,14 +54,20 @@ struct Args {
     port: u16,
     id: u32,
     redis: String,
+    fanout: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut port = None;
     let mut id = None;
     let mut redis = "redis://127.0.0.1:6379".to_string();
+    let mut fanout = false;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
+        if flag == "--fanout" {
+            fanout = true;
+            continue;
+        }
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
             "--port" => port = Some(value()?.parse().map_err(|_| "--port: not a port")?),
@@ -67,6 +80,7 @@ fn parse_args() -> Result<Args, String> {
         port: port.ok_or("--port is required")?,
         id: id.ok_or("--id is required")?,
         redis,
+        fanout,
     })
 }
 
@@ -74,7 +88,7 @@ fn main() {
     let args = match parse_args() {
         Ok(args) => args,
         Err(error) => {
-            eprintln!("docs-instance: {error}\nusage: docs-instance --port P --id N [--redis URL]");
+            eprintln!("docs-instance: {error}\nusage: docs-instance --port P --id N [--redis URL] [--fanout]");
             std::process::exit(2);
         }
     };
@@ -116,6 +130,8 @@ enum Cmd {
     },
     /// Another instance announced that it serves the document under `epoch`.
     Moved { by: u32, epoch: u64 },
+    /// Fan-out mode: an entry another instance appended (published by its append).
+    Remote(Entry),
 }
 
 /// A document held by this instance.
@@ -139,6 +155,8 @@ struct Instance {
     store: Store,
     docs: RefCell<HashMap<String, DocHandle>>,
     next_conn: Cell<u64>,
+    /// The pub/sub fan-out mode (no affinity) instead of one instance per document.
+    fanout: bool,
 }
 
 async fn run(args: Args) -> Result<(), String> {
@@ -150,8 +168,9 @@ async fn run(args: Args) -> Result<(), String> {
         store,
         docs: RefCell::new(HashMap::new()),
         next_conn: Cell::new(0),
+        fanout: args.fanout,
     });
-    spawn_local(listen_for_moves(instance.clone(), args.redis.clone()));
+    spawn_local(listen(instance.clone(), args.redis.clone()));
     let listener = Listener::bind(("127.0.0.1", args.port))
         .await
         .map_err(|e| format!("bind 127.0.0.1:{}: {e}", args.port))?;
@@ -173,17 +192,28 @@ async fn run(args: Args) -> Result<(), String> {
     }
 }
 
-/// Subscribes to hand-over announcements and tells the sequencer of each document held here. Resubscribes
-/// after a lost connection (Redis restarting), once a second.
-async fn listen_for_moves(instance: Rc<Instance>, url: String) {
+/// Subscribes to hand-over announcements (or, in the fan-out mode, to accepted entries) and tells the
+/// sequencer of each document held here. Resubscribes after a lost connection (Redis restarting), once a
+/// second.
+async fn listen(instance: Rc<Instance>, url: String) {
     loop {
         let result: redis::RedisResult<()> = async {
             let client = redis::Client::open(url.as_str())?;
             let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe(MOVED_CHANNEL).await?;
+            pubsub
+                .subscribe(if instance.fanout {
+                    OPS_CHANNEL
+                } else {
+                    MOVED_CHANNEL
+                })
+                .await?;
             let mut messages = pubsub.on_message();
             while let Some(message) = messages.next().await {
                 let payload: String = message.get_payload()?;
+                if instance.fanout {
+                    remote_entry(&instance, &payload);
+                    continue;
+                }
                 let mut parts = payload.splitn(3, ' ');
                 let (Some(by), Some(epoch), Some(doc)) = (parts.next(), parts.next(), parts.next())
                 else {
@@ -209,6 +239,21 @@ async fn listen_for_moves(instance: Rc<Instance>, url: String) {
             eprintln!("docs-instance {}: pub/sub: {error}", instance.id);
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Hands a published entry (`<doc> <entry JSON>`) to the document's sequencer, if the document is held
+/// here. A full queue drops it: the next entry then shows a gap, and the sequencer reads the log instead.
+fn remote_entry(instance: &Instance, payload: &str) {
+    let Some((doc, json)) = payload.split_once(' ') else {
+        return;
+    };
+    let handle = instance.docs.borrow().get(doc).cloned();
+    let (Some(handle), Ok(entry)) = (handle, serde_json::from_str::<Entry>(json)) else {
+        return;
+    };
+    if entry.instance != instance.id {
+        let _ = handle.tx.try_send(Cmd::Remote(entry));
     }
 }
 
@@ -414,7 +459,11 @@ async fn sequencer(
 ) {
     let loaded = async {
         catch_up(&instance, &name, &doc).await?;
-        instance.store.announce(&name, instance.id).await
+        if instance.fanout {
+            Ok(0) // no owner: every instance may serve the document
+        } else {
+            instance.store.announce(&name, instance.id).await
+        }
     };
     match loaded.await {
         Ok(epoch) => {
@@ -476,6 +525,20 @@ async fn sequencer(
             Cmd::Op { conn, id, base, op } => {
                 accept_op(&instance, &name, &doc, conn, id, base, op).await;
             }
+            Cmd::Remote(entry) => {
+                let version = doc.borrow().state.version();
+                if entry.v == version + 1 {
+                    let mut d = doc.borrow_mut();
+                    if d.state.apply(entry.clone()).is_ok() {
+                        broadcast(&mut d, &ServerMsg::Op(entry));
+                    }
+                } else if entry.v > version + 1 {
+                    // A message was dropped (or arrived before the load finished): read the log.
+                    if let Err(error) = catch_up(&instance, &name, &doc).await {
+                        eprintln!("docs-instance {}: catching up {name}: {error}", instance.id);
+                    }
+                }
+            }
             Cmd::Moved { by, epoch } => {
                 if epoch > doc.borrow().epoch {
                     eprintln!(
@@ -511,7 +574,12 @@ async fn accept_op(
     base: u64,
     op: Op,
 ) {
-    for _ in 0..APPEND_ATTEMPTS {
+    let attempts = if instance.fanout {
+        FANOUT_APPEND_ATTEMPTS
+    } else {
+        APPEND_ATTEMPTS
+    };
+    for _ in 0..attempts {
         let prepared = doc.borrow().state.prepare(&id, base, &op);
         let version = doc.borrow().state.version();
         let op = match prepared {
@@ -537,7 +605,7 @@ async fn accept_op(
             instance: instance.id,
         };
         // Durable first: only an operation in the log is applied, acknowledged and broadcast.
-        match instance.store.append(name, &entry).await {
+        match instance.store.append(name, &entry, instance.fanout).await {
             Ok(Append::Appended(_)) => {
                 let mut d = doc.borrow_mut();
                 if let Err(error) = d.state.apply(entry.clone()) {
