@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Failover test of the docs-cluster example: starts its own cluster (3 instances, nginx, Redis on ports of
 # its own), runs 60 clients on 12 documents for 20 s while the instance serving the most documents is killed
-# with SIGKILL at 5 s and started again at 10 s, then checks (docs-load's PASS/FAIL lines):
+# with SIGKILL at 5 s and started again at 10 s; at 14 s every client reconnects once (a page reload), which
+# lets nginx send moved documents back to the restarted instance (hand-overs under load). Then it checks
+# (docs-load's PASS/FAIL lines):
 #   every client's text is identical and equal to the text rebuilt from Redis; every acknowledged op is in
 #   the log exactly once; no client saw a gap or an op twice; clients of the killed instance reconnected
 #   (> 0); every moved document accepted ops again; a document's connections were on one instance at any
@@ -48,7 +50,7 @@ timeout 120 target/release/docs-load \
     --url "ws://127.0.0.1:$PORT" --redis "redis://127.0.0.1:$REDIS_PORT" \
     --clients 60 --docs 12 --duration 20 \
     --kill-pidfile "$RUN_ABS/instance-{}.pid" --kill-at 5 \
-    --restart-at 10 --restart-cmd "sh $RUN_ABS/instance-{}.sh" \
+    --restart-at 10 --restart-cmd "sh $RUN_ABS/instance-{}.sh" --reload-at 14 \
     2>"$RUN/load.err" | tee "$RUN/load.log"
 load_status=${PIPESTATUS[0]}
 
@@ -67,7 +69,7 @@ fi
 SPLIT_PREFIX="split$(date +%s)"
 split_load() {
     timeout 60 target/release/docs-load --url "ws://127.0.0.1:$((PORT + $1))" --redis "redis://127.0.0.1:$REDIS_PORT" \
-        --clients 6 --docs 2 --duration 5 --prefix "$SPLIT_PREFIX" 2>>"$RUN/split.err" >"$RUN/split-$1.log"
+        --clients 6 --docs 2 --duration 5 --prefix "$SPLIT_PREFIX" --shared-docs 2>>"$RUN/split.err" >"$RUN/split-$1.log"
 }
 split_load 1 &
 split_a=$!
