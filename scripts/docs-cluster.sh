@@ -76,7 +76,8 @@ stop_pidfile() {
     pid=$(cat "$file" 2>/dev/null || true)
     rm -f "$file"
     [ -n "$pid" ] || return 0
-    if ! tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "$name"; then
+    [ -r "/proc/$pid/cmdline" ] || return 0
+    if ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "$name"; then
         return 0
     fi
     kill -TERM "$pid" 2>/dev/null || return 0
@@ -225,5 +226,5 @@ case "$command" in
     down) down ;;
     start-instance) [ -n "$INSTANCE" ] || { echo "start-instance N" >&2; exit 2; }; start_instance "$INSTANCE" ;;
     status) status ;;
-    *) sed -n '2,16p' "$0"; exit 2 ;;
+    *) sed -n '2,13p' "$0"; exit 2 ;;
 esac
