@@ -226,5 +226,5 @@ case "$command" in
     down) down ;;
     start-instance) [ -n "$INSTANCE" ] || { echo "start-instance N" >&2; exit 2; }; start_instance "$INSTANCE" ;;
     status) status ;;
-    *) sed -n '2,13p' "$0"; exit 2 ;;
+    *) sed -n '2,14p' "$0"; exit 2 ;;
 esac
