@@ -3,7 +3,7 @@
 # its own), runs 60 clients on 12 documents for 20 s while the instance serving the most documents is killed
 # with SIGKILL at 5 s and started again at 10 s; at 14 s every client reconnects once (a page reload), which
 # lets nginx send moved documents back to the restarted instance (hand-overs under load). Then it checks
-# (docs-load's PASS/FAIL lines):
+# (docs-load's PASS/FAIL lines; before the load, the conditional append alone: --store-check):
 #   every client's text is identical and equal to the text rebuilt from Redis; every acknowledged op is in
 #   the log exactly once; no client saw a gap or an op twice; clients of the killed instance reconnected
 #   (> 0); every moved document accepted ops again; a document's connections were on one instance at any
@@ -43,6 +43,13 @@ else
     exit 1
 fi
 RUN_ABS=$(cd "$RUN" && pwd)
+
+# The conditional append on its own, against this Redis: of two instances extending the same version
+# exactly one wins, stale versions and resent ids are refused.
+target/release/docs-load --store-check --redis "redis://127.0.0.1:$REDIS_PORT" --prefix "store$(date +%s)" \
+    | tee "$RUN/store.log"
+passed=$((passed + $(grep -c '^PASS:' "$RUN/store.log" || true)))
+failed=$((failed + $(grep -c '^FAIL:' "$RUN/store.log" || true)))
 
 # The load binary kills and restarts the instance itself ({} is the chosen instance's id), so that it
 # knows the exact kill time for the failover measurement.

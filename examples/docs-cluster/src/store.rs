@@ -148,6 +148,16 @@ impl Store {
         }
     }
 
+    /// The document's current ownership epoch (0 if never announced).
+    pub async fn epoch(&self, doc: &str) -> RedisResult<u64> {
+        let mut con = self.con.clone();
+        let epoch: Option<u64> = redis::cmd("GET")
+            .arg(format!("docs:{{{doc}}}:epoch"))
+            .query_async(&mut con)
+            .await?;
+        Ok(epoch.unwrap_or(0))
+    }
+
     /// Announces that `instance` now serves `doc`, under a new epoch (a counter per document) that it
     /// returns: an instance that holds the document under a lower epoch lets its viewers go, while a late
     /// announcement of an older epoch is ignored, whatever order pub/sub delivers them in.

@@ -227,9 +227,15 @@ async fn listen(instance: Rc<Instance>, url: String) {
                 }
                 let handle = instance.docs.borrow().get(doc).cloned();
                 if let Some(handle) = handle {
-                    // A full queue means the sequencer is busy; the conditional append still protects the
-                    // log, and the next announcement or a failed append moves the viewers.
-                    let _ = handle.tx.try_send(Cmd::Moved { by, epoch });
+                    // A hand-over must not be lost: if the queue is full, wait for room in a task of its
+                    // own (few: one per announcement), so this listener keeps reading.
+                    if let Err(mpsc::error::TrySendError::Full(cmd)) =
+                        handle.tx.try_send(Cmd::Moved { by, epoch })
+                    {
+                        spawn_local(async move {
+                            let _ = handle.tx.send(cmd).await;
+                        });
+                    }
                 }
             }
             Ok(())
@@ -523,7 +529,10 @@ async fn sequencer(
                 doc.borrow_mut().viewers.remove(&conn);
             }
             Cmd::Op { conn, id, base, op } => {
-                accept_op(&instance, &name, &doc, conn, id, base, op).await;
+                if accept_op(&instance, &name, &doc, conn, id, base, op).await {
+                    hand_over(&instance, &name, &doc, "moved to another instance");
+                    return;
+                }
             }
             Cmd::Remote(entry) => {
                 let version = doc.borrow().state.version();
@@ -541,15 +550,7 @@ async fn sequencer(
             }
             Cmd::Moved { by, epoch } => {
                 if epoch > doc.borrow().epoch {
-                    eprintln!(
-                        "docs-instance {}: {name} moved to instance {by}",
-                        instance.id
-                    );
-                    let reason = format!("moved to instance {by}");
-                    for (_, out) in doc.borrow_mut().viewers.drain() {
-                        let _ = out.try_send(Out::Close(MOVED, reason.clone()));
-                    }
-                    instance.evict(&name, &doc);
+                    hand_over(&instance, &name, &doc, &format!("moved to instance {by}"));
                     return;
                 }
             }
@@ -564,7 +565,19 @@ async fn sequencer(
     }
 }
 
-/// Appends an operation to the log, then applies and broadcasts it; or tells its author why not.
+/// Lets the document go: its viewers are closed with 4001 (they reconnect, and nginx sends them to the
+/// instance that now serves it) and the document is forgotten here.
+fn hand_over(instance: &Instance, name: &str, doc: &Rc<RefCell<Doc>>, reason: &str) {
+    eprintln!("docs-instance {}: {name} {reason}", instance.id);
+    for (_, out) in doc.borrow_mut().viewers.drain() {
+        let _ = out.try_send(Out::Close(MOVED, reason.to_string()));
+    }
+    instance.evict(name, doc);
+}
+
+/// Appends an operation to the log, then applies and broadcasts it; or tells its author why not. Returns
+/// true if the append failed because another instance took the document over (a higher epoch): the
+/// caller hands it over; the operation was not applied, and its author resends it after reconnecting.
 async fn accept_op(
     instance: &Instance,
     name: &str,
@@ -573,7 +586,7 @@ async fn accept_op(
     id: String,
     base: u64,
     op: Op,
-) {
+) -> bool {
     let attempts = if instance.fanout {
         FANOUT_APPEND_ATTEMPTS
     } else {
@@ -590,11 +603,11 @@ async fn accept_op(
                     version,
                 };
                 send_to(&doc.borrow(), conn, &reject);
-                return;
+                return false;
             }
             Ok(Prepared::Duplicate(v)) => {
                 send_to(&doc.borrow(), conn, &ServerMsg::Dup { id, v });
-                return;
+                return false;
             }
             Ok(Prepared::Apply(op)) => op,
         };
@@ -613,9 +626,19 @@ async fn accept_op(
                     eprintln!("docs-instance {}: {name}: {error}", instance.id);
                 }
                 broadcast(&mut d, &ServerMsg::Op(entry));
-                return;
+                return false;
             }
             Ok(Append::Conflict(_)) | Ok(Append::Duplicate(_)) => {
+                // Taken over while its announcement is still on the way (or was missed): move now.
+                if !instance.fanout
+                    && instance
+                        .store
+                        .epoch(name)
+                        .await
+                        .is_ok_and(|epoch| epoch > doc.borrow().epoch)
+                {
+                    return true;
+                }
                 // Another instance extended the document (or appended this very operation): load what it
                 // appended, which every viewer here receives too, then transform again.
                 if let Err(error) = catch_up(instance, name, doc).await {
@@ -625,7 +648,7 @@ async fn accept_op(
                         version,
                     };
                     send_to(&doc.borrow(), conn, &reject);
-                    return;
+                    return false;
                 }
                 let text = format!(
                     "instance {} reloaded {name} to version {}: another instance had extended it",
@@ -641,7 +664,7 @@ async fn accept_op(
                     version,
                 };
                 send_to(&doc.borrow(), conn, &reject);
-                return;
+                return false;
             }
         }
     }
@@ -651,6 +674,7 @@ async fn accept_op(
         version: doc.borrow().state.version(),
     };
     send_to(&doc.borrow(), conn, &reject);
+    false
 }
 
 /// Applies (and broadcasts) every entry the log has after this instance's version.

@@ -23,11 +23,12 @@
 //!   for at most `--handover-ms`, the time the old instance takes to hear of the move); skipped with
 //!   `--no-affinity` (the pub/sub fan-out mode).
 //!
+//! `--store-check` checks the conditional append against Redis directly instead of running clients.
 //! `--shared-docs` says that other processes write the same documents: each client is then compared with
 //! the log rebuilt at its own version. `--bench` makes the clients closed-loop (no think time) and prints a `BENCH:` line.
 
 use docs_cluster::doc::{DocState, Entry, Op};
-use docs_cluster::store::Store;
+use docs_cluster::store::{Append, Store};
 use docs_cluster::wire::{ClientMsg, ServerMsg};
 use rill_tokio::{connect, CloseCode, Config, Message, WebSocket};
 use std::cell::{Cell, RefCell};
@@ -58,6 +59,7 @@ struct Args {
     bench: bool,
     no_affinity: bool,
     shared_docs: bool,
+    store_check: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -82,6 +84,7 @@ fn parse_args() -> Result<Args, String> {
         bench: false,
         no_affinity: false,
         shared_docs: false,
+        store_check: false,
     };
     let secs = |v: String| -> Result<Duration, String> {
         v.parse::<f64>()
@@ -105,6 +108,10 @@ fn parse_args() -> Result<Args, String> {
         }
         if flag == "--shared-docs" {
             a.shared_docs = true;
+            continue;
+        }
+        if flag == "--store-check" {
+            a.store_check = true;
             continue;
         }
         let v = args.next().ok_or(format!("{flag} needs a value"))?;
@@ -148,7 +155,11 @@ fn main() {
         .build()
         .expect("a current-thread runtime");
     let local = tokio::task::LocalSet::new();
-    let failed = local.block_on(&runtime, run(args));
+    let failed = if args.store_check {
+        local.block_on(&runtime, store_check(args))
+    } else {
+        local.block_on(&runtime, run(args))
+    };
     std::process::exit(if failed { 1 } else { 0 });
 }
 
@@ -378,6 +389,93 @@ async fn run(args: Args) -> bool {
         None => None,
     };
     report(&ctx, logs.as_deref())
+}
+
+/// `--store-check`: the conditional append's rules against the real Redis, on a fresh document. Two
+/// stores (as two instances) race to extend the same version: exactly one wins; a stale version, a
+/// repeated id and a resend are refused; the log reads back in order. True if any check failed.
+async fn store_check(args: Args) -> bool {
+    let Some(url) = args.redis.as_deref() else {
+        eprintln!("docs-load: --store-check needs --redis");
+        return true;
+    };
+    let (a, b) = match (Store::connect(url).await, Store::connect(url).await) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => {
+            println!("FAIL: store: redis {url}: {e}");
+            return true;
+        }
+    };
+    let doc = format!("{}-store", args.prefix);
+    let entry = |v: u64, id: &str, instance: u32| Entry {
+        v,
+        id: id.into(),
+        op: Op::Ins {
+            pos: 0,
+            text: id.into(),
+        },
+        instance,
+    };
+    let mut failed = 0;
+    let mut check = |name: &str, ok: bool, detail: String| {
+        println!(
+            "{}: store: {name}: {detail}",
+            if ok { "PASS" } else { "FAIL" }
+        );
+        failed += usize::from(!ok);
+    };
+    let result = async {
+        let first = a.append(&doc, &entry(1, "x1", 1), false).await?;
+        // Both "instances" extend version 1 at once: Redis runs one script after the other.
+        let (a2, b2) = (entry(2, "a2", 1), entry(2, "b2", 2));
+        let (from_a, from_b) = tokio::join!(a.append(&doc, &a2, false), b.append(&doc, &b2, false));
+        let (from_a, from_b) = (from_a?, from_b?);
+        let stale = b.append(&doc, &entry(2, "b3", 2), false).await?;
+        let resend = b.append(&doc, &entry(3, "x1", 2), false).await?;
+        let log = a.read_after(&doc, 0).await?;
+        let tail = a.read_after(&doc, 1).await?;
+        Ok::<_, redis::RedisError>((first, from_a, from_b, stale, resend, log, tail))
+    }
+    .await;
+    let (first, from_a, from_b, stale, resend, log, tail) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            println!("FAIL: store: redis error: {e}");
+            return true;
+        }
+    };
+    check(
+        "first append",
+        first == Append::Appended(1),
+        format!("{first:?}"),
+    );
+    let winners = [from_a, from_b]
+        .iter()
+        .filter(|r| **r == Append::Appended(2))
+        .count();
+    let loser_conflict = [from_a, from_b].contains(&Append::Conflict(2));
+    check(
+        "two instances extend version 1 at once: exactly one wins",
+        winners == 1 && loser_conflict,
+        format!("{from_a:?} / {from_b:?}"),
+    );
+    check(
+        "a stale version is refused",
+        stale == Append::Conflict(2),
+        format!("{stale:?}"),
+    );
+    check(
+        "a resent id is refused as a duplicate",
+        resend == Append::Duplicate(1),
+        format!("{resend:?}"),
+    );
+    let versions: Vec<u64> = log.iter().map(|e| e.v).collect();
+    check(
+        "the log reads back in order, rebuildable",
+        versions == [1, 2] && tail.len() == 1 && DocState::rebuild(log).is_ok(),
+        format!("versions {versions:?}, after 1: {}", tail.len()),
+    );
+    failed > 0
 }
 
 /// Waits until `done` holds for the clients' statuses, or `deadline`; woken by every client change.
