@@ -19,7 +19,11 @@ REDIS_PORT=6391
 passed=0
 failed=0
 
+split_a=
 finish() {
+    if [ -n "$split_a" ]; then
+        kill "$split_a" 2>/dev/null || true
+    fi
     bash scripts/docs-cluster.sh down --run-dir "$RUN" >/dev/null 2>&1 || true
 }
 trap finish EXIT
