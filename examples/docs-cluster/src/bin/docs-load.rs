@@ -35,7 +35,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tokio::task::spawn_local;
 use tokio::time::sleep_until;
@@ -641,10 +641,11 @@ async fn client(ctx: Rc<Ctx>, idx: usize) {
 }
 
 /// One connection: welcome, then operations in and out until it ends or the run stops.
-async fn connection(
+/// Generic over the stream so that it does not depend on which stream type `connect` returns.
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     ctx: &Ctx,
     c: &mut Client,
-    mut ws: WebSocket<TcpStream>,
+    mut ws: WebSocket<S>,
     stop: &mut watch::Receiver<bool>,
 ) -> End {
     let mut interval: Option<usize> = None;
@@ -858,7 +859,11 @@ fn update_status(ctx: &Ctx, c: &Client, connected: bool) {
 }
 
 /// Sends a random operation on the client's current text.
-async fn send_op(ctx: &Ctx, c: &mut Client, ws: &mut WebSocket<TcpStream>) -> Result<(), String> {
+async fn send_op<S: AsyncRead + AsyncWrite + Unpin>(
+    ctx: &Ctx,
+    c: &mut Client,
+    ws: &mut WebSocket<S>,
+) -> Result<(), String> {
     let len = c.text.len() as u64;
     // Keep texts short (deletes win once they grow), so positions are spread and conflicts frequent.
     let delete = len > 0 && c.rng.below(100) < if len > 120 { 70 } else { 35 };
