@@ -4,8 +4,9 @@
 #
 #   bash scripts/interop.sh [pytest args...]     e.g. bash scripts/interop.sh -k close -x
 #
-# Builds the rill-tokio examples in release (honours CARGO_TARGET_DIR), starts two echo servers on free
-# 127.0.0.1 ports, runs pytest (each test bounded by pytest-timeout, the whole run by `timeout`), stops the
+# Builds the rill-tokio examples in release with TLS (feature rustls-webpki-roots; honours CARGO_TARGET_DIR),
+# makes a private CA and a certificate for localhost (trustme), starts two echo servers and a TLS echo server
+# on free 127.0.0.1 ports, runs pytest (each test bounded by pytest-timeout, the whole run by `timeout`), stops the
 # servers on exit, and exits non-zero when anything fails. See docs/interop.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +26,7 @@ if ! cmp -s tests/interop/requirements.txt "$VENV/.requirements"; then
     cp tests/interop/requirements.txt "$VENV/.requirements"
 fi
 
-cargo build --release -p rill-tokio --example echo_server --example interop_client
+cargo build --release -p rill-tokio --features rustls-webpki-roots --example echo_server --example interop_client
 BIN=$TARGET_DIR/release/examples
 mkdir -p "$LOGS"
 
@@ -64,24 +65,41 @@ EOF
 }
 
 URL=
-start_server() { # log name, then echo_server flags; sets URL
-    local name=$1 port
+PORT=
+start_server() { # log name, then echo_server flags; sets URL and PORT
+    local name=$1
     shift
-    port=$(free_port)
-    "$BIN/echo_server" --addr "127.0.0.1:$port" "$@" >"$LOGS/$name.log" 2>&1 &
+    PORT=$(free_port)
+    "$BIN/echo_server" --addr "127.0.0.1:$PORT" "$@" >"$LOGS/$name.log" 2>&1 &
     PIDS+=($!)
-    wait_port "$port" "$!"
-    URL="ws://127.0.0.1:$port"
+    wait_port "$PORT" "$!"
+    URL="ws://127.0.0.1:$PORT"
 }
 
 start_server echo
 RILL_ECHO_URL=$URL
 start_server echo-small --max-message 65536 --protocols chat,superchat --close-on close-me
 RILL_ECHO_SMALL_URL=$URL
-export RILL_ECHO_URL RILL_ECHO_SMALL_URL
+# TLS: a CA made for this run signs a certificate for localhost only (so 127.0.0.1 is a wrong host).
+TLS_DIR=$LOGS/tls
+"$PY" - "$TLS_DIR" <<'EOF'
+import os, sys, trustme
+out = sys.argv[1]
+os.makedirs(out, exist_ok=True)
+ca = trustme.CA()
+cert = ca.issue_cert("localhost")
+ca.cert_pem.write_to_path(f"{out}/ca.pem")
+cert.private_key_pem.write_to_path(f"{out}/server.key")
+open(f"{out}/server.pem", "wb").write(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
+EOF
+start_server echo-tls --tls-cert "$TLS_DIR/server.pem" --tls-key "$TLS_DIR/server.key"
+RILL_ECHO_TLS_URL="wss://localhost:$PORT"
+RILL_TLS_CA=$PWD/$TLS_DIR/ca.pem
+case $TLS_DIR in /*) RILL_TLS_CA=$TLS_DIR/ca.pem ;; esac
+export RILL_ECHO_URL RILL_ECHO_SMALL_URL RILL_ECHO_TLS_URL RILL_TLS_CA
 export RILL_INTEROP_CLIENT=$PWD/$BIN/interop_client
 case $TARGET_DIR in /*) RILL_INTEROP_CLIENT=$BIN/interop_client ;; esac
-echo "interop: echo servers at $RILL_ECHO_URL and $RILL_ECHO_SMALL_URL (logs in $LOGS)"
+echo "interop: echo servers at $RILL_ECHO_URL, $RILL_ECHO_SMALL_URL and $RILL_ECHO_TLS_URL (logs in $LOGS)"
 
 status=0
 timeout --kill-after=10 "$RUN_TIMEOUT" "$PY" -m pytest -c tests/interop/pytest.ini --rootdir tests/interop \
