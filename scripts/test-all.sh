@@ -33,6 +33,7 @@ step cross-builds bash scripts/cross-check.sh
 step autobahn bash scripts/autobahn.sh
 step autobahn-blocking bash scripts/autobahn.sh blocking
 step interop bash scripts/interop.sh
+step docs-cluster bash scripts/docs-cluster-test.sh
 step browser env RILL_SCREENSHOT="$PWD/target/token_stream.png" bash scripts/browser-test.sh
 step fuzz bash scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
 step size-probe bash scripts/size-probe.sh
