@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Real-browser test of the token_stream demo: headless Debian Chromium + playwright-core + `node --test`
-# (docs/browser-test.md). Installs what it needs (apt chromium, npm ci), builds the example in release,
-# starts two demo servers on 127.0.0.1 (a free port each), runs tests/browser, stops the servers.
+# (docs/browser-test.md). Installs what it needs (apt chromium, npm ci), builds the example in release
+# with TLS (feature rustls), starts three demo servers on 127.0.0.1 (a free port each; the third over
+# HTTPS/WSS with a throwaway self-signed certificate, docs/tls.md), runs tests/browser, stops the servers.
 #
 # Env: CARGO_TARGET_DIR (honoured), CARGO_BUILD_JOBS (default 1), CHROMIUM (default /usr/bin/chromium),
 # RILL_SCREENSHOT (default docs/img/token_stream.png; "0" for none).
@@ -26,7 +27,7 @@ fi
 (cd tests/browser && timeout 300 npm ci --no-audit --no-fund --loglevel=error)
 
 # 3. The demo server, in release.
-timeout 1800 cargo build --release -p rill-tokio --example token_stream
+timeout 1800 cargo build --release -p rill-tokio --features rustls --example token_stream
 TARGET_DIR="$(cargo metadata --format-version 1 --no-deps | node -e \
     'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')"
 BIN="$TARGET_DIR/release/examples/token_stream"
@@ -43,14 +44,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# start_server NAME ARGS...: sets URL to the server's http://127.0.0.1:PORT/ once it listens.
+# start_server NAME ARGS...: sets URL to the server's http(s)://127.0.0.1:PORT/ once it listens.
 start_server() {
     local name="$1"; shift
     : >"$WORK/$name.out"
     timeout 600 "$BIN" --addr 127.0.0.1:0 "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
     PIDS+=("$!")
     for _ in $(seq 100); do
-        URL="$(sed -n 's|^token_stream: open \(http://[^ ]*\)$|\1|p' "$WORK/$name.out" | head -n1)"
+        URL="$(sed -n 's|^token_stream: open \(https\{0,1\}://[^ ]*\)$|\1|p' "$WORK/$name.out" | head -n1)"
         [ -n "$URL" ] && { echo "browser-test: $name server at $URL"; return 0; }
         kill -0 "$!" 2>/dev/null || break
         sleep 0.1
@@ -64,13 +65,20 @@ start_server plain --interval-ms 15 --events
 export RILL_URL="$URL" RILL_EVENTS="$WORK/plain.out"
 start_server drop --interval-ms 15 --events --drop-after 30
 export RILL_DROP_URL="$URL" RILL_DROP_EVENTS="$WORK/drop.out"
+# A self-signed certificate for 127.0.0.1; Chromium accepts exactly its key (the SPKI hash), nothing else.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+    -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$WORK/tls.key" -out "$WORK/tls.pem" 2>/dev/null
+start_server tls --interval-ms 15 --tls-cert "$WORK/tls.pem" --tls-key "$WORK/tls.key"
+RILL_TLS_SPKI="$(openssl x509 -in "$WORK/tls.pem" -pubkey -noout | openssl pkey -pubin -outform der \
+    | openssl dgst -sha256 -binary | base64)"
+export RILL_TLS_URL="$URL" RILL_TLS_SPKI
 
 # 5. The tests.
 cd tests/browser
 status=0
-timeout 300 node --test --test-concurrency=1 token_stream.test.mjs || status=$?
+timeout 300 node --test --test-concurrency=1 token_stream.test.mjs tls.test.mjs || status=$?
 if [ "$status" != 0 ]; then
-    for name in plain drop; do
+    for name in plain drop tls; do
         echo "--- $name server stderr" >&2
         cat "$WORK/$name.err" >&2
     done
