@@ -1,5 +1,6 @@
 //! A tiny chat inside an axum router: `GET /` serves the page, `GET /ws` upgrades to a rill WebSocket, on
-//! one port. Every text message is broadcast to every connected client (the sender too).
+//! one port. Every text message is broadcast to every connected client (the sender too). `GET /echo`
+//! echoes every message back piece by piece (for the Autobahn testsuite, through the axum upgrade path).
 //!
 //! `cargo run --release -p rill-tokio --features axum --example axum_chat -- --addr 127.0.0.1:8080`
 //!
@@ -48,6 +49,7 @@ async fn main() -> std::io::Result<()> {
     let app = Router::new()
         .route("/", get(|| async { Html(PAGE) }))
         .route("/ws", get(ws))
+        .route("/echo", get(echo))
         .with_state(room);
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("axum_chat: open http://{}/", listener.local_addr()?);
@@ -60,6 +62,14 @@ async fn main() -> std::io::Result<()> {
 
 async fn ws(upgrade: WebSocketUpgrade, State(room): State<broadcast::Sender<String>>) -> Response {
     upgrade.on_upgrade(move |ws| chat(ws, room))
+}
+
+async fn echo(upgrade: WebSocketUpgrade) -> Response {
+    upgrade.on_upgrade(|mut ws| async move {
+        if let Err(error) = common::echo(&mut ws).await {
+            eprintln!("echo connection ended: {error}");
+        }
+    })
 }
 
 /// One client: its messages go to the room, the room's messages go to it.
