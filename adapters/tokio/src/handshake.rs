@@ -325,31 +325,15 @@ async fn open(
     tls: Option<TlsConfig>,
     config: Config,
 ) -> Result<(WebSocket<MaybeTlsStream>, HandshakeResponse), Error> {
-    let (secure, rest) = match url.split_once("://") {
-        Some(("ws", rest)) => (false, rest),
-        Some(("wss", rest)) => (true, rest),
-        _ => {
-            return Err(Error::InvalidUrl(
-                "expected ws:// or wss://host[:port][/path]",
-            ))
-        }
-    };
-    if tls.is_some() && !secure {
+    let target = Target::parse(url)?;
+    if tls.is_some() && !target.secure {
         return Err(Error::InvalidUrl("connect_tls needs a wss:// URL"));
     }
-    // The core splits ws:// URLs; a wss:// one follows the same rules after its scheme.
-    let as_ws = format!("ws://{rest}");
-    let (authority, path) = split_ws_url(&as_ws).map_err(Error::InvalidUrl)?;
-    let (host, port) = split_authority(authority, if secure { 443 } else { 80 })?;
-    let address = format!("{host}:{port}");
-    let address = if host.contains(':') {
-        format!("[{host}]:{port}") // an IPv6 literal
-    } else {
-        address
-    };
+    let (secure, host, address) = (target.secure, &target.host, &target.address);
+    let (authority, path) = (&target.authority, &target.path);
     let tcp = tokio::time::timeout(
         config.handshake_timeout,
-        connect_tcp(&address, config.nodelay),
+        connect_tcp(address, config.nodelay),
     )
     .await
     .map_err(|_| Error::Timeout(Timeout::Handshake))?
@@ -392,6 +376,50 @@ async fn tls_stream(
     Err(Error::InvalidUrl(
         "wss:// needs TLS: build rill-tokio with feature rustls-webpki-roots or rustls-native-roots",
     ))
+}
+
+/// Where a `ws://` or `wss://` URL points.
+#[derive(Debug, PartialEq, Eq)]
+struct Target {
+    secure: bool,
+    /// The host without brackets: SNI and the name the certificate must carry.
+    host: String,
+    /// `host:port` to connect to (IPv6 in brackets).
+    address: String,
+    /// The `Host` header's value: as written in the URL.
+    authority: String,
+    /// Path and query.
+    path: String,
+}
+
+impl Target {
+    fn parse(url: &str) -> Result<Target, Error> {
+        let (secure, rest) = match url.split_once("://") {
+            Some(("ws", rest)) => (false, rest),
+            Some(("wss", rest)) => (true, rest),
+            _ => {
+                return Err(Error::InvalidUrl(
+                    "expected ws:// or wss://host[:port][/path]",
+                ))
+            }
+        };
+        // The core splits ws:// URLs; a wss:// one follows the same rules after its scheme.
+        let as_ws = format!("ws://{rest}");
+        let (authority, path) = split_ws_url(&as_ws).map_err(Error::InvalidUrl)?;
+        let (host, port) = split_authority(authority, if secure { 443 } else { 80 })?;
+        let address = if host.contains(':') {
+            format!("[{host}]:{port}") // an IPv6 literal
+        } else {
+            format!("{host}:{port}")
+        };
+        Ok(Target {
+            secure,
+            host: host.to_string(),
+            address,
+            authority: authority.to_string(),
+            path: path.to_string(),
+        })
+    }
 }
 
 /// Splits `host[:port]` (an IPv6 literal in brackets) into the host without brackets and the port.
@@ -479,5 +507,68 @@ async fn read_more<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut Vec<u8>) -> R
     match stream.read_buf(buf).await.map_err(Error::Io)? {
         0 => Err(Error::AbnormalClosure),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Target;
+
+    fn target(url: &str) -> (bool, String, String, String, String) {
+        let t = Target::parse(url).unwrap();
+        (t.secure, t.host, t.address, t.authority, t.path)
+    }
+
+    #[test]
+    fn ws_and_wss_urls_give_host_address_authority_and_path() {
+        let s = String::from;
+        assert_eq!(
+            target("ws://127.0.0.1:9001"),
+            (
+                false,
+                s("127.0.0.1"),
+                s("127.0.0.1:9001"),
+                s("127.0.0.1:9001"),
+                s("/")
+            )
+        );
+        assert_eq!(
+            target("wss://example.com/chat?room=1"),
+            (
+                true,
+                s("example.com"),
+                s("example.com:443"),
+                s("example.com"),
+                s("/chat?room=1")
+            )
+        );
+        assert_eq!(
+            target("ws://example.com/"),
+            (
+                false,
+                s("example.com"),
+                s("example.com:80"),
+                s("example.com"),
+                s("/")
+            )
+        );
+        assert_eq!(
+            target("wss://[::1]:9443/x"),
+            (true, s("::1"), s("[::1]:9443"), s("[::1]:9443"), s("/x"))
+        );
+        assert_eq!(
+            target("wss://[::1]/"),
+            (true, s("::1"), s("[::1]:443"), s("[::1]"), s("/"))
+        );
+        for bad in [
+            "http://h/",
+            "wss:///x",
+            "wss://h?x",
+            "wss://h:port/",
+            "wss://[::1/",
+            "ws://:80/",
+        ] {
+            assert!(Target::parse(bad).is_err(), "{bad}");
+        }
     }
 }
