@@ -227,7 +227,7 @@ pub use axum_extractor::WebSocketUpgrade;
 mod axum_extractor {
     use super::{answer, refusal, request_head, UpgradedWebSocket, Upgrading};
     use crate::{Config, Decision, Request};
-    use axum::extract::FromRequestParts;
+    use axum::extract::{FromRequestParts, OptionalFromRequestParts};
     use axum::response::{IntoResponse, Response};
     use http::request::Parts;
     use hyper::upgrade::OnUpgrade;
@@ -271,26 +271,50 @@ mod axum_extractor {
         type Rejection = Response;
 
         async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Response> {
-            let head = request_head(&parts.method, &parts.uri, parts.version, &parts.headers);
-            let checked = match parse_request(&head, DEFAULT_MAX_HEAD_LEN) {
-                Ok(Parsed::Complete { value, .. }) => value.validate().map(|_| ()),
-                Ok(Parsed::Partial) => Err(RequestError::Malformed),
-                Err(error) => Err(error),
-            };
-            if let Err(error) = checked {
-                return Err(refusal(error).into_response());
+            match WebSocketUpgrade::extract(parts, false) {
+                Ok(Some(upgrade)) => Ok(upgrade),
+                Ok(None) => Err(refusal(RequestError::NotUpgrade).into_response()),
+                Err(error) => Err(refusal(error).into_response()),
             }
-            Ok(WebSocketUpgrade {
+        }
+    }
+
+    /// `Option<WebSocketUpgrade>`: `None` for a request that does not ask for a WebSocket (no
+    /// `Upgrade: websocket`), so one route can serve a page and a socket; a request that asks but breaks a
+    /// rule is still rejected with rill's 4xx (a head over the size limit too, whatever it asks).
+    impl<S: Send + Sync> OptionalFromRequestParts<S> for WebSocketUpgrade {
+        type Rejection = Response;
+
+        async fn from_request_parts(
+            parts: &mut Parts,
+            _state: &S,
+        ) -> Result<Option<Self>, Response> {
+            WebSocketUpgrade::extract(parts, true).map_err(|error| refusal(error).into_response())
+        }
+    }
+
+    impl WebSocketUpgrade {
+        /// Checks the request with the core's rules; on success takes hyper's upgrade handle from it.
+        /// `optional`: a request without `Upgrade: websocket` (whatever its method) is `None`, not an error.
+        fn extract(parts: &mut Parts, optional: bool) -> Result<Option<Self>, RequestError> {
+            let head = request_head(&parts.method, &parts.uri, parts.version, &parts.headers);
+            match parse_request(&head, DEFAULT_MAX_HEAD_LEN) {
+                Ok(Parsed::Complete { value, .. }) if optional && !value.is_upgrade() => {
+                    return Ok(None)
+                }
+                Ok(Parsed::Complete { value, .. }) => value.validate().map(|_| ())?,
+                Ok(Parsed::Partial) => return Err(RequestError::Malformed),
+                Err(error) => return Err(error),
+            }
+            Ok(Some(WebSocketUpgrade {
                 head,
                 on_upgrade: parts.extensions.remove::<OnUpgrade>(),
                 config: Config::default(),
                 protocol: None,
                 headers: Vec::new(),
-            })
+            }))
         }
-    }
 
-    impl WebSocketUpgrade {
         /// The request as rill parsed it: path, query, Origin, offered subprotocols, any header.
         pub fn request(&self) -> Request<'_> {
             match parse_request(&self.head, usize::MAX) {

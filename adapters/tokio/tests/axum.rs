@@ -57,11 +57,20 @@ async fn echo(ws: UpgradedWebSocket) {
     let _ = sending.await;
 }
 
+/// One route for the page and the socket: `Option<WebSocketUpgrade>` is `None` for a plain request.
+async fn both_route(upgrade: Option<WebSocketUpgrade>) -> Response {
+    match upgrade {
+        Some(upgrade) => upgrade.on_upgrade(echo),
+        None => Response::new("a page and a socket".into()),
+    }
+}
+
 /// The axum app on a free port.
 async fn serve_axum() -> SocketAddr {
     let app = Router::new()
         .route("/", get(|| async { "hello over http" }))
-        .route("/ws", get(ws_route));
+        .route("/ws", get(ws_route))
+        .route("/both", get(both_route));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -164,6 +173,41 @@ async fn the_http_route_and_the_websocket_route_share_a_port() {
             other => panic!("expected binary, got {other:?}"),
         }
         ws.close(CloseCode::NORMAL, "bye").await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_optional_upgrade_serves_a_page_and_a_socket_on_one_route() {
+    bounded(async {
+        let addr = serve_axum().await;
+        let (status, _, body) = parse(
+            &exchange(
+                addr,
+                "GET /both HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+            )
+            .await,
+        );
+        assert_eq!((status, body.as_str()), (200, "a page and a socket"));
+        // Asking for a WebSocket but breaking a rule is still refused with rill's answer.
+        let (status, _, body) = parse(&exchange(addr, &upgrade_request("/both", None, "13")).await);
+        assert_eq!(
+            (status, body.as_str()),
+            (400, "Sec-WebSocket-Key must be base64 of 16 bytes")
+        );
+        let (mut ws, _) = connect_with_response(
+            &format!("ws://{addr}/both"),
+            &ClientOptions::default(),
+            Config::default(),
+        )
+        .await
+        .unwrap();
+        ws.send_text("one route").await.unwrap();
+        match ws.recv().await.unwrap() {
+            Message::Text(text) => assert_eq!(text, "one route"),
+            other => panic!("expected text, got {other:?}"),
+        }
+        ws.close(CloseCode::NORMAL, "").await.unwrap();
     })
     .await;
 }
