@@ -216,8 +216,8 @@ async fn a_certificate_from_an_unknown_ca_is_refused() {
     .await;
 }
 
-/// The default roots (webpki-roots) do not know the test CA.
-#[cfg(feature = "rustls-webpki-roots")]
+/// The default roots (webpki-roots, the system's, or both) do not know the test CA.
+#[cfg(any(feature = "rustls-webpki-roots", feature = "rustls-native-roots"))]
 #[tokio::test]
 async fn connect_verifies_wss_against_the_default_roots() {
     bounded(async {
