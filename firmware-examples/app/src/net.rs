@@ -17,12 +17,16 @@ pub const LISTENERS: usize = 4;
 
 /// TCP receive buffer per listener: the receive window.
 pub const SOCKET_RX: usize = 2048;
-/// TCP transmit buffer per listener.
-pub const SOCKET_TX: usize = 2048;
+/// TCP transmit buffer per listener: what the write buffer leaves of 4 KiB.
+pub const SOCKET_TX: usize = 4096 - WRITE_BUF;
 /// rill's read buffer: the request head (browsers send ~500 bytes), then WebSocket input, which streams through it.
 pub const READ_BUF: usize = 2048;
-/// rill's write buffer: frame headers and small frames; also the whole `GET /` answer (head and page).
-pub const WRITE_BUF: usize = 2048;
+/// rill's write buffer: every frame is placed whole in it; also the whole `GET /` answer (head and page).
+///
+/// It holds a read buffer's worth of payload plus the longest frame header, so each piece the echo reads leaves as
+/// one frame. One the size of the read buffer split every full piece into a frame that filled it and a 14-byte
+/// tail frame, each written on its own: the 1 MiB echo over the host TAP took twice as long.
+pub const WRITE_BUF: usize = READ_BUF + rill::frame::MAX_HEADER_LEN;
 
 // Each way at most 4 KiB per connection: socket buffer plus rill buffer.
 const _: () = assert!(SOCKET_RX + READ_BUF <= 4096 && SOCKET_TX + WRITE_BUF <= 4096);
