@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Benchmark runner (issue 6): echo servers vs the same load generator, token latency, memory, allocations.
+# Benchmark runner (issue 6): echo servers vs the same load generator, token latency, memory, allocations;
+# --uws (issue 13): every server on one pinned core under uWebSockets' own load generator, next to uWebSockets.
 # All traffic goes to 127.0.0.1; every run is bounded in time; servers are killed on exit.
 # Results (raw CSV, logs, SVG chart) go to target/bench/. See docs/benchmarks.md.
 set -euo pipefail
@@ -16,25 +17,37 @@ sections (default: --throughput; several may be given):
   --memory          server RSS per idle connection (--idle-conns connections)
   --alloc           allocations and bytes per echoed message (builds the `count-alloc` feature)
   --all             all of the above
+  --uws             third-party comparison: uWebSockets' load_test against uWebSockets' echo server and every
+                    Rust server, each on one thread pinned to core 0 (generator on core 1), plus thread-per-core
+                    rill vs rill on tokio's multi-thread runtime (both cores). Builds load_test and echo_uws with
+                    ../shared/uws/build.sh target/uws (needs gcc, g++, zlib1g-dev). Not part of --all.
 
 options:
-  --quick           a one-minute look: 1 run, short runs, fewer points, 1000 idle connections
+  --quick           a one-minute look: 1 run, short runs, fewer points, 1000 idle connections; --uws: 1 round,
+                    1 report per run (about 5 minutes)
   --runs N          runs per point, interleaved across servers (default 3)
   --secs T          measured seconds per throughput run (default 5)
   --warmup T        warm-up seconds per throughput run (default 1)
-  --servers "A B"   servers to run (default: "rill tungstenite fastws tokio-websockets"; missing binaries are skipped)
+  --servers "A B"   servers to run (default: "rill rill-relay tungstenite fastws tokio-websockets"; missing binaries
+                    are skipped; rill-relay has no token mode and sits out --tokens)
   --idle-conns N    connections for --memory (default 10000)
   --bulk-bytes B    --memory: each connection first echoes one message of B bytes, then idles (post-bulk memory)
   --port-base P     first TCP port to use on 127.0.0.1 (default 19400)
-  --build-only      build every benchmark binary in release and exit (what CI runs)
+  --uws-servers "A B"  rows of --uws (default: "uws rill rill-relay tungstenite fastws tokio-websockets
+                    rill-per-core rill-multi"; the last two use both cores and skip the 1-connection points)
+  --uws-reports N   --uws: load_test reports (4 s each) averaged per run, after the first one (warm-up) (default 2;
+                    --uws uses the ports from --port-base + 50 on)
+  --build-only      build every benchmark binary in release and exit (what CI runs; not load_test/echo_uws)
 USAGE
 }
 
-RUNS=3 SECS=5 WARMUP=1 QUICK=0 BUILD_ONLY=0 IDLE_CONNS=10000 PORT_BASE=19400 BULK_BYTES=0
+RUNS=3 SECS=5 WARMUP=1 QUICK=0 BUILD_ONLY=0 IDLE_CONNS=10000 PORT_BASE=19400 BULK_BYTES=0 UWS_REPORTS=2
 SECTIONS=()
-# The rill server slot: `echo-rill` (benches/src/bin/echo-rill.rs) is benchmarked as soon as it exists.
-SERVERS=(rill tungstenite fastws tokio-websockets)
+# `rill` is the subject (whole messages, like the anchors); `rill-relay` relays pieces, a row of its own that never
+# counts as "rill" in the ratios.
+SERVERS=(rill rill-relay tungstenite fastws tokio-websockets)
 ANCHORS=(tungstenite fastws tokio-websockets)
+UWS_SERVERS=(uws rill rill-relay tungstenite fastws tokio-websockets rill-per-core rill-multi)
 
 while [ $# -gt 0 ]; do
     case $1 in
@@ -47,7 +60,9 @@ while [ $# -gt 0 ]; do
         --idle-conns) IDLE_CONNS=$2; shift ;;
         --bulk-bytes) BULK_BYTES=$2; shift ;;
         --port-base) PORT_BASE=$2; shift ;;
-        --throughput | --tokens | --memory | --alloc) SECTIONS+=("${1#--}") ;;
+        --uws-servers) read -r -a UWS_SERVERS <<<"$2"; shift ;;
+        --uws-reports) UWS_REPORTS=$2; UWS_REPORTS_GIVEN=1; shift ;;
+        --throughput | --tokens | --memory | --alloc | --uws) SECTIONS+=("${1#--}") ;;
         --all) SECTIONS=(throughput tokens memory alloc) ;;
         -h | --help) usage; exit 0 ;;
         *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
@@ -57,6 +72,7 @@ done
 [ ${#SECTIONS[@]} -gt 0 ] || SECTIONS=(throughput)
 if [ "$QUICK" = 1 ]; then
     RUNS=1 SECS=2 WARMUP=0.5
+    [ -n "${UWS_REPORTS_GIVEN:-}" ] || UWS_REPORTS=1
     [ "$IDLE_CONNS" = 10000 ] && IDLE_CONNS=1000
 fi
 
@@ -157,6 +173,41 @@ summarize() {
     }' "$1"
 }
 
+# summarize_tail CSV: fairness under pipelining. At every point with depth > 1, per server, the median p50 and p99
+# round trip over the runs and p99/p50: a server that serves its connections' messages evenly keeps the ratio
+# near 1 (every message waits behind about the same queue); a large ratio means some messages wait much longer.
+summarize_tail() {
+    awk -F, -v servers="${PRESENT[*]}" '
+    function median(list,    v, n, i, j, t) {
+        n = split(list, v, " ")
+        for (i = 2; i <= n; i++) { t = v[i] + 0; for (j = i - 1; j >= 1 && v[j] + 0 > t; j--) v[j + 1] = v[j]; v[j + 1] = t }
+        return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+    }
+    NR == 1 { for (i = 1; i <= NF; i++) idx[$i] = i; next }
+    $idx["depth"] > 1 && $idx["p50_us"] != "" {
+        point = $idx["conns"] "/" $idx["size"] "/" $idx["depth"]
+        if (!(point in seen)) { seen[point] = 1; order[++npoints] = point }
+        p50[point, $idx["label"]] = p50[point, $idx["label"]] " " $idx["p50_us"]
+        p99[point, $idx["label"]] = p99[point, $idx["label"]] " " $idx["p99_us"]
+    }
+    END {
+        if (npoints == 0) exit
+        ns = split(servers, srv, " ")
+        printf "\nround trip under pipelining: p50 / p99 us (p99/p50), median per point\n%-16s", "C/S/D"
+        for (s = 1; s <= ns; s++) printf " %24s", srv[s]
+        printf "\n"
+        for (p = 1; p <= npoints; p++) {
+            point = order[p]; printf "%-16s", point
+            for (s = 1; s <= ns; s++) {
+                if (!((point, srv[s]) in p50)) { printf " %24s", "-"; continue }
+                a = median(p50[point, srv[s]]); b = median(p99[point, srv[s]])
+                printf " %24s", sprintf("%.0f / %.0f (%.2f)", a, b, (a > 0) ? b / a : 0)
+            }
+            printf "\n"
+        }
+    }' "$1"
+}
+
 # ---- throughput -------------------------------------------------------------------------------------------
 section_throughput() {
     local points csv port i run point c s d k n line server
@@ -199,6 +250,7 @@ section_throughput() {
     summarize "$csv" msgs_per_s "msgs/s" high
     summarize "$csv" server_cpu_us_per_msg "server CPU us per message" low
     summarize "$csv" p99_us "round-trip p99 us" low
+    summarize_tail "$csv"
     echo
     echo "raw results: $csv"
     if command -v python3 >/dev/null; then
@@ -219,6 +271,7 @@ section_tokens() {
     { printf 'run,server,nodelay,'; "$BIN/wstokens" --print-header | cut -d, -f2-; } >"$csv"
     for run in $(seq "$RUNS"); do
         for server in "${PRESENT[@]}"; do
+            [ "$server" = rill-relay ] && continue # echo mode only
             for nodelay in true false; do
                 start_server "$BIN/echo-$server" "$port" "$LOGS/tokens-$server-$nodelay-$run.log" \
                     --tokens --token-count 1000 --token-interval-us 1000 --nodelay "$nodelay"
@@ -339,6 +392,242 @@ section_alloc() {
     awk -F, 'NR == 1 { printf "%-18s %-14s %10s %14s %14s\n", "server", "C/S/D", "msgs", "allocs/msg", "bytes/msg"; next }
         { printf "%-18s %-14s %10s %14s %14s\n", $1, $2 "/" $3 "/" $4, $5, $6, $7 }' "$csv"
     echo "raw results: $csv"
+}
+
+# ---- third party: uWebSockets' load generator, every server on one pinned core ----------------------------
+# load_test (uWebSockets' benchmarks/load_test.c, the tool fastwebsockets and tokio-websockets publish with) opens
+# C connections; each sends one masked binary message of S bytes, waits for the whole echo (it counts bytes: the
+# reply must be one unmasked frame of the same size) and sends the next. It prints `Msg/sec: N` every 4 s; the
+# first report covers connection set-up and a partial period and is skipped; the next --uws-reports are averaged.
+# Single-core rows: the server on core 0 (`taskset -c 0`; the Rust servers with `--runtime current`), load_test on
+# core 1. Two-core rows (rill-per-core, rill-multi): server and load_test unpinned, sharing both cores.
+UWS_DIR=$ROOT/target/uws
+
+# uws_server_cmd NAME PORT: sets SERVER_BIN, CMD (the server's command line) and CORES (1: pinned to core 0;
+# 2: unpinned, two threads). Statuses and names never contain commas (they go into the CSV as they are).
+uws_server_cmd() {
+    local name=$1 port=$2
+    CORES=1
+    case $name in
+        uws) SERVER_BIN=$UWS_DIR/echo_uws CMD=(taskset -c 0 "$SERVER_BIN" "$port") ;;
+        rill-per-core)
+            SERVER_BIN=$BIN/examples/echo_per_core CORES=2
+            CMD=("$SERVER_BIN" --addr "127.0.0.1:$port" --threads 2)
+            ;;
+        rill-multi)
+            SERVER_BIN=$BIN/echo-rill CORES=2
+            CMD=("$SERVER_BIN" --addr "127.0.0.1:$port" --runtime multi --workers 2)
+            ;;
+        *)
+            SERVER_BIN=$BIN/echo-$name
+            CMD=(taskset -c 0 "$SERVER_BIN" --addr "127.0.0.1:$port" --runtime current)
+            ;;
+    esac
+}
+
+# start_cmd LOGFILE COMMAND...: starts it (stdout and stderr to LOGFILE), waits for `listening on`, sets SERVER_PID.
+start_cmd() {
+    local logfile=$1 i
+    shift
+    : >"$logfile"
+    "$@" >>"$logfile" 2>&1 &
+    SERVER_PID=$!
+    STARTED+=("$SERVER_PID")
+    for i in $(seq 100); do
+        grep -q 'listening on' "$logfile" 2>/dev/null && return 0
+        kill -0 "$SERVER_PID" 2>/dev/null || die "$* exited: $(cat "$logfile")"
+        sleep 0.1
+    done
+    die "$* did not start listening within 10 s"
+}
+
+# cpu_ticks PID: utime + stime of the whole process (all threads), in clock ticks; empty if it is gone.
+cpu_ticks() {
+    local stat
+    read -r stat 2>/dev/null <"/proc/$1/stat" || return 0
+    # Fields after the `)` closing the command name: utime and stime are the 12th and 13th.
+    set -- ${stat##*) }
+    echo $((${12} + ${13}))
+}
+
+# uws_measure PORT CONNS SIZE CORES SERVER_PID LOG: one load_test run. Sets M_STATUS (ok or why not), M_RATE (mean
+# Msg/sec of the measured reports), M_REPORTS (them, `;`-separated), M_WALL (s), M_SCPU and M_CCPU (server and
+# load_test CPU seconds over the measured window, between the first and the last measured report).
+uws_measure() {
+    local port=$1 conns=$2 size=$3 cores=$4 spid=$5 log=$6
+    local -a gen=("$UWS_DIR/load_test" "$conns" 127.0.0.1 "$port" 0 0 "$size")
+    [ "$cores" = 1 ] && gen=(taskset -c 1 "${gen[@]}")
+    local limit=$((4 * (UWS_REPORTS + 2) + 20)) fd gpid cpid="" line k=0 t0="" s0="" c0="" t1 s1 c1 v handshakes=0
+    M_STATUS="no report within ${limit}s" M_RATE="" M_REPORTS="" M_WALL="" M_SCPU="" M_CCPU=""
+    printf '== load_test %s\n' "${gen[*]}" >>"$log"
+    # stdbuf: load_test prints with stdio, which a pipe would otherwise buffer past the end of the run.
+    exec {fd}< <(exec timeout "$limit" stdbuf -oL "${gen[@]}" 2>&1)
+    gpid=$!
+    while IFS= read -r line <&"$fd"; do
+        case $line in
+            "Response: HTTP/1.1 101"*) handshakes=$((handshakes + 1)) ;;
+            "Msg/sec: "*)
+                echo "$line" >>"$log"
+                k=$((k + 1))
+                [ -n "$cpid" ] || cpid=$(cat "/proc/$gpid/task/$gpid/children" 2>/dev/null | awk '{ print $1 }')
+                if [ "$k" = 1 ]; then
+                    t0=$EPOCHREALTIME s0=$(cpu_ticks "$spid") c0=$(cpu_ticks "${cpid:-0}")
+                    continue
+                fi
+                v=${line#Msg/sec: }
+                M_REPORTS=$M_REPORTS${M_REPORTS:+;}$v
+                if [ "$k" -gt "$UWS_REPORTS" ]; then
+                    t1=$EPOCHREALTIME s1=$(cpu_ticks "$spid") c1=$(cpu_ticks "${cpid:-0}")
+                    M_STATUS=ok
+                    break
+                fi
+                ;;
+            "ERROR: outstanding bytes negative"*)
+                echo "$line" >>"$log"
+                M_STATUS="echo is not one frame per message (load_test: outstanding bytes negative)"
+                ;;
+            "Closed!"*) [ "$M_STATUS" = ok ] || M_STATUS="server closed a connection" ;;
+            *) case $line in Using* | Running*) echo "$line" >>"$log" ;; esac ;;
+        esac
+    done
+    kill "$gpid" 2>/dev/null || true
+    exec {fd}<&-
+    wait "$gpid" 2>/dev/null || true
+    echo "   handshakes: $handshakes, status: $M_STATUS" >>"$log"
+    [ "$M_STATUS" = ok ] || return 0
+    read -r M_RATE M_WALL M_SCPU M_CCPU < <(awk -v r="$M_REPORTS" -v t0="$t0" -v t1="$t1" -v s0="$s0" -v s1="$s1" \
+        -v c0="$c0" -v c1="$c1" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+        n = split(r, v, ";"); sum = 0; for (i = 1; i <= n; i++) sum += v[i]
+        printf "%.1f %.3f %.2f %s\n", sum / n, t1 - t0, (s1 - s0) / hz, (c0 == "" || c1 == "") ? "" : sprintf("%.2f", (c1 - c0) / hz)
+    }')
+}
+
+# summarize_uws CSV COLUMN TITLE BETTER(high|low|none) FORMAT: rows = servers, columns = points, median over rounds;
+# then (unless BETTER is none) rill / best Rust anchor, rill / uWebSockets and thread-per-core / multi-thread runtime.
+# rill-relay is a row of its own: never "rill", never an anchor.
+summarize_uws() {
+    awk -F, -v col="$2" -v title="$3" -v better="$4" -v fmt="$5" -v servers="${UWS_PRESENT[*]}" \
+        -v anchors="${ANCHORS[*]}" '
+    function median(list,    v, n, i, j, t) {
+        n = split(list, v, " ")
+        for (i = 2; i <= n; i++) { t = v[i] + 0; for (j = i - 1; j >= 1 && v[j] + 0 > t; j--) v[j + 1] = v[j]; v[j + 1] = t }
+        return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+    }
+    function ratio(a, b) { return (a == "" || b == "" || b == 0) ? "-" : sprintf("%.2f", a / b) }
+    NR == 1 { for (i = 1; i <= NF; i++) idx[$i] = i; next }
+    {
+        point = $idx["conns"] "x" $idx["size"]
+        if (!(point in seen)) { seen[point] = 1; order[++npoints] = point }
+        if ($idx["status"] == "ok" && $idx[col] != "") vals[point, $idx["label"]] = vals[point, $idx["label"]] " " $idx[col]
+        else if (!((point, $idx["label"]) in vals)) failed[point, $idx["label"]] = 1
+    }
+    END {
+        ns = split(servers, srv, " "); na = split(anchors, anc, " ")
+        printf "\n%s (median of rounds; conns x bytes)\n%-16s", title, "server"
+        for (p = 1; p <= npoints; p++) printf " %12s", order[p]
+        printf "\n"
+        for (s = 1; s <= ns; s++) {
+            printf "%-16s", srv[s]
+            for (p = 1; p <= npoints; p++) {
+                key = order[p] SUBSEP srv[s]
+                m = (key in vals) ? median(vals[key]) : ""
+                med[key] = m
+                printf " %12s", m != "" ? sprintf(fmt, m) : (key in failed) ? "failed" : "-"
+            }
+            printf "\n"
+        }
+        for (row = 1; row <= (better == "none" ? 0 : 3); row++) {
+            printf "%-16s", row == 1 ? "rill/best-Rust" : row == 2 ? "rill/uWS" : "per-core/multi"
+            for (p = 1; p <= npoints; p++) {
+                r = med[order[p] SUBSEP "rill"]
+                if (row == 1) {
+                    best = ""
+                    for (a = 1; a <= na; a++) {
+                        m = med[order[p] SUBSEP anc[a]]
+                        if (m != "" && (best == "" || (better == "high" ? m > best : m < best))) best = m
+                    }
+                    printf " %12s", ratio(r, best)
+                } else if (row == 2) printf " %12s", ratio(r, med[order[p] SUBSEP "uws"])
+                else printf " %12s", ratio(med[order[p] SUBSEP "rill-per-core"], med[order[p] SUBSEP "rill-multi"])
+            }
+            printf "\n"
+        }
+    }' "$1"
+}
+
+section_uws() {
+    local points csv port run point c s k n server cores line util us_per_msg cutil
+    command -v taskset >/dev/null && command -v stdbuf >/dev/null || die "--uws needs taskset and stdbuf (util-linux, coreutils)"
+    [ "$(nproc)" -ge 2 ] || die "--uws pins the server and the generator to two different cores; this machine has $(nproc)"
+    log "uws: building load_test and echo_uws (../shared/uws/build.sh target/uws) and the echo_per_core example"
+    [ -f "$ROOT/../shared/uws/build.sh" ] || die "no ../shared/uws/build.sh (the uWebSockets sources live outside the repo)"
+    bash "$ROOT/../shared/uws/build.sh" "$UWS_DIR" >/dev/null
+    cargo build --release -p rill-tokio --example echo_per_core
+    points=(1:20 10:1024 100:20 500:16384 1:65536)
+    UWS_PRESENT=()
+    for server in "${UWS_SERVERS[@]}"; do
+        uws_server_cmd "$server" 0
+        if [ -x "$SERVER_BIN" ]; then UWS_PRESENT+=("$server"); else log "skipping $server: no $SERVER_BIN"; fi
+    done
+    [ ${#UWS_PRESENT[@]} -gt 0 ] || die "no server for --uws"
+    csv=$OUT/uws-$STAMP.csv
+    declare -A pid cores_of port_of
+    port=$((PORT_BASE + 50))
+    for server in "${UWS_PRESENT[@]}"; do
+        uws_server_cmd "$server" "$port"
+        start_cmd "$LOGS/uws-$server.log" "${CMD[@]}"
+        pid[$server]=$SERVER_PID cores_of[$server]=$CORES port_of[$server]=$port
+        port=$((port + 1))
+    done
+    log "uws: ${#points[@]} points x ${#UWS_PRESENT[@]} servers x $RUNS rounds x (first report + $UWS_REPORTS x 4 s)"
+    echo "round,label,server_cores,conns,size,depth,msgs_per_s,reports,wall_s,server_cpu_s,server_cpu_util,server_cpu_us_per_msg,client_cpu_s,client_cpu_util,status" >"$csv"
+    n=${#UWS_PRESENT[@]}
+    for run in $(seq "$RUNS"); do
+        for point in "${points[@]}"; do
+            IFS=: read -r c s <<<"$point"
+            # Interleave servers, rotating which goes first on each round.
+            for k in $(seq 0 $((n - 1))); do
+                server=${UWS_PRESENT[$(((k + run - 1) % n))]}
+                cores=${cores_of[$server]}
+                # One connection cannot use two threads: the two-core rows skip those points.
+                [ "$cores" = 2 ] && [ "$c" = 1 ] && continue
+                if ! kill -0 "${pid[$server]}" 2>/dev/null; then
+                    log "uws: $server had exited; restarting it (see $LOGS/uws-$server.log)"
+                    uws_server_cmd "$server" "${port_of[$server]}"
+                    start_cmd "$LOGS/uws-$server.log" "${CMD[@]}"
+                    pid[$server]=$SERVER_PID
+                fi
+                uws_measure "${port_of[$server]}" "$c" "$s" "$cores" "${pid[$server]}" "$LOGS/load_test.log"
+                # server_cpu_util, server_cpu_us_per_msg, client_cpu_util (empty when the run failed).
+                line=$(awk -v rate="$M_RATE" -v wall="$M_WALL" -v cpu="$M_SCPU" -v ccpu="$M_CCPU" 'BEGIN {
+                    if (rate == "" || wall == "" || wall <= 0) { print ",,"; exit }
+                    printf "%.3f,%.3f,%s\n", cpu / wall, (rate * wall > 0) ? cpu * 1e6 / (rate * wall) : 0,
+                        (ccpu == "") ? "" : sprintf("%.3f", ccpu / wall) }')
+                IFS=, read -r util us_per_msg cutil <<<"$line"
+                echo "$run,$server,$cores,$c,$s,1,$M_RATE,$M_REPORTS,$M_WALL,$M_SCPU,$util,$us_per_msg,$M_CCPU,$cutil,$M_STATUS" >>"$csv"
+                printf '%-16s %4s x %-6s round %s: %10s msg/s  %s\n' "$server" "$c" "$s" "$run" "${M_RATE:--}" \
+                    "$([ "$M_STATUS" = ok ] && echo "server CPU $us_per_msg us/msg, $util cores; load_test $cutil cores" ||
+                        echo "$M_STATUS")" >&2
+                sleep 0.3 # let the closed connections go before the next server's run
+            done
+        done
+    done
+    for server in "${UWS_PRESENT[@]}"; do stop_server "${pid[$server]}"; done
+    summarize_uws "$csv" msgs_per_s "msgs/s (load_test)" high "%.0f"
+    summarize_uws "$csv" server_cpu_us_per_msg "server CPU us per message" low "%.2f"
+    summarize_uws "$csv" server_cpu_util "server CPU use, cores (1.00 = one core busy)" none "%.2f"
+    summarize_uws "$csv" client_cpu_util "load_test CPU use, cores (near 1.00: the generator is the limit)" none "%.2f"
+    echo
+    echo "1-core rows: server on core 0, load_test on core 1; 2-core rows (rill-per-core, rill-multi): both unpinned"
+    echo "raw results: $csv"
+    if command -v python3 >/dev/null; then
+        python3 scripts/bench-chart.py "$csv" -o "${csv%.csv}.svg" \
+            --title "uWebSockets load_test, echo servers on one pinned core" && echo "chart: ${csv%.csv}.svg"
+        python3 scripts/bench-chart.py "$csv" -o "${csv%.csv}-cpu.svg" --column server_cpu_us_per_msg \
+            --title "uWebSockets load_test, server CPU per message (lower is better)" && echo "chart: ${csv%.csv}-cpu.svg"
+    else
+        echo "(no python3: skipped the charts; run scripts/bench-chart.py $csv later)"
+    fi
 }
 
 for section in "${SECTIONS[@]}"; do
