@@ -41,8 +41,10 @@ type Guard<'a, 'b, M, W> = MutexGuard<'a, M, WriteSide<'b, W>>;
 
 /// What the reader and writer halves of one connection share. Create it with the write half of the
 /// stream and a write buffer of at least [`rill::session::MIN_WRITE_BUFFER`] bytes (every frame is placed
-/// whole in it; a few hundred bytes to a few KiB is typical). Pick the mutex kind with `M`:
-/// `NoopRawMutex` when both halves run on one executor.
+/// whole in it; a few hundred bytes to a few KiB is typical). For an echo or a relay, make it
+/// [`rill::frame::MAX_HEADER_LEN`] bytes larger than the read buffer: each piece then leaves as one frame,
+/// not as a frame that fills the buffer and a small tail. Pick the mutex kind with `M`: `NoopRawMutex` when
+/// both halves run on one executor.
 pub struct Shared<'b, M: RawMutex, W> {
     session: BlockingMutex<M, RefCell<Session>>,
     write: Mutex<M, WriteSide<'b, W>>,
