@@ -37,6 +37,7 @@ options:
                     rill-per-core rill-multi"; the last two use both cores and skip the 1-connection points)
   --uws-reports N   --uws: load_test reports (4 s each) averaged per run, after the first one (warm-up) (default 2;
                     --uws uses the ports from --port-base + 50 on)
+  --uws-summarize CSV  print the --uws tables and draw its charts for an existing uws CSV (no build, no run)
   --build-only      build every benchmark binary in release and exit (what CI runs; not load_test/echo_uws)
 USAGE
 }
@@ -62,6 +63,7 @@ while [ $# -gt 0 ]; do
         --port-base) PORT_BASE=$2; shift ;;
         --uws-servers) read -r -a UWS_SERVERS <<<"$2"; shift ;;
         --uws-reports) UWS_REPORTS=$2; UWS_REPORTS_GIVEN=1; shift ;;
+        --uws-summarize) UWS_SUMMARIZE=$2; shift ;;
         --throughput | --tokens | --memory | --alloc | --uws) SECTIONS+=("${1#--}") ;;
         --all) SECTIONS=(throughput tokens memory alloc) ;;
         -h | --help) usage; exit 0 ;;
@@ -91,8 +93,10 @@ build() {
     cargo build --release -p rill-benches --bins --benches
 }
 
-build
-[ "$BUILD_ONLY" = 1 ] && exit 0
+if [ -z "${UWS_SUMMARIZE:-}" ]; then
+    build
+    [ "$BUILD_ONLY" = 1 ] && exit 0
+fi
 
 mkdir -p "$OUT" "$LOGS"
 
@@ -518,8 +522,8 @@ summarize_uws() {
     {
         point = $idx["conns"] "x" $idx["size"]
         if (!(point in seen)) { seen[point] = 1; order[++npoints] = point }
-        if ($idx["status"] == "ok" && $idx[col] != "") vals[point, $idx["label"]] = vals[point, $idx["label"]] " " $idx[col]
-        else if (!((point, $idx["label"]) in vals)) failed[point, $idx["label"]] = 1
+        if ($idx["status"] != "ok") failed[point, $idx["label"]] = 1
+        else if ((col in idx) && $idx[col] != "") vals[point, $idx["label"]] = vals[point, $idx["label"]] " " $idx[col]
     }
     END {
         ns = split(servers, srv, " "); na = split(anchors, anc, " ")
@@ -613,6 +617,12 @@ section_uws() {
         done
     done
     for server in "${UWS_PRESENT[@]}"; do stop_server "${pid[$server]}"; done
+    uws_report "$csv"
+}
+
+# uws_report CSV: the --uws tables and charts (UWS_PRESENT: the rows, in order).
+uws_report() {
+    local csv=$1
     summarize_uws "$csv" msgs_per_s "msgs/s (load_test)" high "%.0f"
     summarize_uws "$csv" server_cpu_us_per_msg "server CPU us per message" low "%.2f"
     summarize_uws "$csv" server_cpu_util "server CPU use, cores (1.00 = one core busy)" none "%.2f"
@@ -629,6 +639,16 @@ section_uws() {
         echo "(no python3: skipped the charts; run scripts/bench-chart.py $csv later)"
     fi
 }
+
+if [ -n "${UWS_SUMMARIZE:-}" ]; then
+    [ -f "$UWS_SUMMARIZE" ] || die "no such CSV: $UWS_SUMMARIZE"
+    UWS_PRESENT=()
+    for server in "${UWS_SERVERS[@]}"; do
+        awk -F, -v s="$server" 'NR > 1 && $2 == s { found = 1 } END { exit !found }' "$UWS_SUMMARIZE" && UWS_PRESENT+=("$server")
+    done
+    uws_report "$UWS_SUMMARIZE"
+    exit 0
+fi
 
 for section in "${SECTIONS[@]}"; do
     "section_$section"
