@@ -29,6 +29,7 @@ step clippy cargo clippy --workspace --all-targets --all-features -- -D warnings
 step unit-and-integration cargo test --workspace
 step core-without-features cargo test -p rill
 step futures-feature cargo test -p rill-tokio --features futures
+step tls-axum cargo test -p rill-tokio --all-features --test tls --test axum
 step cross-builds bash scripts/cross-check.sh
 step autobahn bash scripts/autobahn.sh
 step autobahn-blocking bash scripts/autobahn.sh blocking
@@ -36,7 +37,7 @@ step interop bash scripts/interop.sh
 step docs-cluster bash scripts/docs-cluster-test.sh
 step browser env RILL_SCREENSHOT="$PWD/target/token_stream.png" bash scripts/browser-test.sh
 step fuzz bash scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
-step size-probe bash scripts/size-probe.sh
+step size-probe env SIZE_BUDGET=30545 bash scripts/size-probe.sh
 step firmware-build bash scripts/firmware-build.sh
 step firmware-host-tap bash scripts/firmware-host-tap.sh
 step bench-build bash scripts/bench.sh --build-only

@@ -387,7 +387,7 @@ mod tests {
             seed ^= seed << 17;
             let base = seed % (doc.version() + 1);
             let len = doc.len_chars();
-            let op = if len > 0 && seed % 3 == 0 {
+            let op = if len > 0 && seed.is_multiple_of(3) {
                 let pos = (seed >> 8) as usize % len;
                 del(pos, 1 + (seed >> 20) as usize % 3)
             } else {
