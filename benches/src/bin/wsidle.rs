@@ -2,6 +2,7 @@
 //! (and, with `--bulk-bytes`, has each echo one message of that size first), prints `ready N` on stdout and
 //! holds the connections open (sending nothing) until `--hold-secs` have passed.
 
+use futures_util::{SinkExt, StreamExt};
 use rill_benches::args::Args;
 use rill_benches::client::connect;
 use rill_benches::runtime::{Flavor, RuntimeOpts};
@@ -10,7 +11,6 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use futures_util::{SinkExt, StreamExt};
 use tokio::sync::Semaphore;
 use tokio_websockets::Message;
 
