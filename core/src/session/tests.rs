@@ -405,5 +405,8 @@ fn the_session_stays_small() {
     // reply slots and our close frame.
     let size = core::mem::size_of::<Session>();
     std::eprintln!("size_of::<Session>() = {size}");
-    assert!(size <= 800, "Session grew to {size} bytes (800 on 64-bit targets when this was written)");
+    assert!(
+        size <= 800,
+        "Session grew to {size} bytes (800 on 64-bit targets when this was written)"
+    );
 }
