@@ -71,7 +71,7 @@ fn decode_small_frames(c: &mut Criterion) {
             session.handle_input(input.len(), Instant(0));
             let mut messages = 0;
             loop {
-                match session.poll_event(&mut input, Instant(0)) {
+                match session.poll_event(&mut input) {
                     Event::Piece(at) => messages += usize::from(at.last),
                     Event::NeedInput | Event::End(_) => break,
                     _ => {}

@@ -180,7 +180,7 @@ fn session_events(session: &mut Session, wire: &[u8]) -> Vec<Event> {
     session.handle_input(buf.len(), Instant(0));
     let mut events = Vec::new();
     loop {
-        match session.poll_event(&mut buf, Instant(0)) {
+        match session.poll_event(&mut buf) {
             Event::NeedInput => return events,
             event => events.push(event),
         }

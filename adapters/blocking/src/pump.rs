@@ -110,7 +110,7 @@ impl Input {
         loop {
             let now = link.core.now();
             let mut session = link.core.lock();
-            let event = session.poll_event(&mut self.buf, now);
+            let event = session.poll_event(&mut self.buf);
             let (owed, deadline) = (session.wants_transmit(), session.poll_timeout());
             drop(session);
             if owed {

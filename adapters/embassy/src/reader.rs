@@ -137,7 +137,7 @@ where
     async fn next(&mut self) -> Result<Option<PieceAt>, Error<W::Error>> {
         let shared = self.shared;
         loop {
-            match shared.with(|s| s.poll_event(self.buf, now())) {
+            match shared.with(|s| s.poll_event(self.buf)) {
                 Event::NeedInput => {
                     // Replies and pings first; the session may also have ended meanwhile.
                     if shared.try_pump().await? {

@@ -39,7 +39,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         buf.drain(..start.min(buf.len()));
         let early = buf.len();
         if early > 0 {
-            shared.with(|s, now| s.handle_input(early, now));
+            shared.with_now(|s, now| s.handle_input(early, now));
         }
         Reader {
             io,
@@ -80,7 +80,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                 let error = ProtocolError::MessageTooLarge {
                     limit: limit as u64,
                 };
-                self.shared.with(|s, now| s.fail(error, now));
+                self.shared.with_now(|s, now| s.fail(error, now));
                 continue;
             }
             self.message.extend_from_slice(piece);
@@ -110,7 +110,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
 
     /// True when bytes already read are waiting to be decoded.
     pub fn has_buffered_input(&self) -> bool {
-        self.shared.with(|s, _| s.has_buffered_input())
+        self.shared.with(|s| s.has_buffered_input())
     }
 
     /// True when more input is ready now: bytes already read, or bytes the socket hands over without
@@ -141,7 +141,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         // so often instead of starving them.
         tokio::task::consume_budget().await;
         loop {
-            let event = self.shared.with(|s, now| s.poll_event(&mut self.buf, now));
+            let event = self.shared.with(|s| s.poll_event(&mut self.buf));
             match event {
                 Event::NeedInput => {
                     self.shared.transmit_if_free().await?;
@@ -153,7 +153,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                     self.shared.pong.send_replace(id);
                 }
                 Event::Close => {
-                    self.close = self.shared.with(|s, _| {
+                    self.close = self.shared.with(|s| {
                         let (code, reason) = s.close_frame();
                         (code, reason.to_owned())
                     });
@@ -173,7 +173,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         self.size_buffer();
         loop {
             self.buf.clear();
-            let deadline = self.shared.with(|s, _| s.poll_timeout());
+            let deadline = self.shared.with(|s| s.poll_timeout());
             // Memory a burst grew is returned once the connection has been quiet for a moment, so an idle
             // connection costs its configured buffers only; under load the timer never fires.
             let shrink = self.holds_bulk_memory().then(|| {
@@ -219,14 +219,14 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
     /// Hands a read's outcome (`None`: the deadline passed) to the session.
     fn handle_read(&mut self, result: Option<std::io::Result<usize>>) -> Result<(), Error> {
         match result {
-            None => self.shared.with(|s, now| s.handle_timeout(now)),
-            Some(Ok(0)) => self.shared.with(|s, _| s.handle_eof()),
+            None => self.shared.with_now(|s, now| s.handle_timeout(now)),
+            Some(Ok(0)) => self.shared.with(|s| s.handle_eof()),
             Some(Ok(read)) => {
                 self.last_read = read;
-                self.shared.with(|s, now| s.handle_input(read, now));
+                self.shared.with_now(|s, now| s.handle_input(read, now));
             }
             Some(Err(error)) => {
-                self.shared.with(|s, _| s.abort());
+                self.shared.with(|s| s.abort());
                 return Err(Error::Io(error));
             }
         }

@@ -46,14 +46,20 @@ impl<S: AsyncWrite> Shared<S> {
     }
 
     /// Runs `f` on the session (never across an await).
-    pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Session, Instant) -> T) -> T {
-        let now = self.now();
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Session) -> T) -> T {
         // The session is plain data that a panic elsewhere cannot leave half-updated.
         let mut session = self
             .session
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        f(&mut session, now)
+        f(&mut session)
+    }
+
+    /// Runs `f` on the session with the current instant (reading the clock costs more than the session
+    /// call, so only calls that need the time read it).
+    pub(crate) fn with_now<T>(&self, f: impl FnOnce(&mut Session, Instant) -> T) -> T {
+        let now = self.now();
+        self.with(|session| f(session, now))
     }
 
     /// The session's clock: microseconds since the connection began.
@@ -68,7 +74,7 @@ impl<S: AsyncWrite> Shared<S> {
 
     /// The error a finished session reports.
     pub(crate) fn ended(&self) -> Option<Error> {
-        self.with(|session, _| session.end()).map(Error::from)
+        self.with(|session| session.end()).map(Error::from)
     }
 
     /// Writes what the session says until it has nothing more; every write is bounded by the session's
@@ -82,9 +88,10 @@ impl<S: AsyncWrite> Shared<S> {
                     .max(rill::session::MIN_WRITE_BUFFER)
             ];
         }
+        let mut now = self.now();
         loop {
             let (transmit, deadline) =
-                self.with(|s, now| (s.poll_transmit(&mut side.buf, now), s.poll_timeout()));
+                self.with(|s| (s.poll_transmit(&mut side.buf, now), s.poll_timeout()));
             match transmit {
                 Transmit::Write { start, end } => {
                     let write = side.io.write(&side.buf[start..end]);
@@ -92,12 +99,14 @@ impl<S: AsyncWrite> Shared<S> {
                         None => Some(write.await),
                         Some(at) => tokio::time::timeout_at(self.deadline(at), write).await.ok(),
                     };
+                    // Time passed in the write: progress and deadlines are judged at its end.
+                    now = self.now();
                     match written {
                         Some(Ok(0)) => return Err(self.abort(ErrorKind::WriteZero.into())),
-                        Some(Ok(n)) => self.with(|s, now| s.wrote(n, now)),
+                        Some(Ok(n)) => self.with(|s| s.wrote(n, now)),
                         Some(Err(error)) => return Err(self.abort(error)),
                         None => {
-                            self.with(|s, now| s.handle_timeout(now));
+                            self.with(|s| s.handle_timeout(now));
                             if let Some(error) = self.ended() {
                                 return Err(error);
                             }
@@ -124,7 +133,7 @@ impl<S: AsyncWrite> Shared<S> {
     /// Transmits what the session owes if the write side is free; its holder transmits otherwise, and
     /// looks again after letting go, so a reply is never stranded and the reader never waits on a writer.
     pub(crate) async fn transmit_if_free(&self) -> Result<(), Error> {
-        while self.with(|s, _| s.wants_transmit()) {
+        while self.with(|s| s.wants_transmit()) {
             let Ok(mut side) = self.write.try_lock() else {
                 return Ok(());
             };
@@ -144,14 +153,14 @@ impl<S: AsyncWrite> Shared<S> {
     pub(crate) fn shrink_write_buffer(&self) {
         if let Ok(mut side) = self.write.try_lock() {
             let grown = side.buf.len() > self.config.write_buffer;
-            if grown && !self.with(|s, _| s.has_pending_output()) {
+            if grown && !self.with(|s| s.has_pending_output()) {
                 side.buf = Vec::new();
             }
         }
     }
 
     fn abort(&self, error: std::io::Error) -> Error {
-        self.with(|s, _| s.abort());
+        self.with(|s| s.abort());
         Error::Io(error)
     }
 }

@@ -39,12 +39,12 @@ impl<S: AsyncWrite> Writer<S> {
         let shared = &*self.shared;
         let mut side = shared.write.lock().await;
         let mut done = 0;
-        if !shared.with(|s, _| s.has_pending_output()) {
+        if !shared.with(|s| s.has_pending_output()) {
             size_buffer(&mut side.buf, len, &shared.config);
         }
         loop {
             let WriteSide { buf, .. } = &mut *side;
-            let placed = shared.with(|s, now| place(s, buf, done, now));
+            let placed = shared.with_now(|s, now| place(s, buf, done, now));
             match placed {
                 Ok(Placed::All) => break,
                 Ok(Placed::Part(placed)) => done = placed,
@@ -53,7 +53,7 @@ impl<S: AsyncWrite> Writer<S> {
             shared.transmit(&mut side).await?;
         }
         if flush {
-            shared.with(|s, _| s.flush_by_policy());
+            shared.with(|s| s.flush_by_policy());
         }
         shared.transmit(&mut side).await?;
         drop(side);
@@ -122,14 +122,14 @@ impl<S: AsyncWrite> Writer<S> {
 
     /// Writes and flushes everything buffered.
     pub async fn flush(&mut self) -> Result<(), Error> {
-        self.shared.with(|s, _| s.flush());
+        self.shared.with(|s| s.flush());
         self.shared.transmit_now().await
     }
 
     /// Begins a message sent in chunks of bytes; for text, the chunks together must be UTF-8 (a chunk may
     /// end inside a character). See [`Writer::begin_text`] for `&str` chunks.
     pub async fn begin(&mut self, kind: MessageKind) -> Result<Chunks<'_, S>, Error> {
-        let begun = self.shared.with(|s, _| s.begin(kind));
+        let begun = self.shared.with(|s| s.begin(kind));
         begun.map_err(|error| self.shared.ended().unwrap_or(Error::Send(error)))?;
         Ok(Chunks { writer: self })
     }
@@ -151,14 +151,14 @@ impl<S: AsyncWrite> Writer<S> {
     /// Sends a ping and waits for its pong; returns the round-trip time. The pong is seen by the reader, so
     /// the reading half must be running (a task looping on `recv`) for this to return.
     pub async fn ping(&mut self, timeout: Duration) -> Result<Duration, Error> {
-        let id = self.shared.with(|s, now| s.ping(now));
+        let id = self.shared.with_now(|s, now| s.ping(now));
         let id = id.ok_or_else(|| self.shared.ended().unwrap_or(Error::Closed))?;
         self.shared.transmit_now().await?;
         let answered = self.pong.wait_for(|seen| *seen >= id);
         match tokio::time::timeout(timeout, answered).await {
             Ok(Ok(_)) => self
                 .shared
-                .with(|s, _| s.rtt(id))
+                .with(|s| s.rtt(id))
                 .ok_or(Error::Timeout(Timeout::Ping)),
             Ok(Err(_)) => Err(Error::Closed),
             Err(_) => Err(Error::Timeout(Timeout::Ping)),
@@ -168,7 +168,7 @@ impl<S: AsyncWrite> Writer<S> {
     /// Sends a close frame with `code` and `reason` (at most 123 bytes) and flushes. Nothing may be sent
     /// after it; the reader sees the peer's reply.
     pub async fn send_close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        let closing = self.shared.with(|s, now| s.close(code, reason, now));
+        let closing = self.shared.with_now(|s, now| s.close(code, reason, now));
         closing.map_err(|error| self.shared.ended().unwrap_or(Error::Send(error)))?;
         self.shared.transmit_now().await
     }
@@ -180,7 +180,7 @@ impl<S: AsyncWrite> Writer<S> {
 
     /// This end's role.
     pub fn role(&self) -> rill::Role {
-        self.shared.with(|s, _| s.role())
+        self.shared.with(|s| s.role())
     }
 }
 

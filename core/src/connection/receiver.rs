@@ -216,6 +216,11 @@ impl Receiver {
         self.replies.peek()
     }
 
+    /// True when a reply is owed to the peer (cheaper than building it with [`Receiver::peek_reply`]).
+    pub fn owes_reply(&self) -> bool {
+        !self.replies.is_empty()
+    }
+
     /// Moves every reply owed to the peer into `outbox` (for adapters whose writer owns the outbox).
     pub fn move_replies(&mut self, outbox: &mut Outbox) {
         outbox.absorb(&mut self.replies);

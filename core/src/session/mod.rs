@@ -172,20 +172,22 @@ impl Session {
 
     /// The earliest instant at which [`Session::handle_timeout`] has something to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        let earliest = |a: Option<Instant>, b: Option<Instant>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let mut at = earliest(self.idle_deadline(), self.keepalive_deadline());
+        at = earliest(at, self.clock.close_by);
+        if let (Some(timeout), Some(since)) = (self.config.write_timeout, self.clock.stalled_since) {
+            at = earliest(at, Some(since.after(timeout)));
+        }
         let pending = self.output.1 < self.output.0;
-        let deadlines = [
-            self.idle_deadline(),
-            self.keepalive_deadline(),
-            self.clock.close_by,
-            self.config
-                .write_timeout
-                .and_then(|timeout| Some(self.clock.stalled_since?.after(timeout))),
-            self.config
-                .batch
-                .filter(|_| pending && !self.flush_requested)
-                .and_then(|batch| Some(self.clock.oldest?.after(batch.max_delay))),
-        ];
-        deadlines.into_iter().flatten().min()
+        if let (Some(batch), Some(oldest), true) = (self.config.batch, self.clock.oldest, pending) {
+            if !self.flush_requested {
+                at = earliest(at, Some(oldest.after(batch.max_delay)));
+            }
+        }
+        at
     }
 
     /// Acts on every deadline that `now` has reached: queues a keepalive ping, fails the connection on the

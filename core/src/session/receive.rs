@@ -84,8 +84,11 @@ impl Session {
     }
 
     /// Decodes the next event from `buf`, the read buffer (the same one every time). Pings are answered
-    /// (the pong is queued for [`Session::poll_transmit`]) and pongs recorded on the way.
-    pub fn poll_event(&mut self, buf: &mut [u8], now: Instant) -> Event {
+    /// (the pong is queued for [`Session::poll_transmit`]) and pongs recorded on the way. Events happen
+    /// at the instant their input arrived (the one given to [`Session::handle_input`]): a pong's
+    /// round-trip time ends when its bytes were read, and no clock is read per event.
+    pub fn poll_event(&mut self, buf: &mut [u8]) -> Event {
+        let now = self.clock.last_heard;
         loop {
             match self.phase {
                 Phase::Open | Phase::Closing => {}

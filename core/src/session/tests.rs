@@ -70,7 +70,7 @@ impl End_ {
         let (mut events, mut data) = (Vec::new(), Vec::new());
         let mut pos = 0;
         loop {
-            match self.session.poll_event(&mut self.read, now) {
+            match self.session.poll_event(&mut self.read) {
                 Event::NeedInput if pos < wire.len() => {
                     let n = chunk.min(wire.len() - pos).min(self.read.len());
                     self.read[..n].copy_from_slice(&wire[pos..pos + n]);
@@ -193,7 +193,7 @@ fn keepalive_pings_then_idle_ends_the_connection_whatever_the_writer_does() {
     server.session.handle_timeout(at(5));
     assert_eq!(server.session.end(), Some(End::Timeout(Timeout::Idle)));
     assert_eq!(
-        server.session.poll_event(&mut server.read, at(5)),
+        server.session.poll_event(&mut server.read),
         Event::End(End::Timeout(Timeout::Idle))
     );
     assert_eq!(
@@ -246,7 +246,7 @@ fn close_handshake_server_ends_tcp_first_and_client_lingers_until_it_does() {
     let (events, _) = client.receive(&back[..back_len], 64, T0);
     assert_eq!(events, [Event::Close]);
     assert_eq!(
-        client.session.poll_event(&mut client.read, T0),
+        client.session.poll_event(&mut client.read),
         Event::NeedInput
     );
     client.session.handle_eof();
@@ -273,7 +273,7 @@ fn a_protocol_error_closes_with_its_code_and_is_reported_after_lingering() {
     );
     server.session.handle_timeout(at(5));
     assert_eq!(
-        server.session.poll_event(&mut server.read, at(5)),
+        server.session.poll_event(&mut server.read),
         Event::End(End::Protocol(ProtocolError::UnmaskedFrame))
     );
 }
@@ -346,7 +346,7 @@ fn every_ping_of_a_burst_gets_its_pong_when_the_pump_transmits_between_them() {
     server.session.handle_input(len, T0);
     let mut pings = 0;
     loop {
-        match server.session.poll_event(&mut server.read, T0) {
+        match server.session.poll_event(&mut server.read) {
             Event::Ping => {
                 pings += 1;
                 server.transmit(&mut out, &mut out_len, T0);

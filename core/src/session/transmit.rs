@@ -92,9 +92,7 @@ impl Session {
         if self.phase == Phase::Done {
             return !self.shut_down;
         }
-        let owed = self.receiver.peek_reply().is_some()
-            || self.own_ping.is_some()
-            || self.own_close.is_some();
+        let owed = self.owes_control();
         let lingering_server = self.phase == Phase::Lingering
             && self.role == Role::Server
             && self.close_written
@@ -195,6 +193,9 @@ impl Session {
     /// Moves owed control frames into the buffer, each only if it fits whole: the peer's pong first, then
     /// our ping, our close, and the reply to the peer's close.
     fn place_control(&mut self, buf: &mut [u8], now: Instant) {
+        if !self.owes_control() {
+            return;
+        }
         while let Some((frame, source)) = self.next_control() {
             let (len, _) = self.output;
             let fits = frame_len(frame.payload().len()) <= buf.len().saturating_sub(len);
@@ -225,6 +226,11 @@ impl Session {
                 self.close_at = Some(end);
             }
         }
+    }
+
+    /// True when a control frame is owed to the peer.
+    fn owes_control(&self) -> bool {
+        self.receiver.owes_reply() || self.own_ping.is_some() || self.own_close.is_some()
     }
 
     /// The next control frame owed: the pong to the peer's ping first, then our ping, our close, and the

@@ -77,7 +77,7 @@ impl Driver {
     fn receive(&mut self, wire: &[u8], echo: bool) {
         let mut pos = 0;
         for _ in 0..10_000 {
-            match self.session.poll_event(&mut self.read, self.now) {
+            match self.session.poll_event(&mut self.read) {
                 Event::NeedInput => {
                     if pos >= wire.len() {
                         return;
