@@ -33,6 +33,7 @@ step tls-axum cargo test -p rill-tokio --all-features --test tls --test axum
 step cross-builds bash scripts/cross-check.sh
 step autobahn bash scripts/autobahn.sh
 step autobahn-blocking bash scripts/autobahn.sh blocking
+step autobahn-axum bash scripts/autobahn.sh axum
 step interop bash scripts/interop.sh
 step docs-cluster bash scripts/docs-cluster-test.sh
 step browser env RILL_SCREENSHOT="$PWD/target/token_stream.png" bash scripts/browser-test.sh
