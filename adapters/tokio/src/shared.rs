@@ -79,7 +79,11 @@ impl<S: AsyncWrite> Shared<S> {
 
     /// Writes what the session says until it has nothing more; every write is bounded by the session's
     /// next deadline (a peer that stopped reading fails the connection on the idle or write timeout).
-    pub(crate) async fn transmit(&self, side: &mut WriteSide<S>) -> Result<(), Error> {
+    pub(crate) async fn transmit(
+        &self,
+        side: &mut WriteSide<S>,
+        now: Instant,
+    ) -> Result<(), Error> {
         if side.buf.is_empty() {
             side.buf = vec![
                 0;
@@ -88,7 +92,7 @@ impl<S: AsyncWrite> Shared<S> {
                     .max(rill::session::MIN_WRITE_BUFFER)
             ];
         }
-        let mut now = self.now();
+        let mut now = now;
         loop {
             let (transmit, deadline) =
                 self.with(|s| (s.poll_transmit(&mut side.buf, now), s.poll_timeout()));
@@ -121,11 +125,20 @@ impl<S: AsyncWrite> Shared<S> {
         }
     }
 
+    /// The write side, waited for only when another task holds it (an uncontended `try_lock` skips the
+    /// semaphore's future, which costs more than the lock itself on the echo path).
+    pub(crate) async fn write_side(&self) -> tokio::sync::MutexGuard<'_, WriteSide<S>> {
+        match self.write.try_lock() {
+            Ok(side) => side,
+            Err(_) => self.write.lock().await,
+        }
+    }
+
     /// Takes the write side, transmits, lets go, and transmits anything queued meanwhile.
     pub(crate) async fn transmit_now(&self) -> Result<(), Error> {
         {
-            let mut side = self.write.lock().await;
-            self.transmit(&mut side).await?;
+            let mut side = self.write_side().await;
+            self.transmit(&mut side, self.now()).await?;
         }
         self.transmit_if_free().await
     }
@@ -137,7 +150,7 @@ impl<S: AsyncWrite> Shared<S> {
             let Ok(mut side) = self.write.try_lock() else {
                 return Ok(());
             };
-            self.transmit(&mut side).await?;
+            self.transmit(&mut side, self.now()).await?;
         }
         Ok(())
     }

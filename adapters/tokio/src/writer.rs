@@ -37,25 +37,27 @@ impl<S: AsyncWrite> Writer<S> {
         ) -> Result<Placed, SendError>,
     ) -> Result<(), Error> {
         let shared = &*self.shared;
-        let mut side = shared.write.lock().await;
+        let mut side = shared.write_side().await;
         let mut done = 0;
+        let mut now = shared.now();
         if !shared.with(|s| s.has_pending_output()) {
             size_buffer(&mut side.buf, len, &shared.config);
         }
         loop {
             let WriteSide { buf, .. } = &mut *side;
-            let placed = shared.with_now(|s, now| place(s, buf, done, now));
+            let placed = shared.with(|s| place(s, buf, done, now));
             match placed {
                 Ok(Placed::All) => break,
                 Ok(Placed::Part(placed)) => done = placed,
                 Err(error) => return Err(shared.ended().unwrap_or(Error::Send(error))),
             }
-            shared.transmit(&mut side).await?;
+            shared.transmit(&mut side, now).await?;
+            now = shared.now();
         }
         if flush {
             shared.with(|s| s.flush_by_policy());
         }
-        shared.transmit(&mut side).await?;
+        shared.transmit(&mut side, now).await?;
         drop(side);
         shared.transmit_if_free().await
     }
