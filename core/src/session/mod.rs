@@ -178,7 +178,8 @@ impl Session {
         };
         let mut at = earliest(self.idle_deadline(), self.keepalive_deadline());
         at = earliest(at, self.clock.close_by);
-        if let (Some(timeout), Some(since)) = (self.config.write_timeout, self.clock.stalled_since) {
+        if let (Some(timeout), Some(since)) = (self.config.write_timeout, self.clock.stalled_since)
+        {
             at = earliest(at, Some(since.after(timeout)));
         }
         let pending = self.output.1 < self.output.0;
