@@ -141,13 +141,15 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         // so often instead of starving them.
         tokio::task::consume_budget().await;
         loop {
-            let event = self.shared.with(|s| s.poll_event(&mut self.buf));
+            let (event, owed) = self
+                .shared
+                .with(|s| (s.poll_event(&mut self.buf), s.wants_transmit()));
             match event {
                 Event::NeedInput => {
-                    self.shared.transmit_if_free().await?;
+                    self.shared.transmit_owed(owed).await?;
                     self.read().await?;
                 }
-                Event::Ping => self.shared.transmit_if_free().await?,
+                Event::Ping => self.shared.transmit_owed(owed).await?,
                 Event::Piece(at) => return Ok(Some(at)),
                 Event::Pong(id) => {
                     self.shared.pong.send_replace(id);
@@ -184,9 +186,21 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                 (deadline, shrink) => deadline.or(shrink),
             };
             let read = self.io.read_buf(&mut self.buf);
-            let result = match wake {
-                None => Some(read.await),
-                Some(at) => tokio::time::timeout_at(at, read).await.ok(),
+            let timed = async {
+                match wake {
+                    None => Some(read.await),
+                    Some(at) => tokio::time::timeout_at(at, read).await.ok(),
+                }
+            };
+            let result = if self.shared.config.batch.is_some() {
+                // A batch the writer left pending sets an earlier deadline: wake to wait for it instead.
+                tokio::select! {
+                    biased;
+                    result = timed => result,
+                    () = self.shared.deadline_moved.notified() => continue,
+                }
+            } else {
+                timed.await
             };
             if result.is_none() && shrink.is_some_and(|at| at <= tokio::time::Instant::now()) {
                 self.release_bulk_memory();

@@ -15,6 +15,8 @@ pub(crate) struct Shared<S> {
     pub(crate) write: tokio::sync::Mutex<WriteSide<S>>,
     /// The id of the latest answered ping, for [`crate::Writer::ping`].
     pub(crate) pong: watch::Sender<u64>,
+    /// A send left a batch pending: the reader recomputes the deadline it waits for (batching only).
+    pub(crate) deadline_moved: tokio::sync::Notify,
     origin: tokio::time::Instant,
     pub(crate) config: Config,
 }
@@ -40,6 +42,7 @@ impl<S: AsyncWrite> Shared<S> {
                 buf: Vec::new(),
             }),
             pong: watch::Sender::new(0),
+            deadline_moved: tokio::sync::Notify::new(),
             origin,
             config,
         })
@@ -92,22 +95,29 @@ impl<S: AsyncWrite> Shared<S> {
                     .max(rill::session::MIN_WRITE_BUFFER)
             ];
         }
-        let mut now = now;
+        let (mut now, mut written) = (now, None);
         loop {
-            let (transmit, deadline) =
-                self.with(|s| (s.poll_transmit(&mut side.buf, now), s.poll_timeout()));
+            let (transmit, deadline) = self.with(|s| {
+                if let Some(n) = written.take() {
+                    s.wrote(n, now);
+                }
+                (s.poll_transmit(&mut side.buf, now), s.poll_timeout())
+            });
             match transmit {
                 Transmit::Write { start, end } => {
                     let write = side.io.write(&side.buf[start..end]);
-                    let written = match deadline {
+                    let result = match deadline {
                         None => Some(write.await),
                         Some(at) => tokio::time::timeout_at(self.deadline(at), write).await.ok(),
                     };
-                    // Time passed in the write: progress and deadlines are judged at its end.
-                    now = self.now();
-                    match written {
+                    // With deadlines running, progress is judged when the write ended; without any,
+                    // the session has no use for the time and the clock is not read.
+                    if deadline.is_some() {
+                        now = self.now();
+                    }
+                    match result {
                         Some(Ok(0)) => return Err(self.abort(ErrorKind::WriteZero.into())),
-                        Some(Ok(n)) => self.with(|s| s.wrote(n, now)),
+                        Some(Ok(n)) => written = Some(n),
                         Some(Err(error)) => return Err(self.abort(error)),
                         None => {
                             self.with(|s| s.handle_timeout(now));
@@ -146,11 +156,18 @@ impl<S: AsyncWrite> Shared<S> {
     /// Transmits what the session owes if the write side is free; its holder transmits otherwise, and
     /// looks again after letting go, so a reply is never stranded and the reader never waits on a writer.
     pub(crate) async fn transmit_if_free(&self) -> Result<(), Error> {
-        while self.with(|s| s.wants_transmit()) {
+        self.transmit_owed(self.with(|s| s.wants_transmit())).await
+    }
+
+    /// [`Shared::transmit_if_free`] when the caller already asked the session whether anything is owed.
+    pub(crate) async fn transmit_owed(&self, mut owed: bool) -> Result<(), Error> {
+        while owed {
             let Ok(mut side) = self.write.try_lock() else {
                 return Ok(());
             };
             self.transmit(&mut side, self.now()).await?;
+            drop(side);
+            owed = self.with(|s| s.wants_transmit());
         }
         Ok(())
     }

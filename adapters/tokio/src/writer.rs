@@ -58,6 +58,9 @@ impl<S: AsyncWrite> Writer<S> {
             shared.with(|s| s.flush_by_policy());
         }
         shared.transmit(&mut side, now).await?;
+        if shared.config.batch.is_some() {
+            shared.deadline_moved.notify_one();
+        }
         drop(side);
         shared.transmit_if_free().await
     }

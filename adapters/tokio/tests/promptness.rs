@@ -168,3 +168,49 @@ async fn a_batch_policy_flushes_once_it_holds_max_bytes() {
         assert_eq!(message, Message::Text(&format!("token {n:>14}")));
     }
 }
+
+#[tokio::test]
+async fn a_batch_that_stops_growing_leaves_when_its_delay_has_passed() {
+    // The batch's timer is the session's deadline: the reading half wakes for it even though no further
+    // send comes and nothing arrives from the peer.
+    let delay = Duration::from_millis(150);
+    let batching = Config {
+        batch: Some(Batch {
+            max_bytes: 1 << 20,
+            max_delay: delay,
+        }),
+        ..Config::default()
+    };
+    let listener = Listener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let (mut reader, mut writer) = accept(stream, batching).await.unwrap().split();
+        let (heard, heard_rx) = tokio::sync::oneshot::channel();
+        let reading = tokio::spawn(async move {
+            assert_eq!(reader.recv().await.unwrap(), Message::Text("go"));
+            heard.send(()).unwrap();
+            while reader.recv().await.is_ok() {} // waiting in a read with no deadline of its own
+        });
+        heard_rx.await.unwrap();
+        for _ in 0..10 {
+            tokio::task::yield_now().await; // the reader is back in its read before the send
+        }
+        let sent = tokio::time::Instant::now();
+        writer.send_text("held back").await.unwrap(); // returns with the message still in the batch
+        (sent, reading, writer)
+    });
+    let mut client = connect(&url, Config::default()).await.unwrap();
+    client.send_text("go").await.unwrap();
+    let message = tokio::time::timeout(Duration::from_secs(5), client.recv())
+        .await
+        .expect("the batch never left: its timer did not fire");
+    assert_eq!(message.unwrap(), Message::Text("held back"));
+    let (sent, reading, _writer) = server.await.unwrap();
+    let waited = sent.elapsed();
+    assert!(
+        waited >= delay - Duration::from_millis(10),
+        "left after {waited:?}, before its delay"
+    );
+    reading.abort();
+}
