@@ -177,10 +177,7 @@ impl OwnedRequestInfo {
 
     /// Any header by name (case-insensitive): the first occurrence.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        find_header(&self.headers, name)
     }
 
     /// The `Host` header.
@@ -247,11 +244,16 @@ impl HandshakeResponse {
 
     /// Any response header by name (case-insensitive): the first occurrence.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        find_header(&self.headers, name)
     }
+}
+
+/// The first header named `name` (case-insensitive) among `headers`.
+fn find_header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 /// Connects to a `ws://` or `wss://` URL (`host[:port][/path][?query]`). `wss://` needs feature
