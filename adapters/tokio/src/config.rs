@@ -13,8 +13,8 @@ pub struct Config {
     /// [`crate::Reader`]). Set it equal to `read_buffer` to keep memory per connection fixed.
     pub max_read_buffer: usize,
     /// The write buffer's size: every frame is placed whole in it before it is written. A message that does
-    /// not fit grows it (up to `max_write_buffer`) so it leaves in one write; the next small message
-    /// shrinks it back.
+    /// not fit grows it (up to `max_write_buffer`) so it leaves in one write; it returns to this size once
+    /// the connection has been quiet for half a second.
     pub write_buffer: usize,
     /// How far the write buffer may grow for one large message; larger messages leave as several frames.
     pub max_write_buffer: usize,

@@ -64,10 +64,6 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                 return Ok(Message::Close(code, reason));
             };
             if at.first && at.last {
-                if self.message.capacity() > self.shared.config.read_buffer {
-                    // Bulk traffic is over: its reassembly memory is not kept for the connection's life.
-                    self.message = Vec::new();
-                }
                 break (at.kind, Some(at));
             }
             if at.first {
@@ -248,18 +244,14 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
     }
 
     /// Doubles the read buffer (up to `max_read_buffer`) when the last read filled it, so bulk transfers
-    /// take fewer system calls; returns it to its configured size once reads are small again, so memory a
-    /// burst took is not kept for the connection's life.
+    /// take fewer system calls. It stays grown while traffic continues (shrinking at every smaller read
+    /// would re-grow it for each large message); once the connection has been quiet for a moment,
+    /// [`Reader::release_bulk_memory`] returns it to its configured size.
     fn size_buffer(&mut self) {
         let config = &self.shared.config;
         let capacity = self.buf.capacity();
-        let size = if self.last_read == capacity && capacity < config.max_read_buffer {
-            (capacity * 2).min(config.max_read_buffer)
-        } else if capacity > config.read_buffer && self.last_read < capacity / 2 {
-            config.read_buffer
-        } else {
-            return;
-        };
-        self.buf = Vec::with_capacity(size);
+        if self.last_read == capacity && capacity < config.max_read_buffer {
+            self.buf = Vec::with_capacity((capacity * 2).min(config.max_read_buffer));
+        }
     }
 }

@@ -209,8 +209,9 @@ impl Placed {
 }
 
 /// Sizes the empty write buffer for a message of `len` bytes: allocated at the first write (an idle
-/// connection never touches it), grown so a large message leaves in one frame and one write (up to
-/// `max_write_buffer`), and back to its configured size for the next small message.
+/// connection never touches it) and grown so a large message leaves in one frame and one write (up to
+/// `max_write_buffer`). It stays grown while traffic continues; the reader returns it to its configured
+/// size once the connection has been quiet for a moment.
 fn size_buffer(buf: &mut Vec<u8>, len: usize, config: &crate::Config) {
     let base = config.write_buffer.max(rill::session::MIN_WRITE_BUFFER);
     let want = len.saturating_add(rill::frame::MAX_HEADER_LEN);
@@ -220,7 +221,7 @@ fn size_buffer(buf: &mut Vec<u8>, len: usize, config: &crate::Config) {
         want.next_power_of_two()
             .min(config.max_write_buffer.max(base))
     };
-    if buf.len() != size && (buf.len() < size || want <= base) {
+    if buf.len() < size {
         *buf = vec![0; size];
     }
 }
