@@ -160,7 +160,7 @@ async fn serve(stream: TcpStream) -> Result<(), Error> {
             Ok(Message::Close(..)) | Err(Error::Closed) => return Ok(()),
             Err(error) => return Err(error),
         }
-        if !reader.input_ready() {
+        if !reader.has_buffered_input() {
             writer.flush().await?;
         }
     }

@@ -117,7 +117,7 @@ async fn echo_until<S: AsyncRead + AsyncWrite>(
             Ok(None) | Err(Error::Closed) => return Ok(()),
             Err(error) => return Err(error),
         }
-        if !reader.input_ready() {
+        if !reader.has_buffered_input() {
             writer.flush().await?;
         }
     }

@@ -110,9 +110,11 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
     }
 
     /// True when more input is ready now: bytes already read, or bytes the socket hands over without
-    /// waiting (one non-blocking read). A server that batches replies with `feed` flushes once this is
-    /// false: under load, replies to everything that is ready leave in one write; when idle, each reply
-    /// leaves at once.
+    /// waiting (one non-blocking read). The extra read costs a system call and an event-loop round trip
+    /// per message when the peer has one message in flight: measured with uWebSockets' `load_test` (10
+    /// connections, 20 B), an echo that flushed when this was false made 62k msgs/s, one that flushed when
+    /// [`Reader::has_buffered_input`] was false 107k. Prefer that check; this one only pays when peers
+    /// pipeline deeply.
     pub fn input_ready(&mut self) -> bool {
         if self.has_buffered_input() {
             return true;

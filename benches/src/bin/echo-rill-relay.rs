@@ -28,7 +28,7 @@ async fn serve(stream: TcpStream, mode: Mode) -> Result<(), BoxError> {
             Ok(None) | Err(Error::Closed) => return Ok(()),
             Err(error) => return Err(error.into()),
         }
-        if !reader.input_ready() {
+        if !reader.has_buffered_input() {
             writer.flush().await?;
         }
     }

@@ -1,5 +1,6 @@
 //! Echo / token server on rill-tokio: every message is received whole with `recv` and sent back whole, like
-//! the other libraries' echo servers; replies to input that arrived together leave in one write.
+//! the other libraries' echo servers; replies to input that arrived together (already in the read buffer)
+//! leave in one write.
 //! (`echo-rill-relay` relays pieces as they arrive instead.)
 
 use rill_benches::server::{self, Mode};
@@ -31,7 +32,7 @@ async fn serve(stream: TcpStream, mode: Mode) -> Result<(), BoxError> {
                     Err(error) => return Err(error.into()),
                 }
                 rill_benches::alloc_count::note_echo();
-                if !reader.input_ready() {
+                if !reader.has_buffered_input() {
                     writer.flush().await?;
                 }
             }

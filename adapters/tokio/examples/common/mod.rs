@@ -55,7 +55,7 @@ pub async fn echo<S: AsyncRead + AsyncWrite>(ws: &mut WebSocket<S>) -> Result<()
             Ok(None) | Err(Error::Closed) => return Ok(()),
             Err(error) => return Err(error),
         }
-        if !reader.input_ready() {
+        if !reader.has_buffered_input() {
             writer.flush().await?;
         }
     }
