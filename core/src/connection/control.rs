@@ -92,16 +92,6 @@ impl Outbox {
         self.close.get_or_insert(code);
     }
 
-    /// Moves everything queued in `other` into this outbox.
-    pub fn absorb(&mut self, other: &mut Outbox) {
-        if let Some(pong) = other.pong.take() {
-            self.push_pong(pong);
-        }
-        if let Some(code) = other.close.take() {
-            self.push_close(code);
-        }
-    }
-
     /// The next frame to send, left queued: a pending pong first, then the close reply.
     pub fn peek(&self) -> Option<ControlFrame> {
         // A code taken from a received close frame or a protocol error is always sendable.

@@ -221,11 +221,6 @@ impl Receiver {
         !self.replies.is_empty()
     }
 
-    /// Moves every reply owed to the peer into `outbox` (for adapters whose writer owns the outbox).
-    pub fn move_replies(&mut self, outbox: &mut Outbox) {
-        outbox.absorb(&mut self.replies);
-    }
-
     /// True once the peer's close frame arrived or the connection failed: no more events will come.
     pub fn is_closed(&self) -> bool {
         matches!(self.state, State::Closed | State::Failed(_))

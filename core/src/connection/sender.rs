@@ -198,20 +198,6 @@ impl Sender {
         Ok(self.head(opcode, fin, len))
     }
 
-    /// The header that relays a received piece as the matching frame of an outgoing message: a whole
-    /// message for a piece that is both first and last, else the message's next chunk (begun at its first
-    /// piece). Echo servers and proxies forward a message of any size this way.
-    pub fn relay(&mut self, piece: &crate::Piece<'_>) -> Result<FrameHead, SendError> {
-        let len = piece.payload.len() as u64;
-        if piece.first && piece.last {
-            return self.message(piece.kind, len);
-        }
-        if piece.first {
-            self.begin(piece.kind)?;
-        }
-        self.chunk(len, piece.last)
-    }
-
     /// The header of a control frame, allowed between a chunked message's fragments. Sending a close frame
     /// ends the sending side: every later frame is refused with [`SendError::Closed`].
     pub fn control(&mut self, frame: &ControlFrame) -> Result<FrameHead, SendError> {

@@ -3,7 +3,6 @@
 use super::{End, Instant, Phase, Session};
 use crate::close::CloseCode;
 use crate::connection::{Decoded, MessageKind, Piece};
-use crate::error::ProtocolError;
 
 /// What [`Session::poll_event`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,13 +142,5 @@ impl Session {
     /// reason.
     pub fn close_frame(&self) -> (Option<CloseCode>, &str) {
         self.receiver.close_frame()
-    }
-
-    /// The protocol fault that failed the connection, if one did.
-    pub fn protocol_error(&self) -> Option<ProtocolError> {
-        match self.end {
-            Some(End::Protocol(error)) => Some(error),
-            _ => None,
-        }
     }
 }
