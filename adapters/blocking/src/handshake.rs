@@ -44,7 +44,7 @@ where
     };
     write_all(&mut stream, &response, deadline)?;
     match outcome {
-        Ok(protocol) => WebSocket::new(stream, Role::Server, config, buf, consumed..len, protocol),
+        Ok(protocol) => WebSocket::new(stream, Role::Server, config, buf, consumed..len, protocol, None),
         Err(Refusal::Invalid(error)) => Err(Error::Request(error)),
         Err(Refusal::Rejected(status)) => Err(Error::Rejected(status)),
     }
@@ -104,7 +104,7 @@ pub fn client_handshake<S: Read + Write + Timeouts>(
         let parsed = request.parse_response(&buf[..len], config.max_head_len);
         if let Parsed::Complete { value, consumed } = parsed.map_err(Error::Response)? {
             let protocol = value.protocol().map(String::from);
-            return WebSocket::new(stream, Role::Client, config, buf, consumed..len, protocol);
+            return WebSocket::new(stream, Role::Client, config, buf, consumed..len, protocol, None);
         }
     }
 }

@@ -27,11 +27,13 @@ impl<S: Read + Write + Timeouts> WebSocket<S> {
         mut buf: Vec<u8>,
         early: Range<usize>,
         protocol: Option<String>,
+        deflate: Option<rill::deflate::DeflateParams>,
     ) -> Result<Self, Error> {
         let mut seed = [0u8; 8];
         getrandom::fill(&mut seed).map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
         let (origin, seed) = (std::time::Instant::now(), u64::from_le_bytes(seed));
         let mut session = Session::new(role, config.session, seed, rill::Instant(0));
+        session.set_deflate(deflate);
         let early_len = early.len();
         buf.copy_within(early, 0);
         if early_len > 0 {

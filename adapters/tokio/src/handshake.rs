@@ -110,6 +110,7 @@ where
         buf,
         start,
         protocol,
+        None,
     ))
 }
 
@@ -498,7 +499,7 @@ pub async fn client_handshake_with_response<S: AsyncRead + AsyncWrite + Unpin>(
         .map_err(|_| Error::Timeout(Timeout::Handshake))??;
     let protocol = response.protocol.clone();
     Ok((
-        WebSocket::new(stream, Role::Client, config, buf, start, protocol),
+        WebSocket::new(stream, Role::Client, config, buf, start, protocol, None),
         response,
     ))
 }

@@ -98,6 +98,7 @@ impl Upgrading {
             buf,
             0,
             self.protocol,
+            None,
         ))
     }
 }

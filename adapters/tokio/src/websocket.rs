@@ -25,9 +25,11 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
         buf: Vec<u8>,
         start: usize,
         protocol: Option<String>,
+        deflate: Option<rill::deflate::DeflateParams>,
     ) -> Self {
         let (read, write) = tokio::io::split(stream);
         let shared = Shared::new(write, role, config);
+        shared.with(|session| session.set_deflate(deflate));
         WebSocket {
             reader: Reader::new(read, buf, start, shared.clone()),
             writer: Writer::new(shared),

@@ -24,6 +24,7 @@ pub use transmit::{Transmit, MIN_WRITE_BUFFER};
 
 use crate::close::CloseCode;
 use crate::connection::{ControlFrame, Limits, Receiver, Role, Sender};
+use crate::deflate::DeflateParams;
 use crate::error::{ProtocolError, Timeout};
 use core::time::Duration;
 
@@ -121,6 +122,8 @@ pub struct Session {
     need_room: bool,
     shut_down: bool,
     clock: clock::Clock,
+    /// permessage-deflate, when the handshake agreed it.
+    deflate: Option<DeflateParams>,
 }
 
 impl Session {
@@ -144,7 +147,14 @@ impl Session {
             need_room: false,
             shut_down: false,
             clock: clock::Clock::new(now),
+            deflate: None,
         }
+    }
+
+    /// Turns on permessage-deflate as the handshake agreed it (`None`: not negotiated). Call before the
+    /// first event or send.
+    pub fn set_deflate(&mut self, params: Option<DeflateParams>) {
+        self.deflate = params;
     }
 
     /// This end's role.

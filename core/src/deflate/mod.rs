@@ -1,0 +1,108 @@
+//! permessage-deflate (RFC 7692): what an endpoint accepts, what the handshake agreed, and the compression
+//! backends the session drives.
+//!
+//! - [`DeflateConfig`]: what this endpoint offers (client) or accepts (server), in its own terms (how large a
+//!   window it can inflate with, how large a window it compresses with, context takeover).
+//! - [`DeflateParams`]: what the handshake agreed, in RFC 7692's terms; the session reads it from its role.
+//! - Negotiation ([`negotiate`], [`write_offer`], [`parse_agreement`]): the `Sec-WebSocket-Extensions` header,
+//!   both roles, with every rule of RFC 7692 section 7.1.
+
+mod negotiate;
+
+pub use negotiate::{negotiate, parse_agreement, write_offer, AgreementError};
+
+use crate::connection::Role;
+
+/// The smallest window, in bits, RFC 7692 allows.
+pub const MIN_WINDOW_BITS: u8 = 8;
+/// The largest window, in bits (32 KiB): DEFLATE's own limit.
+pub const MAX_WINDOW_BITS: u8 = 15;
+
+/// What this endpoint offers (a client) or accepts (a server), in its own terms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct DeflateConfig {
+    /// The largest window (bits, 8..=15) this endpoint can inflate with: how far back the peer's
+    /// compressor may refer. Below 15 it must be agreed with the peer, and a server declines a client
+    /// that cannot limit its window (an offer without `client_max_window_bits`).
+    pub receive_window_bits: u8,
+    /// The window (bits, 8..=15) this endpoint compresses with, or `None` to send every message
+    /// uncompressed (an inflate-only endpoint such as a microcontroller; RFC 7692 allows it).
+    pub send_window_bits: Option<u8>,
+    /// Ask the peer to reset its compression context after every message.
+    pub receive_no_context_takeover: bool,
+    /// Reset our compression context after every message (and say so in the handshake).
+    pub send_no_context_takeover: bool,
+}
+
+impl Default for DeflateConfig {
+    /// Full windows both ways with context takeover: the best ratio, as browsers offer it.
+    fn default() -> Self {
+        DeflateConfig {
+            receive_window_bits: MAX_WINDOW_BITS,
+            send_window_bits: Some(MAX_WINDOW_BITS),
+            receive_no_context_takeover: false,
+            send_no_context_takeover: false,
+        }
+    }
+}
+
+/// What the handshake agreed, in RFC 7692's parameter names (absent window bits are 15).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct DeflateParams {
+    /// The server resets its compression context after every message.
+    pub server_no_context_takeover: bool,
+    /// The client resets its compression context after every message.
+    pub client_no_context_takeover: bool,
+    /// The largest window (bits) the server compresses with.
+    pub server_max_window_bits: u8,
+    /// The largest window (bits) the client compresses with.
+    pub client_max_window_bits: u8,
+}
+
+impl Default for DeflateParams {
+    /// `permessage-deflate` with no parameters.
+    fn default() -> Self {
+        DeflateParams {
+            server_no_context_takeover: false,
+            client_no_context_takeover: false,
+            server_max_window_bits: MAX_WINDOW_BITS,
+            client_max_window_bits: MAX_WINDOW_BITS,
+        }
+    }
+}
+
+impl DeflateParams {
+    /// The largest window (bits) an endpoint of `role` may compress with.
+    pub fn send_window_bits(&self, role: Role) -> u8 {
+        match role {
+            Role::Server => self.server_max_window_bits,
+            Role::Client => self.client_max_window_bits,
+        }
+    }
+
+    /// The largest window (bits) the peer of an endpoint of `role` compresses with: what it inflates with.
+    pub fn receive_window_bits(&self, role: Role) -> u8 {
+        match role {
+            Role::Server => self.client_max_window_bits,
+            Role::Client => self.server_max_window_bits,
+        }
+    }
+
+    /// True when an endpoint of `role` must reset its compressor after every message.
+    pub fn send_resets(&self, role: Role) -> bool {
+        match role {
+            Role::Server => self.server_no_context_takeover,
+            Role::Client => self.client_no_context_takeover,
+        }
+    }
+
+    /// True when the peer of an endpoint of `role` resets after every message (the inflater may too).
+    pub fn receive_resets(&self, role: Role) -> bool {
+        match role {
+            Role::Server => self.client_no_context_takeover,
+            Role::Client => self.server_no_context_takeover,
+        }
+    }
+}
