@@ -12,6 +12,9 @@ pub enum EncodeError {
     InvalidHeader,
     /// The server chose a subprotocol the client did not offer.
     ProtocolNotOffered,
+    /// The server's permessage-deflate parameters answer none of the client's offers (they did not come
+    /// from [`crate::deflate::negotiate`] on this request).
+    DeflateNotOffered,
 }
 
 impl fmt::Display for EncodeError {
@@ -22,6 +25,9 @@ impl fmt::Display for EncodeError {
                 "header name is not a token or value contains CR, LF or NUL"
             }
             EncodeError::ProtocolNotOffered => "chosen subprotocol was not offered by the client",
+            EncodeError::DeflateNotOffered => {
+                "permessage-deflate parameters answer none of the client's offers"
+            }
         })
     }
 }
@@ -46,6 +52,16 @@ impl<'a> Writer<'a> {
             .ok_or(EncodeError::BufferTooSmall)?
             .copy_from_slice(bytes);
         self.len = end;
+        Ok(())
+    }
+
+    /// Lets `write` fill the rest of the buffer; it returns how many bytes it wrote.
+    pub(crate) fn put_with(
+        &mut self,
+        write: impl FnOnce(&mut [u8]) -> Result<usize, EncodeError>,
+    ) -> Result<(), EncodeError> {
+        let written = write(&mut self.out[self.len..])?;
+        self.len += written;
         Ok(())
     }
 

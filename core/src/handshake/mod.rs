@@ -18,6 +18,7 @@ pub mod owned;
 pub mod server;
 
 pub use encode::EncodeError;
+pub(crate) use encode::Writer;
 pub use fields::Tokens;
 
 /// How many header lines a handshake may carry. More are answered with 431.
