@@ -46,7 +46,9 @@ impl AgreementError {
         match self {
             AgreementError::Malformed => "malformed Sec-WebSocket-Extensions",
             AgreementError::NotOffered => "server accepted an extension that was not offered",
-            AgreementError::SeveralExtensions => "server accepted several extensions, one was offered",
+            AgreementError::SeveralExtensions => {
+                "server accepted several extensions, one was offered"
+            }
             AgreementError::InvalidParameter => {
                 "unknown, repeated or invalid permessage-deflate parameter"
             }
@@ -102,7 +104,10 @@ fn agree(offer: &Params, config: &DeflateConfig) -> Option<DeflateParams> {
             || config.send_no_context_takeover,
         client_no_context_takeover: offer.client_no_context_takeover
             || config.receive_no_context_takeover,
-        server_max_window_bits: offer.server_max_window_bits.unwrap_or(MAX_WINDOW_BITS).min(send),
+        server_max_window_bits: offer
+            .server_max_window_bits
+            .unwrap_or(MAX_WINDOW_BITS)
+            .min(send),
         client_max_window_bits: offer
             .client_max_window_bits
             .flatten()
@@ -448,8 +453,14 @@ fn is_token_byte(b: u8) -> bool {
 fn trim(text: &str) -> &str {
     let is_space = |b: &u8| matches!(b, b' ' | b'\t');
     let bytes = text.as_bytes();
-    let start = bytes.iter().position(|b| !is_space(b)).unwrap_or(bytes.len());
-    let end = bytes.iter().rposition(|b| !is_space(b)).map_or(start, |i| i + 1);
+    let start = bytes
+        .iter()
+        .position(|b| !is_space(b))
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !is_space(b))
+        .map_or(start, |i| i + 1);
     // Both ends are next to ASCII bytes, so they are character boundaries.
     &text[start..end]
 }
@@ -555,7 +566,10 @@ mod tests {
         // Chrome's and Firefox's offer; the default config compresses with a 4 KiB window.
         let chrome = ["permessage-deflate; client_max_window_bits"];
         let config = DeflateConfig::default();
-        assert_eq!(negotiate(&chrome, &config), Some(params(false, false, 12, 15)));
+        assert_eq!(
+            negotiate(&chrome, &config),
+            Some(params(false, false, 12, 15))
+        );
         assert_eq!(
             answer(&chrome, &config).as_deref(),
             Some("permessage-deflate; server_max_window_bits=12")
@@ -565,7 +579,10 @@ mod tests {
     #[test]
     fn server_no_context_takeover_offered_or_configured_is_agreed() {
         let offered = ["permessage-deflate; server_no_context_takeover"];
-        assert_eq!(negotiate(&offered, &open()), Some(params(true, false, 15, 15)));
+        assert_eq!(
+            negotiate(&offered, &open()),
+            Some(params(true, false, 15, 15))
+        );
         let config = DeflateConfig {
             send_no_context_takeover: true,
             ..open()
@@ -583,7 +600,10 @@ mod tests {
     #[test]
     fn client_no_context_takeover_offered_or_configured_is_agreed() {
         let offered = ["permessage-deflate; client_no_context_takeover"];
-        assert_eq!(negotiate(&offered, &open()), Some(params(false, true, 15, 15)));
+        assert_eq!(
+            negotiate(&offered, &open()),
+            Some(params(false, true, 15, 15))
+        );
         let config = DeflateConfig {
             receive_no_context_takeover: true,
             ..open()
@@ -653,7 +673,10 @@ mod tests {
         assert_eq!(negotiate(&["permessage-deflate"], &config), None);
         // Parameterless: the server chooses.
         let bare = ["permessage-deflate; client_max_window_bits"];
-        assert_eq!(negotiate(&bare, &config), Some(params(false, false, 15, 10)));
+        assert_eq!(
+            negotiate(&bare, &config),
+            Some(params(false, false, 15, 10))
+        );
         assert_eq!(
             answer(&bare, &config).as_deref(),
             Some("permessage-deflate; client_max_window_bits=10")
@@ -662,14 +685,20 @@ mod tests {
         let nine = ["permessage-deflate; client_max_window_bits=9"];
         assert_eq!(negotiate(&nine, &config), Some(params(false, false, 15, 9)));
         let twelve = ["permessage-deflate; client_max_window_bits=12"];
-        assert_eq!(negotiate(&twelve, &config), Some(params(false, false, 15, 10)));
+        assert_eq!(
+            negotiate(&twelve, &config),
+            Some(params(false, false, 15, 10))
+        );
     }
 
     #[test]
     fn client_max_window_bits_is_answered_only_when_useful() {
         // Parameterless and a full receive window: nothing to say.
         let bare = ["permessage-deflate; client_max_window_bits"];
-        assert_eq!(answer(&bare, &open()).as_deref(), Some("permessage-deflate"));
+        assert_eq!(
+            answer(&bare, &open()).as_deref(),
+            Some("permessage-deflate")
+        );
         // A value is echoed (the client knows its limit was seen), never the parameter unasked.
         let valued = ["permessage-deflate; client_max_window_bits=15"];
         assert_eq!(
@@ -685,8 +714,10 @@ mod tests {
 
     #[test]
     fn all_parameters_together() {
-        let value = ["permessage-deflate; server_no_context_takeover; client_no_context_takeover; \
-                      server_max_window_bits=10; client_max_window_bits=9"];
+        let value = [
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover; \
+                      server_max_window_bits=10; client_max_window_bits=9",
+        ];
         assert_eq!(negotiate(&value, &open()), Some(params(true, true, 10, 9)));
         assert_eq!(
             answer(&value, &open()).as_deref(),
@@ -699,10 +730,17 @@ mod tests {
 
     #[test]
     fn quoted_values_are_unquoted() {
-        let value = ["permessage-deflate; server_max_window_bits=\"10\"; client_max_window_bits=\"9\""];
-        assert_eq!(negotiate(&value, &open()), Some(params(false, false, 10, 9)));
+        let value =
+            ["permessage-deflate; server_max_window_bits=\"10\"; client_max_window_bits=\"9\""];
+        assert_eq!(
+            negotiate(&value, &open()),
+            Some(params(false, false, 10, 9))
+        );
         let escaped = ["permessage-deflate; server_max_window_bits=\"1\\0\""];
-        assert_eq!(negotiate(&escaped, &open()), Some(params(false, false, 10, 15)));
+        assert_eq!(
+            negotiate(&escaped, &open()),
+            Some(params(false, false, 10, 15))
+        );
         for bad in [
             "permessage-deflate; server_max_window_bits=\"\"",
             "permessage-deflate; server_max_window_bits=\"10",
@@ -721,7 +759,9 @@ mod tests {
             let value = ["permessage-deflate; server_max_window_bits=", bits].concat();
             assert!(negotiate(&[&value], &open()).is_some(), "{bits}");
         }
-        for bits in ["7", "16", "0", "08", "010", "015", "", "1", "100", "+9", "9.0", "a", "-8"] {
+        for bits in [
+            "7", "16", "0", "08", "010", "015", "", "1", "100", "+9", "9.0", "a", "-8",
+        ] {
             for name in ["server_max_window_bits", "client_max_window_bits"] {
                 let value = ["permessage-deflate; ", name, "=", bits].concat();
                 assert_eq!(negotiate(&[&value], &open()), None, "{value}");
@@ -758,9 +798,14 @@ mod tests {
 
     #[test]
     fn an_invalid_offer_falls_back_to_the_next() {
-        let values = ["permessage-deflate; server_max_window_bits=16, permessage-deflate; \
-                       client_max_window_bits=10"];
-        assert_eq!(negotiate(&values, &open()), Some(params(false, false, 15, 10)));
+        let values = [
+            "permessage-deflate; server_max_window_bits=16, permessage-deflate; \
+                       client_max_window_bits=10",
+        ];
+        assert_eq!(
+            negotiate(&values, &open()),
+            Some(params(false, false, 15, 10))
+        );
         // The answer is to the offer accepted.
         assert_eq!(
             answer(&values, &open()).as_deref(),
@@ -771,17 +816,28 @@ mod tests {
             receive_window_bits: 11,
             ..open()
         };
-        let values = ["permessage-deflate; server_no_context_takeover, permessage-deflate; \
-                       client_max_window_bits"];
-        assert_eq!(negotiate(&values, &config), Some(params(false, false, 15, 11)));
+        let values = [
+            "permessage-deflate; server_no_context_takeover, permessage-deflate; \
+                       client_max_window_bits",
+        ];
+        assert_eq!(
+            negotiate(&values, &config),
+            Some(params(false, false, 15, 11))
+        );
     }
 
     #[test]
     fn the_first_acceptable_offer_wins() {
         let values = ["permessage-deflate; server_max_window_bits=10, permessage-deflate"];
-        assert_eq!(negotiate(&values, &open()), Some(params(false, false, 10, 15)));
+        assert_eq!(
+            negotiate(&values, &open()),
+            Some(params(false, false, 10, 15))
+        );
         let values = ["permessage-deflate, permessage-deflate; server_max_window_bits=10"];
-        assert_eq!(negotiate(&values, &open()), Some(params(false, false, 15, 15)));
+        assert_eq!(
+            negotiate(&values, &open()),
+            Some(params(false, false, 15, 15))
+        );
     }
 
     #[test]
@@ -790,7 +846,10 @@ mod tests {
             "  x-webkit-deflate-frame ; no_context_takeover , foo; bar=\"a,b;c\"  ,",
             "\tPermessage-Deflate\t;\tserver_max_window_bits = 10 ;client_no_context_takeover\t",
         ];
-        assert_eq!(negotiate(&values, &open()), Some(params(false, true, 10, 15)));
+        assert_eq!(
+            negotiate(&values, &open()),
+            Some(params(false, true, 10, 15))
+        );
         // A malformed other extension does not hide ours.
         let values = ["\"bad name\", permessage-deflate"];
         assert_eq!(negotiate(&values, &open()), Some(DeflateParams::default()));
@@ -806,22 +865,28 @@ mod tests {
             "",
             "permessage-deflate; client_max_window_bits=12",
         ];
-        assert_eq!(negotiate(&values, &open()), Some(params(false, false, 15, 12)));
+        assert_eq!(
+            negotiate(&values, &open()),
+            Some(params(false, false, 15, 12))
+        );
     }
 
     #[test]
     fn response_for_params_no_offer_allows_is_refused() {
         let mut out = [0u8; 128];
-        let refused = |values: &[&str], p: DeflateParams, out: &mut [u8]| {
-            p.write_response(values, out)
-        };
+        let refused =
+            |values: &[&str], p: DeflateParams, out: &mut [u8]| p.write_response(values, out);
         assert_eq!(
             refused(&[], DeflateParams::default(), &mut out),
             Err(EncodeError::DeflateNotOffered)
         );
         // A client window below 15 needs the parameter in the offer.
         assert_eq!(
-            refused(&["permessage-deflate"], params(false, false, 15, 10), &mut out),
+            refused(
+                &["permessage-deflate"],
+                params(false, false, 15, 10),
+                &mut out
+            ),
             Err(EncodeError::DeflateNotOffered)
         );
         // Above the offered limits, or leaving out a context takeover asked for.
@@ -836,11 +901,19 @@ mod tests {
             Err(EncodeError::DeflateNotOffered)
         );
         assert_eq!(
-            refused(&["permessage-deflate"], params(false, false, 7, 15), &mut out),
+            refused(
+                &["permessage-deflate"],
+                params(false, false, 7, 15),
+                &mut out
+            ),
             Err(EncodeError::DeflateNotOffered)
         );
         assert_eq!(
-            refused(&["permessage-deflate"], DeflateParams::default(), &mut out[..10]),
+            refused(
+                &["permessage-deflate"],
+                DeflateParams::default(),
+                &mut out[..10]
+            ),
             Err(EncodeError::BufferTooSmall)
         );
     }
@@ -876,7 +949,10 @@ mod tests {
              client_no_context_takeover; server_no_context_takeover"
         );
         let mut small = [0u8; 20];
-        assert_eq!(write_offer(&all, &mut small), Err(EncodeError::BufferTooSmall));
+        assert_eq!(
+            write_offer(&all, &mut small),
+            Err(EncodeError::BufferTooSmall)
+        );
     }
 
     #[test]
@@ -889,8 +965,10 @@ mod tests {
         );
         assert_eq!(
             parse_agreement(
-                &["permessage-deflate; server_no_context_takeover; client_no_context_takeover; \
-                   server_max_window_bits=\"9\"; client_max_window_bits=11"],
+                &[
+                    "permessage-deflate; server_no_context_takeover; client_no_context_takeover; \
+                   server_max_window_bits=\"9\"; client_max_window_bits=11"
+                ],
                 &open()
             ),
             Ok(Some(params(true, true, 9, 11)))
@@ -915,7 +993,10 @@ mod tests {
             err(&["permessage-deflate; server_max_window_bits=1 0"]),
             AgreementError::Malformed
         );
-        assert_eq!(err(&["permessage-deflate; x=1"]), AgreementError::InvalidParameter);
+        assert_eq!(
+            err(&["permessage-deflate; x=1"]),
+            AgreementError::InvalidParameter
+        );
         assert_eq!(
             err(&["permessage-deflate; server_no_context_takeover; server_no_context_takeover"]),
             AgreementError::InvalidParameter
@@ -951,7 +1032,10 @@ mod tests {
             check("permessage-deflate; server_max_window_bits=11"),
             Err(AgreementError::ServerWindow)
         );
-        assert_eq!(check("permessage-deflate"), Err(AgreementError::ServerWindow));
+        assert_eq!(
+            check("permessage-deflate"),
+            Err(AgreementError::ServerWindow)
+        );
         // The client window: valued, at or below our offer.
         assert_eq!(
             check("permessage-deflate; server_max_window_bits=10; client_max_window_bits=12"),
