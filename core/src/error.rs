@@ -32,6 +32,8 @@ pub enum ProtocolError {
     MessageInterrupted,
     /// A text message or close reason that is not valid UTF-8.
     InvalidUtf8,
+    /// A compressed message (permessage-deflate) whose data is not valid DEFLATE.
+    InvalidCompressedData,
     /// A close frame whose payload is a single byte.
     InvalidClosePayload,
     /// A close frame carrying a code that may not be sent on the wire.
@@ -52,7 +54,9 @@ impl ProtocolError {
     /// The close code sent to the peer for this fault.
     pub const fn close_code(self) -> CloseCode {
         match self {
-            ProtocolError::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+            ProtocolError::InvalidUtf8 | ProtocolError::InvalidCompressedData => {
+                CloseCode::INVALID_PAYLOAD
+            }
             ProtocolError::FrameTooLarge { .. } | ProtocolError::MessageTooLarge { .. } => {
                 CloseCode::MESSAGE_TOO_BIG
             }
@@ -84,6 +88,9 @@ impl fmt::Display for ProtocolError {
                 f.write_str("new data frame before the previous message finished")
             }
             ProtocolError::InvalidUtf8 => f.write_str("text is not valid UTF-8"),
+            ProtocolError::InvalidCompressedData => {
+                f.write_str("compressed message is not valid DEFLATE data")
+            }
             ProtocolError::InvalidClosePayload => f.write_str("close frame payload of one byte"),
             ProtocolError::InvalidCloseCode(code) => write!(f, "close code {code} may not be sent"),
             ProtocolError::FrameTooLarge { limit } => {
@@ -110,6 +117,8 @@ pub enum SendError {
     Closed,
     /// A control payload over 125 bytes, or a close code that may not be sent.
     InvalidControl,
+    /// The compressor failed, or a compressed message went on without it (permessage-deflate).
+    Compression,
     /// The output buffer cannot hold the frame.
     BufferTooSmall {
         /// Bytes the frame needs.
@@ -126,6 +135,7 @@ impl fmt::Display for SendError {
             SendError::InvalidControl => {
                 f.write_str("control payload over 125 bytes or a close code that may not be sent")
             }
+            SendError::Compression => f.write_str("the compressor failed"),
             SendError::BufferTooSmall { needed } => write!(f, "output buffer needs {needed} bytes"),
         }
     }

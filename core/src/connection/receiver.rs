@@ -11,6 +11,9 @@ use crate::error::ProtocolError;
 use crate::frame::{apply_mask, FrameHeader, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
 use crate::utf8::Utf8Validator;
 
+/// The RSV1 bit in [`FrameHeader::rsv`]: permessage-deflate's compressed-message mark.
+const RSV1: u8 = 0b100;
+
 /// A piece of a text or binary message, borrowed from the input and already unmasked.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Piece<'i> {
@@ -29,6 +32,9 @@ pub struct Piece<'i> {
 pub enum Decoded<'s, 'i> {
     /// A piece of a data message.
     Data(Piece<'i>),
+    /// A piece of a compressed message's DEFLATE data (permessage-deflate): not yet inflated, so not
+    /// validated as text either.
+    Compressed(Piece<'i>),
     /// A ping; the matching pong is already queued for the writer.
     Ping(&'s [u8]),
     /// A pong.
@@ -74,6 +80,8 @@ enum State {
 #[derive(Clone, Copy, Debug)]
 struct MessageProgress {
     kind: MessageKind,
+    /// The first frame had RSV1 set (permessage-deflate).
+    compressed: bool,
     len: u64,
     first_delivered: bool,
 }
@@ -87,6 +95,7 @@ enum Step {
         kind: MessageKind,
         first: bool,
         last: bool,
+        compressed: bool,
     },
     Control(OpCode),
 }
@@ -104,6 +113,8 @@ pub struct Receiver {
     message: Option<MessageProgress>,
     utf8: Utf8Validator,
     replies: Outbox,
+    /// permessage-deflate was agreed: RSV1 marks a compressed message.
+    deflate: bool,
 }
 
 impl Receiver {
@@ -120,7 +131,14 @@ impl Receiver {
             message: None,
             utf8: Utf8Validator::new(),
             replies: Outbox::new(),
+            deflate: false,
         }
+    }
+
+    /// Accepts RSV1 on the first frame of a data message as permessage-deflate's mark of a compressed
+    /// message (when the handshake agreed it).
+    pub fn set_deflate(&mut self, on: bool) {
+        self.deflate = on;
     }
 
     /// Decodes from `input` until it yields one event or needs more bytes. Data payload is unmasked in place
@@ -159,6 +177,7 @@ impl Receiver {
                         kind,
                         first,
                         last,
+                        compressed,
                         ..
                     })) => (
                         end,
@@ -168,6 +187,7 @@ impl Receiver {
                             kind,
                             first,
                             last,
+                            compressed,
                         }),
                     ),
                     Ok(step) => (0, step),
@@ -187,12 +207,20 @@ impl Receiver {
                 kind,
                 first,
                 last,
-            } => Some(Decoded::Data(Piece {
-                kind,
-                payload: &input[start..end],
-                first,
-                last,
-            })),
+                compressed,
+            } => {
+                let piece = Piece {
+                    kind,
+                    payload: &input[start..end],
+                    first,
+                    last,
+                };
+                Some(if compressed {
+                    Decoded::Compressed(piece)
+                } else {
+                    Decoded::Data(piece)
+                })
+            }
             Step::Control(opcode) => match self.finish_control(opcode) {
                 Ok(()) => Some(self.control_event(opcode)),
                 Err(error) => return Err(self.fail(error)),
@@ -265,7 +293,9 @@ impl Receiver {
     }
 
     fn start_frame(&mut self, header: &FrameHeader) -> Result<(), ProtocolError> {
-        header.check(self.role, 0)?;
+        // RSV1 marks a compressed message: on its first frame only, never on a control frame.
+        let compressible = self.deflate && matches!(header.opcode, OpCode::Text | OpCode::Binary);
+        header.check(self.role, if compressible { RSV1 } else { 0 })?;
         if header.opcode.is_control() {
             self.control_len = 0;
         } else {
@@ -287,13 +317,15 @@ impl Receiver {
                     };
                     MessageProgress {
                         kind,
+                        compressed: header.rsv & RSV1 != 0,
                         len: 0,
                         first_delivered: false,
                     }
                 }
             };
             message.len = message.len.saturating_add(header.payload_len);
-            if message.len > self.limits.max_message_len {
+            // A compressed message's limit applies to its inflated size (checked by the session).
+            if message.len > self.limits.max_message_len && !message.compressed {
                 return Err(ProtocolError::MessageTooLarge {
                     limit: self.limits.max_message_len,
                 });
@@ -327,7 +359,7 @@ impl Receiver {
         }
         let remaining = frame.remaining - len as u64;
         let last = remaining == 0 && frame.fin;
-        if message.kind == MessageKind::Text {
+        if message.kind == MessageKind::Text && !message.compressed {
             self.utf8
                 .feed(piece)
                 .map_err(|_| ProtocolError::InvalidUtf8)?;
@@ -361,6 +393,7 @@ impl Receiver {
             kind: message.kind,
             first,
             last,
+            compressed: message.compressed,
         }))
     }
 

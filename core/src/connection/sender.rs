@@ -140,10 +140,14 @@ impl Sender {
     }
 
     fn head(&mut self, opcode: OpCode, fin: bool, len: u64) -> FrameHead {
+        self.head_rsv(opcode, fin, len, 0)
+    }
+
+    fn head_rsv(&mut self, opcode: OpCode, fin: bool, len: u64, rsv: u8) -> FrameHead {
         let mask = self.keys.as_mut().map(MaskKeys::next);
         FrameHead::new(&FrameHeader {
             fin,
-            rsv: 0,
+            rsv,
             opcode,
             mask,
             payload_len: len,
@@ -176,16 +180,30 @@ impl Sender {
 
     /// The header of the next chunk (`len` bytes) of the message begun with [`Sender::begin`]; `fin` ends it.
     pub fn chunk(&mut self, len: u64, fin: bool) -> Result<FrameHead, SendError> {
+        self.chunk_marked(len, fin, false)
+    }
+
+    /// [`Sender::chunk`] for a compressed message (permessage-deflate): its first frame carries RSV1.
+    pub fn compressed_chunk(&mut self, len: u64, fin: bool) -> Result<FrameHead, SendError> {
+        self.chunk_marked(len, fin, true)
+    }
+
+    fn chunk_marked(
+        &mut self,
+        len: u64,
+        fin: bool,
+        compressed: bool,
+    ) -> Result<FrameHead, SendError> {
         let DataState::Chunking { kind, started } = self.state else {
             return Err(match self.state {
                 DataState::Closed => SendError::Closed,
                 _ => SendError::NoMessageInProgress,
             });
         };
-        let opcode = if started {
-            OpCode::Continuation
+        let (opcode, rsv) = if started {
+            (OpCode::Continuation, 0)
         } else {
-            kind.opcode()
+            (kind.opcode(), if compressed { 0b100 } else { 0 })
         };
         self.state = if fin {
             DataState::Idle
@@ -195,7 +213,7 @@ impl Sender {
                 started: true,
             }
         };
-        Ok(self.head(opcode, fin, len))
+        Ok(self.head_rsv(opcode, fin, len, rsv))
     }
 
     /// The header of a control frame, allowed between a chunked message's fragments. Sending a close frame

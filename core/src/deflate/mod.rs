@@ -4,11 +4,19 @@
 //! - [`DeflateConfig`]: what this endpoint offers (client) or accepts (server), in its own terms (how large a
 //!   window it can inflate with, how large a window it compresses with, context takeover).
 //! - [`DeflateParams`]: what the handshake agreed, in RFC 7692's terms; the session reads it from its role.
+//! - [`Inflate`] and [`Deflate`]: the backends the session drives, lent per call like the buffers.
+//!   [`Inflater`] (feature `deflate`) is miniz_oxide's inflater over a caller-lent window, no allocation.
 //! - Negotiation ([`negotiate`], [`write_offer`], [`parse_agreement`]): the `Sec-WebSocket-Extensions` header,
 //!   both roles, with every rule of RFC 7692 section 7.1.
 
+mod compress;
+mod inflate;
 mod negotiate;
 
+pub use compress::{bound, fits, Deflate, DeflateError};
+#[cfg(feature = "deflate")]
+pub use inflate::Inflater;
+pub use inflate::{Inflate, InflateError, Inflated, TAIL};
 pub use negotiate::{negotiate, parse_agreement, write_offer, AgreementError};
 
 use crate::connection::Role;
@@ -33,16 +41,30 @@ pub struct DeflateConfig {
     pub receive_no_context_takeover: bool,
     /// Reset our compression context after every message (and say so in the handshake).
     pub send_no_context_takeover: bool,
+    /// Messages sent whole below this many bytes go uncompressed (compressing them costs more time than
+    /// the bytes it saves).
+    pub compress_threshold: usize,
+    /// The compressor's level, 0 (store) to 9 (smallest), for backends that have one (zlib: 6 is its
+    /// default).
+    pub level: u8,
+    /// The compressor's memory level, 1 to 9, for backends that have one: zlib's hash table and
+    /// pending-output buffer grow with it (2^(level + 9) bytes together).
+    pub memory_level: u8,
 }
 
 impl Default for DeflateConfig {
-    /// Full windows both ways with context takeover: the best ratio, as browsers offer it.
+    /// Inflate with the full window (any peer, browsers included, can compress as it likes), compress with
+    /// a 4 KiB window (`send_window_bits: Some(12)`), context takeover both ways: Python websockets' server
+    /// defaults, most of the ratio for a fraction of a full window's compressor memory.
     fn default() -> Self {
         DeflateConfig {
             receive_window_bits: MAX_WINDOW_BITS,
-            send_window_bits: Some(MAX_WINDOW_BITS),
+            send_window_bits: Some(12),
             receive_no_context_takeover: false,
             send_no_context_takeover: false,
+            compress_threshold: 0,
+            level: 6,
+            memory_level: 5,
         }
     }
 }

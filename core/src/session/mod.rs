@@ -19,8 +19,8 @@ mod receive;
 mod transmit;
 
 pub use clock::Instant;
-pub use receive::{Event, PieceAt};
-pub use transmit::{Transmit, MIN_WRITE_BUFFER};
+pub use receive::{Event, NoInflate, PieceAt};
+pub use transmit::{NoDeflate, Transmit, MIN_WRITE_BUFFER};
 
 use crate::close::CloseCode;
 use crate::connection::{ControlFrame, Limits, Receiver, Role, Sender};
@@ -124,6 +124,12 @@ pub struct Session {
     clock: clock::Clock,
     /// permessage-deflate, when the handshake agreed it.
     deflate: Option<DeflateParams>,
+    /// Messages sent whole below this many bytes go uncompressed.
+    compress_threshold: usize,
+    /// The compressed message being inflated.
+    inflow: Option<receive::Inflow>,
+    /// The compressed message being sent.
+    outflow: Option<transmit::Outflow>,
 }
 
 impl Session {
@@ -148,13 +154,24 @@ impl Session {
             shut_down: false,
             clock: clock::Clock::new(now),
             deflate: None,
+            compress_threshold: 0,
+            inflow: None,
+            outflow: None,
         }
     }
 
-    /// Turns on permessage-deflate as the handshake agreed it (`None`: not negotiated). Call before the
-    /// first event or send.
-    pub fn set_deflate(&mut self, params: Option<DeflateParams>) {
+    /// permessage-deflate as the handshake agreed it, if it did.
+    pub fn deflate(&self) -> Option<DeflateParams> {
+        self.deflate
+    }
+
+    /// Turns on permessage-deflate as the handshake agreed it (`None`: not negotiated); messages sent
+    /// whole below `compress_threshold` bytes go uncompressed (compressing them costs more time than the
+    /// bytes it saves). Call before the first event or send.
+    pub fn set_deflate(&mut self, params: Option<DeflateParams>, compress_threshold: usize) {
         self.deflate = params;
+        self.compress_threshold = compress_threshold;
+        self.receiver.set_deflate(params.is_some());
     }
 
     /// This end's role.

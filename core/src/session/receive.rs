@@ -3,6 +3,9 @@
 use super::{End, Instant, Phase, Session};
 use crate::close::CloseCode;
 use crate::connection::{Decoded, MessageKind, Piece};
+use crate::deflate::Inflate;
+use crate::error::ProtocolError;
+use crate::utf8::Utf8Validator;
 
 /// What [`Session::poll_event`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +40,46 @@ pub struct PieceAt {
     pub first: bool,
     /// The piece ends the message.
     pub last: bool,
+    /// The piece lies in the inflater's window ([`Inflate::window`]), not in the read buffer: the
+    /// message was compressed.
+    pub inflated: bool,
+}
+
+/// A compressed message being inflated: what is known of it, and its compressed bytes not yet inflated.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Inflow {
+    kind: MessageKind,
+    /// No piece of it was given out yet.
+    first: bool,
+    /// Inflated bytes so far (limited by [`crate::Limits::max_message_len`]).
+    len: u64,
+    /// Validates a text message's inflated bytes.
+    utf8: Utf8Validator,
+    /// Compressed bytes of the read buffer not yet inflated, and whether they end the message.
+    pending: Option<(usize, usize, bool)>,
+}
+
+/// A backend for sessions without permessage-deflate: never called, since the receiver refuses RSV1.
+#[derive(Debug)]
+pub enum NoInflate {}
+
+impl Inflate for NoInflate {
+    fn inflate(
+        &mut self,
+        _: &[u8],
+        _: bool,
+        _: usize,
+    ) -> Result<crate::deflate::Inflated, crate::deflate::InflateError> {
+        match *self {}
+    }
+
+    fn window(&self) -> &[u8] {
+        match *self {}
+    }
+
+    fn reset(&mut self) {
+        match *self {}
+    }
 }
 
 impl PieceAt {
@@ -87,12 +130,35 @@ impl Session {
     /// at the instant their input arrived (the one given to [`Session::handle_input`]): a pong's
     /// round-trip time ends when its bytes were read, and no clock is read per event.
     pub fn poll_event(&mut self, buf: &mut [u8]) -> Event {
+        self.poll_event_with(buf, None::<&mut NoInflate>)
+    }
+
+    /// [`Session::poll_event`] for a connection with permessage-deflate: compressed messages are inflated
+    /// with `inflater` (the same one every time) and their pieces lie in its window
+    /// ([`PieceAt::inflated`]). Output is handed out as it is inflated, never reassembled first; the
+    /// message limit applies to the inflated size.
+    pub fn poll_event_with<I: Inflate + ?Sized>(
+        &mut self,
+        buf: &mut [u8],
+        mut inflater: Option<&mut I>,
+    ) -> Event {
         let now = self.clock.last_heard;
         loop {
             match self.phase {
                 Phase::Open | Phase::Closing => {}
                 Phase::Lingering => return Event::NeedInput,
                 Phase::Done => return Event::End(self.end.unwrap_or(End::Abnormal)),
+            }
+            if self.inflow.is_some_and(|flow| flow.pending.is_some()) {
+                match self.inflate_step(buf, inflater.as_deref_mut()) {
+                    Ok(Some(piece)) => return Event::Piece(piece),
+                    Ok(None) => continue,
+                    Err(error) => {
+                        self.inflow = None;
+                        self.fail(error, now);
+                        continue;
+                    }
+                }
             }
             let (start, end) = self.input;
             let Some(input) = buf.get_mut(start..end).filter(|input| !input.is_empty()) else {
@@ -118,7 +184,25 @@ impl Session {
                         kind: piece.kind,
                         first: piece.first,
                         last: piece.last,
+                        inflated: false,
                     })
+                }
+                Some(Decoded::Compressed(piece)) => {
+                    let offset = piece.payload.as_ptr() as usize - base;
+                    let at = start + offset;
+                    let pending = Some((at, at + piece.payload.len(), piece.last));
+                    let flow = match self.inflow {
+                        Some(flow) if !piece.first => flow,
+                        _ => Inflow {
+                            kind: piece.kind,
+                            first: true,
+                            len: 0,
+                            utf8: Utf8Validator::new(),
+                            pending: None,
+                        },
+                    };
+                    self.inflow = Some(Inflow { pending, ..flow });
+                    continue;
                 }
                 Some(Decoded::Ping(_)) => {
                     self.flush_requested = true;
@@ -142,5 +226,66 @@ impl Session {
     /// reason.
     pub fn close_frame(&self) -> (Option<CloseCode>, &str) {
         self.receiver.close_frame()
+    }
+}
+
+impl Session {
+    /// Inflates what is pending of a compressed message: the next piece of output, `None` when this
+    /// input is used up without output to give.
+    fn inflate_step<I: Inflate + ?Sized>(
+        &mut self,
+        buf: &[u8],
+        inflater: Option<&mut I>,
+    ) -> Result<Option<PieceAt>, ProtocolError> {
+        let (Some(mut flow), Some(inflater)) = (self.inflow, inflater) else {
+            return Err(ProtocolError::InvalidCompressedData);
+        };
+        let Some((start, end, last)) = flow.pending else {
+            return Ok(None);
+        };
+        let limit = self.config.limits.max_message_len;
+        // One byte over the limit is enough to know the message is too large.
+        let allowed = limit.saturating_sub(flow.len).saturating_add(1);
+        let input = buf.get(start..end).unwrap_or_default();
+        let step = inflater
+            .inflate(input, last, usize::try_from(allowed).unwrap_or(usize::MAX))
+            .map_err(|_| ProtocolError::InvalidCompressedData)?;
+        let start = start + step.consumed;
+        flow.pending = if step.finished || (start == end && !last) {
+            None
+        } else {
+            Some((start, end, last))
+        };
+        let output = inflater.window().get(step.start..step.end).unwrap_or_default();
+        flow.len += output.len() as u64;
+        if flow.len > limit {
+            return Err(ProtocolError::MessageTooLarge { limit });
+        }
+        if flow.kind == MessageKind::Text {
+            flow.utf8
+                .feed(output)
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
+            if step.finished {
+                flow.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+        }
+        if output.is_empty() && !step.finished {
+            self.inflow = Some(flow);
+            return Ok(None);
+        }
+        let first = flow.first;
+        flow.first = false;
+        self.inflow = (!step.finished).then_some(flow);
+        if step.finished && self.deflate.is_some_and(|params| params.receive_resets(self.role)) {
+            inflater.reset();
+        }
+        Ok(Some(PieceAt {
+            start: step.start,
+            end: step.end,
+            kind: flow.kind,
+            first,
+            last: step.finished,
+            inflated: true,
+        }))
     }
 }

@@ -402,11 +402,12 @@ fn a_relayed_first_piece_that_waits_for_room_is_relayed_whole_on_the_next_call()
 #[test]
 fn the_session_stays_small() {
     // Everything a connection keeps besides its buffers: decoder state, a 125-byte control payload, the
-    // reply slots and our close frame.
+    // reply slots, our close frame, and permessage-deflate's agreement and message progress (56 bytes;
+    // the inflater and compressor are lent, not kept).
     let size = core::mem::size_of::<Session>();
     std::eprintln!("size_of::<Session>() = {size}");
     assert!(
-        size <= 800,
-        "Session grew to {size} bytes (800 on 64-bit targets when this was written)"
+        size <= 856,
+        "Session grew to {size} bytes (856 on 64-bit targets when this was written)"
     );
 }

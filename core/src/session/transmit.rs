@@ -3,6 +3,7 @@
 
 use super::{Instant, Phase, Session};
 use crate::connection::{ControlFrame, FrameHead, MessageKind, Piece, Role};
+use crate::deflate::{fits, Deflate, DeflateError, TAIL};
 use crate::error::SendError;
 use crate::frame::{OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
 
@@ -134,6 +135,22 @@ impl Session {
         fin: bool,
         now: Instant,
     ) -> Result<usize, SendError> {
+        self.send_chunk_with(buf, parts, skip, fin, now, None::<&mut NoDeflate>)
+    }
+
+    /// [`Session::send_chunk`] on a connection with permessage-deflate: `deflater` (the same one every
+    /// time) compresses the message when the handshake agreed compression and the message is not below
+    /// the threshold given to [`Session::set_deflate`] (decided at its first chunk). Each chunk ends with a
+    /// sync flush, so it leaves at once and decodes on arrival.
+    pub fn send_chunk_with<D: Deflate + ?Sized>(
+        &mut self,
+        buf: &mut [u8],
+        parts: &[&[u8]],
+        skip: usize,
+        fin: bool,
+        now: Instant,
+        deflater: Option<&mut D>,
+    ) -> Result<usize, SendError> {
         self.check_send()?;
         if !self.sender.in_message() {
             return Err(SendError::NoMessageInProgress);
@@ -141,6 +158,16 @@ impl Session {
         self.place_control(buf, now);
         let total: usize = parts.iter().map(|part| part.len()).sum();
         let rest = total.saturating_sub(skip);
+        if self.sender.is_unstarted() && self.outflow.is_none() {
+            let compress = self.deflate.is_some()
+                && deflater.is_some()
+                && !(fin && rest < self.compress_threshold);
+            self.outflow = compress.then_some(Outflow::default());
+        }
+        if self.outflow.is_some() {
+            let deflater = deflater.ok_or(SendError::Compression)?;
+            return self.place_compressed(buf, parts, skip, fin, now, deflater);
+        }
         let (len, _) = self.output;
         let free = buf.len().saturating_sub(len);
         let take = if frame_len(rest) <= free {
@@ -176,6 +203,114 @@ impl Session {
             self.begin(piece.kind)?;
         }
         self.send_chunk(buf, &[piece.payload], skip, piece.last, now)
+    }
+
+    /// [`Session::relay`] on a connection with permessage-deflate (see [`Session::send_chunk_with`]).
+    pub fn relay_with<D: Deflate + ?Sized>(
+        &mut self,
+        buf: &mut [u8],
+        piece: &Piece<'_>,
+        skip: usize,
+        now: Instant,
+        deflater: Option<&mut D>,
+    ) -> Result<usize, SendError> {
+        if piece.first && skip == 0 && !self.sender.is_unstarted() {
+            self.begin(piece.kind)?;
+        }
+        self.send_chunk_with(buf, &[piece.payload], skip, piece.last, now, deflater)
+    }
+
+    /// Places the next frame of a compressed message: as much of the payload as surely fits compressed,
+    /// ending with a sync flush. The last four bytes of each frame's output are held back for the next
+    /// frame, so the final frame can drop [`TAIL`] whatever the split (RFC 7692 section 7.2.1).
+    fn place_compressed<D: Deflate + ?Sized>(
+        &mut self,
+        buf: &mut [u8],
+        parts: &[&[u8]],
+        skip: usize,
+        fin: bool,
+        now: Instant,
+        deflater: &mut D,
+    ) -> Result<usize, SendError> {
+        let Some(mut flow) = self.outflow else {
+            return Err(SendError::Compression);
+        };
+        let total: usize = parts.iter().map(|part| part.len()).sum();
+        let rest = total.saturating_sub(skip);
+        let (len, _) = self.output;
+        let area = len + MAX_HEADER_LEN;
+        let held = usize::from(flow.held_len);
+        let room = buf.len().saturating_sub(area + held);
+        let take = rest.min(fits(room));
+        if take < rest && len > 0 {
+            // Write out what is pending first: the whole rest may fit in the empty buffer.
+            self.need_room = true;
+            return Ok(skip);
+        }
+        if take == 0 && rest > 0 {
+            return Err(SendError::BufferTooSmall {
+                needed: MIN_WRITE_BUFFER,
+            });
+        }
+        buf[area..area + held].copy_from_slice(&flow.held[..held]);
+        let mut end = area + held;
+        let compress = |input: &[u8], out: &mut [u8], flush, deflater: &mut D| {
+            deflater
+                .deflate(input, out, flush)
+                .map_err(|DeflateError| SendError::Compression)
+        };
+        if take == 0 {
+            end += compress(&[], &mut buf[end..], true, deflater)?;
+        }
+        let (mut skip_left, mut left) = (skip, take);
+        for part in parts {
+            if left == 0 {
+                break;
+            }
+            let Some(piece) = part.get(skip_left..) else {
+                skip_left -= part.len();
+                continue;
+            };
+            skip_left = 0;
+            let n = piece.len().min(left);
+            left -= n;
+            end += compress(&piece[..n], &mut buf[end..], left == 0, deflater)?;
+        }
+        let last = fin && take == rest;
+        let keep = if last {
+            flow.held_len = 0;
+            if buf[area..end].ends_with(&TAIL) {
+                // The sync flush's empty block, which the receiver adds back.
+                end - TAIL.len()
+            } else if end == area {
+                // Nothing was compressed since the last flush: an empty stored block's header byte.
+                buf[area] = 0;
+                area + 1
+            } else {
+                return Err(SendError::Compression);
+            }
+        } else {
+            let keep = end.saturating_sub(TAIL.len()).max(area);
+            flow.held_len = (end - keep) as u8;
+            flow.held[..end - keep].copy_from_slice(&buf[keep..end]);
+            keep
+        };
+        let payload = keep - area;
+        if payload > 0 || last {
+            let head = self.sender.compressed_chunk(payload as u64, last)?;
+            let header = head.as_bytes();
+            let start = len + header.len();
+            buf.copy_within(area..keep, start);
+            buf[len..start].copy_from_slice(header);
+            head.payload_masker().apply(&mut buf[start..start + payload]);
+            self.placed(start + payload, now);
+        }
+        self.outflow = (!last).then_some(flow);
+        if last && self.deflate.is_some_and(|params| params.send_resets(self.role)) {
+            deflater.reset();
+        }
+        self.need_room = take < rest || (fin && !last);
+        Ok(skip + take)
     }
 
     /// True while a data message is begun and not finished.
@@ -266,6 +401,27 @@ impl Session {
             self.shut_down = true;
             Transmit::Shutdown
         }
+    }
+}
+
+/// A compressed message being sent: the output bytes held back from the last frame.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Outflow {
+    held: [u8; 4],
+    held_len: u8,
+}
+
+/// A backend for sessions without permessage-deflate: never called.
+#[derive(Debug)]
+pub enum NoDeflate {}
+
+impl Deflate for NoDeflate {
+    fn deflate(&mut self, _: &[u8], _: &mut [u8], _: bool) -> Result<usize, DeflateError> {
+        match *self {}
+    }
+
+    fn reset(&mut self) {
+        match *self {}
     }
 }
 

@@ -53,6 +53,8 @@ pub fn drive(receiver: &mut Receiver, wire: &[u8], read_sizes: &[usize]) -> Vec<
                         items.push(Item::Message(kind, bytes));
                     }
                 }
+                // These receivers have no permessage-deflate agreed: RSV1 is refused before this.
+                Some(Decoded::Compressed(_)) => unreachable!("compressed data without deflate"),
                 Some(Decoded::Ping(p)) => items.push(Item::Ping(p.to_vec())),
                 Some(Decoded::Pong(p)) => items.push(Item::Pong(p.to_vec())),
                 Some(Decoded::Close { code, reason }) => {

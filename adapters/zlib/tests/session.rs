@@ -1,0 +1,321 @@
+//! The session with permessage-deflate, end to end in memory: a sender's frames (zlib) parsed and inflated
+//! by a receiver's session (miniz_oxide), over buffers and reads of many sizes.
+
+use rill::deflate::{DeflateParams, Inflate, Inflater};
+use rill::{End, Event, Instant, MessageKind, ProtocolError, Role, Session, Transmit};
+use rill_zlib::ZlibDeflater;
+
+const NOW: Instant = Instant(0);
+
+struct Peer {
+    session: Session,
+    write_buf: Vec<u8>,
+    read_buf: Vec<u8>,
+    inflater: Inflater<Vec<u8>>,
+    deflater: Option<ZlibDeflater>,
+}
+
+fn peer(role: Role, params: DeflateParams, write_buf: usize, read_buf: usize) -> Peer {
+    let mut session = Session::new(role, rill::SessionConfig::default(), 7, NOW);
+    session.set_deflate(Some(params), 0);
+    Peer {
+        session,
+        write_buf: vec![0; write_buf],
+        read_buf: vec![0; read_buf],
+        inflater: Inflater::new(vec![0; 1 << params.receive_window_bits(role).max(9)]),
+        deflater: ZlibDeflater::new(6, params.send_window_bits(role), 5),
+    }
+}
+
+/// Writes out everything the session has placed.
+fn drain(peer: &mut Peer, wire: &mut Vec<u8>) {
+    loop {
+        match peer.session.poll_transmit(&mut peer.write_buf, NOW) {
+            Transmit::Write { start, end } => {
+                wire.extend_from_slice(&peer.write_buf[start..end]);
+                peer.session.wrote(end - start, NOW);
+            }
+            Transmit::Flush => {}
+            Transmit::Idle | Transmit::Shutdown => return,
+        }
+    }
+}
+
+/// Sends one message in chunks of `chunk` bytes; returns the bytes on the wire.
+fn send(peer: &mut Peer, kind: MessageKind, payload: &[u8], chunk: usize) -> Vec<u8> {
+    let mut wire = Vec::new();
+    peer.session.begin(kind).unwrap();
+    let chunks: Vec<&[u8]> = if payload.is_empty() {
+        vec![&[][..]]
+    } else {
+        payload.chunks(chunk).collect()
+    };
+    for (i, part) in chunks.iter().enumerate() {
+        let fin = i + 1 == chunks.len();
+        let mut placed = 0;
+        loop {
+            placed = peer
+                .session
+                .send_chunk_with(
+                    &mut peer.write_buf,
+                    &[part],
+                    placed,
+                    fin,
+                    NOW,
+                    peer.deflater.as_mut(),
+                )
+                .unwrap();
+            peer.session.flush();
+            drain(peer, &mut wire);
+            if placed == part.len() && !(fin && peer.session.in_message()) {
+                break;
+            }
+        }
+    }
+    wire
+}
+
+/// Feeds `wire` to the receiving session in reads of `read` bytes; returns the messages and the events
+/// that ended the exchange, if any.
+fn receive(
+    peer: &mut Peer,
+    wire: &[u8],
+    read: usize,
+) -> (Vec<(MessageKind, Vec<u8>)>, Option<Event>) {
+    let mut messages = Vec::new();
+    let mut current: Option<(MessageKind, Vec<u8>)> = None;
+    let read = read.min(peer.read_buf.len());
+    for input in wire.chunks(read) {
+        peer.read_buf[..input.len()].copy_from_slice(input);
+        peer.session.handle_input(input.len(), NOW);
+        loop {
+            let event = peer
+                .session
+                .poll_event_with(&mut peer.read_buf, Some(&mut peer.inflater));
+            match event {
+                Event::NeedInput => break,
+                Event::Piece(at) => {
+                    let source = if at.inflated {
+                        peer.inflater.window()
+                    } else {
+                        &peer.read_buf[..]
+                    };
+                    let piece = at.of(source);
+                    if piece.first {
+                        assert!(current.is_none());
+                        current = Some((piece.kind, Vec::new()));
+                    }
+                    current.as_mut().unwrap().1.extend_from_slice(piece.payload);
+                    if piece.last {
+                        messages.push(current.take().unwrap());
+                    }
+                }
+                other => return (messages, Some(other)),
+            }
+        }
+    }
+    (messages, None)
+}
+
+fn params(server_bits: u8, client_bits: u8, no_takeover: bool) -> DeflateParams {
+    DeflateParams {
+        server_no_context_takeover: no_takeover,
+        client_no_context_takeover: no_takeover,
+        server_max_window_bits: server_bits,
+        client_max_window_bits: client_bits,
+    }
+}
+
+/// A deterministic token stream: English-like words, what a language model streams.
+fn text(seed: u64, len: usize) -> Vec<u8> {
+    const WORDS: [&str; 12] = [
+        "the ",
+        "model ",
+        "streams ",
+        "tokens ",
+        "to ",
+        "a ",
+        "browser ",
+        "over ",
+        "one ",
+        "socket, ",
+        "quickly ",
+        "compressed. ",
+    ];
+    let mut x = seed;
+    let mut out = Vec::new();
+    while out.len() < len {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        out.extend_from_slice(WORDS[(x >> 33) as usize % WORDS.len()].as_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+#[test]
+fn messages_round_trip_through_every_buffer_and_chunk_size() {
+    for (bits, no_takeover) in [(15, false), (9, false), (12, true), (10, true)] {
+        for (write_buf, read_buf, chunk) in [
+            (139, 64, 7),
+            (512, 1, 100),
+            (4096, 4096, 100_000),
+            (200, 33, 3),
+        ] {
+            let agreed = params(bits, bits, no_takeover);
+            let mut client = peer(Role::Client, agreed, write_buf, read_buf);
+            let mut server = peer(Role::Server, agreed, write_buf, read_buf);
+            for (i, len) in [0usize, 1, 20, 300, 5000, 70_000, 3]
+                .into_iter()
+                .enumerate()
+            {
+                let payload = text(i as u64, len);
+                let kind = if i % 2 == 0 {
+                    MessageKind::Text
+                } else {
+                    MessageKind::Binary
+                };
+                let (from, to) = if i % 3 == 0 {
+                    (&mut client, &mut server)
+                } else {
+                    (&mut server, &mut client)
+                };
+                let wire = send(from, kind, &payload, chunk);
+                let (messages, end) = receive(to, &wire, read_buf);
+                assert_eq!(
+                    end, None,
+                    "bits {bits} buffers {write_buf}/{read_buf} message {i}"
+                );
+                assert_eq!(
+                    messages,
+                    vec![(kind, payload.clone())],
+                    "bits {bits} message {i}"
+                );
+                if len >= 5000 && chunk > len {
+                    assert!(
+                        wire.len() < len / 2,
+                        "{len} bytes of text went out as {}",
+                        wire.len()
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn rsv1_marks_only_the_first_frame_of_a_compressed_message() {
+    let agreed = params(15, 15, false);
+    let mut server = peer(Role::Server, agreed, 200, 200);
+    let wire = send(&mut server, MessageKind::Text, &text(1, 1000), 1000);
+    // A 200-byte buffer splits the message into frames; walk their headers (server frames: unmasked).
+    let mut at = 0;
+    let mut frames = Vec::new();
+    while at < wire.len() {
+        let (first, second) = (wire[at], wire[at + 1]);
+        let (len, head) = match second & 0x7f {
+            126 => (u16::from_be_bytes([wire[at + 2], wire[at + 3]]) as usize, 4),
+            127 => unreachable!(),
+            n => (n as usize, 2),
+        };
+        frames.push(first);
+        at += head + len;
+    }
+    assert!(frames.len() > 1, "the message spans frames");
+    assert_eq!(frames[0] & 0x70, 0x40, "RSV1 on the first frame");
+    assert_eq!(frames[0] & 0x0f, 0x1, "a text frame");
+    for later in &frames[1..] {
+        assert_eq!(later & 0x70, 0, "no RSV bits on continuation frames");
+        assert_eq!(later & 0x0f, 0x0);
+    }
+    assert_eq!(frames.last().unwrap() & 0x80, 0x80, "FIN on the last");
+}
+
+#[test]
+fn a_compression_bomb_fails_with_1009_after_bounded_output() {
+    let agreed = params(15, 15, false);
+    let mut client = peer(Role::Client, agreed, 1 << 16, 4096);
+    let mut server = peer(Role::Server, agreed, 4096, 4096);
+    let limit = 1 << 20;
+    server.session = Session::new(
+        Role::Server,
+        rill::SessionConfig {
+            limits: rill::Limits {
+                max_message_len: limit,
+                ..rill::Limits::default()
+            },
+            ..rill::SessionConfig::default()
+        },
+        1,
+        NOW,
+    );
+    server.session.set_deflate(Some(agreed), 0);
+    // 8 MiB of zeros compress to about 8 KiB.
+    let wire = send(&mut client, MessageKind::Binary, &vec![0; 8 << 20], 8 << 20);
+    assert!(
+        wire.len() < 16 << 10,
+        "the bomb is small on the wire: {}",
+        wire.len()
+    );
+    let mut inflated = 0u64;
+    let mut ended = None;
+    for input in wire.chunks(4096) {
+        server.read_buf[..input.len()].copy_from_slice(input);
+        server.session.handle_input(input.len(), NOW);
+        loop {
+            match server
+                .session
+                .poll_event_with(&mut server.read_buf, Some(&mut server.inflater))
+            {
+                Event::NeedInput => break,
+                Event::Piece(at) => inflated += (at.end - at.start) as u64,
+                other => {
+                    ended = Some(other);
+                    break;
+                }
+            }
+        }
+        if ended.is_some() || server.session.is_done() {
+            break;
+        }
+    }
+    assert!(
+        inflated <= limit,
+        "at most the limit was handed out: {inflated}"
+    );
+    let mut wire = Vec::new();
+    drain(&mut server, &mut wire);
+    assert_eq!(&wire[..4], &[0x88, 0x02, 0x03, 0xf1], "close 1009 goes out");
+    server.session.handle_eof();
+    assert_eq!(
+        server.session.end(),
+        Some(End::Protocol(ProtocolError::MessageTooLarge { limit }))
+    );
+}
+
+#[test]
+fn corrupt_deflate_data_fails_with_1007() {
+    let agreed = params(15, 15, false);
+    let mut server = peer(Role::Server, agreed, 4096, 4096);
+    // A masked, compressed text frame whose data uses the reserved block type 3.
+    let payload = [0xffu8, 0xff, 0xff];
+    let mut frame = vec![0xc1, 0x80 | payload.len() as u8, 0, 0, 0, 0];
+    frame.extend_from_slice(&payload);
+    let (messages, _) = receive(&mut server, &frame, 4096);
+    assert!(messages.is_empty());
+    let mut wire = Vec::new();
+    drain(&mut server, &mut wire);
+    assert_eq!(&wire[..4], &[0x88, 0x02, 0x03, 0xef], "close 1007 goes out");
+}
+
+#[test]
+fn without_deflate_rsv1_is_a_protocol_error() {
+    let mut server = peer(Role::Server, params(15, 15, false), 4096, 4096);
+    server.session.set_deflate(None, 0);
+    let frame = [0xc1u8, 0x81, 0, 0, 0, 0, b'a'];
+    receive(&mut server, &frame, 4096);
+    let mut wire = Vec::new();
+    drain(&mut server, &mut wire);
+    assert_eq!(&wire[..4], &[0x88, 0x02, 0x03, 0xea], "close 1002 goes out");
+}
