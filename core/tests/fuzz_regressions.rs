@@ -10,6 +10,7 @@ fn rfc_request() -> ClientRequest<'static> {
         protocols: &["chat"],
         origin: None,
         headers: &[],
+        deflate: None,
     }
 }
 

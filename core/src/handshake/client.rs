@@ -3,6 +3,7 @@
 use super::encode::{EncodeError, Writer};
 use super::fields::{find_header, has_token, push_value, Values};
 use super::{accept_key, Parsed, MAX_HEADERS};
+use crate::deflate::{self, AgreementError, DeflateConfig, DeflateParams};
 use core::fmt;
 
 /// What the client asks for. The core has no RNG: `key` must come from the platform's entropy source.
@@ -20,6 +21,9 @@ pub struct ClientRequest<'a> {
     pub origin: Option<&'a str>,
     /// Extra request headers (e.g. `Authorization`).
     pub headers: &'a [(&'a str, &'a str)],
+    /// Offer permessage-deflate as this configuration describes (see [`deflate::write_offer`]); `None`
+    /// offers no extension.
+    pub deflate: Option<DeflateConfig>,
 }
 
 impl ClientRequest<'_> {
@@ -53,6 +57,11 @@ impl ClientRequest<'_> {
         }
         if let Some(origin) = self.origin {
             w.put_header("Origin", origin.as_bytes())?;
+        }
+        if let Some(config) = &self.deflate {
+            w.put(b"Sec-WebSocket-Extensions: ")?;
+            w.put_with(|rest| deflate::write_offer(config, rest))?;
+            w.put(b"\r\n")?;
         }
         w.put_headers(self.headers)?;
         w.put(b"\r\n")?;
@@ -93,8 +102,11 @@ pub enum ResponseError {
     BadAccept,
     /// The server chose a subprotocol the client did not offer.
     UnexpectedProtocol,
-    /// The server accepted an extension the client did not request.
+    /// The server accepted an extension although the client offered none.
     UnexpectedExtension,
+    /// The server's `Sec-WebSocket-Extensions` answer is not a valid agreement on the permessage-deflate
+    /// offer made.
+    Deflate(AgreementError),
 }
 
 impl fmt::Display for ResponseError {
@@ -119,6 +131,7 @@ impl fmt::Display for ResponseError {
             ResponseError::UnexpectedExtension => {
                 f.write_str("server accepted an extension that was not requested")
             }
+            ResponseError::Deflate(error) => write!(f, "permessage-deflate: {error}"),
         }
     }
 }
@@ -129,6 +142,7 @@ impl core::error::Error for ResponseError {}
 #[derive(Clone, Copy, Debug)]
 pub struct Response<'b> {
     protocol: Option<&'b str>,
+    deflate: Option<DeflateParams>,
     head: &'b [u8],
 }
 
@@ -136,6 +150,12 @@ impl<'b> Response<'b> {
     /// The subprotocol the server chose, one of those offered.
     pub fn protocol(&self) -> Option<&'b str> {
         self.protocol
+    }
+
+    /// The permessage-deflate agreement (checked against the offer), or `None` when the server declined
+    /// it or none was offered.
+    pub fn deflate(&self) -> Option<DeflateParams> {
+        self.deflate
     }
 
     /// Any response header by name (case-insensitive): the first occurrence.
@@ -174,6 +194,7 @@ pub fn parse_response<'b>(
     }
     let mut upgrade = Values::new();
     let mut connection = Values::new();
+    let mut extensions = Values::new();
     let mut accept = None;
     let mut protocol = None;
     for header in raw.headers.iter() {
@@ -193,9 +214,11 @@ pub fn parse_response<'b>(
                     .map_err(|_| ResponseError::Malformed)?
                     .trim_ascii(),
             );
-        } else if name.eq_ignore_ascii_case("sec-websocket-extensions") && !header.value.is_empty()
-        {
-            return Err(ResponseError::UnexpectedExtension);
+        } else if name.eq_ignore_ascii_case("sec-websocket-extensions") {
+            if request.deflate.is_none() && !header.value.trim_ascii().is_empty() {
+                return Err(ResponseError::UnexpectedExtension);
+            }
+            list(&mut extensions)?;
         }
     }
     if !has_token(&upgrade, "websocket") {
@@ -213,9 +236,16 @@ pub fn parse_response<'b>(
             return Err(ResponseError::UnexpectedProtocol);
         }
     }
+    let deflate = match &request.deflate {
+        Some(config) => {
+            deflate::parse_agreement(&extensions, config).map_err(ResponseError::Deflate)?
+        }
+        None => None,
+    };
     Ok(Parsed::Complete {
         value: Response {
             protocol,
+            deflate,
             head: &buf[..consumed],
         },
         consumed,

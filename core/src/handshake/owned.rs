@@ -7,6 +7,7 @@ extern crate alloc;
 use super::client::{parse_response, ClientRequest, Response, ResponseError};
 use super::server::{answer, Answered, Decision as Borrowed, Request, RequestError};
 use super::{EncodeError, Parsed};
+use crate::deflate::{DeflateConfig, DeflateParams};
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -20,6 +21,9 @@ pub enum Decision {
         protocol: Option<String>,
         /// Extra response headers.
         headers: Vec<(String, String)>,
+        /// Accept permessage-deflate when the client offers it and the server is configured for it
+        /// (the configuration given to [`respond`]); `false` declines it for this request.
+        deflate: bool,
     },
     /// Refuse with an HTTP status; `reason` becomes the plain-text body.
     Reject {
@@ -40,11 +44,13 @@ pub enum Decision {
 }
 
 impl Decision {
-    /// Accept with no subprotocol and no extra headers.
+    /// Accept with no subprotocol and no extra headers, and permessage-deflate when offered and
+    /// configured.
     pub fn accept() -> Decision {
         Decision::Accept {
             protocol: None,
             headers: Vec::new(),
+            deflate: true,
         }
     }
 }
@@ -58,15 +64,42 @@ pub enum Refusal {
     Rejected(u16),
 }
 
-/// The bytes of an HTTP answer, and the agreed subprotocol or why there is no WebSocket.
-pub type Answer = (Vec<u8>, Result<Option<String>, Refusal>);
+/// What the handshake agreed on, once the `101` is written.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Agreed {
+    /// The subprotocol, one the client offered.
+    pub protocol: Option<String>,
+    /// The permessage-deflate parameters, or `None` when not negotiated.
+    pub deflate: Option<DeflateParams>,
+}
 
-/// The response to write for `decision` on `request`, and the agreed subprotocol or why there is no
-/// WebSocket.
-pub fn respond(request: &Request<'_>, decision: &Decision) -> Result<Answer, EncodeError> {
+/// The bytes of an HTTP answer, and what was agreed or why there is no WebSocket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// The response to write.
+    pub bytes: Vec<u8>,
+    /// What the connection agreed on, or why there is none.
+    pub outcome: Result<Agreed, Refusal>,
+}
+
+/// The response to write for `decision` on `request`, and what was agreed or why there is no WebSocket.
+///
+/// `deflate` is what this server accepts of permessage-deflate (`None`: never); a decision to accept with
+/// `deflate: true` agrees on the client's first acceptable offer ([`Request::deflate`]).
+pub fn respond(
+    request: &Request<'_>,
+    decision: &Decision,
+    deflate: Option<&DeflateConfig>,
+) -> Result<Answer, EncodeError> {
     let (headers, protocol) = match decision {
-        Decision::Accept { protocol, headers } => (headers.as_slice(), protocol.clone()),
+        Decision::Accept {
+            protocol, headers, ..
+        } => (headers.as_slice(), protocol.clone()),
         _ => (&[][..], None),
+    };
+    let agreed_deflate = match (decision, deflate) {
+        (Decision::Accept { deflate: true, .. }, Some(config)) => request.deflate(config),
+        _ => None,
     };
     let pairs = borrow_pairs(headers);
     let (borrowed, variable) = match decision {
@@ -74,6 +107,7 @@ pub fn respond(request: &Request<'_>, decision: &Decision) -> Result<Answer, Enc
             Borrowed::Accept {
                 protocol: protocol.as_deref(),
                 headers: &pairs,
+                deflate: agreed_deflate,
             },
             0,
         ),
@@ -104,11 +138,17 @@ pub fn respond(request: &Request<'_>, decision: &Decision) -> Result<Answer, Enc
     out.truncate(answered.head_len);
     out.extend_from_slice(answered.body);
     let outcome = match answered.outcome {
-        Answered::Upgraded => Ok(protocol),
+        Answered::Upgraded => Ok(Agreed {
+            protocol,
+            deflate: agreed_deflate,
+        }),
         Answered::Refused(error) => Err(Refusal::Invalid(error)),
         Answered::Rejected(status) => Err(Refusal::Rejected(status)),
     };
-    Ok((out, outcome))
+    Ok(Answer {
+        bytes: out,
+        outcome,
+    })
 }
 
 /// What a client asks for beyond host and path.
@@ -120,6 +160,9 @@ pub struct ClientOptions {
     pub origin: Option<String>,
     /// Extra request headers.
     pub headers: Vec<(String, String)>,
+    /// Offer permessage-deflate as this describes; `None` (the default here) offers no extension.
+    /// rill-tokio and rill-blocking set it from their `Config::deflate`.
+    pub deflate: Option<DeflateConfig>,
 }
 
 impl ClientOptions {
@@ -139,17 +182,20 @@ impl ClientOptions {
             protocols: &protocols,
             origin: self.origin.as_deref(),
             headers: &headers,
+            deflate: self.deflate,
         };
         let offered: usize = protocols.iter().map(|p| p.len() + 2).sum();
         let origin = self.origin.as_deref().map_or(0, str::len);
+        // The fixed lines take under 256 bytes, a permessage-deflate offer under 160.
         let mut head =
-            vec![0u8; 256 + host.len() + path.len() + offered + origin + headers_len(&headers)];
+            vec![0u8; 416 + host.len() + path.len() + offered + origin + headers_len(&headers)];
         let len = request.encode(&mut head)?;
         head.truncate(len);
         Ok(UpgradeRequest {
             head,
             key,
             protocols: self.protocols.clone(),
+            deflate: self.deflate,
         })
     }
 }
@@ -161,10 +207,12 @@ pub struct UpgradeRequest {
     pub head: Vec<u8>,
     key: [u8; 16],
     protocols: Vec<String>,
+    deflate: Option<DeflateConfig>,
 }
 
 impl UpgradeRequest {
-    /// Parses and verifies the server's response in `buf`; see [`super::client::parse_response`].
+    /// Parses and verifies the server's response in `buf`, permessage-deflate agreement included
+    /// ([`Response::deflate`]); see [`super::client::parse_response`].
     pub fn parse_response<'b>(
         &self,
         buf: &'b [u8],
@@ -178,6 +226,7 @@ impl UpgradeRequest {
             protocols: &protocols,
             origin: None,
             headers: &[],
+            deflate: self.deflate,
         };
         parse_response(buf, &request, max_head_len)
     }

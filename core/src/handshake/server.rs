@@ -4,6 +4,7 @@ use super::digest::is_base64_of_16_bytes;
 use super::encode::{EncodeError, Writer};
 use super::fields::{find_header, has_token, push_value, Tokens, Values};
 use super::{accept_key, Parsed, MAX_HEADERS};
+use crate::deflate::{self, DeflateConfig, DeflateParams};
 use core::fmt;
 
 /// Why a request cannot be upgraded; each maps to the HTTP status the client receives.
@@ -214,9 +215,22 @@ impl<'b> Request<'b> {
         Tokens::new(&self.protocols)
     }
 
-    /// The extension offers (each with its parameters), as sent. rill negotiates none.
+    /// The extension offers (each with its parameters), as sent. rill negotiates permessage-deflate
+    /// ([`Request::deflate`]).
     pub fn extensions(&self) -> Tokens<'b> {
         Tokens::new(&self.extensions)
+    }
+
+    /// The `Sec-WebSocket-Extensions` values, one per occurrence of the header, as sent.
+    pub fn extension_values(&self) -> &[&'b str] {
+        &self.extensions
+    }
+
+    /// The permessage-deflate agreement a server accepting what `config` describes makes with this
+    /// request (the first acceptable offer), or `None` when the client offers none we accept; see
+    /// [`deflate::negotiate`]. Put it in [`Accept::deflate`] (or [`Decision::Accept`]) to answer with it.
+    pub fn deflate(&self, config: &DeflateConfig) -> Option<DeflateParams> {
+        deflate::negotiate(&self.extensions, config)
     }
 
     /// Any header by name (case-insensitive): the first occurrence.
@@ -264,12 +278,16 @@ pub struct Accept<'a> {
     pub protocol: Option<&'a str>,
     /// Extra response headers (e.g. `Set-Cookie`).
     pub headers: &'a [(&'a str, &'a str)],
+    /// The permessage-deflate agreement to answer with, from [`Request::deflate`]; `None` declines every
+    /// offer (the response has no `Sec-WebSocket-Extensions`).
+    pub deflate: Option<DeflateParams>,
 }
 
 /// Validates `request` and encodes the `101 Switching Protocols` response into `out`.
 ///
 /// The response carries no `Content-Length`: after it the connection speaks WebSocket. Fails with
-/// [`EncodeError::ProtocolNotOffered`] when `accept.protocol` is not among [`Request::protocols`].
+/// [`EncodeError::ProtocolNotOffered`] when `accept.protocol` is not among [`Request::protocols`], and with
+/// [`EncodeError::DeflateNotOffered`] when `accept.deflate` answers none of the request's offers.
 pub fn encode_accept(
     request: &Request<'_>,
     accept: &Accept<'_>,
@@ -281,10 +299,11 @@ pub fn encode_accept(
             return Err(AcceptError::Encode(EncodeError::ProtocolNotOffered));
         }
     }
-    encode_switching(&key, accept, out).map_err(AcceptError::Encode)
+    encode_switching(request, &key, accept, out).map_err(AcceptError::Encode)
 }
 
 fn encode_switching(
+    request: &Request<'_>,
     key: &[u8; 28],
     accept: &Accept<'_>,
     out: &mut [u8],
@@ -294,6 +313,11 @@ fn encode_switching(
     w.put_header("Sec-WebSocket-Accept", key)?;
     if let Some(protocol) = accept.protocol {
         w.put_header("Sec-WebSocket-Protocol", protocol.as_bytes())?;
+    }
+    if let Some(params) = &accept.deflate {
+        w.put(b"Sec-WebSocket-Extensions: ")?;
+        w.put_with(|rest| params.write_response(&request.extensions, rest))?;
+        w.put(b"\r\n")?;
     }
     w.put_headers(accept.headers)?;
     w.put(b"\r\n")?;
@@ -310,6 +334,8 @@ pub enum Decision<'d> {
         protocol: Option<&'d str>,
         /// Extra response headers.
         headers: &'d [(&'d str, &'d str)],
+        /// The permessage-deflate agreement, from [`Request::deflate`]; `None` declines it.
+        deflate: Option<DeflateParams>,
     },
     /// Refuse with an HTTP status; `reason` becomes the plain-text body.
     Reject {
@@ -330,11 +356,12 @@ pub enum Decision<'d> {
 }
 
 impl Decision<'_> {
-    /// Accept with no subprotocol and no extra headers.
+    /// Accept with no subprotocol, no extra headers and no permessage-deflate.
     pub const fn accept() -> Self {
         Decision::Accept {
             protocol: None,
             headers: &[],
+            deflate: None,
         }
     }
 }
@@ -370,8 +397,17 @@ pub fn answer<'d>(
     out: &mut [u8],
 ) -> Result<Answer<'d>, EncodeError> {
     let (head_len, body, outcome) = match *decision {
-        Decision::Accept { protocol, headers } => {
-            match encode_accept(request, &Accept { protocol, headers }, out) {
+        Decision::Accept {
+            protocol,
+            headers,
+            deflate,
+        } => {
+            let accept = Accept {
+                protocol,
+                headers,
+                deflate,
+            };
+            match encode_accept(request, &accept, out) {
                 Ok(len) => (len, &[][..], Answered::Upgraded),
                 Err(AcceptError::Request(error)) => (
                     error.encode_response(out)?,
