@@ -26,13 +26,13 @@ where
     let deadline = Instant::now() + config.handshake_timeout;
     let mut buf = vec![0; config.read_buffer.max(config.max_head_len)];
     let mut len = 0;
-    let (response, outcome, consumed) = loop {
+    let (answer, consumed) = loop {
         len += read_some(&mut stream, &mut buf[len..], deadline)?;
         match parse_request(&buf[..len], config.max_head_len) {
             Ok(Parsed::Partial) => continue,
             Ok(Parsed::Complete { value, consumed }) => {
-                let (response, outcome) = respond(&value, &decide(&value))?;
-                break (response, outcome, consumed);
+                let answer = respond(&value, &decide(&value), config.deflate.as_ref())?;
+                break (answer, consumed);
             }
             Err(error) => {
                 let mut out = [0u8; 512];
@@ -42,9 +42,17 @@ where
             }
         }
     };
-    write_all(&mut stream, &response, deadline)?;
-    match outcome {
-        Ok(protocol) => WebSocket::new(stream, Role::Server, config, buf, consumed..len, protocol, None),
+    write_all(&mut stream, &answer.bytes, deadline)?;
+    match answer.outcome {
+        Ok(agreed) => WebSocket::new(
+            stream,
+            Role::Server,
+            config,
+            buf,
+            consumed..len,
+            agreed.protocol,
+            agreed.deflate,
+        ),
         Err(Refusal::Invalid(error)) => Err(Error::Request(error)),
         Err(Refusal::Rejected(status)) => Err(Error::Rejected(status)),
     }
@@ -84,7 +92,8 @@ pub fn connect_with(
     Err(Error::Io(failure))
 }
 
-/// Runs the client handshake over an open stream (e.g. a TLS stream); `host` is the `Host` header.
+/// Runs the client handshake over an open stream (e.g. a TLS stream); `host` is the `Host` header. The
+/// permessage-deflate offer is `config.deflate`'s (it replaces `options.deflate`).
 pub fn client_handshake<S: Read + Write + Timeouts>(
     mut stream: S,
     host: &str,
@@ -95,6 +104,10 @@ pub fn client_handshake<S: Read + Write + Timeouts>(
     let deadline = Instant::now() + config.handshake_timeout;
     let mut key = [0u8; 16];
     getrandom::fill(&mut key).map_err(|e| Error::Io(io::Error::other(e.to_string())))?;
+    let options = ClientOptions {
+        deflate: config.deflate,
+        ..options.clone()
+    };
     let request = options.request(host, path, key)?;
     write_all(&mut stream, &request.head, deadline)?;
     let mut buf = vec![0; config.read_buffer.max(config.max_head_len)];
@@ -104,7 +117,16 @@ pub fn client_handshake<S: Read + Write + Timeouts>(
         let parsed = request.parse_response(&buf[..len], config.max_head_len);
         if let Parsed::Complete { value, consumed } = parsed.map_err(Error::Response)? {
             let protocol = value.protocol().map(String::from);
-            return WebSocket::new(stream, Role::Client, config, buf, consumed..len, protocol, None);
+            let deflate = value.deflate();
+            return WebSocket::new(
+                stream,
+                Role::Client,
+                config,
+                buf,
+                consumed..len,
+                protocol,
+                deflate,
+            );
         }
     }
 }

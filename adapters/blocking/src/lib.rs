@@ -57,6 +57,11 @@ pub struct Config {
     pub handshake_timeout: Duration,
     /// Set `TCP_NODELAY` on sockets made by [`connect`]: a message must leave at once.
     pub nodelay: bool,
+    /// permessage-deflate (RFC 7692): what a server accepts and what a client offers (it replaces
+    /// [`ClientOptions`]' own); `None` neither offers nor accepts it. The default inflates with a full
+    /// 32 KiB window and compresses with a 4 KiB one: memory per connection, only on connections that
+    /// agree on it. A server's decision can decline it per request (`Decision::Accept { deflate: false, .. }`).
+    pub deflate: Option<rill::deflate::DeflateConfig>,
 }
 
 impl Default for Config {
@@ -69,6 +74,7 @@ impl Default for Config {
             max_head_len: rill::handshake::DEFAULT_MAX_HEAD_LEN,
             handshake_timeout: Duration::from_secs(10),
             nodelay: true,
+            deflate: Some(rill::deflate::DeflateConfig::default()),
         }
     }
 }

@@ -28,6 +28,12 @@ pub struct Config {
     /// Opt-in coalescing of sends (its durations are `core::time`, as in the core); `None` flushes every
     /// send at once.
     pub batch: Option<Batch>,
+    /// permessage-deflate (RFC 7692), inflate only: what [`crate::accept`] accepts and [`crate::connect`]
+    /// offers; `None` (the default) neither. `send_window_bits` is taken as `None` whatever it says: this
+    /// endpoint never compresses (RFC 7692 allows it), so it needs no compressor memory, only a window of
+    /// `1 << receive_window_bits` bytes to inflate with (below 15 the peer must agree to compress with no
+    /// more; a server declines clients that cannot). The agreement is in [`crate::Upgraded::deflate`].
+    pub deflate: Option<rill::deflate::DeflateConfig>,
 }
 
 impl Default for Config {
@@ -41,11 +47,20 @@ impl Default for Config {
             keepalive: None,
             write_timeout: None,
             batch: None,
+            deflate: None,
         }
     }
 }
 
 impl Config {
+    /// The permessage-deflate configuration the handshakes use: [`Config::deflate`], inflate only.
+    pub fn deflate(&self) -> Option<rill::deflate::DeflateConfig> {
+        self.deflate.map(|config| rill::deflate::DeflateConfig {
+            send_window_bits: None,
+            ..config
+        })
+    }
+
     /// The session's share of these settings (everything after the handshake).
     pub fn session(&self) -> rill::SessionConfig {
         let core = |d: Duration| core::time::Duration::from_micros(d.as_micros());

@@ -3,13 +3,14 @@
 use crate::{Config, Error, Timeout};
 use embassy_time::with_timeout;
 use embedded_io_async::{Read, Write};
+use rill::deflate::DeflateParams;
 use rill::handshake::client::{parse_response, ClientRequest};
 pub use rill::handshake::server::Decision;
 use rill::handshake::server::{answer, parse_request, Answered, Request};
 use rill::handshake::Parsed;
 
 /// A finished handshake: `read_buf[start..end]` holds bytes that followed it (early frames), to hand to
-/// [`crate::Reader::new`].
+/// [`crate::Reader::new`], and the permessage-deflate agreement.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Upgraded {
@@ -17,11 +18,18 @@ pub struct Upgraded {
     pub start: usize,
     /// End of the bytes after the handshake.
     pub end: usize,
+    /// The permessage-deflate agreement, or `None` when not negotiated (see [`Config::deflate`]).
+    pub deflate: Option<DeflateParams>,
 }
 
 /// Reads a request head into `read_buf` and answers it as `decide` says (an invalid upgrade gets the
 /// matching HTTP error). The response head is encoded in `write_buf`; the body of a page served with
 /// [`Decision::Respond`] is written straight from its slice, so it may be larger than the buffer.
+///
+/// permessage-deflate: a decision to accept that carries an agreement (`deflate: Some`, from
+/// [`Request::deflate`]) answers with it; one without (as [`Decision::accept`] makes) agrees on what
+/// [`Config::deflate`] accepts of the client's offers, if anything. The agreement is in
+/// [`Upgraded::deflate`].
 pub async fn accept<'d, S, F>(
     stream: &mut S,
     read_buf: &mut [u8],
@@ -51,7 +59,14 @@ where
                         return Err(Error::Request(error));
                     }
                 };
-            let decision = decide(&request);
+            let mut decision = decide(&request);
+            if let Decision::Accept {
+                deflate: agreed @ None,
+                ..
+            } = &mut decision
+            {
+                *agreed = config.deflate().and_then(|c| request.deflate(&c));
+            }
             let answer = answer(&request, &decision, write_buf)?;
             stream
                 .write_all(&write_buf[..answer.head_len])
@@ -64,6 +79,10 @@ where
                 Answered::Upgraded => Ok(Upgraded {
                     start: consumed,
                     end: filled,
+                    deflate: match decision {
+                        Decision::Accept { deflate, .. } => deflate,
+                        _ => None,
+                    },
                 }),
                 Answered::Refused(error) => Err(Error::Request(error)),
                 Answered::Rejected(status) => Err(Error::Rejected(status)),
@@ -76,8 +95,10 @@ where
 }
 
 /// Sends `request` and verifies the server's response, read into `read_buf`. The request is encoded in
-/// `write_buf`. Returns where the bytes after the response lie, and the index in `request.protocols` of
-/// the subprotocol the server chose.
+/// `write_buf`. Returns where the bytes after the response lie with the permessage-deflate agreement, and
+/// the index in `request.protocols` of the subprotocol the server chose.
+///
+/// The permessage-deflate offer is [`Config::deflate`]'s (inflate only); it replaces `request.deflate`.
 pub async fn connect<S: Read + Write>(
     stream: &mut S,
     request: &ClientRequest<'_>,
@@ -85,6 +106,10 @@ pub async fn connect<S: Read + Write>(
     write_buf: &mut [u8],
     config: &Config,
 ) -> Result<(Upgraded, Option<usize>), Error<S::Error>> {
+    let request = &ClientRequest {
+        deflate: config.deflate(),
+        ..*request
+    };
     let handshake = async {
         let len = request.encode(write_buf)?;
         stream
@@ -106,6 +131,7 @@ pub async fn connect<S: Read + Write>(
                         Upgraded {
                             start: consumed,
                             end: filled,
+                            deflate: value.deflate(),
                         },
                         chosen,
                     ));

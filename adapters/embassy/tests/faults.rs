@@ -132,7 +132,11 @@ fn halves<'s, 'b>(
     message: &'b mut [u8],
     shared: &'s Shared<'b, NoopRawMutex, Tx>,
 ) -> Ours<'s, 'b> {
-    let upgraded = Upgraded { start: 0, end: 0 };
+    let upgraded = Upgraded {
+        start: 0,
+        end: 0,
+        deflate: None,
+    };
     (
         Reader::new(rx, read, upgraded, message, shared),
         Writer::new(shared),
@@ -620,6 +624,7 @@ async fn frames_that_came_with_the_handshake_are_read_first() {
     let upgraded = Upgraded {
         start: 10,
         end: 10 + early.len(),
+        deflate: None,
     };
     let shared =
         Shared::<NoopRawMutex, _>::new(tx, &mut b.write, Role::Server, 0, Config::default());
@@ -657,7 +662,11 @@ fn every_ping_gets_its_pong_while_a_writer_on_another_thread_keeps_sending() {
         0,
         Config::default(),
     );
-    let upgraded = Upgraded { start: 0, end: 0 };
+    let upgraded = Upgraded {
+        start: 0,
+        end: 0,
+        deflate: None,
+    };
     let mut reader = Reader::new(rx, &mut b.read, upgraded, &mut b.message, &shared);
     let mut writer = Writer::new(&shared);
     let stop = AtomicBool::new(false);

@@ -169,6 +169,7 @@ async fn embassy_client_talks_to_a_tokio_server() {
             rill_tokio::Decision::Accept {
                 protocol,
                 headers: vec![],
+                deflate: true,
             }
         })
         .await
@@ -192,6 +193,7 @@ async fn embassy_client_talks_to_a_tokio_server() {
             protocols: &["v0", "v1"],
             origin: None,
             headers: &[],
+            deflate: None,
         };
         let mut joined = Joined { rx: &mut rx, tx };
         let (upgraded, protocol) = connect(

@@ -3,6 +3,9 @@
 //! ask it to write its reports. (`echo_server` relays pieces instead, so both receive paths are tested.)
 //!
 //! `cargo run --release -p rill-tokio --example autobahn_client -- --url ws://127.0.0.1:9001 --agent rill`
+//!
+//! permessage-deflate (RFC 7692) is offered by default, with `Config::default()`'s settings (the suite's
+//! sections 12 and 13 test it); `--no-deflate` offers no extension.
 
 mod common;
 
@@ -12,7 +15,15 @@ use rill_tokio::{connect, Config, Error, Message};
 async fn main() -> Result<(), Error> {
     let url = common::flag("--url", "ws://127.0.0.1:9001");
     let agent = common::flag("--agent", "rill");
-    let mut ws = connect(&format!("{url}/getCaseCount"), Config::default()).await?;
+    let base = Config {
+        deflate: if std::env::args().any(|arg| arg == "--no-deflate") {
+            None
+        } else {
+            Config::default().deflate
+        },
+        ..Config::default()
+    };
+    let mut ws = connect(&format!("{url}/getCaseCount"), base).await?;
     let count: u32 = match ws.recv().await? {
         Message::Text(text) => text
             .trim()
@@ -23,7 +34,7 @@ async fn main() -> Result<(), Error> {
     drop(ws);
     let config = Config {
         max_message: 64 << 20,
-        ..Config::default()
+        ..base
     };
     for case in 1..=count {
         let mut ws = connect(&format!("{url}/runCase?case={case}&agent={agent}"), config).await?;
@@ -32,11 +43,7 @@ async fn main() -> Result<(), Error> {
         }
     }
     // The server closes this one itself once the reports are written.
-    let mut ws = connect(
-        &format!("{url}/updateReports?agent={agent}"),
-        Config::default(),
-    )
-    .await?;
+    let mut ws = connect(&format!("{url}/updateReports?agent={agent}"), base).await?;
     common::echo(&mut ws).await?;
     println!("ran {count} cases");
     Ok(())

@@ -2,6 +2,8 @@
 //!
 //! `cargo run --release -p rill-tokio --example echo_server -- --addr 127.0.0.1:9001`
 //!
+//! permessage-deflate (RFC 7692) is negotiated by default, with `Config::default()`'s settings.
+//!
 //! Optional flags (all off by default), used by the interop tests in `tests/interop`:
 //! - `--max-message BYTES`: limit frames and messages from the peer to BYTES (close code 1009 beyond);
 //! - `--protocols chat,superchat`: subprotocols supported; the first one the client offers that is in this
@@ -11,7 +13,8 @@
 //! - `--idle-timeout SECS`: fail a connection whose peer sends nothing for SECS seconds, whatever the
 //!   writer is doing;
 //! - `--tls-cert PEM --tls-key PEM`: serve `wss://`, terminating TLS with this certificate chain and key
-//!   (needs feature `rustls`: `cargo run --release -p rill-tokio --features rustls --example echo_server`).
+//!   (needs feature `rustls`: `cargo run --release -p rill-tokio --features rustls --example echo_server`);
+//! - `--no-deflate`: decline permessage-deflate (no `Sec-WebSocket-Extensions` in any answer).
 
 mod common;
 
@@ -24,6 +27,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 async fn main() -> std::io::Result<()> {
     let addr = common::flag("--addr", "127.0.0.1:9001");
     let mut config = Config::default();
+    if std::env::args().any(|arg| arg == "--no-deflate") {
+        config.deflate = None;
+    }
     let max_message = common::flag("--max-message", "");
     if !max_message.is_empty() {
         let max: u64 = max_message.parse().map_err(std::io::Error::other)?;
@@ -83,6 +89,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             .find(|offered| protocols.iter().any(|p| p == offered))
             .map(String::from),
         headers: Vec::new(),
+        deflate: true,
     };
     let Ok(mut ws) = accept_with(stream, config, decide).await else {
         return;

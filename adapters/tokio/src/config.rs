@@ -41,6 +41,12 @@ pub struct Config {
     pub nodelay: bool,
     /// Opt-in coalescing of sends; `None` (the default) flushes every send at once.
     pub batch: Option<Batch>,
+    /// permessage-deflate (RFC 7692): what a server accepts and what a client offers; `None` neither
+    /// offers nor accepts it. The default inflates with a full 32 KiB window (whatever the peer
+    /// compresses with) and compresses with a 4 KiB one: memory per connection for the inflater's window
+    /// and the compressor's state, only on connections that agree on it. A server's decision can decline
+    /// it per request (`Decision::Accept { deflate: false, .. }`).
+    pub deflate: Option<rill::deflate::DeflateConfig>,
 }
 
 impl Default for Config {
@@ -60,6 +66,7 @@ impl Default for Config {
             write_timeout: None,
             nodelay: true,
             batch: None,
+            deflate: Some(rill::deflate::DeflateConfig::default()),
         }
     }
 }

@@ -2,7 +2,8 @@
 //! connect (`ws://`, and `wss://` with TLS).
 
 use crate::{connect_tcp, Config, Error, MaybeTlsStream, Timeout, WebSocket};
-use rill::handshake::owned::{respond, split_ws_url, ClientOptions, Decision, Refusal};
+use rill::deflate::DeflateParams;
+use rill::handshake::owned::{respond, split_ws_url, Agreed, ClientOptions, Decision, Refusal};
 use rill::handshake::server::{parse_request, Request};
 use rill::handshake::Parsed;
 use rill::Role;
@@ -90,19 +91,20 @@ where
                 }
             };
             let decision = decide(&request, &buf[..consumed]).await;
-            let (response, outcome) = respond(&request, &decision)?;
-            stream.write_all(&response).await.map_err(Error::Io)?;
+            let answer = respond(&request, &decision, config.deflate.as_ref())?;
+            stream.write_all(&answer.bytes).await.map_err(Error::Io)?;
             stream.flush().await.map_err(Error::Io)?;
-            return match outcome {
-                Ok(protocol) => Ok((protocol, consumed)),
+            return match answer.outcome {
+                Ok(agreed) => Ok((agreed, consumed)),
                 Err(Refusal::Invalid(error)) => Err(Error::Request(error)),
                 Err(Refusal::Rejected(status)) => Err(Error::Rejected(status)),
             };
         }
     };
-    let (protocol, start) = tokio::time::timeout(config.handshake_timeout, handshake)
-        .await
-        .map_err(|_| Error::Timeout(Timeout::Handshake))??;
+    let (Agreed { protocol, deflate }, start) =
+        tokio::time::timeout(config.handshake_timeout, handshake)
+            .await
+            .map_err(|_| Error::Timeout(Timeout::Handshake))??;
     Ok(WebSocket::new(
         stream,
         Role::Server,
@@ -110,7 +112,7 @@ where
         buf,
         start,
         protocol,
-        None,
+        deflate,
     ))
 }
 
@@ -202,23 +204,25 @@ impl OwnedRequestInfo {
     }
 }
 
-/// The server's `101 Switching Protocols` as a client saw it: the agreed subprotocol and every header
-/// (cookies, a session id, a server's version...). Returned by [`connect_with_response`] and
-/// [`client_handshake_with_response`].
+/// The server's `101 Switching Protocols` as a client saw it: the agreed subprotocol, the
+/// permessage-deflate agreement and every header (cookies, a session id, a server's version...). Returned
+/// by [`connect_with_response`] and [`client_handshake_with_response`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HandshakeResponse {
     protocol: Option<String>,
+    deflate: Option<DeflateParams>,
     headers: Vec<(String, String)>,
 }
 
 impl HandshakeResponse {
-    fn new(protocol: Option<&str>, head: &[u8]) -> Self {
+    fn new(protocol: Option<&str>, deflate: Option<DeflateParams>, head: &[u8]) -> Self {
         let mut slots = [httparse::EMPTY_HEADER; rill::handshake::MAX_HEADERS];
         let mut raw = httparse::Response::new(&mut slots);
         // The core verified these same bytes already, so this parse succeeds.
         let _ = raw.parse(head);
         HandshakeResponse {
             protocol: protocol.map(String::from),
+            deflate,
             headers: raw
                 .headers
                 .iter()
@@ -236,6 +240,12 @@ impl HandshakeResponse {
     /// The subprotocol the server chose, one of those offered.
     pub fn protocol(&self) -> Option<&str> {
         self.protocol.as_deref()
+    }
+
+    /// The permessage-deflate agreement, or `None` when the server declined it or none was offered
+    /// (`Config::deflate` is `None`).
+    pub fn deflate(&self) -> Option<DeflateParams> {
+        self.deflate
     }
 
     /// Every header line of the response, in order, names as sent.
@@ -269,7 +279,8 @@ pub async fn connect(url: &str, config: Config) -> Result<WebSocket<MaybeTlsStre
     connect_with(url, &ClientOptions::default(), config).await
 }
 
-/// [`connect`] with subprotocols, Origin and extra headers.
+/// [`connect`] with subprotocols, Origin and extra headers. The permessage-deflate offer is
+/// `config.deflate`'s (it replaces `options.deflate`).
 pub async fn connect_with(
     url: &str,
     options: &ClientOptions,
@@ -450,7 +461,8 @@ fn split_authority(authority: &str, default_port: u16) -> Result<(&str, u16), Er
     Ok((host, port))
 }
 
-/// Runs the client handshake over an already open stream (e.g. a TLS stream for `wss://`).
+/// Runs the client handshake over an already open stream (e.g. a TLS stream for `wss://`). The
+/// permessage-deflate offer is `config.deflate`'s (it replaces `options.deflate`).
 pub async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     host: &str,
@@ -476,6 +488,10 @@ pub async fn client_handshake_with_response<S: AsyncRead + AsyncWrite + Unpin>(
     let mut key = [0u8; 16];
     getrandom::fill(&mut key).map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
     let mut buf = Vec::with_capacity(config.read_buffer.max(config.max_head_len));
+    let options = ClientOptions {
+        deflate: config.deflate,
+        ..options.clone()
+    };
     let request = options.request(host, path, key)?;
     let handshake = async {
         stream.write_all(&request.head).await.map_err(Error::Io)?;
@@ -488,7 +504,8 @@ pub async fn client_handshake_with_response<S: AsyncRead + AsyncWrite + Unpin>(
             {
                 Parsed::Partial => continue,
                 Parsed::Complete { value, consumed } => {
-                    let response = HandshakeResponse::new(value.protocol(), &buf[..consumed]);
+                    let response =
+                        HandshakeResponse::new(value.protocol(), value.deflate(), &buf[..consumed]);
                     return Ok::<_, Error>((response, consumed));
                 }
             }
@@ -498,8 +515,9 @@ pub async fn client_handshake_with_response<S: AsyncRead + AsyncWrite + Unpin>(
         .await
         .map_err(|_| Error::Timeout(Timeout::Handshake))??;
     let protocol = response.protocol.clone();
+    let deflate = response.deflate;
     Ok((
-        WebSocket::new(stream, Role::Client, config, buf, start, protocol, None),
+        WebSocket::new(stream, Role::Client, config, buf, start, protocol, deflate),
         response,
     ))
 }

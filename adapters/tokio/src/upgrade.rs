@@ -35,7 +35,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version}
 use http_body_util::Full;
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
-use rill::handshake::owned::{respond, Refusal};
+use rill::deflate::DeflateParams;
+use rill::handshake::owned::{respond, Agreed, Answer, Refusal};
 use rill::handshake::server::{parse_request, RequestError};
 use rill::handshake::Parsed;
 use rill::Role;
@@ -74,12 +75,18 @@ pub struct Upgrading {
     on_upgrade: OnUpgrade,
     config: Config,
     protocol: Option<String>,
+    deflate: Option<DeflateParams>,
 }
 
 impl Upgrading {
     /// The subprotocol agreed in the handshake.
     pub fn protocol(&self) -> Option<&str> {
         self.protocol.as_deref()
+    }
+
+    /// The permessage-deflate agreement (`config.deflate` and the decision allowing, the client offering).
+    pub fn deflate(&self) -> Option<DeflateParams> {
+        self.deflate
     }
 
     /// The WebSocket, once hyper has sent the `101` and handed over the connection (within
@@ -98,7 +105,7 @@ impl Upgrading {
             buf,
             0,
             self.protocol,
-            None,
+            self.deflate,
         ))
     }
 }
@@ -152,16 +159,23 @@ fn answer(
             None,
         );
     }
-    match respond(&request, &decision) {
-        Ok((bytes, Ok(protocol))) => {
+    match respond(&request, &decision, config.deflate.as_ref()) {
+        Ok(Answer {
+            bytes,
+            outcome: Ok(Agreed { protocol, deflate }),
+        }) => {
             let upgrading = on_upgrade.map(|on_upgrade| Upgrading {
                 on_upgrade,
                 config,
                 protocol,
+                deflate,
             });
             (to_response(&bytes), upgrading)
         }
-        Ok((bytes, Err(Refusal::Invalid(_) | Refusal::Rejected(_)))) => (to_response(&bytes), None),
+        Ok(Answer {
+            bytes,
+            outcome: Err(Refusal::Invalid(_) | Refusal::Rejected(_)),
+        }) => (to_response(&bytes), None),
         // e.g. a subprotocol the client did not offer: the application's mistake, not the client's.
         Err(error) => (
             plain(
@@ -266,6 +280,7 @@ mod axum_extractor {
         config: Config,
         protocol: Option<String>,
         headers: Vec<(String, String)>,
+        deflate: bool,
     }
 
     impl<S: Send + Sync> FromRequestParts<S> for WebSocketUpgrade {
@@ -313,6 +328,7 @@ mod axum_extractor {
                 config: Config::default(),
                 protocol: None,
                 headers: Vec::new(),
+                deflate: true,
             }))
         }
 
@@ -350,6 +366,13 @@ mod axum_extractor {
             self
         }
 
+        /// Declines permessage-deflate for this connection even when the client offers it and
+        /// [`Config::deflate`] accepts it (by default it is agreed when both do).
+        pub fn without_deflate(mut self) -> Self {
+            self.deflate = false;
+            self
+        }
+
         /// Adds a header to the `101` response.
         pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
             self.headers.push((name.into(), value.into()));
@@ -362,6 +385,7 @@ mod axum_extractor {
             let decision = Decision::Accept {
                 protocol: self.protocol,
                 headers: self.headers,
+                deflate: self.deflate,
             };
             let (response, upgrading) =
                 answer(&self.head, self.on_upgrade, self.config, |_| decision);

@@ -174,6 +174,7 @@ async fn application_decides_protocol_headers_or_rejection() {
                 Decision::Accept {
                     protocol,
                     headers: vec![("X-Room".into(), "1".into())],
+                    deflate: true,
                 }
             })
             .await;
@@ -188,6 +189,7 @@ async fn application_decides_protocol_headers_or_rejection() {
             protocols: vec!["v1.chat".into(), "v2.chat".into()],
             origin: Some("http://example.test".into()),
             headers: vec![],
+            deflate: None,
         };
         let mut ws = connect_with(&format!("{url}/chat?room=1"), &options, Config::default())
             .await

@@ -91,6 +91,7 @@ async fn echo_server(acceptor: TlsAcceptor) -> u16 {
                 let decide = |request: &rill_tokio::Request<'_>| Decision::Accept {
                     protocol: request.protocols().find(|p| *p == "chat").map(String::from),
                     headers: vec![("X-Served-By".into(), "rill over TLS".into())],
+                    deflate: true,
                 };
                 let Ok(mut ws) =
                     accept_tls_with(stream, &acceptor, Config::default(), decide).await
@@ -332,6 +333,7 @@ async fn an_async_decision_sees_the_request_as_owned_data() {
                             Decision::Accept {
                                 protocol: None,
                                 headers: vec![("Set-Cookie".into(), "session=42".into())],
+                                deflate: true,
                             }
                         } else {
                             Decision::Reject {
