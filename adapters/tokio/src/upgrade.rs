@@ -54,6 +54,9 @@ pub type UpgradedWebSocket = WebSocket<UpgradedStream>;
 ///
 /// The request head is re-serialised from hyper's parsed parts and checked by the core's parser, so the
 /// limits (`config.max_head_len`, 32 header lines) are the listener's too.
+///
+/// permessage-deflate is agreed when the client offers it and `config.deflate` accepts it, unless the
+/// decision declines it (`Decision::Accept { deflate: false, .. }`); see [`Upgrading::deflate`].
 pub fn upgrade<B>(
     request: &mut http::Request<B>,
     config: Config,

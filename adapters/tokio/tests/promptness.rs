@@ -148,6 +148,8 @@ async fn a_batch_policy_flushes_once_it_holds_max_bytes() {
             max_bytes: 60,
             max_delay: Duration::from_secs(60),
         }),
+        // The frame sizes above are uncompressed ones.
+        deflate: None,
         ..Config::default()
     };
     let server = tokio::spawn(async move {
