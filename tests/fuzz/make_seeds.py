@@ -147,6 +147,8 @@ def client_handshake():
         "bad-accept": RFC_RESPONSE.replace(b"s3pP", b"AAAA"),
         "other-protocol": RFC_RESPONSE.replace(b"Protocol: chat", b"Protocol: mqtt"),
         "extension": no_protocol[:-2] + b"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
+        "deflate-agreed": no_protocol[:-2]
+        + b"Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=12; client_max_window_bits=12\r\n\r\n",
         "no-upgrade": RFC_RESPONSE.replace(b"Upgrade: websocket\r\n", b""),
         "lowercase": RFC_RESPONSE.replace(b"Upgrade: websocket", b"upgrade: WebSocket").replace(b"Connection: Upgrade", b"connection: upgrade"),
     }
@@ -218,8 +220,33 @@ def session():
         write("session", name, data)
 
 
+def extensions():
+    # Control bytes: server config (receive bits | flags, send bits), client config (same); see the target.
+    default = bytes([15, 12])
+    small = bytes([9 | 0xC0, 10])
+    inflate_only = bytes([15, 0x80])
+    seeds = {
+        "browser": default + default + b"permessage-deflate; client_max_window_bits",
+        "firefox": default + default + b"permessage-deflate",
+        "all-params": default + small
+        + b"permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+        b"server_max_window_bits=10; client_max_window_bits=9",
+        "quoted": small + default + b'permessage-deflate; server_max_window_bits="10"; client_max_window_bits',
+        "fallback": small + small
+        + b"x-webkit-deflate-frame, permessage-deflate; server_max_window_bits=16, "
+        b"permessage-deflate; client_max_window_bits=9\npermessage-deflate",
+        "answer": inflate_only + default + b"permessage-deflate; server_max_window_bits=12; client_max_window_bits=12",
+        "several-lines": default + inflate_only
+        + b'foo; bar="a,b;c"\n\tpermessage-deflate ; client_no_context_takeover\npermessage-deflate',
+        "invalid": default + default + b"permessage-deflate; server_max_window_bits=08; x=1;;",
+    }
+    for name, data in seeds.items():
+        write("extensions", name, data)
+
+
 if __name__ == "__main__":
     server_handshake()
     client_handshake()
     frame_header()
     session()
+    extensions()

@@ -5,35 +5,47 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use rill::deflate::DeflateConfig;
 use rill::handshake::client::{parse_response, ClientRequest, ResponseError};
 use rill::handshake::{accept_key, Parsed};
 
-/// The request of RFC 6455 section 1.3: key "the sample nonce", two offered subprotocols.
-const REQUEST: ClientRequest<'static> = ClientRequest {
-    host: "server.example.com",
-    path: "/chat",
-    key: *b"the sample nonce",
-    protocols: &["chat", "superchat"],
-    origin: Some("http://example.com"),
-    headers: &[],
-};
+/// The request of RFC 6455 section 1.3: key "the sample nonce", two offered subprotocols, and
+/// permessage-deflate with the default configuration (a 4 KiB send window, so the offer limits
+/// `client_max_window_bits` to 12).
+fn request() -> ClientRequest<'static> {
+    ClientRequest {
+        host: "server.example.com",
+        path: "/chat",
+        key: *b"the sample nonce",
+        protocols: &["chat", "superchat"],
+        origin: Some("http://example.com"),
+        headers: &[],
+        deflate: Some(DeflateConfig::default()),
+    }
+}
 
 fuzz_target!(|data: &[u8]| {
     let [limit_byte, cut_byte, wire @ ..] = data else {
         return;
     };
+    let request = &request();
     let max_head_len = usize::from(*limit_byte) * 4;
-    let whole = parse_response(wire, &REQUEST, max_head_len);
+    let whole = parse_response(wire, request, max_head_len);
     match &whole {
         Ok(Parsed::Complete { value, consumed }) => {
             assert!(*consumed > 0 && *consumed <= wire.len().min(max_head_len));
             if let Some(protocol) = value.protocol() {
-                assert!(REQUEST.protocols.contains(&protocol));
+                assert!(request.protocols.contains(&protocol));
             }
             // A verified response carries the accept value for our key.
-            let expected = accept_key(&REQUEST.encoded_key());
+            let expected = accept_key(&request.encoded_key());
             assert!(wire[..*consumed].windows(28).any(|w| w == expected));
             let _ = value.header("sec-websocket-accept");
+            // An agreement stays within the offer: any server window, ours at most 12.
+            if let Some(agreed) = value.deflate() {
+                assert!((8..=15).contains(&agreed.server_max_window_bits));
+                assert!((8..=12).contains(&agreed.client_max_window_bits));
+            }
         }
         Ok(Parsed::Partial) => assert!(wire.len() < max_head_len),
         Err(ResponseError::HeadTooLarge { limit }) => {
@@ -46,7 +58,7 @@ fuzz_target!(|data: &[u8]| {
 
     // Reading the same bytes in two pieces reaches the same verdict on the head.
     let cut = wire.len() * usize::from(*cut_byte) / 256;
-    let prefix = parse_response(&wire[..cut], &REQUEST, max_head_len);
+    let prefix = parse_response(&wire[..cut], request, max_head_len);
     match (&whole, prefix) {
         (Ok(Parsed::Complete { consumed, .. }), Ok(Parsed::Partial)) => assert!(cut < *consumed),
         (Ok(Parsed::Complete { consumed, .. }), Ok(Parsed::Complete { consumed: c, .. })) => {

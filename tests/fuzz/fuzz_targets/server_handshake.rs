@@ -6,6 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use rill::deflate::DeflateConfig;
 use rill::handshake::server::{encode_accept, parse_request, Accept, AcceptError, RequestError};
 use rill::handshake::{EncodeError, Parsed};
 
@@ -54,14 +55,25 @@ fuzz_target!(|data: &[u8]| {
             let _ = request.extensions().count();
 
             let first_offer = request.protocols().next();
+            let deflate = request.deflate(&DeflateConfig::default());
             let accept = Accept {
                 protocol: first_offer,
                 headers: &[("Server", "rill-fuzz")],
+                deflate,
             };
             let validated = request.validate();
+            // The agreement always answers the offers it came from.
+            let extension = deflate.map_or(0, |params| {
+                let mut answer = [0u8; 256];
+                let len = params
+                    .write_response(request.extension_values(), &mut answer)
+                    .expect("the answer to an agreed offer is refused");
+                28 + len
+            });
             // The exact length of the 101 response: fixed lines, the accept line, our extra header, the
-            // protocol line when one is chosen, and the blank line.
-            let needed = 75 + 52 + 19 + first_offer.map_or(0, |p| 26 + p.len()) + 2;
+            // protocol line when one is chosen, the extensions line when deflate is agreed, and the blank
+            // line.
+            let needed = 75 + 52 + 19 + first_offer.map_or(0, |p| 26 + p.len()) + extension + 2;
             match encode_accept(&request, &accept, &mut out[..out_len]) {
                 Ok(len) => {
                     assert_eq!(len, needed);
