@@ -447,6 +447,8 @@ fn a_peer_that_stops_reading_fails_the_send_after_the_write_timeout() {
             write_timeout: Some(Duration::from_millis(300)),
             ..SessionConfig::default()
         },
+        // Uncompressed: 64 MiB of zeros must stay 64 MiB on the wire to fill the socket.
+        deflate: None,
         ..Config::default()
     };
     let mut ws = client(addr, config);
