@@ -2,8 +2,10 @@
 //! [`Session`] and holds no protocol state of its own.
 
 use crate::{Error, Timeouts};
+use rill::deflate::Inflater;
 use rill::session::{Event, Instant, Session, Transmit, MIN_WRITE_BUFFER};
 use rill::{End, Message, MessageKind, Piece, ProtocolError, SendError, Timeout};
+use rill_zlib::ZlibDeflater;
 use std::io::{self, ErrorKind, Read, Write};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -81,6 +83,8 @@ fn failed(session: &mut Session, error: io::Error, now: Instant) -> Result<(), E
 /// The receiving side: the read buffer the session decodes in place, and `recv`'s reassembly buffer.
 pub(crate) struct Input {
     buf: Vec<u8>,
+    /// permessage-deflate's inflater, when the handshake agreed it.
+    inflater: Option<Box<Inflater<Box<[u8]>>>>,
     message: Vec<u8>,
     max_message: usize,
     /// An event decoded while `ping` waited for its pong; its bytes stay in `buf` until it is taken.
@@ -88,10 +92,15 @@ pub(crate) struct Input {
 }
 
 impl Input {
-    pub(crate) fn new(buf: Vec<u8>, max_message: usize) -> Self {
+    pub(crate) fn new(
+        buf: Vec<u8>,
+        inflater: Option<Box<Inflater<Box<[u8]>>>>,
+        max_message: usize,
+    ) -> Self {
         let (message, stashed) = (Vec::new(), None);
         Input {
             buf,
+            inflater,
             message,
             max_message,
             stashed,
@@ -110,7 +119,7 @@ impl Input {
         loop {
             let now = link.core.now();
             let mut session = link.core.lock();
-            let event = session.poll_event(&mut self.buf);
+            let event = session.poll_event_with(&mut self.buf, self.inflater.as_deref_mut());
             let (owed, deadline) = (session.wants_transmit(), session.poll_timeout());
             drop(session);
             if owed {
@@ -160,10 +169,12 @@ impl Input {
                 let error = ProtocolError::MessageTooLarge { limit };
                 link.core.lock().fail(error, link.core.now());
             } else if at.last && self.message.is_empty() {
-                // A message that arrived in one piece is lent from the read buffer, not copied.
-                return Ok(Message::new(at.kind, &self.buf[at.start..at.end]));
+                // A message that arrived in one piece is lent from the buffer it lies in, not copied.
+                let piece = at.of_with(&self.buf, self.inflater.as_deref());
+                return Ok(Message::new(at.kind, piece.payload));
             } else {
-                self.message.extend_from_slice(&self.buf[at.start..at.end]);
+                let piece = at.of_with(&self.buf, self.inflater.as_deref());
+                self.message.extend_from_slice(piece.payload);
                 if at.last {
                     return Ok(Message::new(at.kind, &self.message));
                 }
@@ -175,7 +186,9 @@ impl Input {
     pub(crate) fn recv_piece(&mut self, link: &mut Link<'_>) -> Result<Option<Piece<'_>>, Error> {
         loop {
             match self.next(link, None)? {
-                Some(Event::Piece(at)) => return Ok(Some(at.of(&self.buf))),
+                Some(Event::Piece(at)) => {
+                    return Ok(Some(at.of_with(&self.buf, self.inflater.as_deref())))
+                }
                 Some(Event::Close) => return Ok(None),
                 Some(Event::End(end)) => return Err(end.into()),
                 _ => continue,
@@ -222,12 +235,14 @@ impl Input {
 /// The transmitting side: the write buffer the session places whole frames in.
 pub(crate) struct Output {
     buf: Vec<u8>,
+    /// permessage-deflate's compressor, when the handshake agreed it and zlib can make its window.
+    deflater: Option<ZlibDeflater>,
 }
 
 impl Output {
-    pub(crate) fn new(len: usize) -> Self {
+    pub(crate) fn new(len: usize, deflater: Option<ZlibDeflater>) -> Self {
         let buf = vec![0; len.max(MIN_WRITE_BUFFER)];
-        Output { buf }
+        Output { buf, deflater }
     }
 
     /// Does what the session asks until it is idle; the session is locked only between blocking calls.
@@ -279,7 +294,8 @@ impl Output {
         // An empty non-final chunk would be an empty frame on the wire for nothing.
         while fin || done < payload.len() {
             let mut session = core.lock();
-            let placed = session.send_chunk(&mut self.buf, &[payload], done, fin, core.now());
+            let (buf, deflater) = (&mut self.buf, self.deflater.as_mut());
+            let placed = session.send_chunk_with(buf, &[payload], done, fin, core.now(), deflater);
             let more = session.in_message() && fin;
             drop(session);
             done = placed.map_err(|error| core.refused(error))?;

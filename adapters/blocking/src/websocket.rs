@@ -33,7 +33,7 @@ impl<S: Read + Write + Timeouts> WebSocket<S> {
         getrandom::fill(&mut seed).map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
         let (origin, seed) = (std::time::Instant::now(), u64::from_le_bytes(seed));
         let mut session = Session::new(role, config.session, seed, rill::Instant(0));
-        session.set_deflate(deflate);
+        session.set_deflate(deflate, config.deflate.map_or(0, |d| d.compress_threshold));
         let early_len = early.len();
         buf.copy_within(early, 0);
         if early_len > 0 {
@@ -41,13 +41,18 @@ impl<S: Read + Write + Timeouts> WebSocket<S> {
         }
         // The handshake needed room for a header block; the connection reads `read_buffer` at a time.
         buf.truncate(config.read_buffer.max(early_len).max(1));
-        let out = Mutex::new((stream, Output::new(config.write_buffer)));
+        let deflater = deflate.and_then(|agreed| {
+            let settings = config.deflate.unwrap_or_default();
+            rill_zlib::ZlibDeflater::agreed(&agreed, role, &settings)
+        });
+        let out = Mutex::new((stream, Output::new(config.write_buffer, deflater)));
         let core = Arc::new(Core::new(session, origin));
         let writer = Writer {
             core,
             out: Arc::new(out),
         };
-        let input = Input::new(buf, config.max_message);
+        let inflater = deflate.map(|agreed| rill_zlib::agreed_inflater(&agreed, role));
+        let input = Input::new(buf, inflater, config.max_message);
         Ok(WebSocket {
             input,
             writer,

@@ -4,6 +4,7 @@
 
 use crate::shared::Shared;
 use crate::Error;
+use rill::deflate::Inflater;
 use rill::{CloseCode, Event, Message, Piece, PieceAt, ProtocolError};
 use std::future::Future;
 use std::sync::Arc;
@@ -25,6 +26,9 @@ pub struct Reader<S> {
     last_read: usize,
     /// The peer's close frame, copied out of the session when it arrives.
     close: (Option<CloseCode>, String),
+    /// permessage-deflate's inflater and its window, allocated at the first receive once the handshake
+    /// agreed it.
+    inflater: Option<Box<Inflater<Box<[u8]>>>>,
     shared: Arc<Shared<S>>,
 }
 
@@ -47,8 +51,14 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             message: Vec::new(),
             last_read: 0,
             close: (None, String::new()),
+            inflater: None,
             shared,
         }
+    }
+
+    /// The bytes of a piece: in the read buffer, or in the inflater's window for a compressed message.
+    fn bytes(&self, at: &PieceAt) -> &[u8] {
+        at.of_with(&self.buf, self.inflater.as_deref()).payload
     }
 
     /// Receives the next complete message. A message that arrived in one read is returned straight from the
@@ -69,7 +79,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             if at.first {
                 self.message.clear();
             }
-            let piece = &self.buf[at.start..at.end];
+            let piece = at.of_with(&self.buf, self.inflater.as_deref()).payload;
             let limit = self.shared.config.max_message;
             if self.message.len() + piece.len() > limit {
                 self.message = Vec::new();
@@ -85,7 +95,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             }
         };
         let bytes = match whole {
-            Some(at) => &self.buf[at.start..at.end],
+            Some(at) => self.bytes(&at),
             None => &self.message[..],
         };
         Ok(Message::new(kind, bytes))
@@ -96,7 +106,10 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
     /// `None` when the peer's close frame arrived (its reply is sent; see [`Reader::close_frame`]); the
     /// next call waits for the end of the connection and reports [`Error::Closed`].
     pub async fn recv_piece(&mut self) -> Result<Option<Piece<'_>>, Error> {
-        Ok(self.next().await?.map(|at| at.of(&self.buf)))
+        let Some(at) = self.next().await? else {
+            return Ok(None);
+        };
+        Ok(Some(at.of_with(&self.buf, self.inflater.as_deref())))
     }
 
     /// The peer's close frame, once [`Reader::recv_piece`] returned `None`: its code and reason.
@@ -138,10 +151,15 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         // loses nothing): a connection whose peer keeps the read buffer full yields to the others every
         // so often instead of starving them.
         tokio::task::consume_budget().await;
+        if self.inflater.is_none() {
+            self.inflater = self.shared.inflater();
+        }
         loop {
-            let (event, owed) = self
-                .shared
-                .with(|s| (s.poll_event(&mut self.buf), s.wants_transmit()));
+            let inflater = self.inflater.as_deref_mut();
+            let (event, owed) = self.shared.with(|s| {
+                let event = s.poll_event_with(&mut self.buf, inflater);
+                (event, s.wants_transmit())
+            });
             match event {
                 Event::NeedInput => {
                     self.shared.transmit_owed(owed).await?;

@@ -3,7 +3,9 @@
 //! the session says.
 
 use crate::{Config, Error};
+use rill::deflate::Inflater;
 use rill::{Instant, Session, Transmit};
+use rill_zlib::ZlibDeflater;
 use std::io::ErrorKind;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncWrite, AsyncWriteExt, WriteHalf};
@@ -26,6 +28,10 @@ pub(crate) struct WriteSide<S> {
     io: WriteHalf<S>,
     /// Allocated at the first write (an idle connection never touches it).
     pub(crate) buf: Vec<u8>,
+    /// permessage-deflate's compressor, made at the first send when the handshake agreed it.
+    pub(crate) deflater: Option<ZlibDeflater>,
+    /// The first send looked for an agreement (and made the compressor if there was one).
+    pub(crate) deflate_checked: bool,
 }
 
 impl<S: AsyncWrite> Shared<S> {
@@ -40,6 +46,8 @@ impl<S: AsyncWrite> Shared<S> {
             write: tokio::sync::Mutex::new(WriteSide {
                 io,
                 buf: Vec::new(),
+                deflater: None,
+                deflate_checked: false,
             }),
             pong: watch::Sender::new(0),
             deadline_moved: tokio::sync::Notify::new(),
@@ -73,6 +81,19 @@ impl<S: AsyncWrite> Shared<S> {
     /// The tokio instant of a session deadline.
     pub(crate) fn deadline(&self, at: Instant) -> tokio::time::Instant {
         self.origin + std::time::Duration::from_micros(at.0)
+    }
+
+    /// The inflater for the window the handshake agreed, when it agreed permessage-deflate.
+    pub(crate) fn inflater(&self) -> Option<Box<Inflater<Box<[u8]>>>> {
+        let (role, params) = self.with(|s| (s.role(), s.deflate()));
+        Some(rill_zlib::agreed_inflater(&params?, role))
+    }
+
+    /// The compressor for the agreement, when the handshake agreed permessage-deflate.
+    pub(crate) fn deflater(&self) -> Option<ZlibDeflater> {
+        let (role, params) = self.with(|s| (s.role(), s.deflate()));
+        let config = self.config.deflate.unwrap_or_default();
+        ZlibDeflater::agreed(&params?, role, &config)
     }
 
     /// The error a finished session reports.

@@ -29,7 +29,8 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
     ) -> Self {
         let (read, write) = tokio::io::split(stream);
         let shared = Shared::new(write, role, config);
-        shared.with(|session| session.set_deflate(deflate));
+        let threshold = config.deflate.map_or(0, |d| d.compress_threshold);
+        shared.with(|session| session.set_deflate(deflate, threshold));
         WebSocket {
             reader: Reader::new(read, buf, start, shared.clone()),
             writer: Writer::new(shared),

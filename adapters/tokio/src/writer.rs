@@ -5,6 +5,7 @@
 use crate::shared::{Shared, WriteSide};
 use crate::{Error, Timeout};
 use rill::{CloseCode, MessageKind, Piece, SendError, Session};
+use rill_zlib::ZlibDeflater;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWrite;
@@ -32,6 +33,7 @@ impl<S: AsyncWrite> Writer<S> {
         mut place: impl FnMut(
             &mut Session,
             &mut [u8],
+            Option<&mut ZlibDeflater>,
             usize,
             rill::Instant,
         ) -> Result<Placed, SendError>,
@@ -43,9 +45,13 @@ impl<S: AsyncWrite> Writer<S> {
         if !shared.with(|s| s.has_pending_output()) {
             size_buffer(&mut side.buf, len, &shared.config);
         }
+        if !side.deflate_checked {
+            side.deflate_checked = true;
+            side.deflater = shared.deflater();
+        }
         loop {
-            let WriteSide { buf, .. } = &mut *side;
-            let placed = shared.with(|s| place(s, buf, done, now));
+            let WriteSide { buf, deflater, .. } = &mut *side;
+            let placed = shared.with(|s| place(s, buf, deflater.as_mut(), done, now));
             match placed {
                 Ok(Placed::All) => break,
                 Ok(Placed::Part(placed)) => done = placed,
@@ -74,12 +80,12 @@ impl<S: AsyncWrite> Writer<S> {
     ) -> Result<(), Error> {
         let total: usize = parts.iter().map(|part| part.len()).sum();
         let mut begun = false;
-        self.place(total, flush, |s, buf, done, now| {
+        self.place(total, flush, |s, buf, deflater, done, now| {
             if !begun {
                 s.begin(kind)?;
                 begun = true;
             }
-            let placed = s.send_chunk(buf, parts, done, true, now)?;
+            let placed = s.send_chunk_with(buf, parts, done, true, now, deflater)?;
             Ok(Placed::after(placed, total, true, s))
         })
         .await
@@ -118,8 +124,8 @@ impl<S: AsyncWrite> Writer<S> {
     /// flushing: echo servers and proxies relay a message of any size this way, piece by piece.
     pub async fn feed_piece(&mut self, piece: &Piece<'_>) -> Result<(), Error> {
         let total = piece.payload.len();
-        self.place(total, false, |s, buf, done, now| {
-            let placed = s.relay(buf, piece, done, now)?;
+        self.place(total, false, |s, buf, deflater, done, now| {
+            let placed = s.relay_with(buf, piece, done, now, deflater)?;
             Ok(Placed::after(placed, total, piece.last, s))
         })
         .await
@@ -146,8 +152,8 @@ impl<S: AsyncWrite> Writer<S> {
 
     async fn chunk(&mut self, payload: &[u8], fin: bool) -> Result<(), Error> {
         let total = payload.len();
-        self.place(total, true, |s, buf, done, now| {
-            let placed = s.send_chunk(buf, &[payload], done, fin, now)?;
+        self.place(total, true, |s, buf, deflater, done, now| {
+            let placed = s.send_chunk_with(buf, &[payload], done, fin, now, deflater)?;
             Ok(Placed::after(placed, total, fin, s))
         })
         .await

@@ -6,7 +6,8 @@
 //! The crate is the only place in rill with `unsafe` code: the calls into zlib's C API.
 
 use libz_sys as z;
-use rill::deflate::{Deflate, DeflateError};
+use rill::deflate::{Deflate, DeflateConfig, DeflateError, DeflateParams, Inflater};
+use rill::Role;
 use std::ffi::{c_int, c_uint, c_void};
 
 /// zlib's raw-DEFLATE compressor for one connection's sent messages.
@@ -65,6 +66,22 @@ impl ZlibDeflater {
         };
         (rc == z::Z_OK).then_some(ZlibDeflater { stream })
     }
+}
+
+impl ZlibDeflater {
+    /// The compressor an endpoint of `role` needs for the agreement `params`, with `config`'s level and
+    /// memory level; `None` when zlib cannot make the agreed window (8 bits: messages go uncompressed).
+    pub fn agreed(params: &DeflateParams, role: Role, config: &DeflateConfig) -> Option<Self> {
+        let bits = params.send_window_bits(role);
+        ZlibDeflater::new(config.level, bits, config.memory_level)
+    }
+}
+
+/// The inflater an endpoint of `role` needs for the agreement `params`: a window of 2^bits bytes, at
+/// least 2^9 (zlib-based peers compress with 9 bits when 8 were agreed).
+pub fn agreed_inflater(params: &DeflateParams, role: Role) -> Box<Inflater<Box<[u8]>>> {
+    let bits = params.receive_window_bits(role).max(9);
+    Box::new(Inflater::new(vec![0; 1 << bits].into_boxed_slice()))
 }
 
 impl Deflate for ZlibDeflater {

@@ -319,3 +319,30 @@ fn without_deflate_rsv1_is_a_protocol_error() {
     drain(&mut server, &mut wire);
     assert_eq!(&wire[..4], &[0x88, 0x02, 0x03, 0xea], "close 1002 goes out");
 }
+
+#[test]
+fn a_small_compressed_message_arrives_as_one_piece() {
+    let agreed = params(15, 15, false);
+    let mut client = peer(Role::Client, agreed, 4096, 4096);
+    let mut server = peer(Role::Server, agreed, 4096, 4096);
+    let wire = send(
+        &mut client,
+        MessageKind::Text,
+        b"hello, compressed world",
+        4096,
+    );
+    assert_eq!(wire[0], 0xc1, "FIN, RSV1, text");
+    server.read_buf[..wire.len()].copy_from_slice(&wire);
+    server.session.handle_input(wire.len(), NOW);
+    let event = server
+        .session
+        .poll_event_with(&mut server.read_buf, Some(&mut server.inflater));
+    let Event::Piece(at) = event else {
+        panic!("expected a piece, got {event:?}");
+    };
+    assert!(at.first && at.last && at.inflated, "{at:?}");
+    assert_eq!(
+        at.of(server.inflater.window()).payload,
+        b"hello, compressed world"
+    );
+}

@@ -11,8 +11,12 @@ pub trait Deflate {
     /// sync flush, so the output so far decodes completely and ends with [`super::TAIL`]. The session
     /// lends `output` with at least [`bound`] bytes for everything fed since the last flush, so the
     /// whole input always fits.
-    fn deflate(&mut self, input: &[u8], output: &mut [u8], flush: bool)
-        -> Result<usize, DeflateError>;
+    fn deflate(
+        &mut self,
+        input: &[u8],
+        output: &mut [u8],
+        flush: bool,
+    ) -> Result<usize, DeflateError>;
     /// Forgets the compression context (no context takeover: after every message).
     fn reset(&mut self);
 }

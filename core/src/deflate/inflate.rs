@@ -96,6 +96,36 @@ mod miniz {
         len.checked_ilog2().map_or(0, |bits| 1 << bits)
     }
 
+    impl<W: AsRef<[u8]> + AsMut<[u8]>> Inflater<W> {
+        /// One decompression call writing at `pos` in the ring, at most `limit` bytes.
+        fn run(
+            &mut self,
+            feed: &[u8],
+            pos: usize,
+            limit: usize,
+        ) -> Result<(TINFLStatus, usize, usize), InflateError> {
+            if self.ended {
+                // After a final block the rest of the message carries nothing.
+                return Ok((TINFLStatus::Done, feed.len(), 0));
+            }
+            let ring = ring_len(self.window.as_ref().len());
+            let out = decompress_with_limit(
+                &mut self.state,
+                feed,
+                &mut self.window.as_mut()[..ring],
+                pos,
+                limit,
+                TINFL_FLAG_HAS_MORE_INPUT,
+            );
+            match out.0 {
+                TINFLStatus::Done => self.ended = true,
+                TINFLStatus::NeedsMoreInput | TINFLStatus::HasMoreOutput => {}
+                _ => return Err(InflateError),
+            }
+            Ok(out)
+        }
+    }
+
     impl<W: AsRef<[u8]> + AsMut<[u8]>> Inflate for Inflater<W> {
         fn inflate(
             &mut self,
@@ -104,41 +134,23 @@ mod miniz {
             limit: usize,
         ) -> Result<Inflated, InflateError> {
             let start = self.pos;
-            let (feed, from_tail) = if input.is_empty() && last {
-                (&TAIL[usize::from(self.tail)..], true)
-            } else {
-                (input, false)
-            };
-            let ring_len = ring_len(self.window.as_ref().len());
-            let (status, consumed, written) = if self.ended {
-                // After a final block the rest of the message carries nothing.
-                (TINFLStatus::Done, feed.len(), 0)
-            } else {
-                decompress_with_limit(
-                    &mut self.state,
-                    feed,
-                    &mut self.window.as_mut()[..ring_len],
-                    start,
-                    limit,
-                    TINFL_FLAG_HAS_MORE_INPUT,
-                )
-            };
-            self.pos = (start + written) & ring_len.saturating_sub(1);
-            match status {
-                TINFLStatus::Done => self.ended = true,
-                TINFLStatus::NeedsMoreInput | TINFLStatus::HasMoreOutput => {}
-                _ => return Err(InflateError),
+            let (mut status, consumed, mut written) = self.run(input, start, limit)?;
+            // The message's input is used up: the tail goes in with the same call, so its last output
+            // comes with the piece that ends it.
+            let used_up = consumed == input.len();
+            if last && used_up && status != TINFLStatus::HasMoreOutput && written < limit {
+                let tail = &TAIL[usize::from(self.tail)..];
+                let (tail_status, fed, more) = self.run(tail, start + written, limit - written)?;
+                self.tail += fed as u8;
+                (status, written) = (tail_status, written + more);
             }
-            if from_tail {
-                self.tail += consumed as u8;
-            }
-            let input_done = from_tail || consumed == input.len();
-            let drained = status != TINFLStatus::HasMoreOutput && written < limit;
-            let finished = last && input_done && usize::from(self.tail) == TAIL.len() && drained;
-            if !finished && consumed == 0 && written == 0 && !feed.is_empty() {
+            if consumed == 0 && written == 0 && !input.is_empty() {
                 // No progress with input left: the data cannot be decoded.
                 return Err(InflateError);
             }
+            self.pos = (start + written) & ring_len(self.window.as_ref().len()).saturating_sub(1);
+            let drained = status != TINFLStatus::HasMoreOutput && written < limit;
+            let finished = last && used_up && usize::from(self.tail) == TAIL.len() && drained;
             if finished {
                 self.tail = 0;
                 if self.ended {
@@ -147,7 +159,7 @@ mod miniz {
                 }
             }
             Ok(Inflated {
-                consumed: if from_tail { 0 } else { consumed },
+                consumed,
                 start,
                 end: start + written,
                 finished,

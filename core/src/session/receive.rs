@@ -83,6 +83,19 @@ impl Inflate for NoInflate {
 }
 
 impl PieceAt {
+    /// The piece of a session polled with [`Session::poll_event_with`]: borrowed from the read buffer
+    /// `read`, or from `inflater`'s window when [`PieceAt::inflated`].
+    pub fn of_with<'b, I: Inflate + ?Sized>(
+        &self,
+        read: &'b [u8],
+        inflater: Option<&'b I>,
+    ) -> Piece<'b> {
+        match inflater {
+            Some(inflater) if self.inflated => self.of(inflater.window()),
+            _ => self.of(read),
+        }
+    }
+
     /// The piece, borrowed from the read buffer it was decoded from.
     pub fn of<'b>(&self, buf: &'b [u8]) -> Piece<'b> {
         Piece {
@@ -256,7 +269,10 @@ impl Session {
         } else {
             Some((start, end, last))
         };
-        let output = inflater.window().get(step.start..step.end).unwrap_or_default();
+        let output = inflater
+            .window()
+            .get(step.start..step.end)
+            .unwrap_or_default();
         flow.len += output.len() as u64;
         if flow.len > limit {
             return Err(ProtocolError::MessageTooLarge { limit });
@@ -276,7 +292,11 @@ impl Session {
         let first = flow.first;
         flow.first = false;
         self.inflow = (!step.finished).then_some(flow);
-        if step.finished && self.deflate.is_some_and(|params| params.receive_resets(self.role)) {
+        if step.finished
+            && self
+                .deflate
+                .is_some_and(|params| params.receive_resets(self.role))
+        {
             inflater.reset();
         }
         Ok(Some(PieceAt {

@@ -302,11 +302,16 @@ impl Session {
             let start = len + header.len();
             buf.copy_within(area..keep, start);
             buf[len..start].copy_from_slice(header);
-            head.payload_masker().apply(&mut buf[start..start + payload]);
+            head.payload_masker()
+                .apply(&mut buf[start..start + payload]);
             self.placed(start + payload, now);
         }
         self.outflow = (!last).then_some(flow);
-        if last && self.deflate.is_some_and(|params| params.send_resets(self.role)) {
+        if last
+            && self
+                .deflate
+                .is_some_and(|params| params.send_resets(self.role))
+        {
             deflater.reset();
         }
         self.need_room = take < rest || (fin && !last);
