@@ -6,7 +6,10 @@
 #      pings answered while a fragmented 1 MiB message streams, the token streams complete and in order, Resume;
 #   3. the Autobahn|Testsuite fuzzingclient against ws://10.99.0.2/echo (0 FAILED, UNIMPLEMENTED only in 12/13);
 #   4. the board's WebSocket client (`rill-host-tap --client`, on rill_embassy::connect) against a Python
-#      `websockets` server on the TAP's host side, 10.99.0.1 (firmware-examples/host-tap/py/ws_server.py).
+#      `websockets` server on the TAP's host side, 10.99.0.1 (firmware-examples/host-tap/py/ws_server.py);
+#   5. the same client over TLS 1.3 (`rill-host-tap --client-tls`, embedded-tls) against rill-tokio's echo_server
+#      with a certificate for 10.99.0.1 from a throwaway CA (openssl): the exchange passes trusting that CA, and
+#      the handshake fails trusting another CA, or when the CA's certificate names another address.
 #
 # Usage: scripts/firmware-host-tap.sh [CMD ARGS...]
 #   CMD, if given, runs inside the namespace after the built-in checks, with RILL_FW_URL=http://10.99.0.2:80 set;
@@ -27,6 +30,10 @@ SERVER_SECONDS=${RILL_FW_SERVER_SECONDS:-300}
 
 CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1} timeout 900 cargo build --locked --manifest-path "$PKG/Cargo.toml"
 BIN="$PKG/target/debug/rill-host-tap"
+# Step 5's server: rill-tokio's echo server with TLS (rustls), built before the namespace exists.
+CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1} timeout 900 cargo build --locked --release -p rill-tokio --features rustls \
+    --example echo_server
+TLS_SERVER=$root/target/release/examples/echo_server
 
 # Clients, prepared before the namespace exists (they come from package registries): pinned Python packages in
 # the venv scripts/interop.sh uses, and wstest as scripts/autobahn.sh builds it.
@@ -50,11 +57,13 @@ fi
 
 NS="rill-fw-$$-$RANDOM"
 LOG=$(mktemp)
+CERTS=$(mktemp -d)
 SERVER_PID=
 PY_PID=
+TLS_PID=
 cleanup() {
     status=$?
-    for pid in $SERVER_PID $PY_PID; do
+    for pid in $SERVER_PID $PY_PID $TLS_PID; do
         kill "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
@@ -64,6 +73,7 @@ cleanup() {
         cat "$LOG" >&2
     fi
     rm -f "$LOG"
+    rm -rf "$CERTS"
     exit "$status"
 }
 trap cleanup EXIT
@@ -211,5 +221,69 @@ if [ "$client_status" -ne 0 ] || [ "$py_status" -ne 0 ]; then
     echo "board client: client exit $client_status, Python server exit $py_status" >&2
     exit 1
 fi
+
+echo "== board client over TLS 1.3 (embedded-tls) against rill-tokio's echo_server on $PEER_IP"
+# A throwaway CA and a server certificate it signs for 10.99.0.1, ECDSA P-256 with SHA-256 (what the board's
+# verifier checks). embedded-tls matches the host against DNS names and the CN, not IP SANs: the address is the
+# CN, and an IP SAN for every other client. A second CA that signed nothing for the negative check.
+(
+    cd "$CERTS"
+    ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
+    timeout 60 openssl req -x509 "${ec[@]}" -days 2 -subj /CN=rill-test-ca -keyout ca.key -out ca.pem 2>/dev/null
+    timeout 60 openssl req -x509 "${ec[@]}" -days 2 -subj /CN=rill-other-ca -keyout other.key -out other.pem \
+        2>/dev/null
+    timeout 60 openssl req "${ec[@]}" -subj "/CN=$PEER_IP" -keyout key.pem -out server.csr 2>/dev/null
+    printf 'subjectAltName=IP:%s\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n' "$PEER_IP" \
+        >server.ext
+    timeout 60 openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -sha256 \
+        -extfile server.ext -out cert.pem 2>/dev/null
+    # Signed by the right CA, for another address.
+    timeout 60 openssl req "${ec[@]}" -subj /CN=10.99.0.9 -keyout key9.pem -out server9.csr 2>/dev/null
+    printf 'subjectAltName=IP:10.99.0.9\n' >server9.ext
+    timeout 60 openssl x509 -req -in server9.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -sha256 \
+        -extfile server9.ext -out cert9.pem 2>/dev/null
+)
+# Two servers: 9443 with the certificate for 10.99.0.1, 9444 with the one for 10.99.0.9. Ready when they print
+# their address (bounded poll).
+TLS_LOG=$CERTS/echo_server.log
+ip netns exec "$NS" timeout 120 "$TLS_SERVER" --addr "$PEER_IP:9443" --tls-cert "$CERTS/cert.pem" \
+    --tls-key "$CERTS/key.pem" >"$TLS_LOG" 2>&1 &
+TLS_PID=$!
+ip netns exec "$NS" timeout 120 "$TLS_SERVER" --addr "$PEER_IP:9444" --tls-cert "$CERTS/cert9.pem" \
+    --tls-key "$CERTS/key9.pem" >"$TLS_LOG.9" 2>&1 &
+TLS_PID="$TLS_PID $!"
+for _ in $(seq 100); do
+    if grep -q listening "$TLS_LOG" && grep -q listening "$TLS_LOG.9"; then break; fi
+    sleep 0.1
+done
+tls_status=0
+in_ns timeout 60 "$BIN" --tap tap0 --client-tls "wss://$PEER_IP:9443/" --ca "$CERTS/ca.pem" >>"$LOG" 2>&1 ||
+    tls_status=$?
+grep '^client:' "$LOG" | tail -n 1
+if [ "$tls_status" -ne 0 ]; then
+    echo "board TLS client: exit $tls_status; echo_server log:" >&2
+    cat "$TLS_LOG" >&2
+    exit 1
+fi
+# Negative checks: the handshake must fail (exit 1, InvalidCertificate) when the trusted CA did not sign the
+# server's certificate, and when the certificate is the CA's but for another address.
+expect_refused() { # name, then rill-host-tap flags
+    local name=$1 status=0
+    shift
+    in_ns timeout 60 "$BIN" --tap tap0 "$@" >"$CERTS/$name.log" 2>&1 || status=$?
+    if [ "$status" -ne 1 ] || ! grep -q 'client: FAILED: Tls(InvalidCertificate)' "$CERTS/$name.log"; then
+        echo "board TLS client, $name: exit $status (expected 1, InvalidCertificate):" >&2
+        cat "$CERTS/$name.log" >&2
+        exit 1
+    fi
+    echo "board TLS client, $name: $(grep 'client: FAILED' "$CERTS/$name.log") (expected)"
+}
+expect_refused "server signed by another CA" --client-tls "wss://$PEER_IP:9443/" --ca "$CERTS/other.pem"
+expect_refused "certificate for 10.99.0.9" --client-tls "wss://$PEER_IP:9444/" --ca "$CERTS/ca.pem"
+for pid in $TLS_PID; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+done
+TLS_PID=
 
 echo "firmware host-tap checks passed"

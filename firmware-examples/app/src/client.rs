@@ -3,6 +3,7 @@
 //!
 //! [`exchange`] connects, sends a text message and a binary message larger than every buffer (generated and
 //! checked on the fly, so it costs no RAM), expects both echoed, measures a ping's round trip and closes with 1000.
+//! With feature `tls`, [`crate::tls::exchange_tls`] runs the same exchange over TLS 1.3 (`wss://`).
 
 use embassy_futures::join::join;
 use embassy_net::tcp::{self, TcpSocket};
@@ -10,6 +11,7 @@ use embassy_net::{IpEndpoint, Stack};
 use embassy_sync::blocking_mutex::raw::NoopRawMutex;
 use embassy_time::Duration;
 
+use embedded_io_async::{ErrorType, Read, Write};
 use rill_embassy::NoAckWait;
 use rill_embassy::{
     ClientRequest, CloseCode, Error, Message, MessageKind, Reader, Role, Shared, Writer,
@@ -35,6 +37,12 @@ pub enum ClientError {
     Connect(tcp::ConnectError),
     /// The WebSocket failed.
     Ws(Error<tcp::Error>),
+    /// The TLS handshake failed (an untrusted or misnamed certificate is `TlsError::InvalidCertificate`).
+    #[cfg(feature = "tls")]
+    Tls(embedded_tls::TlsError),
+    /// The WebSocket over TLS failed.
+    #[cfg(feature = "tls")]
+    WsTls(Error<embedded_tls::TlsError>),
     /// The server answered something else than expected.
     Unexpected(&'static str),
 }
@@ -42,6 +50,13 @@ pub enum ClientError {
 impl From<Error<tcp::Error>> for ClientError {
     fn from(e: Error<tcp::Error>) -> Self {
         ClientError::Ws(e)
+    }
+}
+
+#[cfg(feature = "tls")]
+impl From<Error<embedded_tls::TlsError>> for ClientError {
+    fn from(e: Error<embedded_tls::TlsError>) -> Self {
+        ClientError::WsTls(e)
     }
 }
 
@@ -54,6 +69,11 @@ pub struct Summary {
     pub echoed: usize,
 }
 
+/// Socket buffers of the client's TCP connection: its receive window and transmit buffer.
+pub const SOCKET_BUF: usize = 2048;
+/// rill's read and write buffers of the client (the handshake response and frames stream through them).
+pub const WS_BUF: usize = 1024;
+
 /// Connects to `ws://{host}{path}` at `remote` and runs the exchange described in the module docs. `seed` seeds
 /// the handshake key and the masking keys (take it from the board's RNG).
 pub async fn exchange(
@@ -63,26 +83,11 @@ pub async fn exchange(
     path: &str,
     seed: u64,
 ) -> Result<Summary, ClientError> {
-    let mut rx = [0u8; 2048];
-    let mut tx = [0u8; 2048];
-    let (mut read_buf, mut write_buf, mut message_buf) = ([0u8; 1024], [0u8; 1024], [0u8; 64]);
-    let mut socket = TcpSocket::new(stack, &mut rx, &mut tx);
-    socket.set_timeout(Some(Duration::from_secs(10)));
-    socket.set_nagle_enabled(false);
-    socket.connect(remote).await.map_err(ClientError::Connect)?;
-    info!("client: connected to {:?}", remote);
-
-    let mut key = [0u8; 16];
-    key[..8].copy_from_slice(&seed.to_le_bytes());
-    key[8..].copy_from_slice(&seed.rotate_left(29).to_be_bytes());
-    let request = ClientRequest {
-        host,
-        path,
-        key,
-        protocols: &[],
-        origin: None,
-        headers: &[],
-    };
+    let mut rx = [0u8; SOCKET_BUF];
+    let mut tx = [0u8; SOCKET_BUF];
+    let (mut read_buf, mut write_buf, mut message_buf) = ([0u8; WS_BUF], [0u8; WS_BUF], [0u8; 64]);
+    let mut socket = open(stack, remote, &mut rx, &mut tx).await?;
+    let request = request(host, path, seed);
     let config = crate::ws::CONFIG;
     let result = async {
         let (upgraded, _) = rill_embassy::connect(
@@ -111,14 +116,46 @@ pub async fn exchange(
     result
 }
 
-type TcpReader<'s, 'b, 'x> =
-    Reader<'s, 'b, NoopRawMutex, tcp::TcpReader<'x>, NoAckWait<tcp::TcpWriter<'x>>>;
-type TcpWriter<'s, 'b, 'x> = Writer<'s, 'b, NoopRawMutex, NoAckWait<tcp::TcpWriter<'x>>>;
+/// Opens the client's TCP connection to `remote` over the lent socket buffers: Nagle off, 10 s socket timeout.
+pub(crate) async fn open<'a>(
+    stack: Stack<'a>,
+    remote: IpEndpoint,
+    rx: &'a mut [u8],
+    tx: &'a mut [u8],
+) -> Result<TcpSocket<'a>, ClientError> {
+    let mut socket = TcpSocket::new(stack, rx, tx);
+    socket.set_timeout(Some(Duration::from_secs(10)));
+    socket.set_nagle_enabled(false);
+    socket.connect(remote).await.map_err(ClientError::Connect)?;
+    info!("client: connected to {:?}", remote);
+    Ok(socket)
+}
 
-async fn talk(
-    reader: &mut TcpReader<'_, '_, '_>,
-    writer: &mut TcpWriter<'_, '_, '_>,
-) -> Result<Summary, ClientError> {
+/// The opening request: `Sec-WebSocket-Key` derived from `seed`, no subprotocols or extra headers.
+pub(crate) fn request<'a>(host: &'a str, path: &'a str, seed: u64) -> ClientRequest<'a> {
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&seed.to_le_bytes());
+    key[8..].copy_from_slice(&seed.rotate_left(29).to_be_bytes());
+    ClientRequest {
+        host,
+        path,
+        key,
+        protocols: &[],
+        origin: None,
+        headers: &[],
+    }
+}
+
+/// The exchange itself, over any transport (plain TCP or TLS): echoes, ping, close handshake.
+pub(crate) async fn talk<R, W>(
+    reader: &mut Reader<'_, '_, NoopRawMutex, R, W>,
+    writer: &mut Writer<'_, '_, NoopRawMutex, W>,
+) -> Result<Summary, ClientError>
+where
+    W: Write,
+    R: Read + ErrorType<Error = W::Error>,
+    ClientError: From<Error<W::Error>>,
+{
     writer.send_text(HELLO).await?;
     if reader.recv().await? != Message::Text(HELLO) {
         return Err(ClientError::Unexpected("text echo differs"));
@@ -203,4 +240,67 @@ async fn talk(
         ping_rtt: rtt,
         echoed: HELLO.len() + BIG_LEN + "after ping".len(),
     })
+}
+
+/// A `ws://` or `wss://` URL whose host is an IPv4 literal (the firmware resolves no names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Url<'a> {
+    /// `true` for `wss://`.
+    pub tls: bool,
+    /// The server's address; the port defaults to 80 for `ws://` and 443 for `wss://`.
+    pub remote: IpEndpoint,
+    /// `host[:port]` as written: the `Host` header.
+    pub authority: &'a str,
+    /// The host alone: the TLS server name the certificate must carry.
+    pub host: &'a str,
+    /// The path and query, `/` when the URL has none.
+    pub path: &'a str,
+}
+
+/// Parses `ws://10.99.0.1:9000/path` or `wss://10.99.0.1/path`; `None` for other schemes, hosts that are not
+/// IPv4 literals, and bad ports.
+pub fn parse_url(url: &str) -> Option<Url<'_>> {
+    let (tls, rest) = match url.strip_prefix("wss://") {
+        Some(rest) => (true, rest),
+        None => (false, url.strip_prefix("ws://")?),
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let (host, port) = match authority.split_once(':') {
+        Some((host, port)) => (host, port.parse().ok()?),
+        None => (authority, if tls { 443 } else { 80 }),
+    };
+    let ip: core::net::Ipv4Addr = host.parse().ok()?;
+    Some(Url {
+        tls,
+        remote: IpEndpoint::new(ip.into(), port),
+        authority,
+        host,
+        path,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let url = parse_url("wss://10.99.0.1:9443/echo?x=1").unwrap();
+        assert!(url.tls);
+        assert_eq!(url.remote.port, 9443);
+        assert_eq!(
+            (url.authority, url.host, url.path),
+            ("10.99.0.1:9443", "10.99.0.1", "/echo?x=1")
+        );
+        let url = parse_url("ws://10.99.0.1").unwrap();
+        assert!(!url.tls);
+        assert_eq!((url.remote.port, url.path), (80, "/"));
+        assert_eq!(parse_url("wss://10.0.0.1/").unwrap().remote.port, 443);
+        assert!(parse_url("http://10.0.0.1/").is_none());
+        assert!(parse_url("ws://example.com/").is_none());
+        assert!(parse_url("ws://10.0.0.1:99999/").is_none());
+    }
 }

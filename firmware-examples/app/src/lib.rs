@@ -20,6 +20,8 @@ pub mod http;
 #[cfg(feature = "net")]
 pub mod net;
 mod route;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod tokens;
 #[cfg(feature = "net")]
 pub mod ws;

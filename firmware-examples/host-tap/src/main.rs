@@ -4,14 +4,15 @@
 //! in CI against real clients, with no board attached. It owns 10.99.0.2/24 on the TAP; the peer side (10.99.0.1)
 //! is the TAP interface itself, inside the test's network namespace.
 //!
-//! Usage: `rill-host-tap [--tap NAME] [--client ws://IPV4:PORT/PATH]` (or `RILL_TAP=NAME`), default `tap0`.
-//! Without `--client` it serves `app::net::listen` on port 80; with it, it runs the board's WebSocket client
-//! (`app::client::exchange`) against that server once and exits with 0 on success, 1 on failure.
+//! Usage: `rill-host-tap [--tap NAME] [--client ws://IPV4:PORT/PATH | --client-tls wss://IPV4:PORT/PATH --ca FILE]`
+//! (or `RILL_TAP=NAME`), default `tap0`. Without a client flag it serves `app::net::listen` on port 80; with
+//! `--client` it runs the board's WebSocket client (`app::client::exchange`) against that server once, with
+//! `--client-tls` the same client over TLS 1.3 (`app::tls::exchange_tls`), trusting only the CA certificate in
+//! FILE (PEM or DER), and exits with 0 on success, 1 on failure.
 
 use embassy_executor::Spawner;
-use std::net::SocketAddrV4;
 
-use embassy_net::{IpEndpoint, Ipv4Address, Ipv4Cidr, Stack, StackResources, StaticConfigV4};
+use embassy_net::{Ipv4Address, Ipv4Cidr, Stack, StackResources, StaticConfigV4};
 use embassy_net_tuntap::TunTapDevice;
 use static_cell::StaticCell;
 
@@ -43,12 +44,17 @@ impl log::Log for Stderr {
 
 struct Args {
     tap: String,
-    /// `--client`: the server's address, its `host[:port]` for the Host header, and the path.
-    client: Option<(SocketAddrV4, String, String)>,
+    /// `--client` or `--client-tls`: the server's URL (`ws://` or `wss://`, IPv4 host).
+    client: Option<String>,
+    /// `--ca`: the CA certificate `--client-tls` trusts, DER.
+    ca: Option<Vec<u8>>,
 }
 
 fn usage() -> ! {
-    eprintln!("usage: rill-host-tap [--tap NAME] [--client ws://IPV4[:PORT]/PATH]   (or RILL_TAP=NAME; default tap0)");
+    eprintln!(
+        "usage: rill-host-tap [--tap NAME] [--client ws://IPV4[:PORT]/PATH | \
+         --client-tls wss://IPV4[:PORT]/PATH --ca PEM_OR_DER]   (or RILL_TAP=NAME; default tap0)"
+    );
     std::process::exit(2)
 }
 
@@ -56,32 +62,58 @@ fn args() -> Args {
     let mut parsed = Args {
         tap: std::env::var("RILL_TAP").unwrap_or_else(|_| "tap0".into()),
         client: None,
+        ca: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match (arg.as_str(), args.next()) {
             ("--tap", Some(name)) => parsed.tap = name,
-            ("--client", Some(url)) => {
-                parsed.client = Some(parse_ws_url(&url).unwrap_or_else(|| usage()))
-            }
+            ("--client", Some(url)) if url.starts_with("ws://") => parsed.client = Some(url),
+            ("--client-tls", Some(url)) if url.starts_with("wss://") => parsed.client = Some(url),
+            ("--ca", Some(path)) => parsed.ca = Some(read_certificate(&path)),
             _ => usage(),
         }
     }
-    parsed
+    match &parsed.client {
+        Some(url) if app::client::parse_url(url).is_none() => usage(),
+        Some(url) if url.starts_with("wss://") && parsed.ca.is_none() => usage(),
+        _ => parsed,
+    }
 }
 
-/// `ws://10.99.0.1:9000/path` -> (address, "10.99.0.1:9000", "/path"); IPv4 literals only (no DNS here).
-fn parse_ws_url(url: &str) -> Option<(SocketAddrV4, String, String)> {
-    let rest = url.strip_prefix("ws://")?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
+/// The DER bytes of the first certificate in `path`: a PEM file (its first `CERTIFICATE` block) or DER as is.
+fn read_certificate(path: &str) -> Vec<u8> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| {
+        eprintln!("cannot read {path}: {e}");
+        std::process::exit(2)
+    });
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        return bytes; // binary: DER
     };
-    let address = match authority.parse::<SocketAddrV4>() {
-        Ok(a) => a,
-        Err(_) => SocketAddrV4::new(authority.parse().ok()?, 80),
-    };
-    Some((address, authority.to_string(), path.to_string()))
+    let body = text
+        .split("-----BEGIN CERTIFICATE-----")
+        .nth(1)
+        .and_then(|rest| rest.split("-----END CERTIFICATE-----").next());
+    let der = body.and_then(|body| {
+        let b64: String = body.split_whitespace().collect();
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64).ok()
+    });
+    der.unwrap_or_else(|| {
+        eprintln!("{path}: no PEM CERTIFICATE block");
+        std::process::exit(2)
+    })
+}
+
+/// The host's clock for the certificates' validity check (boards without a trusted time use `NoClock`).
+struct SystemClock;
+
+impl app::tls::TlsClock for SystemClock {
+    fn now() -> Option<u64> {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_secs())
+    }
 }
 
 #[embassy_executor::main]
@@ -89,7 +121,7 @@ async fn main(spawner: Spawner) {
     log::set_logger(&Stderr).expect("logger set once");
     log::set_max_level(log::LevelFilter::Info);
 
-    let Args { tap, client } = args();
+    let Args { tap, client, ca } = args();
     let device = match TunTapDevice::new(&tap) {
         Ok(d) => d,
         Err(e) => {
@@ -109,21 +141,31 @@ async fn main(spawner: Spawner) {
     let (stack, runner) =
         embassy_net::new(device, config, RESOURCES.init(StackResources::new()), seed);
     spawner.spawn(net_task(runner).unwrap());
-    if let Some((address, host, path)) = client {
-        let ip = address.ip().octets();
-        let remote = IpEndpoint::new(
-            Ipv4Address::new(ip[0], ip[1], ip[2], ip[3]).into(),
-            address.port(),
-        );
-        // Masking keys must not be predictable to the network; the time and pid are enough for a test client.
-        let seed = seed
-            ^ std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64);
-        match app::client::exchange(stack, remote, &host, &path, seed).await {
+    if let Some(url) = client {
+        let url = app::client::parse_url(&url).expect("checked in args()");
+        let result = if url.tls {
+            // Record buffers lent to embedded-tls: on the heap here, in a task's static storage on a board.
+            let mut read = vec![0u8; app::tls::READ_RECORD];
+            let mut write = vec![0u8; app::tls::WRITE_RECORD];
+            let records = app::tls::Records {
+                read: &mut read,
+                write: &mut write,
+            };
+            let ca = ca.expect("checked in args()");
+            app::tls::exchange_tls::<SystemClock>(stack, &url, &ca, rand_core::OsRng, records).await
+        } else {
+            // Masking keys must not be predictable to the network; the time and pid are enough for a test client.
+            let seed = seed
+                ^ std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64);
+            app::client::exchange(stack, url.remote, url.authority, url.path, seed).await
+        };
+        match result {
             Ok(summary) => {
                 println!(
-                    "client: OK, {} bytes echoed, ping rtt {} us",
+                    "client: OK{}, {} bytes echoed, ping rtt {} us",
+                    if url.tls { " over TLS 1.3" } else { "" },
                     summary.echoed,
                     summary.ping_rtt.as_micros()
                 );

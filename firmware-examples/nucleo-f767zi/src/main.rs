@@ -1,6 +1,11 @@
 //! rill firmware example for the NUCLEO-F767ZI: DHCP over the on-board Ethernet (LAN8742A PHY, RMII), then the
 //! shared `app` server on port 80 in several listener tasks: the page, and the `/echo` and `/tokens` WebSockets on
 //! rill-embassy.
+//!
+//! With feature `tls`, once the stack has an address the board also runs the shared client once over TLS 1.3
+//! (`app::tls::exchange_tls`) against the `wss://` URL given at build time in `RILL_TLS_URL`, trusting only the
+//! CA certificate (DER) whose path is in `RILL_TLS_CA_DER`, and logs the result. Its entropy (key share, masking
+//! keys) comes from the F767's hardware RNG.
 #![no_std]
 #![no_main]
 
@@ -23,8 +28,8 @@ bind_interrupts!(struct Irqs {
 
 type Device = Ethernet<'static, ETH, GenericPhy<Sma<'static, ETH_SMA>>>;
 
-/// Listener sockets plus the DHCP socket.
-const SOCKETS: usize = app::net::LISTENERS + 1;
+/// Listener sockets plus the DHCP socket (plus the TLS client's).
+const SOCKETS: usize = app::net::LISTENERS + 1 + cfg!(feature = "tls") as usize;
 
 #[embassy_executor::task]
 async fn net_task(mut runner: embassy_net::Runner<'static, Device>) -> ! {
@@ -112,4 +117,46 @@ async fn main(spawner: Spawner) {
         spawner.spawn(listener(stack, id).unwrap());
     }
     app::net::dhcp_or_fallback(stack).await;
+    #[cfg(feature = "tls")]
+    tls_client(stack, rng).await;
+}
+
+/// Runs the client once over TLS against the build's `RILL_TLS_URL`, trusting the CA in `RILL_TLS_CA_DER`.
+#[cfg(feature = "tls")]
+async fn tls_client(stack: Stack<'static>, rng: Rng<'static, peripherals::RNG>) {
+    use app::tls::{NoClock, Records, READ_RECORD, WRITE_RECORD};
+    use static_cell::ConstStaticCell;
+
+    const URL: &str = env!(
+        "RILL_TLS_URL",
+        "feature tls: set RILL_TLS_URL=wss://IPV4:PORT/PATH at build time"
+    );
+    static CA_DER: &[u8] = include_bytes!(env!(
+        "RILL_TLS_CA_DER",
+        "feature tls: set RILL_TLS_CA_DER to the absolute path of the server's CA certificate (DER)"
+    ));
+    // The record buffers embedded-tls borrows, zero-initialised statics (.bss), taken once.
+    static READ: ConstStaticCell<[u8; READ_RECORD]> = ConstStaticCell::new([0; READ_RECORD]);
+    static WRITE: ConstStaticCell<[u8; WRITE_RECORD]> = ConstStaticCell::new([0; WRITE_RECORD]);
+
+    let Some(url) = app::client::parse_url(URL).filter(|u| u.tls) else {
+        defmt::error!(
+            "RILL_TLS_URL is not a wss:// URL with an IPv4 host: {}",
+            URL
+        );
+        return;
+    };
+    let records = Records {
+        read: READ.take(),
+        write: WRITE.take(),
+    };
+    // No trusted time on the board: certificate validity dates are not checked (NoClock).
+    match app::tls::exchange_tls::<NoClock>(stack, &url, CA_DER, rng, records).await {
+        Ok(summary) => defmt::info!(
+            "TLS client: {} bytes echoed, ping rtt {} us",
+            summary.echoed,
+            summary.ping_rtt.as_micros()
+        ),
+        Err(e) => defmt::error!("TLS client failed: {:?}", e),
+    }
 }
