@@ -22,6 +22,8 @@ pub struct Reader<'s, 'b, M: RawMutex, R, W> {
     /// The peer's close code and the length of its reason, kept at the start of the read buffer (the
     /// session's copy is behind the lock); later reads, all discarded, go after it.
     close: Option<(Option<CloseCode>, usize)>,
+    /// permessage-deflate's inflater, lent with `Reader::inflating` (feature `deflate`).
+    inflater: Option<&'b mut (dyn rill::deflate::Inflate + Send)>,
     shared: &'s Shared<'b, M, W>,
 }
 
@@ -42,6 +44,8 @@ where
         message_buf: &'b mut [u8],
         shared: &'s Shared<'b, M, W>,
     ) -> Self {
+        // The agreement first: frames that came right behind the handshake may be compressed.
+        shared.with(|s| s.set_deflate(upgraded.deflate, 0));
         // Frames that came right behind the handshake: the session decodes from the buffer's start.
         if let Some(early) = read_buf.get(upgraded.start..upgraded.end) {
             let len = early.len();
@@ -56,8 +60,27 @@ where
             message: message_buf,
             message_len: 0,
             close: None,
+            inflater: None,
             shared,
         }
+    }
+
+    /// Lends the inflater compressed messages are inflated with (permessage-deflate, feature `deflate`):
+    /// e.g. a `rill::deflate::Inflater` over a window of `1 << receive_window_bits` bytes, as
+    /// [`crate::Config::deflate`] agreed. Pieces of a compressed message then lie in its window.
+    #[cfg(feature = "deflate")]
+    pub fn inflating(mut self, inflater: &'b mut (dyn rill::deflate::Inflate + Send)) -> Self {
+        self.inflater = Some(inflater);
+        self
+    }
+
+    /// The next event, inflating compressed messages when an inflater is lent (without the feature
+    /// nothing is inflated, and the inflating code is not in the firmware).
+    fn poll_event(&mut self) -> Event {
+        #[cfg(feature = "deflate")]
+        return (self.shared).with(|s| s.poll_event_with(self.buf, self.inflater.as_deref_mut()));
+        #[cfg(not(feature = "deflate"))]
+        self.shared.with(|s| s.poll_event(self.buf))
     }
 
     /// Receives the next whole message: straight from the read buffer when it arrived in one piece,
@@ -77,19 +100,19 @@ where
             if at.first {
                 self.message_len = 0;
             }
-            let piece = at.of(self.buf).payload;
-            let end = self.message_len + piece.len();
-            let Some(slot) = self.message.get_mut(self.message_len..end) else {
+            let end = self.message_len + (at.end - at.start);
+            if self.message.len() < end {
                 return Err(self.too_large().await);
-            };
-            slot.copy_from_slice(piece);
+            }
+            let piece = at.of_with(self.buf, self.inflater.as_deref()).payload;
+            self.message[self.message_len..end].copy_from_slice(piece);
             self.message_len = end;
             if at.last {
                 break (at.kind, None);
             }
         };
         let bytes = match whole {
-            Some(at) => at.of(self.buf).payload,
+            Some(at) => at.of_with(self.buf, self.inflater.as_deref()).payload,
             None => self.message.get(..self.message_len).unwrap_or_default(),
         };
         Ok(Message::new(kind, bytes))
@@ -113,7 +136,8 @@ where
     /// [`Reader::close_frame`]); the next call lingers until the connection ends, then returns
     /// [`Error::Closed`].
     pub async fn recv_piece(&mut self) -> Result<Option<Piece<'_>>, Error<W::Error>> {
-        Ok(self.next().await?.map(|at| at.of(self.buf)))
+        let at = self.next().await?;
+        Ok(at.map(|at| at.of_with(self.buf, self.inflater.as_deref())))
     }
 
     /// The peer's close frame once [`Reader::recv_piece`] returned `None`: its code (absent when the frame
@@ -137,7 +161,7 @@ where
     async fn next(&mut self) -> Result<Option<PieceAt>, Error<W::Error>> {
         let shared = self.shared;
         loop {
-            match shared.with(|s| s.poll_event(self.buf)) {
+            match self.poll_event() {
                 Event::NeedInput => {
                     // Replies and pings first; the session may also have ended meanwhile.
                     if shared.try_pump().await? {

@@ -19,14 +19,17 @@ async fn bounded<T>(future: impl std::future::Future<Output = T>) -> T {
 /// A page four times the write buffer: its body must go out from where it lies.
 const PAGE: [u8; 2048] = [b'x'; 2048];
 
-/// An embassy-side echo server on a small board's buffers: 512-byte read and write buffers.
-async fn embassy_echo_server(listener: TcpListener) -> Result<(), Error<std::io::Error>> {
+/// An embassy-side echo server on a small board's buffers: 512-byte read and write buffers (and, with
+/// permessage-deflate, a 2 KiB window to inflate with).
+async fn embassy_echo_server(
+    listener: TcpListener,
+    config: Config,
+) -> Result<(), Error<std::io::Error>> {
     let (stream, _) = listener.accept().await.unwrap();
     let (read_half, write_half) = stream.into_split();
     let (mut rx, tx) = (FromTokio::new(read_half), FromTokio::new(write_half));
     let mut read_buf = [0u8; 512];
     let mut write_buf = [0u8; 512];
-    let config = Config::default();
     // The handshake runs over the read half and a temporary write; embedded-io needs Read + Write in one
     // value, so join the halves for it.
     let mut joined = Joined { rx: &mut rx, tx };
@@ -57,7 +60,15 @@ async fn embassy_echo_server(listener: TcpListener) -> Result<(), Error<std::io:
         0,
         config,
     );
-    let mut reader = Reader::new(rx, &mut read_buf, upgraded, &mut [], &shared);
+    assert_eq!(upgraded.deflate.is_some(), config.deflate.is_some());
+    let mut window = [0u8; 1 << DEFLATE_WINDOW_BITS];
+    let mut inflater = rill::deflate::Inflater::new(&mut window[..]);
+    let reader = Reader::new(rx, &mut read_buf, upgraded, &mut [], &shared);
+    #[cfg(feature = "deflate")]
+    let reader = reader.inflating(&mut inflater);
+    #[cfg(not(feature = "deflate"))]
+    let _ = &mut inflater;
+    let mut reader = reader;
     let mut writer = Writer::new(&shared);
     loop {
         match reader.recv_piece().await {
@@ -70,6 +81,9 @@ async fn embassy_echo_server(listener: TcpListener) -> Result<(), Error<std::io:
         }
     }
 }
+
+/// The inflate window of the deflate test's board: 2 KiB.
+const DEFLATE_WINDOW_BITS: u8 = 11;
 
 /// Read and write halves presented as one stream, for the handshake.
 struct Joined<'r, R, W> {
@@ -103,9 +117,29 @@ impl<R: embedded_io_async::ErrorType, W: embedded_io_async::Write<Error = R::Err
 
 #[tokio::test]
 async fn embassy_server_echoes_messages_larger_than_its_buffers() {
+    echo_through_the_board(Config::default()).await;
+}
+
+/// With permessage-deflate the board inflates what the tokio client compresses (into a 2 KiB window it
+/// agreed as `client_max_window_bits=11`) and answers uncompressed.
+#[cfg(feature = "deflate")]
+#[tokio::test]
+async fn an_inflate_only_board_echoes_compressed_messages() {
+    let config = Config {
+        deflate: Some(rill::deflate::DeflateConfig {
+            receive_window_bits: DEFLATE_WINDOW_BITS,
+            ..rill::deflate::DeflateConfig::default()
+        }),
+        ..Config::default()
+    };
+    echo_through_the_board(config).await;
+}
+
+/// A tokio client echoes text, 64 KiB of binary and a ping through the embassy server.
+async fn echo_through_the_board(config: Config) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}/echo", listener.local_addr().unwrap());
-    let server = tokio::spawn(embassy_echo_server(listener));
+    let server = tokio::spawn(embassy_echo_server(listener, config));
     bounded(async {
         let mut ws = rill_tokio::connect(&url, rill_tokio::Config::default())
             .await
@@ -118,6 +152,9 @@ async fn embassy_server_echoes_messages_larger_than_its_buffers() {
         let big: Vec<u8> = (0..64 * 1024).map(|i| (i % 253) as u8).collect();
         ws.send_binary(&big).await.unwrap();
         assert_eq!(ws.recv().await.unwrap(), rill_tokio::Message::Binary(&big));
+        let text = "the board inflates what the client compresses; ".repeat(300);
+        ws.send_text(&text).await.unwrap();
+        assert_eq!(ws.recv().await.unwrap(), rill_tokio::Message::Text(&text));
         let (reader, writer) = ws.halves();
         let rtt = async { writer.ping(Duration::from_secs(5)).await.unwrap() };
         let keep_reading = async {
@@ -140,7 +177,7 @@ async fn embassy_server_serves_pages_and_rejects_unknown_routes() {
     ] {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(embassy_echo_server(listener));
+        let server = tokio::spawn(embassy_echo_server(listener, Config::default()));
         let mut raw = TcpStream::connect(addr).await.unwrap();
         raw.write_all(format!("GET {path} HTTP/1.1\r\nHost: board\r\n\r\n").as_bytes())
             .await

@@ -143,6 +143,7 @@ pub(crate) fn request<'a>(host: &'a str, path: &'a str, seed: u64) -> ClientRequ
         protocols: &[],
         origin: None,
         headers: &[],
+        deflate: None,
     }
 }
 

@@ -121,7 +121,14 @@ pub async fn serve(
     // Both halves run in this task: no locking needed between them.
     let shared =
         Shared::<NoopRawMutex, _>::new(NoAckWait(tx), write_buf, Role::Server, 0, ws::CONFIG);
-    let mut reader = Reader::new(rx, read_buf, upgraded, &mut [], &shared);
+    #[cfg(feature = "deflate")]
+    let mut window = [0u8; 1 << ws::INFLATE_WINDOW_BITS];
+    #[cfg(feature = "deflate")]
+    let mut inflater = rill::deflate::Inflater::new(&mut window[..]);
+    let reader = Reader::new(rx, read_buf, upgraded, &mut [], &shared);
+    #[cfg(feature = "deflate")]
+    let reader = reader.inflating(&mut inflater);
+    let mut reader = reader;
     let endpoint = match route {
         Route::Tokens => ws::Endpoint::Tokens,
         _ => ws::Endpoint::Echo,

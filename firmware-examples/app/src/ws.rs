@@ -36,6 +36,27 @@ pub const CONFIG: Config = Config {
     write_timeout: Some(Duration::from_secs(20)),
     // Every send leaves at once: tokens are paced, and the echo flushes when it runs out of input.
     batch: None,
+    deflate: DEFLATE,
+};
+
+/// The window compressed messages are inflated in (feature `deflate`): 4 KiB, agreed with the client as
+/// `client_max_window_bits=12`. A client that cannot limit its window (no `client_max_window_bits` in its
+/// offer) gets no compression.
+pub const INFLATE_WINDOW_BITS: u8 = 12;
+
+/// permessage-deflate, inflate only, with the `deflate` feature; off without it.
+const DEFLATE: Option<rill::deflate::DeflateConfig> = if cfg!(feature = "deflate") {
+    Some(rill::deflate::DeflateConfig {
+        receive_window_bits: INFLATE_WINDOW_BITS,
+        send_window_bits: None,
+        receive_no_context_takeover: false,
+        send_no_context_takeover: false,
+        compress_threshold: 0,
+        level: 0,
+        memory_level: 1,
+    })
+} else {
+    None
 };
 
 /// Time between two tokens: slow enough to watch on the page.

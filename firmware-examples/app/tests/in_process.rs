@@ -191,6 +191,7 @@ async fn tokens(stack: Stack<'_>) {
         protocols: &[],
         origin: None,
         headers: &[],
+        deflate: None,
     };
     let (upgraded, _) = rill_embassy::connect(
         &mut socket,
