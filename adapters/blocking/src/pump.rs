@@ -83,7 +83,7 @@ fn failed(session: &mut Session, error: io::Error, now: Instant) -> Result<(), E
 /// The receiving side: the read buffer the session decodes in place, and `recv`'s reassembly buffer.
 pub(crate) struct Input {
     buf: Vec<u8>,
-    /// permessage-deflate's inflater, when the handshake agreed it.
+    /// permessage-deflate's inflater, allocated at the first compressed message.
     inflater: Option<Box<Inflater<Box<[u8]>>>>,
     message: Vec<u8>,
     max_message: usize,
@@ -92,15 +92,11 @@ pub(crate) struct Input {
 }
 
 impl Input {
-    pub(crate) fn new(
-        buf: Vec<u8>,
-        inflater: Option<Box<Inflater<Box<[u8]>>>>,
-        max_message: usize,
-    ) -> Self {
+    pub(crate) fn new(buf: Vec<u8>, max_message: usize) -> Self {
         let (message, stashed) = (Vec::new(), None);
         Input {
             buf,
-            inflater,
+            inflater: None,
             message,
             max_message,
             stashed,
@@ -120,6 +116,13 @@ impl Input {
             let now = link.core.now();
             let mut session = link.core.lock();
             let event = session.poll_event_with(&mut self.buf, self.inflater.as_deref_mut());
+            if event == Event::NeedInflater {
+                // The first compressed message: only now is the inflater worth its memory.
+                let agreed = session.deflate().map(|agreed| (agreed, session.role()));
+                self.inflater =
+                    agreed.map(|(agreed, role)| rill_zlib::agreed_inflater(&agreed, role));
+                continue;
+            }
             let (owed, deadline) = (session.wants_transmit(), session.poll_timeout());
             drop(session);
             if owed {

@@ -51,8 +51,7 @@ impl<S: Read + Write + Timeouts> WebSocket<S> {
             core,
             out: Arc::new(out),
         };
-        let inflater = deflate.map(|agreed| rill_zlib::agreed_inflater(&agreed, role));
-        let input = Input::new(buf, inflater, config.max_message);
+        let input = Input::new(buf, config.max_message);
         Ok(WebSocket {
             input,
             writer,

@@ -170,6 +170,11 @@ where
                     self.read().await?;
                 }
                 Event::Piece(at) => return Ok(Some(at)),
+                // No inflater was lent (`Reader::inflating`): compressed data cannot be read.
+                Event::NeedInflater => {
+                    let error = ProtocolError::InvalidCompressedData;
+                    shared.with(|s| s.fail(error, now()));
+                }
                 // Each ping of a burst gets its pong, sent now if the write side is free.
                 Event::Ping => {
                     shared.try_pump().await?;

@@ -26,8 +26,7 @@ pub struct Reader<S> {
     last_read: usize,
     /// The peer's close frame, copied out of the session when it arrives.
     close: (Option<CloseCode>, String),
-    /// permessage-deflate's inflater and its window, allocated at the first receive once the handshake
-    /// agreed it.
+    /// permessage-deflate's inflater and its window, allocated at the first compressed message.
     inflater: Option<Box<Inflater<Box<[u8]>>>>,
     shared: Arc<Shared<S>>,
 }
@@ -151,9 +150,6 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         // loses nothing): a connection whose peer keeps the read buffer full yields to the others every
         // so often instead of starving them.
         tokio::task::consume_budget().await;
-        if self.inflater.is_none() {
-            self.inflater = self.shared.inflater();
-        }
         loop {
             let inflater = self.inflater.as_deref_mut();
             let (event, owed) = self.shared.with(|s| {
@@ -167,6 +163,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                 }
                 Event::Ping => self.shared.transmit_owed(owed).await?,
                 Event::Piece(at) => return Ok(Some(at)),
+                Event::NeedInflater => self.inflater = self.shared.inflater(),
                 Event::Pong(id) => {
                     self.shared.pong.send_replace(id);
                 }

@@ -346,3 +346,50 @@ fn a_small_compressed_message_arrives_as_one_piece() {
         b"hello, compressed world"
     );
 }
+
+#[test]
+fn the_inflater_is_asked_for_only_when_a_compressed_message_arrives() {
+    let agreed = params(15, 15, false);
+    let mut client = peer(Role::Client, agreed, 4096, 4096);
+    let mut server = peer(Role::Server, agreed, 4096, 4096);
+    // Uncompressed messages (below the threshold) need no inflater.
+    client.session.set_deflate(Some(agreed), 100);
+    let mut wire = send(&mut client, MessageKind::Text, b"short", 4096);
+    wire.extend(send(&mut client, MessageKind::Text, &text(3, 500), 4096));
+    assert_eq!(wire[0], 0x81, "below the threshold: no RSV1");
+    server.read_buf[..wire.len()].copy_from_slice(&wire);
+    server.session.handle_input(wire.len(), NOW);
+    let none = None::<&mut Inflater<Vec<u8>>>;
+    let Event::Piece(at) = server.session.poll_event_with(&mut server.read_buf, none) else {
+        panic!("the uncompressed message comes without an inflater");
+    };
+    assert!(!at.inflated);
+    let none = None::<&mut Inflater<Vec<u8>>>;
+    let event = server.session.poll_event_with(&mut server.read_buf, none);
+    assert_eq!(event, Event::NeedInflater);
+    let event = server
+        .session
+        .poll_event_with(&mut server.read_buf, Some(&mut server.inflater));
+    let Event::Piece(at) = event else {
+        panic!("expected the compressed message, got {event:?}");
+    };
+    assert!(at.first && at.last && at.inflated);
+    assert_eq!(at.of(server.inflater.window()).payload, &text(3, 500)[..]);
+}
+
+#[test]
+fn poll_event_without_an_inflater_fails_a_compressed_message_with_1007() {
+    let agreed = params(15, 15, false);
+    let mut client = peer(Role::Client, agreed, 4096, 4096);
+    let mut server = peer(Role::Server, agreed, 4096, 4096);
+    let wire = send(&mut client, MessageKind::Text, &text(5, 300), 4096);
+    server.read_buf[..wire.len()].copy_from_slice(&wire);
+    server.session.handle_input(wire.len(), NOW);
+    assert_eq!(
+        server.session.poll_event(&mut server.read_buf),
+        Event::NeedInput
+    );
+    let mut out = Vec::new();
+    drain(&mut server, &mut out);
+    assert_eq!(&out[..4], &[0x88, 0x02, 0x03, 0xef], "close 1007 goes out");
+}

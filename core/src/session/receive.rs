@@ -25,6 +25,9 @@ pub enum Event {
     Close,
     /// The connection is over.
     End(End),
+    /// A compressed message arrived and [`Session::poll_event_with`] was lent no inflater: lend one and
+    /// poll again (so a connection that never receives a compressed message never allocates one).
+    NeedInflater,
 }
 
 /// Where a piece of a message lies in the read buffer, and its place in the message.
@@ -143,7 +146,7 @@ impl Session {
     /// at the instant their input arrived (the one given to [`Session::handle_input`]): a pong's
     /// round-trip time ends when its bytes were read, and no clock is read per event.
     pub fn poll_event(&mut self, buf: &mut [u8]) -> Event {
-        self.poll_event_with(buf, None::<&mut NoInflate>)
+        self.poll(buf, None::<&mut NoInflate>, false)
     }
 
     /// [`Session::poll_event`] for a connection with permessage-deflate: compressed messages are inflated
@@ -153,7 +156,18 @@ impl Session {
     pub fn poll_event_with<I: Inflate + ?Sized>(
         &mut self,
         buf: &mut [u8],
+        inflater: Option<&mut I>,
+    ) -> Event {
+        self.poll(buf, inflater, true)
+    }
+
+    /// Decodes the next event; without an inflater a compressed message asks for one (`lend`) or fails
+    /// the connection.
+    fn poll<I: Inflate + ?Sized>(
+        &mut self,
+        buf: &mut [u8],
         mut inflater: Option<&mut I>,
+        lend: bool,
     ) -> Event {
         let now = self.clock.last_heard;
         loop {
@@ -163,6 +177,9 @@ impl Session {
                 Phase::Done => return Event::End(self.end.unwrap_or(End::Abnormal)),
             }
             if self.inflow.is_some_and(|flow| flow.pending.is_some()) {
+                if lend && inflater.is_none() {
+                    return Event::NeedInflater;
+                }
                 match self.inflate_step(buf, inflater.as_deref_mut()) {
                     Ok(Some(piece)) => return Event::Piece(piece),
                     Ok(None) => continue,
