@@ -5,8 +5,9 @@
 #
 # Usage: scripts/firmware-build.sh [PACKAGE...]   (default: all; names are directories under firmware-examples/)
 # Each package is its own cargo project (own target, .cargo/config.toml, Cargo.lock), excluded from the workspace.
-# nucleo-f767zi is also built with feature `tls` (the wss:// client on embedded-tls, docs/tls.md "On a board"),
-# against a throwaway CA made with openssl, to report what TLS adds; RILL_FW_TLS=0 skips that build.
+# nucleo-f767zi is also built with feature `deflate` (permessage-deflate, inflate only: docs/deflate.md) and with
+# feature `tls` (the wss:// client on embedded-tls, docs/tls.md "On a board") against a throwaway CA made with
+# openssl, to report what each adds; RILL_FW_TLS=0 skips the TLS build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,7 @@ echo "== app (shared logic): fmt, clippy (host and thumbv6m), tests"
     cargo fmt --check
     cargo clippy --locked --all-targets --features net,log -- -D warnings
     cargo clippy --locked --all-targets --features net,log,tls -- -D warnings
+    cargo clippy --locked --all-targets --features net,log,deflate -- -D warnings
     # thumbv6m: the smallest target, without compare-and-swap atomics; the boards' feature set.
     cargo clippy --locked --target thumbv6m-none-eabi --features net,defmt -- -D warnings
     # Unit tests and tests/in_process.rs (server and client over two in-memory embassy-net stacks).
@@ -76,6 +78,11 @@ for board in "${BOARDS[@]}"; do
             -keyout "$ca_dir/ca.key" -outform DER -out "$ca_dir/ca.der" 2>/dev/null
         RILL_TLS_URL=wss://10.99.0.1:9443/ RILL_TLS_CA_DER="$ca_dir/ca.der" build_board "$board" "$board +tls" --features tls
         rm -rf "$ca_dir"
+    fi
+    if [ "$board" = nucleo-f767zi ]; then
+        # permessage-deflate, inflate only (docs/deflate.md "On a board"): what accepting browsers' compressed
+        # messages costs in flash and RAM.
+        build_board "$board" "$board +deflate" --features deflate
     fi
 done
 

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 seconds="${1:-60}"
 fuzz_dir=tests/fuzz
-targets=(server_handshake client_handshake frame_header session extensions)
+targets=(server_handshake client_handshake frame_header session extensions inflate)
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked

@@ -29,6 +29,7 @@ step clippy cargo clippy --workspace --all-targets --all-features -- -D warnings
 step unit-and-integration cargo test --workspace
 step core-without-features cargo test -p rill
 step futures-feature cargo test -p rill-tokio --features futures
+step embassy-deflate cargo test -p rill-embassy --features deflate
 step tls-axum cargo test -p rill-tokio --all-features --test tls --test axum
 step cross-builds bash scripts/cross-check.sh
 step autobahn bash scripts/autobahn.sh

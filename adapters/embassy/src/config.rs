@@ -28,8 +28,8 @@ pub struct Config {
     /// Opt-in coalescing of sends (its durations are `core::time`, as in the core); `None` flushes every
     /// send at once.
     pub batch: Option<Batch>,
-    /// permessage-deflate (RFC 7692), inflate only: what [`crate::accept`] accepts and [`crate::connect`]
-    /// offers; `None` (the default) neither. `send_window_bits` is taken as `None` whatever it says: this
+    /// permessage-deflate (RFC 7692), inflate only, with the feature `deflate`: what [`crate::accept`]
+    /// accepts and [`crate::connect`] offers; `None` (the default) neither. `send_window_bits` is taken as `None` whatever it says: this
     /// endpoint never compresses (RFC 7692 allows it), so it needs no compressor memory, only a window of
     /// `1 << receive_window_bits` bytes to inflate with (below 15 the peer must agree to compress with no
     /// more; a server declines clients that cannot). The agreement is in [`crate::Upgraded::deflate`].
@@ -53,8 +53,12 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The permessage-deflate configuration the handshakes use: [`Config::deflate`], inflate only.
+    /// The permessage-deflate configuration the handshakes use: [`Config::deflate`], inflate only, and
+    /// only with the feature `deflate` (without it nothing is offered or accepted).
     pub fn deflate(&self) -> Option<rill::deflate::DeflateConfig> {
+        if cfg!(not(feature = "deflate")) {
+            return None;
+        }
         self.deflate.map(|config| rill::deflate::DeflateConfig {
             send_window_bits: None,
             ..config

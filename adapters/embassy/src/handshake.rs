@@ -61,11 +61,16 @@ where
                 };
             let mut decision = decide(&request);
             if let Decision::Accept {
-                deflate: agreed @ None,
-                ..
+                deflate: agreed, ..
             } = &mut decision
             {
-                *agreed = config.deflate().and_then(|c| request.deflate(&c));
+                if cfg!(not(feature = "deflate")) {
+                    // Without the feature there is no inflater to lend: nothing is agreed (and the
+                    // negotiation code stays out of the firmware).
+                    *agreed = None;
+                } else if agreed.is_none() {
+                    *agreed = config.deflate().and_then(|c| request.deflate(&c));
+                }
             }
             let answer = answer(&request, &decision, write_buf)?;
             stream
