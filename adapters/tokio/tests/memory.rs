@@ -17,12 +17,15 @@ static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 static ALLOCATED_BYTES: AtomicUsize = AtomicUsize::new(0);
 /// Bytes allocated and not yet freed.
 static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
+/// The most bytes live at once since the last reset.
+static PEAK_BYTES: AtomicUsize = AtomicUsize::new(0);
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         ALLOCATED_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
-        LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        let live = LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+        PEAK_BYTES.fetch_max(live, Ordering::Relaxed);
         unsafe { System.alloc(layout) }
     }
 
@@ -233,4 +236,93 @@ fn memory_grown_by_a_burst_is_returned_once_the_connection_is_quiet() {
         let _ = waiting.await;
         server.await.unwrap();
     });
+}
+
+/// A compression bomb: a client streams zeros compressed about 1000:1 (up to 1 GiB inflated, from about
+/// 1 MiB on the wire) into one message. The server fails it with 1009 once the inflated size passes its
+/// limit (`recv`'s 1 MiB, or the session's, here 8 MiB, for `recv_piece`), and the heap never holds more than a
+/// few MiB on the way (the inflated bytes pass through the inflater's 32 KiB window).
+#[test]
+fn a_compression_bomb_closes_with_1009_and_memory_stays_flat() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for streaming in [false, true] {
+        runtime.block_on(async {
+            let listener = Listener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("ws://{}", listener.local_addr().unwrap());
+            let server = tokio::spawn(async move {
+                let (stream, _) = listener.accept().await.unwrap();
+                // The session's limit, for recv_piece: 8 MiB (64 MiB by default; smaller keeps the
+                // debug build quick).
+                let limits = rill::Limits {
+                    max_message_len: 8 << 20,
+                    ..rill::Limits::default()
+                };
+                let config = Config {
+                    limits,
+                    ..Config::default()
+                };
+                let mut ws = accept(stream, config).await.unwrap();
+                let (reader, _writer) = ws.halves();
+                let mut inflated = 0usize;
+                loop {
+                    let outcome = if streaming {
+                        reader
+                            .recv_piece()
+                            .await
+                            .map(|p| p.map(|p| p.payload.len()))
+                    } else {
+                        reader.recv().await.map(|message| match message {
+                            Message::Text(text) => Some(text.len()),
+                            Message::Binary(bytes) => Some(bytes.len()),
+                            Message::Close(..) => None,
+                        })
+                    };
+                    match outcome {
+                        Ok(Some(len)) => inflated += len,
+                        Ok(None) => panic!("the client closed first"),
+                        Err(error) => return (error.to_string(), inflated),
+                    }
+                }
+            });
+            let start = LIVE_BYTES.load(Ordering::Relaxed);
+            PEAK_BYTES.store(start, Ordering::Relaxed);
+            let mut ws = connect(&url, Config::default()).await.unwrap();
+            let (reader, writer) = ws.halves();
+            let zeros = vec![0u8; 1 << 20];
+            let bomb = async {
+                let mut chunks = writer.begin(MessageKind::Binary).await.unwrap();
+                for _ in 0..1024 {
+                    if chunks.send(&zeros).await.is_err() {
+                        break;
+                    }
+                }
+                std::future::pending::<()>().await
+            };
+            let close = tokio::time::timeout(Duration::from_secs(120), async {
+                tokio::select! {
+                    message = reader.recv() => match message {
+                        Ok(Message::Close(code, _)) => code,
+                        other => panic!("expected the server's close frame, got {other:?}"),
+                    },
+                    () = bomb => unreachable!(),
+                }
+            })
+            .await
+            .expect("the server answered the bomb in time");
+            let peak = PEAK_BYTES.load(Ordering::Relaxed) - start;
+            assert_eq!(close, Some(CloseCode::MESSAGE_TOO_BIG));
+            let (error, inflated) = server.await.unwrap();
+            assert!(error.contains("exceeds the limit"), "{error}");
+            let limit = if streaming { 8 << 20 } else { 1 << 20 };
+            assert!(inflated <= limit, "{inflated} bytes handed out");
+            assert!(
+                peak < 16 << 20,
+                "the heap grew by {peak} bytes (streaming: {streaming})"
+            );
+        });
+    }
 }
