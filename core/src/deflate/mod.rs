@@ -21,6 +21,10 @@ pub use negotiate::{negotiate, parse_agreement, write_offer, AgreementError};
 
 use crate::connection::Role;
 
+/// True when the core is built with its `deflate` feature. Without it the handshake neither offers, agrees
+/// nor answers permessage-deflate (so the negotiation code stays out of a firmware that cannot inflate).
+pub const SUPPORTED: bool = cfg!(feature = "deflate");
+
 /// The smallest window, in bits, RFC 7692 allows.
 pub const MIN_WINDOW_BITS: u8 = 8;
 /// The largest window, in bits (32 KiB): DEFLATE's own limit.

@@ -58,7 +58,7 @@ impl ClientRequest<'_> {
         if let Some(origin) = self.origin {
             w.put_header("Origin", origin.as_bytes())?;
         }
-        if let Some(config) = &self.deflate {
+        if let Some(config) = self.deflate.as_ref().filter(|_| deflate::SUPPORTED) {
             w.put(b"Sec-WebSocket-Extensions: ")?;
             w.put_with(|rest| deflate::write_offer(config, rest))?;
             w.put(b"\r\n")?;
@@ -170,6 +170,8 @@ pub fn parse_response<'b>(
     request: &ClientRequest<'_>,
     max_head_len: usize,
 ) -> Result<Parsed<Response<'b>>, ResponseError> {
+    // Without the `deflate` feature nothing was offered (see `ClientRequest::encode`).
+    let offered = request.deflate.filter(|_| deflate::SUPPORTED);
     let window = &buf[..buf.len().min(max_head_len)];
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut raw = httparse::Response::new(&mut headers);
@@ -215,7 +217,7 @@ pub fn parse_response<'b>(
                     .trim_ascii(),
             );
         } else if name.eq_ignore_ascii_case("sec-websocket-extensions") {
-            if request.deflate.is_none() && !header.value.trim_ascii().is_empty() {
+            if offered.is_none() && !header.value.trim_ascii().is_empty() {
                 return Err(ResponseError::UnexpectedExtension);
             }
             list(&mut extensions)?;
@@ -236,7 +238,7 @@ pub fn parse_response<'b>(
             return Err(ResponseError::UnexpectedProtocol);
         }
     }
-    let deflate = match &request.deflate {
+    let deflate = match &offered {
         Some(config) => {
             deflate::parse_agreement(&extensions, config).map_err(ResponseError::Deflate)?
         }

@@ -230,6 +230,9 @@ impl<'b> Request<'b> {
     /// request (the first acceptable offer), or `None` when the client offers none we accept; see
     /// [`deflate::negotiate`]. Put it in [`Accept::deflate`] (or [`Decision::Accept`]) to answer with it.
     pub fn deflate(&self, config: &DeflateConfig) -> Option<DeflateParams> {
+        if !deflate::SUPPORTED {
+            return None;
+        }
         deflate::negotiate(&self.extensions, config)
     }
 
@@ -315,6 +318,9 @@ fn encode_switching(
         w.put_header("Sec-WebSocket-Protocol", protocol.as_bytes())?;
     }
     if let Some(params) = &accept.deflate {
+        if !deflate::SUPPORTED {
+            return Err(EncodeError::DeflateNotOffered);
+        }
         w.put(b"Sec-WebSocket-Extensions: ")?;
         w.put_with(|rest| params.write_response(&request.extensions, rest))?;
         w.put(b"\r\n")?;
