@@ -88,7 +88,7 @@ pub async fn exchange(
     let (mut read_buf, mut write_buf, mut message_buf) = ([0u8; WS_BUF], [0u8; WS_BUF], [0u8; 64]);
     let mut socket = open(stack, remote, &mut rx, &mut tx).await?;
     let request = request(host, path, seed);
-    let config = crate::ws::CONFIG;
+    let config = crate::ws::CLIENT_CONFIG;
     let result = async {
         let (upgraded, _) = rill_embassy::connect(
             &mut socket,

@@ -151,7 +151,7 @@ pub async fn exchange_tls<Clock: TlsClock>(
     let seed = rng.next_u64();
     let mut socket = client::open(stack, remote, &mut rx, &mut tx).await?;
     let request = client::request(url.authority, url.path, seed);
-    let config = crate::ws::CONFIG;
+    let config = crate::ws::CLIENT_CONFIG;
     let result = async {
         let (rx, tx) = socket.split();
         let (rx, tx) = (Mutex::new(rx), Mutex::new(tx));

@@ -39,6 +39,13 @@ pub const CONFIG: Config = Config {
     deflate: DEFLATE,
 };
 
+/// The board client's settings: [`CONFIG`] without permessage-deflate (it lends no inflater; the server
+/// side shows the inflate path).
+pub const CLIENT_CONFIG: Config = Config {
+    deflate: None,
+    ..CONFIG
+};
+
 /// The window compressed messages are inflated in (feature `deflate`): 4 KiB, agreed with the client as
 /// `client_max_window_bits=12`. A client that cannot limit its window (no `client_max_window_bits` in its
 /// offer) gets no compression.
