@@ -2,7 +2,9 @@
 # Real-browser test of the token_stream demo: headless Debian Chromium + playwright-core + `node --test`
 # (docs/browser-test.md). Installs what it needs (apt chromium, npm ci), builds the example in release
 # with TLS (feature rustls), starts three demo servers on 127.0.0.1 (a free port each; the third over
-# HTTPS/WSS with a throwaway self-signed certificate, docs/tls.md), runs tests/browser, stops the servers.
+# HTTPS/WSS with a throwaway self-signed certificate, docs/tls.md), runs tests/browser (deflate.test.mjs: the
+# browser agreed permessage-deflate with the demo, ws.extensions and the 101 seen over the DevTools protocol),
+# stops the servers.
 #
 # Env: CARGO_TARGET_DIR (honoured), CARGO_BUILD_JOBS (default 1), CHROMIUM (default /usr/bin/chromium),
 # RILL_SCREENSHOT (default docs/img/token_stream.png; "0" for none).
@@ -76,7 +78,7 @@ export RILL_TLS_URL="$URL" RILL_TLS_SPKI
 # 5. The tests.
 cd tests/browser
 status=0
-timeout 300 node --test --test-concurrency=1 token_stream.test.mjs tls.test.mjs || status=$?
+timeout 300 node --test --test-concurrency=1 token_stream.test.mjs tls.test.mjs deflate.test.mjs || status=$?
 if [ "$status" != 0 ]; then
     for name in plain drop tls; do
         echo "--- $name server stderr" >&2

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Interop tests against real peers nobody here wrote: Python `websockets` (client and server) and
-# `websocket-client`, pinned in tests/interop/requirements.txt and installed into a venv this script makes.
+# `websocket-client`, pinned in tests/interop/requirements.txt and installed into a venv this script makes,
+# and Node `ws` (permessage-deflate, tests/interop/test_node_deflate.py), pinned by
+# tests/interop/node/package-lock.json and installed with `npm ci`.
 #
 #   bash scripts/interop.sh [pytest args...]     e.g. bash scripts/interop.sh -k close -x
 #
@@ -26,7 +28,12 @@ if ! cmp -s tests/interop/requirements.txt "$VENV/.requirements"; then
     cp tests/interop/requirements.txt "$VENV/.requirements"
 fi
 
+# Node `ws` for the permessage-deflate tests (node and npm: scripts/setup.sh).
+(cd tests/interop/node && timeout 300 npm ci --no-audit --no-fund --loglevel=error)
+
 cargo build --release -p rill-tokio --features rustls-webpki-roots --example echo_server --example interop_client
+# wsdeflate: the rill-tokio client of the permessage-deflate tests (and of scripts/deflate-bench.sh).
+cargo build --release -p rill-benches --bin wsdeflate
 BIN=$TARGET_DIR/release/examples
 mkdir -p "$LOGS"
 
@@ -80,6 +87,8 @@ start_server echo
 RILL_ECHO_URL=$URL
 start_server echo-small --max-message 65536 --protocols chat,superchat --close-on close-me
 RILL_ECHO_SMALL_URL=$URL
+start_server echo-nodeflate --no-deflate
+RILL_ECHO_NODEFLATE_URL=$URL
 # TLS: a CA made for this run signs a certificate for localhost only (so 127.0.0.1 is a wrong host).
 TLS_DIR=$LOGS/tls
 "$PY" - "$TLS_DIR" <<'EOF'
@@ -96,9 +105,12 @@ start_server echo-tls --tls-cert "$TLS_DIR/server.pem" --tls-key "$TLS_DIR/serve
 RILL_ECHO_TLS_URL="wss://localhost:$PORT"
 RILL_TLS_CA=$PWD/$TLS_DIR/ca.pem
 case $TLS_DIR in /*) RILL_TLS_CA=$TLS_DIR/ca.pem ;; esac
-export RILL_ECHO_URL RILL_ECHO_SMALL_URL RILL_ECHO_TLS_URL RILL_TLS_CA
+export RILL_ECHO_URL RILL_ECHO_SMALL_URL RILL_ECHO_NODEFLATE_URL RILL_ECHO_TLS_URL RILL_TLS_CA
 export RILL_INTEROP_CLIENT=$PWD/$BIN/interop_client
 case $TARGET_DIR in /*) RILL_INTEROP_CLIENT=$BIN/interop_client ;; esac
+export RILL_DEFLATE_CLIENT=$PWD/$TARGET_DIR/release/wsdeflate
+case $TARGET_DIR in /*) RILL_DEFLATE_CLIENT=$TARGET_DIR/release/wsdeflate ;; esac
+export RILL_NODE_DIR=$PWD/tests/interop/node
 echo "interop: echo servers at $RILL_ECHO_URL, $RILL_ECHO_SMALL_URL and $RILL_ECHO_TLS_URL (logs in $LOGS)"
 
 status=0

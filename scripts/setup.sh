@@ -12,11 +12,14 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 
 # Debian packages: patch (Autobahn build), iproute2 (network namespaces for the host-TAP firmware test),
-# chromium (the real-browser test).
+# chromium (the real-browser test), nodejs and npm (the browser test's playwright-core and the Node `ws`
+# interop peers in tests/interop/node).
 missing=()
 command -v patch >/dev/null || missing+=(patch)
 command -v ip >/dev/null || missing+=(iproute2)
 command -v chromium >/dev/null || missing+=(chromium)
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "setup: need root to install ${missing[*]}" >&2
