@@ -262,19 +262,10 @@ impl Session {
         if take == 0 {
             end += compress(&[], &mut buf[end..], true, deflater)?;
         }
-        let (mut skip_left, mut left) = (skip, take);
-        for part in parts {
-            if left == 0 {
-                break;
-            }
-            let Some(piece) = part.get(skip_left..) else {
-                skip_left -= part.len();
-                continue;
-            };
-            skip_left = 0;
-            let n = piece.len().min(left);
-            left -= n;
-            end += compress(&piece[..n], &mut buf[end..], left == 0, deflater)?;
+        let mut left = take;
+        for piece in segments(parts, skip, take) {
+            left -= piece.len();
+            end += compress(piece, &mut buf[end..], left == 0, deflater)?;
         }
         let last = fin && take == rest;
         let keep = if last {
@@ -456,21 +447,30 @@ fn place(
     let mut end = at + header.len();
     buf[at..end].copy_from_slice(header);
     let mut masker = head.payload_masker();
+    for piece in segments(parts, skip, take) {
+        let slot = &mut buf[end..end + piece.len()];
+        slot.copy_from_slice(piece);
+        masker.apply(slot);
+        end += piece.len();
+    }
+    end
+}
+
+/// The non-empty slices of `parts` that make up the `take` bytes after the first `skip`.
+fn segments<'p>(
+    parts: &'p [&'p [u8]],
+    skip: usize,
+    take: usize,
+) -> impl Iterator<Item = &'p [u8]> + 'p {
     let (mut skip, mut take) = (skip, take);
-    for part in parts {
-        if take == 0 {
-            break;
-        }
+    parts.iter().filter_map(move |part| {
         let Some(rest) = part.get(skip..) else {
             skip -= part.len();
-            continue;
+            return None;
         };
         skip = 0;
         let n = rest.len().min(take);
-        let slot = &mut buf[end..end + n];
-        slot.copy_from_slice(&rest[..n]);
-        masker.apply(slot);
-        (end, take) = (end + n, take - n);
-    }
-    end
+        take -= n;
+        (n > 0).then(|| &rest[..n])
+    })
 }
