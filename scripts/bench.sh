@@ -21,6 +21,9 @@ sections (default: --throughput; several may be given):
                     Rust server, each on one thread pinned to core 0 (generator on core 1), plus thread-per-core
                     rill vs rill on tokio's multi-thread runtime (both cores). Builds load_test and echo_uws with
                     ../shared/uws/build.sh target/uws (needs gcc, g++, zlib1g-dev). Not part of --all.
+  --tls             TLS (issue 12): rill-tokio against tokio-tungstenite with rustls, in one process (tls-compare):
+                    handshake time (TCP + TLS + WebSocket) and echo msgs/s, --runs rounds interleaved; servers
+                    pinned to core 0, clients to core 1 in-process. Not part of --all.
 
 options:
   --quick           a one-minute look: 1 run, short runs, fewer points, 1000 idle connections; --uws: 1 round,
@@ -64,7 +67,7 @@ while [ $# -gt 0 ]; do
         --uws-servers) read -r -a UWS_SERVERS <<<"$2"; shift ;;
         --uws-reports) UWS_REPORTS=$2; UWS_REPORTS_GIVEN=1; shift ;;
         --uws-summarize) UWS_SUMMARIZE=$2; shift ;;
-        --throughput | --tokens | --memory | --alloc | --uws) SECTIONS+=("${1#--}") ;;
+        --throughput | --tokens | --memory | --alloc | --uws | --tls) SECTIONS+=("${1#--}") ;;
         --all) SECTIONS=(throughput tokens memory alloc) ;;
         -h | --help) usage; exit 0 ;;
         *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
@@ -638,6 +641,18 @@ uws_report() {
     else
         echo "(no python3: skipped the charts; run scripts/bench-chart.py $csv later)"
     fi
+}
+
+# ---- TLS: rill-tokio against tokio-tungstenite over rustls (issue 12) ---------------------------------------
+# One process (benches/src/bin/tls-compare.rs): a throwaway CA made in-process, both servers on a current-thread
+# runtime pinned to core 0, the clients on core 1; --runs rounds, the libraries interleaved in each.
+section_tls() {
+    local csv=$OUT/tls-$STAMP.csv
+    local -a sizes=()
+    [ "$QUICK" = 1 ] && sizes=(--handshakes 100 --warmup-handshakes 20 --msgs 5000)
+    log "tls: $RUNS rounds, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    "$BIN/tls-compare" --rounds "$RUNS" "${sizes[@]}" --csv "$csv" 2>>"$LOGS/tls-compare.log"
+    echo "raw results: $csv (progress: $LOGS/tls-compare.log)"
 }
 
 if [ -n "${UWS_SUMMARIZE:-}" ]; then
