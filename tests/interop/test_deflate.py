@@ -325,3 +325,35 @@ def test_rill_scripted_client_with_websockets_deflate_server(client_bin, deflate
     record = deflate_server.record(name)
     assert record["close_rcvd"] == (1000, "done")
     check_server_agreement(deflate_server, name)
+
+
+@pytest.mark.parametrize(
+    "offer,answer,bits,takeover",
+    [
+        # 8 bits agreed: zlib cannot compress with a 256-byte window, so the server sends uncompressed.
+        ("server_max_window_bits=8; client_max_window_bits=8", "permessage-deflate; server_max_window_bits=8; client_max_window_bits=8", None, True),
+        ("server_max_window_bits=9; client_max_window_bits=9", "permessage-deflate; server_max_window_bits=9; client_max_window_bits=9", 9, True),
+        ("server_no_context_takeover; client_max_window_bits", "permessage-deflate; server_no_context_takeover; server_max_window_bits=12", 12, False),
+    ],
+    ids=["server-bits-8-uncompressed", "server-bits-9", "server-no-context-takeover"],
+)
+def test_server_keeps_the_agreed_window_and_takeover_on_the_wire(offer, answer, bits, takeover, echo_url):
+    client = RawClient(echo_url, f"Sec-WebSocket-Extensions: permessage-deflate; {offer}\r\n")
+    try:
+        assert client.headers.get("sec-websocket-extensions") == answer, client.headers
+        client.send(encode_frame(OP_TEXT, TEXT) * 3)
+        messages = read_messages(client, 3)
+        if bits is None:
+            assert [(first.rsv, payload) for first, payload in messages] == [(0, TEXT)] * 3
+            return
+        shared = zlib.decompressobj(-bits)
+        for index, (first, payload) in enumerate(messages):
+            assert first.rsv == 4, first
+            # With context takeover the messages inflate in sequence with one inflater of the agreed window;
+            # without it, each one alone with a fresh inflater.
+            inflater = shared if takeover else zlib.decompressobj(-bits)
+            assert inflate_raw(payload, inflater) == TEXT, index
+        sizes = [len(payload) for _, payload in messages]
+        assert (sizes[1] < sizes[0]) == takeover, sizes
+    finally:
+        client.close()
