@@ -195,12 +195,10 @@ pub fn write_offer(config: &DeflateConfig, out: &mut [u8]) -> Result<usize, Enco
 /// Writes the offer; see [`write_offer`].
 fn put_offer(w: &mut Writer<'_>, config: &DeflateConfig) -> Result<(), EncodeError> {
     w.put(NAME.as_bytes())?;
+    // Always without a value ("limit me as you like"), as browsers and Python websockets offer it: a
+    // client can compress with any window below the one agreed, and some servers (Autobahn's) answer a
+    // larger value than a client offered.
     w.put(b"; client_max_window_bits")?;
-    let send = config.send_window_bits.map_or(MAX_WINDOW_BITS, bounded);
-    if send < MAX_WINDOW_BITS {
-        w.put(b"=")?;
-        w.put_decimal(send.into())?;
-    }
     let receive = bounded(config.receive_window_bits);
     if receive < MAX_WINDOW_BITS {
         w.put(b"; server_max_window_bits=")?;
@@ -220,7 +218,7 @@ fn put_offer(w: &mut Writer<'_>, config: &DeflateConfig) -> Result<(), EncodeErr
 ///
 /// The answer must be exactly one extension, permessage-deflate, with known, unrepeated, valid parameters;
 /// `server_max_window_bits` at most what we offered (and present when we offered a limit below 15);
-/// `client_max_window_bits` with a value, at most what we offered; `server_no_context_takeover` present
+/// `client_max_window_bits` with a value (any: we offered none); `server_no_context_takeover` present
 /// when we asked for it.
 ///
 /// The agreement says what each side does: `client_max_window_bits` is also capped by our own send window
@@ -252,8 +250,9 @@ pub fn parse_agreement(
     };
     let client_max_window_bits = match params.client_max_window_bits {
         None => MAX_WINDOW_BITS,
-        Some(Some(bits)) if bits <= offered_client => bits,
-        Some(_) => return Err(AgreementError::ClientWindow),
+        Some(Some(bits)) => bits,
+        // An answer must give the window a value.
+        Some(None) => return Err(AgreementError::ClientWindow),
     };
     if config.receive_no_context_takeover && !params.server_no_context_takeover {
         return Err(AgreementError::ServerContextTakeover);
@@ -924,9 +923,10 @@ mod tests {
             offer(&open()).as_str(),
             "permessage-deflate; client_max_window_bits"
         );
+        // A smaller send window is not announced: the client may always compress with less.
         assert_eq!(
             offer(&DeflateConfig::default()).as_str(),
-            "permessage-deflate; client_max_window_bits=12"
+            "permessage-deflate; client_max_window_bits"
         );
         let inflate_only = DeflateConfig {
             send_window_bits: None,
@@ -945,7 +945,7 @@ mod tests {
         };
         assert_eq!(
             offer(&all).as_str(),
-            "permessage-deflate; client_max_window_bits=10; server_max_window_bits=9; \
+            "permessage-deflate; client_max_window_bits; server_max_window_bits=9; \
              client_no_context_takeover; server_no_context_takeover"
         );
         let mut small = [0u8; 20];
@@ -1036,10 +1036,11 @@ mod tests {
             check("permessage-deflate"),
             Err(AgreementError::ServerWindow)
         );
-        // The client window: valued, at or below our offer.
+        // The client window: valued; a value above our own window is accepted and we use ours (Autobahn's
+        // server answers 15 to a client that offered less).
         assert_eq!(
             check("permessage-deflate; server_max_window_bits=10; client_max_window_bits=12"),
-            Err(AgreementError::ClientWindow)
+            Ok(Some(params(false, false, 10, 11)))
         );
         assert_eq!(
             check("permessage-deflate; server_max_window_bits=10; client_max_window_bits"),
@@ -1109,17 +1110,21 @@ mod tests {
                     panic!("{offered:?} declined by {server:?}");
                 };
                 let answered = response(&[&offered], &agreed);
+                // The client compresses with its own window when that is smaller than the one agreed
+                // (the offer does not tell the server).
+                let send = client.send_window_bits.map_or(MAX_WINDOW_BITS, bounded);
+                let expected = DeflateParams {
+                    client_max_window_bits: agreed.client_max_window_bits.min(send),
+                    ..agreed
+                };
                 assert_eq!(
                     parse_agreement(&[&answered], &client),
-                    Ok(Some(agreed)),
+                    Ok(Some(expected)),
                     "{offered} -> {answered}"
                 );
                 // Each side gets the windows and resets its configuration asks for, or less.
                 assert!(agreed.server_max_window_bits <= client.receive_window_bits);
                 assert!(agreed.client_max_window_bits <= server.receive_window_bits);
-                if let Some(send) = client.send_window_bits {
-                    assert!(agreed.client_max_window_bits <= send);
-                }
                 if let Some(send) = server.send_window_bits {
                     assert!(agreed.server_max_window_bits <= send);
                 }
