@@ -15,9 +15,10 @@
 #      node     ws (tests/interop/node) perMessageDeflate {serverMaxWindowBits: 12, threshold: 0,
 #               zlibDeflateOptions: {level: 6, memLevel: 5}} (ws' default threshold, 1024, would leave
 #               every token uncompressed)
-#    The client offers `permessage-deflate; client_max_window_bits=12` (rill's default client) and every
-#    server answers with server_max_window_bits=12 and client_max_window_bits=12: the same window, level
-#    and memory level both ways on all three. Corpora: `tokens` (English text tokens of 3-20 bytes, one
+#    The client (rill's default: compresses with 12 bits, inflates with 15) offers
+#    `permessage-deflate; client_max_window_bits`; rill and ws answer `server_max_window_bits=12`, websockets
+#    also `client_max_window_bits=12`: every server compresses with a 12-bit window, level 6, memLevel 5,
+#    and the client with 12 bits toward all three. Corpora: `tokens` (English text tokens of 3-20 bytes, one
 #    message each) and `chunks` (300-500 bytes), seeded. Each also without deflate (the client offers none).
 #    Columns: wire bytes / payload bytes sent by the client (up: rill's compressor for all rows) and sent by
 #    the server (down: that server's compressor), frame headers included; echoed messages per second.
