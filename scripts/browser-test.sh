@@ -37,14 +37,7 @@ BIN="$TARGET_DIR/release/examples/token_stream"
 
 # 4. Two servers, port 0 = a free port chosen by the OS; each prints its URL, then its --events.
 WORK="$(mktemp -d)"
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+source scripts/lib/servers.sh
 
 # start_server NAME ARGS...: sets URL to the server's http(s)://127.0.0.1:PORT/ once it listens.
 start_server() {

@@ -76,39 +76,7 @@ DATE=$(date -u +%Y-%m-%d)
 CSV=$OUT/deflate-$DATE.csv
 MEMCSV=$OUT/deflate-memory-$DATE.csv
 
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# wait_port PORT PID: bounded poll until 127.0.0.1:PORT accepts (10 s), failing if PID exited.
-wait_port() {
-    "$PY" - "$1" "$2" <<'EOF'
-import os, socket, sys, time
-port, pid = int(sys.argv[1]), int(sys.argv[2])
-deadline = time.monotonic() + 10
-while True:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        break
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            sys.exit(f"server {pid} exited before listening on {port}")
-        if time.monotonic() > deadline:
-            sys.exit(f"nothing listening on 127.0.0.1:{port} after 10 s")
-        time.sleep(0.05)
-EOF
-}
+source scripts/lib/servers.sh
 
 cat >"$WORK/py_server.py" <<'EOF'
 import asyncio, sys

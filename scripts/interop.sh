@@ -37,39 +37,7 @@ cargo build --release -p rill-benches --bin wsdeflate
 BIN=$TARGET_DIR/release/examples
 mkdir -p "$LOGS"
 
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-}
-trap cleanup EXIT INT TERM
-
-free_port() {
-    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# Waits until 127.0.0.1:$1 accepts connections, retrying for at most 10 s; fails if server $2 exited.
-wait_port() {
-    "$PY" - "$1" "$2" <<'EOF'
-import os, socket, sys, time
-port, pid = int(sys.argv[1]), int(sys.argv[2])
-deadline = time.monotonic() + 10
-while True:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        break
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            sys.exit(f"server {pid} exited before listening on {port}")
-        if time.monotonic() > deadline:
-            sys.exit(f"nothing listening on 127.0.0.1:{port} after 10 s")
-        time.sleep(0.05)
-EOF
-}
+source scripts/lib/servers.sh
 
 URL=
 PORT=
