@@ -12,22 +12,11 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { CHROMIUM_ARGS } from "./chromium.mjs";
 
 const URL_PLAIN = process.env.RILL_URL;
 if (!URL_PLAIN) throw new Error("RILL_URL is not set: run scripts/browser-test.sh");
 
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--no-first-run",
-  "--disable-quic",
-  "--disable-sync",
-  "--no-proxy-server",
-  "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-];
 
 // Runs in the page before its scripts: records each WebSocket's `extensions` when it opens.
 const RECORD_EXTENSIONS = () => {

@@ -12,6 +12,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { CHROMIUM_ARGS as BASE_ARGS } from "./chromium.mjs";
 
 const env = (name) => {
   const value = process.env[name];
@@ -22,18 +23,9 @@ const URL_TLS = env("RILL_TLS_URL");
 const SPKI = env("RILL_TLS_SPKI");
 const DONE_TIMEOUT_MS = 30_000;
 
-// As token_stream.test.mjs: Chromium stays off the internet.
+// Trusts the test's certificate by its SPKI hash, not by disabling checks.
 const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--no-first-run",
-  "--disable-quic",
-  "--disable-sync",
-  "--no-proxy-server",
-  "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+  ...BASE_ARGS,
   `--ignore-certificate-errors-spki-list=${SPKI}`,
 ];
 

@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { CHROMIUM_ARGS } from "./chromium.mjs";
 
 const env = (name) => {
   const value = process.env[name];
@@ -28,19 +29,6 @@ const here = dirname(fileURLToPath(import.meta.url));
 const SCREENSHOT = process.env.RILL_SCREENSHOT ?? join(here, "..", "..", "docs", "img", "token_stream.png");
 const DONE_TIMEOUT_MS = 30_000;
 
-// Keep Chromium off the internet: only 127.0.0.1 resolves, no proxy, no background services.
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--no-first-run",
-  "--disable-quic",
-  "--disable-sync",
-  "--no-proxy-server",
-  "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-];
 
 // Runs in the page before its scripts: records every WebSocket the page opens, each binary message it
 // receives (kind, stream, sequence) and sends (resume requests), and each status the page shows.
