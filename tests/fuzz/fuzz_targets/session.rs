@@ -113,6 +113,8 @@ impl Driver {
                 Event::Ping => self.transmit(usize::MAX, 64),
                 Event::Pong(_) | Event::Close => {}
                 Event::End(_) => return,
+                // No deflate is agreed here, and `poll_event` (no inflater) never asks for one.
+                Event::NeedInflater => unreachable!("poll_event asked for an inflater"),
             }
         }
     }
