@@ -118,9 +118,7 @@ impl Input {
             let event = session.poll_event_with(&mut self.buf, self.inflater.as_deref_mut());
             if event == Event::NeedInflater {
                 // The first compressed message: only now is the inflater worth its memory.
-                let agreed = session.deflate().map(|agreed| (agreed, session.role()));
-                self.inflater =
-                    agreed.map(|(agreed, role)| rill_zlib::agreed_inflater(&agreed, role));
+                self.inflater = rill_zlib::agreed_inflater(&session);
                 continue;
             }
             let (owed, deadline) = (session.wants_transmit(), session.poll_timeout());

@@ -41,10 +41,8 @@ impl<S: Read + Write + Timeouts> WebSocket<S> {
         }
         // The handshake needed room for a header block; the connection reads `read_buffer` at a time.
         buf.truncate(config.read_buffer.max(early_len).max(1));
-        let deflater = deflate.and_then(|agreed| {
-            let settings = config.deflate.unwrap_or_default();
-            rill_zlib::ZlibDeflater::agreed(&agreed, role, &settings)
-        });
+        let settings = config.deflate.unwrap_or_default();
+        let deflater = rill_zlib::ZlibDeflater::agreed(&session, &settings);
         let out = Mutex::new((stream, Output::new(config.write_buffer, deflater)));
         let core = Arc::new(Core::new(session, origin));
         let writer = Writer {

@@ -55,11 +55,6 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         }
     }
 
-    /// The bytes of a piece: in the read buffer, or in the inflater's window for a compressed message.
-    fn bytes(&self, at: &PieceAt) -> &[u8] {
-        at.of_with(&self.buf, self.inflater.as_deref()).payload
-    }
-
     /// Receives the next complete message. A message that arrived in one read is returned straight from the
     /// read buffer; a larger one is reassembled in memory, up to `max_message` (the peer gets close code
     /// 1009 beyond it). Use [`Reader::recv_piece`] to stream instead.
@@ -94,7 +89,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             }
         };
         let bytes = match whole {
-            Some(at) => self.bytes(&at),
+            Some(at) => at.of_with(&self.buf, self.inflater.as_deref()).payload,
             None => &self.message[..],
         };
         Ok(Message::new(kind, bytes))

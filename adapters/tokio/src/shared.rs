@@ -85,15 +85,13 @@ impl<S: AsyncWrite> Shared<S> {
 
     /// The inflater for the window the handshake agreed, when it agreed permessage-deflate.
     pub(crate) fn inflater(&self) -> Option<Box<Inflater<Box<[u8]>>>> {
-        let (role, params) = self.with(|s| (s.role(), s.deflate()));
-        Some(rill_zlib::agreed_inflater(&params?, role))
+        self.with(|s| rill_zlib::agreed_inflater(s))
     }
 
     /// The compressor for the agreement, when the handshake agreed permessage-deflate.
     pub(crate) fn deflater(&self) -> Option<ZlibDeflater> {
-        let (role, params) = self.with(|s| (s.role(), s.deflate()));
         let config = self.config.deflate.unwrap_or_default();
-        ZlibDeflater::agreed(&params?, role, &config)
+        self.with(|s| ZlibDeflater::agreed(s, &config))
     }
 
     /// The error a finished session reports.

@@ -6,8 +6,8 @@
 //! The crate is the only place in rill with `unsafe` code: the calls into zlib's C API.
 
 use libz_sys as z;
-use rill::deflate::{Deflate, DeflateConfig, DeflateError, DeflateParams, Inflater};
-use rill::Role;
+use rill::deflate::{Deflate, DeflateConfig, DeflateError, Inflater};
+use rill::Session;
 use std::ffi::{c_int, c_uint, c_void};
 
 /// zlib's raw-DEFLATE compressor for one connection's sent messages.
@@ -69,19 +69,25 @@ impl ZlibDeflater {
 }
 
 impl ZlibDeflater {
-    /// The compressor an endpoint of `role` needs for the agreement `params`, with `config`'s level and
-    /// memory level; `None` when zlib cannot make the agreed window (8 bits: messages go uncompressed).
-    pub fn agreed(params: &DeflateParams, role: Role, config: &DeflateConfig) -> Option<Self> {
-        let bits = params.send_window_bits(role);
+    /// The compressor `session` needs for the permessage-deflate it agreed, with `config`'s level and
+    /// memory level; `None` without an agreement, or when zlib cannot make the agreed window (8 bits:
+    /// messages go uncompressed).
+    pub fn agreed(session: &Session, config: &DeflateConfig) -> Option<Self> {
+        let bits = session.deflate()?.send_window_bits(session.role());
         ZlibDeflater::new(config.level, bits, config.memory_level)
     }
 }
 
-/// The inflater an endpoint of `role` needs for the agreement `params`: a window of 2^bits bytes, at
-/// least 2^9 (zlib-based peers compress with 9 bits when 8 were agreed).
-pub fn agreed_inflater(params: &DeflateParams, role: Role) -> Box<Inflater<Box<[u8]>>> {
-    let bits = params.receive_window_bits(role).max(9);
-    Box::new(Inflater::new(vec![0; 1 << bits].into_boxed_slice()))
+/// The inflater `session` needs for the permessage-deflate it agreed (`None` without one): a window of
+/// 2^bits bytes, at least 2^9 (zlib-based peers compress with 9 bits when 8 were agreed).
+pub fn agreed_inflater(session: &Session) -> Option<Box<Inflater<Box<[u8]>>>> {
+    let bits = session
+        .deflate()?
+        .receive_window_bits(session.role())
+        .max(9);
+    Some(Box::new(Inflater::new(
+        vec![0; 1 << bits].into_boxed_slice(),
+    )))
 }
 
 impl Deflate for ZlibDeflater {
