@@ -2,7 +2,9 @@
 # Measures the flash rill costs on a Cortex-M4F: builds firmware-examples/size-probe (rill-embassy's accept with
 # full validation, then a streaming echo through its reader and writer, under embassy_futures::block_on) as a staticlib, links only what its exported function reaches, and
 # prints text + rodata with the largest symbols and the breakdown by crate. Compares the total with the
-# project's 10,000-byte target; with SIZE_BUDGET=<bytes> set it also fails above that budget, for CI.
+# project's 10,000-byte target; with SIZE_BUDGET=<bytes> set it also fails above that budget, for CI. It also
+# prints the RAM one connection takes beyond its buffers (the connection future's layout for the target);
+# RAM_BUDGET=<bytes> fails above that.
 set -euo pipefail
 cd "$(dirname "$0")/../firmware-examples/size-probe"
 
@@ -43,7 +45,32 @@ echo "== by crate (named symbols; rill_serve is the probe with the rill, rill-em
     } END { for (c in sizes) if (sizes[c] > 0) printf "%6d %s\n", sizes[c], c }' | sort -rn
 
 echo "text+rodata: $total bytes (text $text, rodata ${rodata:-0}); target $target_bytes (difference $((total - target_bytes)))"
+
+# RAM per connection beyond the lent buffers: the probe's connection future (`serve`, which holds the
+# Shared state with the Session, the Reader and the echo's futures; the buffers are outside it) as the
+# compiler lays it out for this target. rustc prints type layouts only with an unstable flag, so this second
+# build (own target directory, same profile) lets the stable compiler accept it; nothing of it ships.
+RUSTC_BOOTSTRAP=1 CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-1}" CARGO_TARGET_DIR=target/type-sizes \
+    cargo rustc --release --target "$target" --locked --quiet -- -Zprint-type-sizes >target/type-sizes.txt
+echo "== RAM on $target (bytes; the full layouts are in firmware-examples/size-probe/target/type-sizes.txt)"
+type_size() { # type_size PATTERN: the size of the first type whose name matches PATTERN
+    grep -E "^print-type-size type: \`$1" target/type-sizes.txt | head -n 1 | sed -E 's/.*`: ([0-9]+) bytes.*/\1/'
+}
+ram="$(type_size '\{async fn body of serve\(\)\}')"
+printf '%6s %s\n' "$ram" "connection future (serve: handshake state or Shared + Reader + echo futures)" \
+    "$(type_size 'rill_embassy::Shared<')" "rill_embassy::Shared (the Session, locks, signals)" \
+    "$(type_size 'rill::session::Session`')" "rill::Session" \
+    "$(type_size 'rill_embassy::Reader<')" "rill_embassy::Reader" \
+    "$(type_size '\{async fn body of rill_embassy::accept')" "accept future" \
+    "$(type_size '\{async fn body of rill_embassy::Reader<.*>::recv_piece\(\)')" "recv_piece future" \
+    "$(type_size '\{async fn body of rill_embassy::Writer<.*>::feed_piece\(\)')" "feed_piece future"
+echo "RAM per connection beyond the buffers: $ram bytes"
+
 if [ -n "${SIZE_BUDGET:-}" ] && [ "$total" -gt "$SIZE_BUDGET" ]; then
     echo "size-probe: over the budget of $SIZE_BUDGET bytes"
+    exit 1
+fi
+if [ -n "${RAM_BUDGET:-}" ] && [ "$ram" -gt "$RAM_BUDGET" ]; then
+    echo "size-probe: the connection takes $ram bytes of RAM, over the budget of $RAM_BUDGET"
     exit 1
 fi

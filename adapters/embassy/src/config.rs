@@ -1,9 +1,11 @@
 //! Connection settings. Buffers are not here: the caller lends them.
 //!
-//! Timeouts are `embassy_time` durations, the clock the firmware already uses; [`Config::session`] converts
-//! them into the core's [`rill::SessionConfig`], which owns every deadline after the handshake.
+//! Timeouts are `core::time::Duration`, as in the core's [`rill::SessionConfig`] (which owns every deadline
+//! after the handshake) and every other rill adapter; the session counts them in microseconds of
+//! `embassy_time`'s clock, so no conversion through `embassy_time::Duration` (a 64-bit division on a
+//! 32-bit MCU) is linked.
 
-use embassy_time::Duration;
+use core::time::Duration;
 pub use rill::Batch;
 
 /// Limits, timeouts and the flush policy of one connection.
@@ -25,8 +27,7 @@ pub struct Config {
     /// Fail the connection when pending output makes no progress for this long (a peer that stopped
     /// reading).
     pub write_timeout: Option<Duration>,
-    /// Opt-in coalescing of sends (its durations are `core::time`, as in the core); `None` flushes every
-    /// send at once.
+    /// Opt-in coalescing of sends; `None` flushes every send at once.
     pub batch: Option<Batch>,
     /// permessage-deflate (RFC 7692), inflate only, with the feature `deflate`: what [`crate::accept`]
     /// accepts and [`crate::connect`] offers; `None` (the default) neither. `send_window_bits` is taken as `None` whatever it says: this
@@ -67,13 +68,12 @@ impl Config {
 
     /// The session's share of these settings (everything after the handshake).
     pub fn session(&self) -> rill::SessionConfig {
-        let core = |d: Duration| core::time::Duration::from_micros(d.as_micros());
         rill::SessionConfig {
             limits: self.limits,
-            idle_timeout: self.idle_timeout.map(core),
-            keepalive: self.keepalive.map(core),
-            close_timeout: core(self.close_timeout),
-            write_timeout: self.write_timeout.map(core),
+            idle_timeout: self.idle_timeout,
+            keepalive: self.keepalive,
+            close_timeout: self.close_timeout,
+            write_timeout: self.write_timeout,
             batch: self.batch,
         }
     }

@@ -1,5 +1,6 @@
 //! Opening handshakes over one `embedded-io-async` stream, before it is split into halves.
 
+use crate::shared::ticks;
 use crate::{Config, Error, Timeout};
 use embassy_time::with_timeout;
 use embedded_io_async::{Read, Write};
@@ -94,7 +95,7 @@ where
             };
         }
     };
-    with_timeout(config.handshake_timeout, handshake)
+    with_timeout(ticks(config.handshake_timeout), handshake)
         .await
         .map_err(|_| Error::Timeout(Timeout::Handshake))?
 }
@@ -144,7 +145,7 @@ pub async fn connect<S: Read + Write>(
             }
         }
     };
-    with_timeout(config.handshake_timeout, handshake)
+    with_timeout(ticks(config.handshake_timeout), handshake)
         .await
         .map_err(|_| Error::Timeout(Timeout::Handshake))?
 }

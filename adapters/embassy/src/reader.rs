@@ -46,13 +46,9 @@ where
     ) -> Self {
         // The agreement first: frames that came right behind the handshake may be compressed.
         shared.with(|s| s.set_deflate(upgraded.deflate, 0));
-        // Frames that came right behind the handshake: the session decodes from the buffer's start.
-        if let Some(early) = read_buf.get(upgraded.start..upgraded.end) {
-            let len = early.len();
-            if len > 0 {
-                read_buf.copy_within(upgraded.start..upgraded.end, 0);
-                shared.with(|s| s.handle_input(len, now()));
-            }
+        // Frames that came right behind the handshake are decoded where they lie.
+        if upgraded.start < upgraded.end && upgraded.end <= read_buf.len() {
+            shared.with(|s| s.handle_buffered_input(upgraded.start..upgraded.end, now()));
         }
         Reader {
             io,

@@ -25,6 +25,11 @@ pub(crate) fn now() -> rill::Instant {
     rill::Instant(embassy_time::Instant::now().as_micros())
 }
 
+/// `duration` on the embassy clock (microseconds, like the session's instants).
+pub(crate) fn ticks(duration: core::time::Duration) -> Duration {
+    Duration::from_micros(rill::session::micros(duration))
+}
+
 /// A session deadline on the embassy clock, one tick late rather than early: `from_micros` rounds down,
 /// and a timer firing before the deadline would find nothing due and fire again at once.
 fn deadline(at: rill::Instant) -> embassy_time::Instant {

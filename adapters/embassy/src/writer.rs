@@ -3,10 +3,11 @@
 //! Every frame is placed whole in the write buffer by the session before any byte of it is written, so a
 //! cancelled send never leaves half a frame on the wire: the rest goes out with the next write.
 
-use crate::shared::{now, Shared};
+use crate::shared::{now, ticks, Shared};
 use crate::{Error, Timeout};
+use core::time::Duration;
 use embassy_sync::blocking_mutex::raw::RawMutex;
-use embassy_time::{with_timeout, Duration};
+use embassy_time::with_timeout;
 use embedded_io_async::Write;
 use rill::streams::{Envelope, EnvelopeKind, ReplayWindow, Resumption};
 use rill::{CloseCode, MessageKind, Piece, SendError};
@@ -104,13 +105,10 @@ impl<'s, 'b, M: RawMutex, W: Write> Writer<'s, 'b, M, W> {
                 }
             }
         };
-        with_timeout(timeout, answered)
+        with_timeout(ticks(timeout), answered)
             .await
             .map_err(|_| Error::Timeout(Timeout::Ping))??;
-        let rtt = shared.with(|s| s.rtt(id)).unwrap_or_default();
-        Ok(Duration::from_micros(
-            u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX),
-        ))
+        Ok(shared.with(|s| s.rtt(id)).unwrap_or_default())
     }
 
     /// Sends a close frame with `code` and `reason` (at most 123 bytes). Nothing may be sent after it; the

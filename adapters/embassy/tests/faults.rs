@@ -353,7 +353,7 @@ async fn lingering_ends_at_the_close_timeout_when_the_peer_never_ends_tcp() {
     let (rx, tx, mut peer) = pipe(4096);
     let mut b = Buffers::new();
     let config = Config {
-        close_timeout: embassy_time::Duration::from_millis(300),
+        close_timeout: core::time::Duration::from_millis(300),
         ..Config::default()
     };
     let shared = Shared::<NoopRawMutex, _>::new(tx, &mut b.write, Role::Client, 9, config);
@@ -492,7 +492,7 @@ async fn stalled_peer(config: Config, expected: Timeout, bound: std::time::Durat
 #[tokio::test]
 async fn a_peer_that_stops_reading_is_dropped_within_the_idle_timeout() {
     let config = Config {
-        idle_timeout: Some(embassy_time::Duration::from_secs(1)),
+        idle_timeout: Some(core::time::Duration::from_secs(1)),
         ..Config::default()
     };
     stalled_peer(config, Timeout::Idle, std::time::Duration::from_secs(2)).await;
@@ -501,7 +501,7 @@ async fn a_peer_that_stops_reading_is_dropped_within_the_idle_timeout() {
 #[tokio::test]
 async fn a_peer_that_stops_reading_is_dropped_within_the_write_timeout() {
     let config = Config {
-        write_timeout: Some(embassy_time::Duration::from_millis(500)),
+        write_timeout: Some(core::time::Duration::from_millis(500)),
         ..Config::default()
     };
     stalled_peer(
@@ -518,7 +518,7 @@ async fn keepalive_pings_a_silent_peer_and_ping_measures_the_round_trip() {
     let (mut peer_rx, mut peer_tx) = tokio::io::split(peer);
     let mut b = Buffers::new();
     let config = Config {
-        keepalive: Some(embassy_time::Duration::from_millis(100)),
+        keepalive: Some(core::time::Duration::from_millis(100)),
         ..Config::default()
     };
     let shared = Shared::<NoopRawMutex, _>::new(tx, &mut b.write, Role::Server, 0, config);
@@ -527,7 +527,7 @@ async fn keepalive_pings_a_silent_peer_and_ping_measures_the_round_trip() {
     let read = async { reader.recv().await.map(|m| format!("{m:?}")) };
     let ping = async {
         go.await.unwrap();
-        writer.ping(embassy_time::Duration::from_secs(5)).await
+        writer.ping(core::time::Duration::from_secs(5)).await
     };
     let peer = async {
         // Silence: the reader sends a keepalive ping on its own.
@@ -553,7 +553,7 @@ async fn keepalive_pings_a_silent_peer_and_ping_measures_the_round_trip() {
             .unwrap();
     };
     let (read, rtt, ()) = bounded(async { tokio::join!(read, ping, peer) }).await;
-    assert!(rtt.unwrap() < embassy_time::Duration::from_secs(5));
+    assert!(rtt.unwrap() < core::time::Duration::from_secs(5));
     assert!(read.unwrap().starts_with("Close"));
 }
 
@@ -567,7 +567,7 @@ async fn a_ping_waiting_for_its_pong_ends_when_the_peer_closes_instead() {
     let (mut reader, mut writer) = halves(rx, &mut b.read, &mut b.message, &shared);
     let start = Instant::now();
     let read = async { reader.recv().await.map(|m| format!("{m:?}")) };
-    let ping = writer.ping(embassy_time::Duration::from_secs(5));
+    let ping = writer.ping(core::time::Duration::from_secs(5));
     let peer = async {
         assert_eq!(read_frame(&mut peer_rx).await.1, PING);
         let close = client_frame(CLOSE, true, &close_payload(1001, "going"));

@@ -229,6 +229,11 @@ impl Receiver {
         Ok(Received { consumed, event })
     }
 
+    /// The limits on what the peer may send.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
     /// Takes the next control frame owed to the peer (a pong, or the close reply), if any.
     pub fn take_reply(&mut self) -> Option<super::ControlFrame> {
         self.replies.take()

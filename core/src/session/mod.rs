@@ -18,7 +18,7 @@ mod clock;
 mod receive;
 mod transmit;
 
-pub use clock::Instant;
+pub use clock::{micros, Instant};
 pub use receive::{Event, NoInflate, PieceAt};
 pub use transmit::{NoDeflate, Transmit, MIN_WRITE_BUFFER};
 
@@ -102,7 +102,7 @@ enum Phase {
 #[derive(Clone, Debug)]
 pub struct Session {
     role: Role,
-    config: SessionConfig,
+    timeouts: clock::Timeouts,
     phase: Phase,
     end: Option<End>,
     receiver: Receiver,
@@ -138,7 +138,7 @@ impl Session {
     pub fn new(role: Role, config: SessionConfig, mask_seed: u64, now: Instant) -> Self {
         Session {
             role,
-            config,
+            timeouts: clock::Timeouts::new(&config),
             phase: Phase::Open,
             end: None,
             receiver: Receiver::new(role, config.limits),
@@ -179,11 +179,6 @@ impl Session {
         self.role
     }
 
-    /// The session's settings.
-    pub fn config(&self) -> &SessionConfig {
-        &self.config
-    }
-
     /// Why the connection ended, once it has: nothing more will be decoded or sent.
     pub fn end(&self) -> Option<End> {
         match self.phase {
@@ -205,15 +200,10 @@ impl Session {
         };
         let mut at = earliest(self.idle_deadline(), self.keepalive_deadline());
         at = earliest(at, self.clock.close_by);
-        if let (Some(timeout), Some(since)) = (self.config.write_timeout, self.clock.stalled_since)
-        {
-            at = earliest(at, Some(since.after(timeout)));
-        }
+        at = earliest(at, self.stall_deadline());
         let pending = self.output.1 < self.output.0;
-        if let (Some(batch), Some(oldest), true) = (self.config.batch, self.clock.oldest, pending) {
-            if !self.flush_requested {
-                at = earliest(at, Some(oldest.after(batch.max_delay)));
-            }
+        if pending && !self.flush_requested {
+            at = earliest(at, self.batch_deadline());
         }
         at
     }
@@ -228,11 +218,7 @@ impl Session {
         if reached(self.idle_deadline()) {
             return self.finish(End::Timeout(Timeout::Idle));
         }
-        let stall = self
-            .config
-            .write_timeout
-            .and_then(|timeout| Some(self.clock.stalled_since?.after(timeout)));
-        if reached(stall) {
+        if reached(self.stall_deadline()) {
             return self.finish(End::Timeout(Timeout::Write));
         }
         if reached(self.clock.close_by) {
@@ -244,14 +230,8 @@ impl Session {
         if reached(self.keepalive_deadline()) {
             self.queue_ping(now);
         }
-        if let Some(batch) = self.config.batch {
-            if reached(
-                self.clock
-                    .oldest
-                    .map(|oldest| oldest.after(batch.max_delay)),
-            ) {
-                self.flush_requested = true;
-            }
+        if reached(self.batch_deadline()) {
+            self.flush_requested = true;
         }
     }
 
@@ -266,7 +246,7 @@ impl Session {
         self.clock
             .answered
             .filter(|(seen, _)| *seen == id)
-            .map(|(_, rtt)| rtt)
+            .map(|(_, rtt)| Duration::from_micros(rtt))
     }
 
     /// Starts the close handshake: queues a close frame with `code` and `reason` (at most 123 bytes). Data
@@ -283,7 +263,7 @@ impl Session {
         }
         self.own_close = Some(frame);
         self.phase = Phase::Closing;
-        self.clock.close_by = Some(now.after(self.config.close_timeout));
+        self.clock.close_by = clock::deadline(now, self.timeouts.close);
         self.flush_requested = true;
         Ok(())
     }
@@ -310,22 +290,30 @@ impl Session {
     }
 
     fn idle_deadline(&self) -> Option<Instant> {
-        let idle = self.config.idle_timeout?;
         matches!(self.phase, Phase::Open | Phase::Closing)
-            .then(|| self.clock.last_heard.after(idle))
+            .then(|| clock::deadline(self.clock.last_heard, self.timeouts.idle))?
     }
 
     fn keepalive_deadline(&self) -> Option<Instant> {
-        let interval = self.config.keepalive?;
         let since = self.clock.last_heard.max(self.clock.last_ping);
-        (self.phase == Phase::Open).then(|| since.after(interval))
+        (self.phase == Phase::Open).then(|| clock::deadline(since, self.timeouts.keepalive))?
+    }
+
+    /// Pending output has made no progress since `stalled_since`: the write timeout runs from there.
+    fn stall_deadline(&self) -> Option<Instant> {
+        clock::deadline(self.clock.stalled_since?, self.timeouts.write)
+    }
+
+    /// The oldest pending byte must leave by then under a batching policy.
+    fn batch_deadline(&self) -> Option<Instant> {
+        clock::deadline(self.clock.oldest?, self.timeouts.batch_delay)
     }
 
     /// The peer's close frame arrived or the connection failed: reply, then read until the end of TCP.
     fn linger(&mut self, end: End, now: Instant) {
         self.end.get_or_insert(end);
         self.phase = Phase::Lingering;
-        self.clock.close_by = Some(now.after(self.config.close_timeout));
+        self.clock.close_by = clock::deadline(now, self.timeouts.close);
         self.flush_requested = true;
     }
 

@@ -122,6 +122,16 @@ impl Session {
         };
     }
 
+    /// Records input that already lies in `buf[range]` (bytes that came right behind the handshake), so
+    /// that the adapter need not move them to the buffer's start first; later reads go to the start as
+    /// usual, once [`Session::poll_event`] has consumed these.
+    pub fn handle_buffered_input(&mut self, range: core::ops::Range<usize>, now: Instant) {
+        self.handle_input(range.end, now);
+        if self.input.1 > 0 {
+            self.input.0 = range.start.min(range.end);
+        }
+    }
+
     /// Records that the peer ended the stream.
     pub fn handle_eof(&mut self) {
         self.input = (0, 0);
@@ -273,7 +283,7 @@ impl Session {
         let Some((start, end, last)) = flow.pending else {
             return Ok(None);
         };
-        let limit = self.config.limits.max_message_len;
+        let limit = self.receiver.limits().max_message_len;
         // One byte over the limit is enough to know the message is too large.
         let allowed = limit.saturating_sub(flow.len).saturating_add(1);
         let input = buf.get(start..end).unwrap_or_default();

@@ -400,6 +400,25 @@ fn a_relayed_first_piece_that_waits_for_room_is_relayed_whole_on_the_next_call()
 }
 
 #[test]
+fn input_that_followed_the_handshake_is_decoded_where_it_lies() {
+    let mut server = End_::new(Role::Server, SessionConfig::default());
+    // A request head of 40 bytes, then a masked text frame "hi" (mask key 0) that came in the same read.
+    let frame = [0x81, 0x82, 0, 0, 0, 0, b'h', b'i'];
+    server.read[40..48].copy_from_slice(&frame);
+    server.session.handle_buffered_input(40..48, T0);
+    let Event::Piece(piece) = server.session.poll_event(&mut server.read) else {
+        panic!("the early frame is decoded");
+    };
+    assert_eq!((piece.start, piece.end), (46, 48), "the payload where it lies");
+    assert_eq!(piece.of(&server.read).payload, b"hi");
+    assert_eq!(server.session.poll_event(&mut server.read), Event::NeedInput);
+    // The next read goes to the buffer's start as usual.
+    server.read[..3].copy_from_slice(&[0x81, 0x80, 0]);
+    server.session.handle_input(3, T0);
+    assert_eq!(server.session.poll_event(&mut server.read), Event::NeedInput);
+}
+
+#[test]
 fn the_session_stays_small() {
     // Everything a connection keeps besides its buffers: decoder state, a 125-byte control payload, the
     // reply slots, our close frame, and permessage-deflate's agreement and message progress (56 bytes;

@@ -38,10 +38,7 @@ impl Session {
         }
         self.place_control(buf, now);
         let (len, sent) = self.output;
-        let batch_full = self
-            .config
-            .batch
-            .is_some_and(|batch| len >= batch.max_bytes);
+        let batch_full = self.timeouts.batching() && len >= self.timeouts.batch_bytes;
         if sent < len && (self.flush_requested || self.need_room || batch_full) {
             self.clock.stalled_since.get_or_insert(now);
             return Transmit::Write {
@@ -108,10 +105,8 @@ impl Session {
 
     /// Ends a send: flushes at once, or, under a [`super::Batch`] policy, once it is due.
     pub fn flush_by_policy(&mut self) {
-        match self.config.batch {
-            None => self.flush_requested = true,
-            Some(batch) if self.output.0 >= batch.max_bytes => self.flush_requested = true,
-            Some(_) => {}
+        if !self.timeouts.batching() || self.output.0 >= self.timeouts.batch_bytes {
+            self.flush_requested = true;
         }
     }
 

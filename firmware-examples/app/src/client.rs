@@ -64,7 +64,7 @@ impl From<Error<embedded_tls::TlsError>> for ClientError {
 #[derive(Debug, Clone, Copy)]
 pub struct Summary {
     /// Round-trip time of one ping.
-    pub ping_rtt: Duration,
+    pub ping_rtt: core::time::Duration,
     /// Bytes echoed back and checked (text and binary).
     pub echoed: usize,
 }
@@ -215,16 +215,16 @@ where
 
     // The pong is seen by the reader, so it runs meanwhile; the text sent after the ping ends its wait.
     let ping = async {
-        let rtt = writer.ping(Duration::from_secs(5)).await?;
+        let rtt = writer.ping(core::time::Duration::from_secs(5)).await?;
         writer.send_text("after ping").await?;
-        Ok::<Duration, ClientError>(rtt)
+        Ok::<core::time::Duration, ClientError>(rtt)
     };
     let (rtt, after) = join(ping, reader.recv()).await;
     let rtt = rtt?;
     if after? != Message::Text("after ping") {
         return Err(ClientError::Unexpected("no echo after the ping"));
     }
-    info!("client: ping rtt {} us", rtt.as_micros());
+    info!("client: ping rtt {} us", rill::session::micros(rtt));
 
     writer.send_close(CloseCode::NORMAL, BYE).await?;
     match reader.recv().await? {

@@ -28,12 +28,12 @@ pub const CONFIG: Config = Config {
         max_message_len: 64 << 20,
     },
     max_head_len: crate::net::READ_BUF,
-    handshake_timeout: Duration::from_secs(10),
-    close_timeout: Duration::from_secs(3),
-    idle_timeout: Some(Duration::from_secs(75)),
-    keepalive: Some(Duration::from_secs(30)),
+    handshake_timeout: core::time::Duration::from_secs(10),
+    close_timeout: core::time::Duration::from_secs(3),
+    idle_timeout: Some(core::time::Duration::from_secs(75)),
+    keepalive: Some(core::time::Duration::from_secs(30)),
     // A peer that keeps acknowledging but stops reading (a zero window) never trips the socket's own timeout.
-    write_timeout: Some(Duration::from_secs(20)),
+    write_timeout: Some(core::time::Duration::from_secs(20)),
     // Every send leaves at once: tokens are paced, and the echo flushes when it runs out of input.
     batch: None,
     deflate: DEFLATE,

@@ -145,7 +145,7 @@ async fn clients(stack: Stack<'_>) {
         summary.echoed,
         app::client::HELLO.len() + app::client::BIG_LEN + "after ping".len()
     );
-    assert!(summary.ping_rtt < Duration::from_secs(1));
+    assert!(summary.ping_rtt < core::time::Duration::from_secs(1));
     tokens(stack).await;
 }
 

@@ -51,8 +51,8 @@ pub extern "C" fn rill_serve() -> i32 {
 }
 
 async fn serve(read_buf: &mut [u8], write_buf: &mut [u8]) -> Outcome {
-    let config = Config::default();
-    let upgraded = match accept(&mut Stream, read_buf, write_buf, &config, |_| {
+    // The configuration is made where it is used (a firmware's `const`), not kept in the future.
+    let upgraded = match accept(&mut Stream, read_buf, write_buf, &Config::default(), |_| {
         Decision::accept()
     })
     .await
@@ -62,7 +62,8 @@ async fn serve(read_buf: &mut [u8], write_buf: &mut [u8]) -> Outcome {
         Err(_) => return Outcome::Io,
     };
     // Both halves are the same platform stream; one task drives them, so no locking is needed.
-    let shared = Shared::<NoopRawMutex, _>::new(Stream, write_buf, Role::Server, 0, config);
+    let shared =
+        Shared::<NoopRawMutex, _>::new(Stream, write_buf, Role::Server, 0, Config::default());
     let mut reader = Reader::new(Stream, read_buf, upgraded, &mut [], &shared);
     let mut writer = Writer::new(&shared);
     let echo = async {
