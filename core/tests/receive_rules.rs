@@ -247,10 +247,11 @@ fn empty_close_gets_an_empty_close_reply() {
 #[test]
 fn no_close_reply_after_our_own_close() {
     let mut session = server();
-    session
-        .close(CloseCode::GOING_AWAY, "", Instant(0))
-        .unwrap();
     let mut write = [0u8; 256];
+    assert_eq!(
+        session.close(CloseCode::GOING_AWAY, "", &mut write, Instant(0)),
+        Ok(true)
+    );
     assert_eq!(
         session_output(&mut session, &mut write).0,
         [0x88, 0x02, 0x03, 0xE9]

@@ -315,6 +315,21 @@ impl Output {
         end.map_or(Ok(()), |end| Err(end.into()))
     }
 
+    /// Places our close frame after what is pending (writing that out while it needs room) and writes it
+    /// out. A refusal is `Error::Send` as the session gave it.
+    pub(crate) fn close(
+        &mut self,
+        core: &Core,
+        io: &mut dyn Stream,
+        code: rill::CloseCode,
+        reason: &str,
+    ) -> Result<(), Error> {
+        while !core.lock().close(code, reason, &mut self.buf, core.now())? {
+            self.pump(core, io)?;
+        }
+        self.pump(core, io)
+    }
+
     /// Places a whole message; see [`Output::chunk`].
     pub(crate) fn send(
         &mut self,

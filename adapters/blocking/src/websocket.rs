@@ -100,12 +100,17 @@ impl<S: Read + Write + Timeouts> WebSocket<S> {
     /// what arrives until the peer's close frame and the end of the connection, within the session's
     /// close timeout. `Ok` when the close handshake finished.
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        let now = self.writer.core.now();
-        let closed = self.writer.core.lock().close(code, reason, now);
+        let closed = {
+            let mut guard = self.writer.lock();
+            let (stream, output) = &mut *guard;
+            output.close(&self.writer.core, stream, code, reason)
+        };
         match closed {
-            Err(error) if error != SendError::Closed => Err(error.into()),
             // `Closed`: the peer's close frame came first; finish its handshake.
-            _ => self.link(|input, link| input.finish(link)),
+            Ok(()) | Err(Error::Send(SendError::Closed)) => {
+                self.link(|input, link| input.finish(link))
+            }
+            Err(error) => Err(error),
         }
     }
 

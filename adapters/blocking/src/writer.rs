@@ -94,10 +94,11 @@ impl<S: Read + Write + Timeouts> Writer<S> {
     /// frame; the reader then receives the peer's close frame and, once the peer ends the connection,
     /// [`Error::Closed`]. ([`crate::WebSocket::close`] also waits for both.)
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        let now = self.core.now();
-        let closed = self.core.lock().close(code, reason, now);
-        closed.map_err(|error| self.core.refused(error))?;
-        self.with(|core, output, io| output.pump(core, io))
+        let closed = self.with(|core, output, io| output.close(core, io, code, reason));
+        closed.map_err(|error| match error {
+            Error::Send(error) => self.core.refused(error),
+            other => other,
+        })
     }
 }
 

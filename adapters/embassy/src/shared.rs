@@ -18,7 +18,7 @@ use embassy_sync::signal::Signal;
 use embassy_time::{Duration, Timer, TICK_HZ};
 use embedded_io_async::Write;
 use rill::session::MIN_WRITE_BUFFER;
-use rill::{MessageKind, Role, SendError, Session, Transmit};
+use rill::{CloseCode, MessageKind, Role, SendError, Session, Transmit};
 
 /// The clock the session sees: microseconds of `embassy_time`.
 pub(crate) fn now() -> rill::Instant {
@@ -213,6 +213,23 @@ impl<'b, M: RawMutex, W: Write> Shared<'b, M, W> {
     pub(crate) async fn transmit(&self) -> Result<(), Error<W::Error>> {
         let mut side = self.write.lock().await;
         let result = self.pump(&mut side).await.map(drop);
+        self.unlock(side, result).await
+    }
+
+    /// Places our close frame with `code` and `reason` after what is pending (writing that out while it
+    /// needs room), then writes it out.
+    pub(crate) async fn close(&self, code: CloseCode, reason: &str) -> Result<(), Error<W::Error>> {
+        let mut side = self.write.lock().await;
+        let result = async {
+            while !self
+                .with(|s| s.close(code, reason, side.buf, now()))
+                .map_err(|e| self.refused(e))?
+            {
+                self.pump(&mut side).await?;
+            }
+            self.pump(&mut side).await.map(drop)
+        }
+        .await;
         self.unlock(side, result).await
     }
 

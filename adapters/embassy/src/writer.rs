@@ -118,11 +118,7 @@ impl<'s, 'b, M: RawMutex, W: Write> Writer<'s, 'b, M, W> {
         code: CloseCode,
         reason: &str,
     ) -> Result<(), Error<W::Error>> {
-        let shared = self.shared;
-        shared
-            .with(|s| s.close(code, reason, now()))
-            .map_err(|e| shared.refused(e))?;
-        shared.transmit().await
+        self.shared.close(code, reason).await
     }
 
     /// Sends the next envelope of `stream` (docs/streams.md) and records it in the stream's replay window,

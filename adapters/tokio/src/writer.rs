@@ -25,10 +25,12 @@ impl<S: AsyncWrite> Writer<S> {
     }
 
     /// Places frames with `place` until it reports everything placed, writing out whenever the buffer
-    /// needs room; then flushes by policy when `flush` is set. `place` gets the bytes placed so far.
+    /// needs room; then flushes by policy when `flush` is set. `place` gets the bytes placed so far, and
+    /// the compressor when the handshake agreed permessage-deflate and `data` is set (a data message).
     async fn place(
         &mut self,
         len: usize,
+        data: bool,
         flush: bool,
         mut place: impl FnMut(
             &mut Session,
@@ -45,7 +47,8 @@ impl<S: AsyncWrite> Writer<S> {
         if !shared.with(|s| s.has_pending_output()) {
             size_buffer(&mut side.buf, len, &shared.config);
         }
-        if !side.deflate_checked {
+        // The compressor is made at the first data message (a close frame needs none).
+        if !side.deflate_checked && data {
             side.deflate_checked = true;
             side.deflater = shared.deflater();
         }
@@ -80,7 +83,7 @@ impl<S: AsyncWrite> Writer<S> {
     ) -> Result<(), Error> {
         let total: usize = parts.iter().map(|part| part.len()).sum();
         let mut begun = false;
-        self.place(total, flush, |s, buf, deflater, done, now| {
+        self.place(total, true, flush, |s, buf, deflater, done, now| {
             if !begun {
                 s.begin(kind)?;
                 begun = true;
@@ -124,7 +127,7 @@ impl<S: AsyncWrite> Writer<S> {
     /// flushing: echo servers and proxies relay a message of any size this way, piece by piece.
     pub async fn feed_piece(&mut self, piece: &Piece<'_>) -> Result<(), Error> {
         let total = piece.payload.len();
-        self.place(total, false, |s, buf, deflater, done, now| {
+        self.place(total, true, false, |s, buf, deflater, done, now| {
             let placed = s.relay_with(buf, piece, done, now, deflater)?;
             Ok(Placed::after(placed, total, piece.last, s))
         })
@@ -152,7 +155,7 @@ impl<S: AsyncWrite> Writer<S> {
 
     async fn chunk(&mut self, payload: &[u8], fin: bool) -> Result<(), Error> {
         let total = payload.len();
-        self.place(total, true, |s, buf, deflater, done, now| {
+        self.place(total, true, true, |s, buf, deflater, done, now| {
             let placed = s.send_chunk_with(buf, &[payload], done, fin, now, deflater)?;
             Ok(Placed::after(placed, total, fin, s))
         })
@@ -179,9 +182,14 @@ impl<S: AsyncWrite> Writer<S> {
     /// Sends a close frame with `code` and `reason` (at most 123 bytes) and flushes. Nothing may be sent
     /// after it; the reader sees the peer's reply.
     pub async fn send_close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        let closing = self.shared.with_now(|s, now| s.close(code, reason, now));
-        closing.map_err(|error| self.shared.ended().unwrap_or(Error::Send(error)))?;
-        self.shared.transmit_now().await
+        self.place(0, false, false, |s, buf, _, _, now| {
+            // Not placed yet: the pending bytes are written out to make room, then it is tried again.
+            Ok(match s.close(code, reason, buf, now)? {
+                true => Placed::All,
+                false => Placed::Part(0),
+            })
+        })
+        .await
     }
 
     /// How long a graceful close waits for the peer.

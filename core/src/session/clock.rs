@@ -81,12 +81,14 @@ pub(super) struct Clock {
     pub last_heard: Instant,
     /// When we last queued a ping.
     pub last_ping: Instant,
-    /// The ping waiting for its pong: id and when it was queued.
-    pub outstanding: Option<(u64, Instant)>,
-    /// The latest answered ping and its round-trip time in microseconds (made a `Duration` only when
-    /// asked for: the conversion divides).
-    pub answered: Option<(u64, u64)>,
-    next_ping: u64,
+    /// When the latest ping was queued, until its pong arrives (a pong for an older ping is not waited
+    /// for: a newer ping replaced it).
+    pub outstanding: Option<Instant>,
+    /// The id of the latest answered ping (0: none yet) and its round-trip time in microseconds (made a
+    /// `Duration` only when asked for: the conversion divides).
+    pub answered: (u64, u64),
+    /// The id of the latest ping (0: none yet); ids count from 1.
+    pub latest_ping: u64,
     /// Since when pending output has made no progress.
     pub stalled_since: Option<Instant>,
     /// When the oldest pending byte was buffered.
@@ -101,8 +103,8 @@ impl Clock {
             last_heard: now,
             last_ping: now,
             outstanding: None,
-            answered: None,
-            next_ping: 1,
+            answered: (0, 0),
+            latest_ping: 0,
             stalled_since: None,
             oldest: None,
             close_by: None,
@@ -111,22 +113,18 @@ impl Clock {
 
     /// Records a ping queued at `now`; returns its id.
     pub fn ping_sent(&mut self, now: Instant) -> u64 {
-        let id = self.next_ping;
-        self.next_ping += 1;
+        self.latest_ping += 1;
         self.last_ping = now;
-        self.outstanding = Some((id, now));
-        id
+        self.outstanding = Some(now);
+        self.latest_ping
     }
 
     /// Records a pong received at `now`; returns the id it answers, if it answers our outstanding ping.
     pub fn pong(&mut self, payload: &[u8], now: Instant) -> Option<u64> {
         let id = <[u8; 8]>::try_from(payload).ok().map(u64::from_be_bytes)?;
-        let (expected, sent) = self.outstanding?;
-        if expected != id {
-            return None;
-        }
+        let sent = self.outstanding.filter(|_| id == self.latest_ping)?;
         self.outstanding = None;
-        self.answered = Some((id, now.0.saturating_sub(sent.0)));
+        self.answered = (id, now.0.saturating_sub(sent.0));
         Some(id)
     }
 }

@@ -22,8 +22,7 @@ pub use clock::{micros, Instant};
 pub use receive::{Event, NoInflate, PieceAt};
 pub use transmit::{NoDeflate, Transmit, MIN_WRITE_BUFFER};
 
-use crate::close::CloseCode;
-use crate::connection::{ControlFrame, Limits, Receiver, Role, Sender};
+use crate::connection::{Limits, Receiver, Role, Sender};
 use crate::deflate::DeflateParams;
 use crate::error::{ProtocolError, Timeout};
 use core::time::Duration;
@@ -111,9 +110,9 @@ pub struct Session {
     input: (usize, usize),
     /// Pending bytes of the write buffer, and how many of them are written.
     output: (usize, usize),
-    /// Our own control frames not yet in the write buffer.
-    own_ping: Option<u64>,
-    own_close: Option<ControlFrame>,
+    /// Our latest ping is not yet in the write buffer (our close frame is placed at once by
+    /// [`Session::close`], so no reason is kept here).
+    own_ping: bool,
     /// End of our close frame in the write buffer, once it is there.
     close_at: Option<usize>,
     close_written: bool,
@@ -145,8 +144,7 @@ impl Session {
             sender: Sender::new(role, mask_seed),
             input: (0, 0),
             output: (0, 0),
-            own_ping: None,
-            own_close: None,
+            own_ping: false,
             close_at: None,
             close_written: false,
             flush_requested: false,
@@ -243,29 +241,8 @@ impl Session {
 
     /// The round-trip time of ping `id`, once its pong arrived.
     pub fn rtt(&self, id: u64) -> Option<Duration> {
-        self.clock
-            .answered
-            .filter(|(seen, _)| *seen == id)
-            .map(|(_, rtt)| Duration::from_micros(rtt))
-    }
-
-    /// Starts the close handshake: queues a close frame with `code` and `reason` (at most 123 bytes). Data
-    /// sends are refused from now on; the peer's data still arrives until its close frame.
-    pub fn close(
-        &mut self,
-        code: CloseCode,
-        reason: &str,
-        now: Instant,
-    ) -> Result<(), crate::SendError> {
-        let frame = ControlFrame::close(Some(code), reason)?;
-        if self.own_close.is_some() || self.sender.is_closed() || self.phase != Phase::Open {
-            return Err(crate::SendError::Closed);
-        }
-        self.own_close = Some(frame);
-        self.phase = Phase::Closing;
-        self.clock.close_by = clock::deadline(now, self.timeouts.close);
-        self.flush_requested = true;
-        Ok(())
+        let (answered, rtt) = self.clock.answered;
+        (answered == id && id != 0).then(|| Duration::from_micros(rtt))
     }
 
     /// Fails the connection with `error` as if the peer had caused it (an application limit such as a
@@ -284,7 +261,7 @@ impl Session {
 
     fn queue_ping(&mut self, now: Instant) -> u64 {
         let id = self.clock.ping_sent(now);
-        self.own_ping = Some(id);
+        self.own_ping = true;
         self.flush_requested = true;
         id
     }

@@ -3,7 +3,7 @@
 extern crate std;
 
 use super::*;
-use crate::{MessageKind, SendError};
+use crate::{CloseCode, MessageKind, SendError};
 use core::time::Duration;
 use std::vec::Vec;
 
@@ -153,11 +153,15 @@ fn a_control_frame_that_does_not_fit_waits_for_room_instead_of_splitting() {
         .send_chunk(&mut server.write, &[&filler], 0, true, T0)
         .unwrap();
     server.session.ping(T0).unwrap();
-    // 256 - 204 bytes left: the 10-byte ping fits; a 125-byte close reason would not.
-    server
-        .session
-        .close(CloseCode::NORMAL, &"r".repeat(100), T0)
-        .unwrap();
+    // 256 - 204 bytes left: the 10-byte ping fits; a close frame with a 100-byte reason does not.
+    let reason = "r".repeat(100);
+    assert_eq!(
+        server
+            .session
+            .close(CloseCode::NORMAL, &reason, &mut server.write, T0),
+        Ok(false),
+        "the close frame waits for room"
+    );
     match server.session.poll_transmit(&mut server.write, T0) {
         Transmit::Write { start: 0, end } => assert_eq!(end, 204 + 10),
         other => panic!("expected a write, got {other:?}"),
@@ -171,6 +175,12 @@ fn a_control_frame_that_does_not_fit_waits_for_room_instead_of_splitting() {
         other => panic!("the rest of the same bytes, got {other:?}"),
     }
     server.session.wrote(114, T0);
+    assert_eq!(
+        server
+            .session
+            .close(CloseCode::NORMAL, &reason, &mut server.write, T0),
+        Ok(true)
+    );
     match server.session.poll_transmit(&mut server.write, T0) {
         Transmit::Write { start: 0, end } => assert_eq!(end, 2 + 102),
         other => panic!("the close frame whole in the empty buffer, got {other:?}"),
@@ -228,7 +238,12 @@ fn output_that_makes_no_progress_fails_after_the_write_timeout() {
 fn close_handshake_server_ends_tcp_first_and_client_lingers_until_it_does() {
     let mut client = End_::new(Role::Client, SessionConfig::default());
     let mut server = End_::new(Role::Server, SessionConfig::default());
-    client.session.close(CloseCode::NORMAL, "bye", T0).unwrap();
+    assert_eq!(
+        client
+            .session
+            .close(CloseCode::NORMAL, "bye", &mut client.write, T0),
+        Ok(true)
+    );
     let (mut wire, mut len) = ([0u8; 8192], 0);
     assert!(!client.transmit(&mut wire, &mut len, T0));
     let (events, _) = server.receive(&wire[..len], 64, T0);
@@ -279,9 +294,49 @@ fn a_protocol_error_closes_with_its_code_and_is_reported_after_lingering() {
 }
 
 #[test]
+fn a_pong_owed_when_we_close_goes_out_before_our_close_frame_and_none_after_it() {
+    let mut client = End_::new(Role::Client, SessionConfig::default());
+    let mut server = End_::new(Role::Server, SessionConfig::default());
+    let (mut wire, mut len) = ([0u8; 8192], 0);
+    client.session.ping(T0).unwrap();
+    client.transmit(&mut wire, &mut len, T0);
+    let (events, _) = server.receive(&wire[..len], 64, T0);
+    assert_eq!(events, [Event::Ping]);
+    // The pong is owed, not yet placed, when the application closes.
+    assert_eq!(
+        server
+            .session
+            .close(CloseCode::GOING_AWAY, "bye", &mut server.write, T0),
+        Ok(true)
+    );
+    let (mut out, mut out_len) = ([0u8; 8192], 0);
+    server.transmit(&mut out, &mut out_len, T0);
+    assert_eq!(&out[..2], &[0x8A, 8], "the pong first");
+    assert_eq!(
+        &out[10..out_len],
+        &[0x88, 5, 0x03, 0xE9, b'b', b'y', b'e'],
+        "then our close frame, whole"
+    );
+    // A ping that arrives after our close frame gets no pong: nothing follows a close frame.
+    let mut len = 0;
+    client.session.ping(T0).unwrap();
+    client.transmit(&mut wire, &mut len, T0);
+    let (events, _) = server.receive(&wire[..len], 64, T0);
+    assert_eq!(events, [Event::Ping]);
+    let mut more = 0;
+    server.transmit(&mut out, &mut more, T0);
+    assert_eq!(more, 0, "nothing after our close frame");
+}
+
+#[test]
 fn a_close_without_reply_times_out() {
     let mut client = End_::new(Role::Client, SessionConfig::default());
-    client.session.close(CloseCode::NORMAL, "", T0).unwrap();
+    assert_eq!(
+        client
+            .session
+            .close(CloseCode::NORMAL, "", &mut client.write, T0),
+        Ok(true)
+    );
     let (mut wire, mut len) = ([0u8; 8192], 0);
     client.transmit(&mut wire, &mut len, T0);
     client.session.handle_timeout(at(5));
@@ -409,13 +464,23 @@ fn input_that_followed_the_handshake_is_decoded_where_it_lies() {
     let Event::Piece(piece) = server.session.poll_event(&mut server.read) else {
         panic!("the early frame is decoded");
     };
-    assert_eq!((piece.start, piece.end), (46, 48), "the payload where it lies");
+    assert_eq!(
+        (piece.start, piece.end),
+        (46, 48),
+        "the payload where it lies"
+    );
     assert_eq!(piece.of(&server.read).payload, b"hi");
-    assert_eq!(server.session.poll_event(&mut server.read), Event::NeedInput);
+    assert_eq!(
+        server.session.poll_event(&mut server.read),
+        Event::NeedInput
+    );
     // The next read goes to the buffer's start as usual.
     server.read[..3].copy_from_slice(&[0x81, 0x80, 0]);
     server.session.handle_input(3, T0);
-    assert_eq!(server.session.poll_event(&mut server.read), Event::NeedInput);
+    assert_eq!(
+        server.session.poll_event(&mut server.read),
+        Event::NeedInput
+    );
 }
 
 #[test]

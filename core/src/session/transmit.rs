@@ -2,6 +2,7 @@
 //! the peer, write progress, and the decisions to flush and to end TCP.
 
 use super::{Instant, Phase, Session};
+use crate::close::CloseCode;
 use crate::connection::{ControlFrame, FrameHead, MessageKind, Piece, Role};
 use crate::deflate::{fits, Deflate, DeflateError, TAIL};
 use crate::error::SendError;
@@ -304,6 +305,33 @@ impl Session {
         Ok(skip + take)
     }
 
+    /// Starts the close handshake: places a close frame with `code` and `reason` (at most 123 bytes) in
+    /// `buf`, the write buffer, after the bytes pending there and the control frames owed before it (a
+    /// pong), and asks for a flush. `Ok(false)` when it does not fit yet: write out what is pending
+    /// ([`Session::poll_transmit`]) and call again. Data sends are refused from then on; the peer's data
+    /// still arrives until its close frame. (Placed at once, the reason needs no room in the session.)
+    pub fn close(
+        &mut self,
+        code: CloseCode,
+        reason: &str,
+        buf: &mut [u8],
+        now: Instant,
+    ) -> Result<bool, SendError> {
+        let frame = ControlFrame::close(Some(code), reason)?;
+        if self.sender.is_closed() || self.phase != Phase::Open {
+            return Err(SendError::Closed);
+        }
+        self.place_control(buf, now);
+        let Some(end) = self.place_close(&frame, buf, now)? else {
+            return Ok(false);
+        };
+        self.close_at = Some(end);
+        self.phase = Phase::Closing;
+        self.clock.close_by = super::clock::deadline(now, self.timeouts.close);
+        self.flush_requested = true;
+        Ok(true)
+    }
+
     /// True while a data message is begun and not finished.
     pub fn in_message(&self) -> bool {
         self.sender.in_message()
@@ -317,7 +345,7 @@ impl Session {
     }
 
     /// Moves owed control frames into the buffer, each only if it fits whole: the peer's pong first, then
-    /// our ping, our close, and the reply to the peer's close.
+    /// our ping, and the reply to the peer's close.
     fn place_control(&mut self, buf: &mut [u8], now: Instant) {
         if !self.owes_control() {
             return;
@@ -331,22 +359,12 @@ impl Session {
             }
             match source {
                 Owed::Reply => drop(self.receiver.take_reply()),
-                Owed::Ping => self.own_ping = None,
-                Owed::Close => self.own_close = None,
+                Owed::Ping => self.own_ping = false,
             }
             // After our close nothing more may be sent: a frame the sender refuses is dropped.
-            let Ok(head) = self.sender.control(&frame) else {
+            let Ok(end) = self.put_control(&frame, buf, now) else {
                 continue;
             };
-            let end = place(
-                buf,
-                len,
-                &head,
-                &[frame.payload()],
-                0,
-                frame.payload().len(),
-            );
-            self.placed(end, now);
             self.flush_requested = true;
             if frame.opcode() == OpCode::Close {
                 self.close_at = Some(end);
@@ -354,26 +372,58 @@ impl Session {
         }
     }
 
-    /// True when a control frame is owed to the peer.
-    fn owes_control(&self) -> bool {
-        self.receiver.owes_reply() || self.own_ping.is_some() || self.own_close.is_some()
+    /// Places our close frame after what is pending, once nothing owed comes before it and it fits;
+    /// returns its end, or `None` while it has to wait for room.
+    fn place_close(
+        &mut self,
+        frame: &ControlFrame,
+        buf: &mut [u8],
+        now: Instant,
+    ) -> Result<Option<usize>, SendError> {
+        let (len, _) = self.output;
+        let needed = frame_len(frame.payload().len());
+        if buf.len() < needed {
+            return Err(SendError::BufferTooSmall { needed });
+        }
+        if self.owes_control() || needed > buf.len() - len.min(buf.len()) {
+            self.need_room = len > 0;
+            return Ok(None);
+        }
+        self.put_control(frame, buf, now).map(Some)
     }
 
-    /// The next control frame owed: the pong to the peer's ping first, then our ping, our close, and the
-    /// reply to the peer's close.
+    /// Frames `frame` and places it after what is pending (the caller checked that it fits); returns
+    /// its end.
+    fn put_control(
+        &mut self,
+        frame: &ControlFrame,
+        buf: &mut [u8],
+        now: Instant,
+    ) -> Result<usize, SendError> {
+        let head = self.sender.control(frame)?;
+        let payload = frame.payload();
+        let end = place(buf, self.output.0, &head, &[payload], 0, payload.len());
+        self.placed(end, now);
+        Ok(end)
+    }
+
+    /// True when a control frame is owed to the peer.
+    fn owes_control(&self) -> bool {
+        self.receiver.owes_reply() || self.own_ping
+    }
+
+    /// The next control frame owed: the pong to the peer's ping first, then our ping, and the reply to the
+    /// peer's close.
     fn next_control(&self) -> Option<(ControlFrame, Owed)> {
         let reply = self.receiver.peek_reply();
         if let Some(pong) = reply.filter(|frame| frame.opcode() == OpCode::Pong) {
             return Some((pong, Owed::Reply));
         }
-        if let Some(ping) = self
-            .own_ping
-            .and_then(|id| ControlFrame::ping(&id.to_be_bytes()).ok())
-        {
-            return Some((ping, Owed::Ping));
-        }
-        if let Some(close) = self.own_close {
-            return Some((close, Owed::Close));
+        if self.own_ping {
+            let id = self.clock.latest_ping.to_be_bytes();
+            if let Ok(ping) = ControlFrame::ping(&id) {
+                return Some((ping, Owed::Ping));
+            }
         }
         reply.map(|frame| (frame, Owed::Reply))
     }
@@ -420,7 +470,6 @@ impl Deflate for NoDeflate {
 enum Owed {
     Reply,
     Ping,
-    Close,
 }
 
 /// Bytes a frame with `payload` bytes takes at most (its header at its longest).

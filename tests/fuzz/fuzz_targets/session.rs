@@ -207,7 +207,7 @@ fuzz_target!(|data: &[u8]| {
                 let Some((&code, tail)) = rest.split_first() else { break };
                 rest = tail;
                 let code = CloseCode(if code < 128 { 1000 + u16::from(code) } else { 3000 + u16::from(code) });
-                let _ = driver.session.close(code, "fuzz", driver.now);
+                let _ = driver.session.close(code, "fuzz", &mut driver.write, driver.now);
             }
             6 => {
                 let Some((&step, tail)) = rest.split_first() else { break };
