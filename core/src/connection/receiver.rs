@@ -106,9 +106,11 @@ pub struct Receiver {
     role: Role,
     limits: Limits,
     state: State,
-    header: [u8; MAX_HEADER_LEN],
+    /// A frame header that arrived split across reads (while `header_len > 0`), or a control frame's
+    /// payload (while it arrives, until the next header; the peer's close frame for good): never both at
+    /// once, so they share the bytes.
+    scratch: [u8; MAX_CONTROL_PAYLOAD],
     header_len: u8,
-    control: [u8; MAX_CONTROL_PAYLOAD],
     control_len: u8,
     message: Option<MessageProgress>,
     utf8: Utf8Validator,
@@ -124,9 +126,8 @@ impl Receiver {
             role,
             limits,
             state: State::Header,
-            header: [0; MAX_HEADER_LEN],
+            scratch: [0; MAX_CONTROL_PAYLOAD],
             header_len: 0,
-            control: [0; MAX_CONTROL_PAYLOAD],
             control_len: 0,
             message: None,
             utf8: Utf8Validator::new(),
@@ -239,9 +240,9 @@ impl Receiver {
         self.replies.take()
     }
 
-    /// The payload of the last control frame received (the pong after an [`Decoded::Pong`]).
-    pub fn control_payload(&self) -> &[u8] {
-        &self.control[..usize::from(self.control_len)]
+    /// The payload of the control frame just received (until the next header arrives).
+    fn control_payload(&self) -> &[u8] {
+        &self.scratch[..usize::from(self.control_len)]
     }
 
     /// The next control frame owed to the peer, left queued.
@@ -283,8 +284,9 @@ impl Receiver {
             }
         }
         let take = input.len().min(MAX_HEADER_LEN - have);
-        self.header[have..have + take].copy_from_slice(&input[..take]);
-        match FrameHeader::parse(&self.header[..have + take])? {
+        self.control_len = 0;
+        self.scratch[have..have + take].copy_from_slice(&input[..take]);
+        match FrameHeader::parse(&self.scratch[..have + take])? {
             // `have` bytes alone were not a header, so the header ends inside this input.
             Some((header, len)) => {
                 self.header_len = 0;
@@ -406,7 +408,7 @@ impl Receiver {
     fn absorb_control(&mut self, frame: FrameProgress, input: &[u8]) -> usize {
         let have = usize::from(self.control_len);
         let len = input.len().min(frame.remaining as usize);
-        let piece = &mut self.control[have..have + len];
+        let piece = &mut self.scratch[have..have + len];
         piece.copy_from_slice(&input[..len]);
         if let Some(key) = frame.mask {
             apply_mask(piece, key, have);
@@ -423,7 +425,7 @@ impl Receiver {
 
     /// Acts on a complete control frame: queues the pong, or validates a close frame and queues its reply.
     fn finish_control(&mut self, opcode: OpCode) -> Result<(), ProtocolError> {
-        let payload = &self.control[..usize::from(self.control_len)];
+        let payload = self.control_payload();
         match opcode {
             OpCode::Ping => {
                 if let Ok(pong) = super::ControlFrame::pong(payload) {
@@ -442,7 +444,7 @@ impl Receiver {
     }
 
     fn control_event(&self, opcode: OpCode) -> Decoded<'_, 'static> {
-        let payload = &self.control[..usize::from(self.control_len)];
+        let payload = self.control_payload();
         match opcode {
             OpCode::Ping => Decoded::Ping(payload),
             OpCode::Pong => Decoded::Pong(payload),

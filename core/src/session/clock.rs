@@ -1,5 +1,6 @@
 //! Time as the session sees it: instants the adapter passes in, and what the session remembers of them.
 
+use core::num::NonZeroU64;
 use core::time::Duration;
 
 /// A point in time, in microseconds since an origin the adapter chooses (its clock's start, or the
@@ -74,6 +75,25 @@ pub(super) fn deadline(since: Instant, timeout: u64) -> Option<Instant> {
     (timeout != OFF).then(|| Instant(since.0.saturating_add(timeout)))
 }
 
+/// An instant the session may or may not have, in 8 bytes where `Option<Instant>` takes 16 (the
+/// session keeps four): the instant plus one, zero for none. (`Instant(u64::MAX)` reads back one
+/// microsecond early, some 584,000 years after the origin.)
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Stamp(Option<NonZeroU64>);
+
+impl Stamp {
+    /// No instant.
+    pub const NONE: Stamp = Stamp(None);
+
+    pub fn new(at: Option<Instant>) -> Stamp {
+        Stamp(at.and_then(|at| NonZeroU64::new(at.0.saturating_add(1))))
+    }
+
+    pub fn get(self) -> Option<Instant> {
+        self.0.map(|stamp| Instant(stamp.get() - 1))
+    }
+}
+
 /// The instants the session keeps.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Clock {
@@ -83,18 +103,18 @@ pub(super) struct Clock {
     pub last_ping: Instant,
     /// When the latest ping was queued, until its pong arrives (a pong for an older ping is not waited
     /// for: a newer ping replaced it).
-    pub outstanding: Option<Instant>,
+    pub outstanding: Stamp,
     /// The id of the latest answered ping (0: none yet) and its round-trip time in microseconds (made a
     /// `Duration` only when asked for: the conversion divides).
     pub answered: (u64, u64),
     /// The id of the latest ping (0: none yet); ids count from 1.
     pub latest_ping: u64,
     /// Since when pending output has made no progress.
-    pub stalled_since: Option<Instant>,
+    pub stalled_since: Stamp,
     /// When the oldest pending byte was buffered.
-    pub oldest: Option<Instant>,
+    pub oldest: Stamp,
     /// The close handshake or lingering ends at this instant.
-    pub close_by: Option<Instant>,
+    pub close_by: Stamp,
 }
 
 impl Clock {
@@ -102,12 +122,12 @@ impl Clock {
         Clock {
             last_heard: now,
             last_ping: now,
-            outstanding: None,
+            outstanding: Stamp::NONE,
             answered: (0, 0),
             latest_ping: 0,
-            stalled_since: None,
-            oldest: None,
-            close_by: None,
+            stalled_since: Stamp::NONE,
+            oldest: Stamp::NONE,
+            close_by: Stamp::NONE,
         }
     }
 
@@ -115,15 +135,15 @@ impl Clock {
     pub fn ping_sent(&mut self, now: Instant) -> u64 {
         self.latest_ping += 1;
         self.last_ping = now;
-        self.outstanding = Some(now);
+        self.outstanding = Stamp::new(Some(now));
         self.latest_ping
     }
 
     /// Records a pong received at `now`; returns the id it answers, if it answers our outstanding ping.
     pub fn pong(&mut self, payload: &[u8], now: Instant) -> Option<u64> {
         let id = <[u8; 8]>::try_from(payload).ok().map(u64::from_be_bytes)?;
-        let sent = self.outstanding.filter(|_| id == self.latest_ping)?;
-        self.outstanding = None;
+        let sent = self.outstanding.get().filter(|_| id == self.latest_ping)?;
+        self.outstanding = Stamp::NONE;
         self.answered = (id, now.0.saturating_sub(sent.0));
         Some(id)
     }

@@ -197,7 +197,7 @@ impl Session {
             (a, b) => a.or(b),
         };
         let mut at = earliest(self.idle_deadline(), self.keepalive_deadline());
-        at = earliest(at, self.clock.close_by);
+        at = earliest(at, self.clock.close_by.get());
         at = earliest(at, self.stall_deadline());
         let pending = self.output.1 < self.output.0;
         if pending && !self.flush_requested {
@@ -219,7 +219,7 @@ impl Session {
         if reached(self.stall_deadline()) {
             return self.finish(End::Timeout(Timeout::Write));
         }
-        if reached(self.clock.close_by) {
+        if reached(self.clock.close_by.get()) {
             return match self.phase {
                 Phase::Closing => self.finish(End::Timeout(Timeout::Close)),
                 _ => self.finish(self.end.unwrap_or(End::Closed)),
@@ -278,26 +278,26 @@ impl Session {
 
     /// Pending output has made no progress since `stalled_since`: the write timeout runs from there.
     fn stall_deadline(&self) -> Option<Instant> {
-        clock::deadline(self.clock.stalled_since?, self.timeouts.write)
+        clock::deadline(self.clock.stalled_since.get()?, self.timeouts.write)
     }
 
     /// The oldest pending byte must leave by then under a batching policy.
     fn batch_deadline(&self) -> Option<Instant> {
-        clock::deadline(self.clock.oldest?, self.timeouts.batch_delay)
+        clock::deadline(self.clock.oldest.get()?, self.timeouts.batch_delay)
     }
 
     /// The peer's close frame arrived or the connection failed: reply, then read until the end of TCP.
     fn linger(&mut self, end: End, now: Instant) {
         self.end.get_or_insert(end);
         self.phase = Phase::Lingering;
-        self.clock.close_by = clock::deadline(now, self.timeouts.close);
+        self.clock.close_by = clock::Stamp::new(clock::deadline(now, self.timeouts.close));
         self.flush_requested = true;
     }
 
     fn finish(&mut self, end: End) {
         self.end.get_or_insert(end);
         self.phase = Phase::Done;
-        self.clock.close_by = None;
+        self.clock.close_by = clock::Stamp::NONE;
     }
 }
 

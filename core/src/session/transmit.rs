@@ -1,6 +1,7 @@
 //! The transmitting side of a session: frames placed whole in the adapter's write buffer, replies owed to
 //! the peer, write progress, and the decisions to flush and to end TCP.
 
+use super::clock::Stamp;
 use super::{Instant, Phase, Session};
 use crate::close::CloseCode;
 use crate::connection::{ControlFrame, FrameHead, MessageKind, Piece, Role};
@@ -41,7 +42,9 @@ impl Session {
         let (len, sent) = self.output;
         let batch_full = self.timeouts.batching() && len >= self.timeouts.batch_bytes;
         if sent < len && (self.flush_requested || self.need_room || batch_full) {
-            self.clock.stalled_since.get_or_insert(now);
+            if self.clock.stalled_since.get().is_none() {
+                self.clock.stalled_since = Stamp::new(Some(now));
+            }
             return Transmit::Write {
                 start: sent,
                 end: len,
@@ -64,7 +67,7 @@ impl Session {
         let (len, sent) = self.output;
         let sent = (sent + written).min(len);
         if written > 0 {
-            self.clock.stalled_since = Some(now);
+            self.clock.stalled_since = Stamp::new(Some(now));
         }
         if self.close_at.is_some_and(|at| sent >= at) {
             self.close_at = None;
@@ -74,8 +77,8 @@ impl Session {
             // Everything is out: the buffer is free from its start again.
             self.output = (0, 0);
             self.need_room = false;
-            self.clock.stalled_since = None;
-            self.clock.oldest = None;
+            self.clock.stalled_since = Stamp::NONE;
+            self.clock.oldest = Stamp::NONE;
         } else {
             self.output = (len, sent);
         }
@@ -327,7 +330,7 @@ impl Session {
         };
         self.close_at = Some(end);
         self.phase = Phase::Closing;
-        self.clock.close_by = super::clock::deadline(now, self.timeouts.close);
+        self.clock.close_by = Stamp::new(super::clock::deadline(now, self.timeouts.close));
         self.flush_requested = true;
         Ok(true)
     }
@@ -430,7 +433,7 @@ impl Session {
 
     fn placed(&mut self, end: usize, now: Instant) {
         if self.output.0 == 0 {
-            self.clock.oldest = Some(now);
+            self.clock.oldest = Stamp::new(Some(now));
         }
         self.output.0 = end;
     }
