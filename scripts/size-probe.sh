@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Measures the flash rill costs on a Cortex-M4F: builds firmware-examples/size-probe (rill-embassy's accept with
-# full validation, then a streaming echo through its reader and writer, under embassy_futures::block_on) as a staticlib, links only what its exported function reaches, and
+# full validation, then a streaming echo through its reader and writer, under embassy_futures::block_on; and a
+# client: connect, then the same echo) as a staticlib, links only what each exported function reaches, and
 # prints text + rodata with the largest symbols and the breakdown by crate. Compares the total with the
 # project's 10,000-byte target; with SIZE_BUDGET=<bytes> set it also fails above that budget, for CI. It also
 # prints the RAM one connection takes beyond its buffers (the connection future's layout for the target);
@@ -14,21 +15,33 @@ rustup target add "$target" >/dev/null
 rustup component add llvm-tools >/dev/null 2>&1 || rustup component add llvm-tools-preview >/dev/null
 bin="$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin"
 
+# The server and the client are built apart (feature `client`), so that neither changes what the optimiser
+# inlines into the other.
+CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-1}" cargo build --release --target "$target" --locked --features client
+cp "target/$target/release/librill_size_probe.a" target/librill_size_probe_client.a
 CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-1}" cargo build --release --target "$target" --locked
 lib="target/$target/release/librill_size_probe.a"
 elf="target/size-probe.elf"
-# The entry point roots --gc-sections at rill_serve; the stream and clock functions the platform would
-# provide are absolute symbols (odd: Thumb code), so the link completes without pulling in any platform code.
-"$bin/rust-lld" -flavor gnu --gc-sections --entry=rill_serve \
-    --defsym=rill_read=0x1001 --defsym=rill_write=0x1001 --defsym=rill_now=0x1001 \
-    -Map target/size-probe.map -o "$elf" "$lib"
+# link ENTRY ELF: the entry point roots --gc-sections at ENTRY (rill_serve: the server; rill_client: the
+# client); the stream, clock and random functions the platform would provide are absolute symbols (odd:
+# Thumb code), so the link completes without pulling in any platform code.
+link() { # link ENTRY ELF LIB
+    "$bin/rust-lld" -flavor gnu --gc-sections --entry="$1" \
+        --defsym=rill_read=0x1001 --defsym=rill_write=0x1001 --defsym=rill_now=0x1001 \
+        --defsym=rill_random=0x1001 -Map "${2%.elf}.map" -o "$2" "$3"
+}
+link rill_serve "$elf" "$lib"
+link rill_client target/size-probe-client.elf target/librill_size_probe_client.a
 
 echo "== sections (llvm-size -A)"
 "$bin/llvm-size" -A "$elf" | grep -E '^\.(text|rodata|data|bss|ARM)'
-section() { "$bin/llvm-size" -A "$elf" | awk -v s="$1" '$1 == s { print $2 }'; }
+section() { "$bin/llvm-size" -A "${2:-$elf}" | awk -v s="$1" '$1 == s { print $2 }'; }
 text="$(section .text)"
 rodata="$(section .rodata)"
 total=$((text + ${rodata:-0}))
+client_text="$(section .text target/size-probe-client.elf)"
+client_rodata="$(section .rodata target/size-probe-client.elf)"
+client_total=$((client_text + ${client_rodata:-0}))
 
 echo "== largest symbols (bytes, t = code, r = read-only data)"
 "$bin/llvm-nm" --size-sort --radix=d -S --demangle "$elf" | awk '$2 + 0 >= 100 { printf "%6d %s %s\n", $2, $3, $4 }' \
@@ -45,26 +58,30 @@ echo "== by crate (named symbols; rill_serve is the probe with the rill, rill-em
     } END { for (c in sizes) if (sizes[c] > 0) printf "%6d %s\n", sizes[c], c }' | sort -rn
 
 echo "text+rodata: $total bytes (text $text, rodata ${rodata:-0}); target $target_bytes (difference $((total - target_bytes)))"
+echo "client (connect + echo, rill_client): $client_total bytes (text $client_text, rodata ${client_rodata:-0})"
 
 # RAM per connection beyond the lent buffers: the probe's connection future (`serve`, which holds the
 # Shared state with the Session, the Reader and the echo's futures; the buffers are outside it) as the
 # compiler lays it out for this target. rustc prints type layouts only with an unstable flag, so this second
 # build (own target directory, same profile) lets the stable compiler accept it; nothing of it ships.
-RUSTC_BOOTSTRAP=1 CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-1}" CARGO_TARGET_DIR=target/type-sizes \
-    cargo rustc --release --target "$target" --locked --quiet -- -Zprint-type-sizes >target/type-sizes.txt
+for features in "" client; do
+    RUSTC_BOOTSTRAP=1 CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-1}" CARGO_TARGET_DIR=target/type-sizes \
+        cargo rustc --release --target "$target" --locked --quiet --features "$features" -- -Zprint-type-sizes
+done >target/type-sizes.txt
 echo "== RAM on $target (bytes; the full layouts are in firmware-examples/size-probe/target/type-sizes.txt)"
 type_size() { # type_size PATTERN: the size of the first type whose name matches PATTERN
     grep -E "^print-type-size type: \`$1" target/type-sizes.txt | head -n 1 | sed -E 's/.*`: ([0-9]+) bytes.*/\1/'
 }
 ram="$(type_size '\{async fn body of serve\(\)\}')"
 printf '%6s %s\n' "$ram" "connection future (serve: handshake state or Shared + Reader + echo futures)" \
+    "$(type_size '\{async fn body of client\(\)\}')" "client connection future (client: connect or the echo)" \
     "$(type_size 'rill_embassy::Shared<')" "rill_embassy::Shared (the Session, locks, signals)" \
     "$(type_size 'rill::session::Session`')" "rill::Session" \
     "$(type_size 'rill_embassy::Reader<')" "rill_embassy::Reader" \
     "$(type_size '\{async fn body of rill_embassy::accept')" "accept future" \
     "$(type_size '\{async fn body of rill_embassy::Reader<.*>::recv_piece\(\)')" "recv_piece future" \
     "$(type_size '\{async fn body of rill_embassy::Writer<.*>::feed_piece\(\)')" "feed_piece future"
-echo "RAM per connection beyond the buffers: $ram bytes"
+echo "RAM per connection beyond the buffers: $ram bytes (server)"
 
 if [ -n "${SIZE_BUDGET:-}" ] && [ "$total" -gt "$SIZE_BUDGET" ]; then
     echo "size-probe: over the budget of $SIZE_BUDGET bytes"

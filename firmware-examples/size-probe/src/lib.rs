@@ -13,7 +13,11 @@
 use core::task::Waker;
 use embassy_sync::blocking_mutex::raw::NoopRawMutex;
 use embedded_io_async::{ErrorKind, ErrorType, Read, Write};
-use rill_embassy::{accept, Config, Decision, Error, Reader, Role, Shared, Writer};
+#[cfg(not(feature = "client"))]
+use rill_embassy::{accept, Decision};
+#[cfg(feature = "client")]
+use rill_embassy::{connect, ClientRequest};
+use rill_embassy::{Config, Error, Reader, Role, Shared, Writer};
 
 extern "C" {
     /// Reads up to `len` bytes into `buf`; returns the count, 0 at end of stream, negative on error.
@@ -22,6 +26,9 @@ extern "C" {
     fn rill_write(buf: *const u8, len: usize) -> isize;
     /// Microseconds since any origin.
     fn rill_now() -> u64;
+    /// 64 random bits (a client's handshake key and masking keys).
+    #[cfg(feature = "client")]
+    fn rill_random() -> u64;
 }
 
 /// Input and output buffer size: a browser's upgrade request fits, and so does the largest control frame.
@@ -40,9 +47,43 @@ enum Outcome {
     Io = 3,
 }
 
+/// Runs a connection over the platform stream after its handshake: the [`Shared`] state with the session,
+/// then an echo of every message, piece by piece, until the close handshake. A macro, not a function, so
+/// that each entry point keeps its halves in its own future and the server's image holds no client code
+/// (a shared function would take the role at run time).
+macro_rules! echo {
+    ($read_buf:expr, $write_buf:expr, $upgraded:expr, $role:expr, $mask_seed:expr) => {{
+        // Both halves are the same platform stream; one task drives them, so no locking is needed.
+        let shared = Shared::<NoopRawMutex, _>::new(
+            Stream,
+            $write_buf,
+            $role,
+            $mask_seed,
+            Config::default(),
+        );
+        let mut reader = Reader::new(Stream, $read_buf, $upgraded, &mut [], &shared);
+        let mut writer = Writer::new(&shared);
+        let echoed = async {
+            while let Some(piece) = reader.recv_piece().await? {
+                writer.feed_piece(&piece).await?;
+                if !reader.has_buffered_input() {
+                    writer.flush().await?;
+                }
+            }
+            Ok::<(), Error<ErrorKind>>(())
+        };
+        match echoed.await {
+            Ok(()) | Err(Error::Closed) => Outcome::Closed,
+            Err(Error::Protocol(_)) => Outcome::ProtocolError,
+            Err(_) => Outcome::Io,
+        }
+    }};
+}
+
 /// Serves one connection on the stream behind `rill_read` and `rill_write`: handshake, then echo until the
 /// close handshake. Returns 0 after a clean close, 1 after rejecting the request, 2 after a protocol error,
 /// 3 when the stream ends or fails.
+#[cfg(not(feature = "client"))]
 #[no_mangle]
 pub extern "C" fn rill_serve() -> i32 {
     let mut read_buf = [0u8; BUF_LEN];
@@ -50,6 +91,50 @@ pub extern "C" fn rill_serve() -> i32 {
     embassy_futures::block_on(serve(&mut read_buf, &mut write_buf)) as i32
 }
 
+/// Connects as a client on the stream behind `rill_read` and `rill_write` (the handshake for `/echo`),
+/// then echoes what the server sends until the close handshake. Returns what [`rill_serve`] returns (1:
+/// the server refused the upgrade).
+#[cfg(feature = "client")]
+#[no_mangle]
+pub extern "C" fn rill_client() -> i32 {
+    let mut read_buf = [0u8; BUF_LEN];
+    let mut write_buf = [0u8; BUF_LEN];
+    embassy_futures::block_on(client(&mut read_buf, &mut write_buf)) as i32
+}
+
+#[cfg(feature = "client")]
+async fn client(read_buf: &mut [u8], write_buf: &mut [u8]) -> Outcome {
+    // SAFETY: a plain function of the platform without arguments.
+    let seed = unsafe { rill_random() };
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&seed.to_le_bytes());
+    key[8..].copy_from_slice(&seed.rotate_left(32).to_le_bytes());
+    let request = ClientRequest {
+        host: "device",
+        path: "/echo",
+        key,
+        protocols: &[],
+        origin: None,
+        headers: &[],
+        deflate: None,
+    };
+    let upgraded = match connect(
+        &mut Stream,
+        &request,
+        read_buf,
+        write_buf,
+        &Config::default(),
+    )
+    .await
+    {
+        Ok((upgraded, _)) => upgraded,
+        Err(Error::Response(_)) => return Outcome::Rejected,
+        Err(_) => return Outcome::Io,
+    };
+    echo!(read_buf, write_buf, upgraded, Role::Client, seed)
+}
+
+#[cfg(not(feature = "client"))]
 async fn serve(read_buf: &mut [u8], write_buf: &mut [u8]) -> Outcome {
     // The configuration is made where it is used (a firmware's `const`), not kept in the future.
     let upgraded = match accept(&mut Stream, read_buf, write_buf, &Config::default(), |_| {
@@ -61,25 +146,7 @@ async fn serve(read_buf: &mut [u8], write_buf: &mut [u8]) -> Outcome {
         Err(Error::Request(_) | Error::Rejected(_)) => return Outcome::Rejected,
         Err(_) => return Outcome::Io,
     };
-    // Both halves are the same platform stream; one task drives them, so no locking is needed.
-    let shared =
-        Shared::<NoopRawMutex, _>::new(Stream, write_buf, Role::Server, 0, Config::default());
-    let mut reader = Reader::new(Stream, read_buf, upgraded, &mut [], &shared);
-    let mut writer = Writer::new(&shared);
-    let echo = async {
-        while let Some(piece) = reader.recv_piece().await? {
-            writer.feed_piece(&piece).await?;
-            if !reader.has_buffered_input() {
-                writer.flush().await?;
-            }
-        }
-        Ok::<(), Error<ErrorKind>>(())
-    };
-    match echo.await {
-        Ok(()) | Err(Error::Closed) => Outcome::Closed,
-        Err(Error::Protocol(_)) => Outcome::ProtocolError,
-        Err(_) => Outcome::Io,
-    }
+    echo!(read_buf, write_buf, upgraded, Role::Server, 0)
 }
 
 /// The platform's byte stream, both halves.
