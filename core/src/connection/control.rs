@@ -92,22 +92,21 @@ impl Outbox {
         self.close.get_or_insert(code);
     }
 
-    /// The next frame to send, left queued: a pending pong first, then the close reply.
-    pub fn peek(&self) -> Option<ControlFrame> {
-        // A code taken from a received close frame or a protocol error is always sendable.
-        self.pong.or_else(|| {
-            self.close
-                .and_then(|code| ControlFrame::close(code, "").ok())
-        })
+    /// The pong waiting to be sent, left queued (sent before the close reply).
+    pub fn pong(&self) -> Option<&ControlFrame> {
+        self.pong.as_ref()
     }
 
-    /// Takes the next frame to send (the one [`Outbox::peek`] shows).
-    pub fn take(&mut self) -> Option<ControlFrame> {
-        let next = self.peek();
+    /// The close reply waiting to be sent, left queued: `Some(None)` is an empty close payload.
+    pub fn close(&self) -> Option<Option<CloseCode>> {
+        self.close
+    }
+
+    /// Takes the pong waiting to be sent, or else the close reply (the next frame to send).
+    pub fn take(&mut self) {
         if self.pong.take().is_none() {
             self.close = None;
         }
-        next
     }
 
     /// True when nothing is waiting to be sent.

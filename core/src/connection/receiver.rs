@@ -235,19 +235,19 @@ impl Receiver {
         self.limits
     }
 
-    /// Takes the next control frame owed to the peer (a pong, or the close reply), if any.
-    pub fn take_reply(&mut self) -> Option<super::ControlFrame> {
-        self.replies.take()
+    /// The control frames owed to the peer: the pong to its latest ping, and the close reply.
+    pub fn replies(&self) -> &Outbox {
+        &self.replies
+    }
+
+    /// Records that the next owed frame (the pong, else the close reply) was sent.
+    pub fn reply_sent(&mut self) {
+        self.replies.take();
     }
 
     /// The payload of the control frame just received (until the next header arrives).
     fn control_payload(&self) -> &[u8] {
         &self.scratch[..usize::from(self.control_len)]
-    }
-
-    /// The next control frame owed to the peer, left queued.
-    pub fn peek_reply(&self) -> Option<super::ControlFrame> {
-        self.replies.peek()
     }
 
     /// True when a reply is owed to the peer (cheaper than building it with [`Receiver::peek_reply`]).

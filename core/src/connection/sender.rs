@@ -219,13 +219,19 @@ impl Sender {
     /// The header of a control frame, allowed between a chunked message's fragments. Sending a close frame
     /// ends the sending side: every later frame is refused with [`SendError::Closed`].
     pub fn control(&mut self, frame: &ControlFrame) -> Result<FrameHead, SendError> {
+        self.control_head(frame.opcode(), frame.payload().len())
+    }
+
+    /// [`Sender::control`] for a frame of `opcode` with `len` payload bytes (at most 125; the caller
+    /// holds the payload wherever it lies).
+    pub fn control_head(&mut self, opcode: OpCode, len: usize) -> Result<FrameHead, SendError> {
         if self.state == DataState::Closed {
             return Err(SendError::Closed);
         }
-        if frame.opcode() == OpCode::Close {
+        if opcode == OpCode::Close {
             self.state = DataState::Closed;
         }
-        Ok(self.head(frame.opcode(), true, frame.payload().len() as u64))
+        Ok(self.head(opcode, true, len as u64))
     }
 
     /// Writes `frame` (header and masked payload) into `out`; returns the bytes written.

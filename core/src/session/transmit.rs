@@ -348,28 +348,48 @@ impl Session {
     }
 
     /// Moves owed control frames into the buffer, each only if it fits whole: the peer's pong first, then
-    /// our ping, and the reply to the peer's close.
+    /// our ping, and the reply to the peer's close. Each is framed from where its payload lies (no copy
+    /// of a 125-byte control frame on the stack).
     fn place_control(&mut self, buf: &mut [u8], now: Instant) {
-        if !self.owes_control() {
-            return;
-        }
-        while let Some((frame, source)) = self.next_control() {
-            let (len, _) = self.output;
-            let fits = frame_len(frame.payload().len()) <= buf.len().saturating_sub(len);
-            if !fits && !self.sender.is_closed() {
+        while self.owes_control() {
+            let len = self.output.0;
+            let mut bytes = [0u8; 8];
+            let (opcode, payload, owed) = match self.receiver.replies().pong() {
+                Some(pong) => (OpCode::Pong, pong.payload(), Owed::Reply),
+                None if self.own_ping => {
+                    bytes = self.clock.latest_ping.to_be_bytes();
+                    (OpCode::Ping, &bytes[..], Owed::Ping)
+                }
+                None => {
+                    // A code taken from a received close frame or a protocol error is always sendable.
+                    let code = self.receiver.replies().close().flatten();
+                    let n = code.map_or(0, |code| {
+                        bytes[..2].copy_from_slice(&code.0.to_be_bytes());
+                        2
+                    });
+                    (OpCode::Close, &bytes[..n], Owed::Reply)
+                }
+            };
+            if frame_len(payload.len()) > buf.len().saturating_sub(len) && !self.sender.is_closed()
+            {
                 self.need_room = len > 0;
                 return;
             }
-            match source {
-                Owed::Reply => drop(self.receiver.take_reply()),
+            // After our close nothing more may be sent: a frame the sender refuses is dropped.
+            let end = match self.sender.control_head(opcode, payload.len()) {
+                Ok(head) => Some(place(buf, len, &head, &[payload], 0, payload.len())),
+                Err(_) => None,
+            };
+            match owed {
+                Owed::Reply => self.receiver.reply_sent(),
                 Owed::Ping => self.own_ping = false,
             }
-            // After our close nothing more may be sent: a frame the sender refuses is dropped.
-            let Ok(end) = self.put_control(&frame, buf, now) else {
+            let Some(end) = end else {
                 continue;
             };
+            self.placed(end, now);
             self.flush_requested = true;
-            if frame.opcode() == OpCode::Close {
+            if opcode == OpCode::Close {
                 self.close_at = Some(end);
             }
         }
@@ -413,22 +433,6 @@ impl Session {
     /// True when a control frame is owed to the peer.
     fn owes_control(&self) -> bool {
         self.receiver.owes_reply() || self.own_ping
-    }
-
-    /// The next control frame owed: the pong to the peer's ping first, then our ping, and the reply to the
-    /// peer's close.
-    fn next_control(&self) -> Option<(ControlFrame, Owed)> {
-        let reply = self.receiver.peek_reply();
-        if let Some(pong) = reply.filter(|frame| frame.opcode() == OpCode::Pong) {
-            return Some((pong, Owed::Reply));
-        }
-        if self.own_ping {
-            let id = self.clock.latest_ping.to_be_bytes();
-            if let Ok(ping) = ControlFrame::ping(&id) {
-                return Some((ping, Owed::Ping));
-            }
-        }
-        reply.map(|frame| (frame, Owed::Reply))
     }
 
     fn placed(&mut self, end: usize, now: Instant) {
