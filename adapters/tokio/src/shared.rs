@@ -78,6 +78,17 @@ impl<S: AsyncWrite> Shared<S> {
         Instant(self.origin.elapsed().as_micros() as u64)
     }
 
+    /// The instant for the session's write-side calls (placing frames, writes). The session uses the time
+    /// of writes only for the write timeout and for batching; without either, the clock is not read (it
+    /// costs more than placing a small frame) and the connection's start stands in.
+    pub(crate) fn write_now(&self) -> Instant {
+        if self.config.write_timeout.is_some() || self.config.batch.is_some() {
+            self.now()
+        } else {
+            Instant(0)
+        }
+    }
+
     /// The tokio instant of a session deadline.
     pub(crate) fn deadline(&self, at: Instant) -> tokio::time::Instant {
         self.origin + std::time::Duration::from_micros(at.0)
@@ -132,14 +143,15 @@ impl<S: AsyncWrite> Shared<S> {
                     // With deadlines running, progress is judged when the write ended; without any,
                     // the session has no use for the time and the clock is not read.
                     if deadline.is_some() {
-                        now = self.now();
+                        now = self.write_now();
                     }
                     match result {
                         Some(Ok(0)) => return Err(self.abort(ErrorKind::WriteZero.into())),
                         Some(Ok(n)) => written = Some(n),
                         Some(Err(error)) => return Err(self.abort(error)),
                         None => {
-                            self.with(|s| s.handle_timeout(now));
+                            // A deadline passed: judged by the real time (`now` may stand in for it).
+                            self.with_now(|s, now| s.handle_timeout(now));
                             if let Some(error) = self.ended() {
                                 return Err(error);
                             }
@@ -167,7 +179,7 @@ impl<S: AsyncWrite> Shared<S> {
     pub(crate) async fn transmit_now(&self) -> Result<(), Error> {
         {
             let mut side = self.write_side().await;
-            self.transmit(&mut side, self.now()).await?;
+            self.transmit(&mut side, self.write_now()).await?;
         }
         self.transmit_if_free().await
     }
@@ -184,7 +196,7 @@ impl<S: AsyncWrite> Shared<S> {
             let Ok(mut side) = self.write.try_lock() else {
                 return Ok(());
             };
-            self.transmit(&mut side, self.now()).await?;
+            self.transmit(&mut side, self.write_now()).await?;
             drop(side);
             owed = self.with(|s| s.wants_transmit());
         }

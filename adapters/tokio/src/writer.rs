@@ -41,7 +41,7 @@ impl<S: AsyncWrite> Writer<S> {
         let shared = &*self.shared;
         let mut side = shared.write_side().await;
         let mut done = 0;
-        let mut now = shared.now();
+        let mut now = shared.write_now();
         if !shared.with(|s| s.has_pending_output()) {
             size_buffer(&mut side.buf, len, &shared.config);
         }
@@ -58,7 +58,7 @@ impl<S: AsyncWrite> Writer<S> {
                 Err(error) => return Err(shared.ended().unwrap_or(Error::Send(error))),
             }
             shared.transmit(&mut side, now).await?;
-            now = shared.now();
+            now = shared.write_now();
         }
         if flush {
             shared.with(|s| s.flush_by_policy());
