@@ -55,18 +55,19 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# run SERVER DEPTH COUNT: total Ir of one server process that echoed COUNT messages.
+# run SERVER DEPTH COUNT: sets IR to the total Ir of one server process that echoed COUNT messages. (Not run in a
+# subshell, so that the exit trap sees the server's pid.)
 run() {
     local server=$1 depth=$2 count=$3 port out log
     port=$(free_port)
     out=$WORK/$server-d$depth-$count.out
-    log=$WORK/$server.log
+    log=$WORK/$server-d$depth-$count.log
     valgrind --tool=callgrind --callgrind-out-file="$out" \
         "$TARGET/echo-$server" --addr "127.0.0.1:$port" --runtime current 2>"$log" &
     PID=$!
     # The server prints its listening line once bound; poll for it (bounded: 60 s under valgrind).
     local tries=0
-    until grep -q "listening on" "$log"; do
+    until grep -qs "listening on" "$log"; do
         kill -0 "$PID" 2>/dev/null || { cat "$log" >&2; echo "echo-$server exited" >&2; return 1; }
         tries=$((tries + 1))
         [ "$tries" -lt 600 ] || { echo "echo-$server did not listen within 60 s" >&2; return 1; }
@@ -79,7 +80,7 @@ run() {
     PID=""
     [ -z "$KEEP" ] || cp "$out" "$KEEP/"
     # callgrind's "totals:" line: the event count over the whole run (Ir only, the default event).
-    awk '/^totals:/ { print $2 }' "$out"
+    IR=$(awk '/^totals:/ { print $2 }' "$out")
 }
 
 if [ -n "$CSV" ] && [ ! -s "$CSV" ]; then
@@ -90,8 +91,10 @@ printf '%-18s %5s %5s %14s %14s %10s\n' server size depth "Ir(N)" "Ir(2N)" "Ir/m
 for depth in $DEPTHS; do
     for server in $SERVERS; do
         [ -x "$TARGET/echo-$server" ] || { echo "skipping $server: no $TARGET/echo-$server" >&2; continue; }
-        one=$(run "$server" "$depth" "$MSGS")
-        two=$(run "$server" "$depth" $((2 * MSGS)))
+        run "$server" "$depth" "$MSGS"
+        one=$IR
+        run "$server" "$depth" $((2 * MSGS))
+        two=$IR
         per=$(( (two - one) / MSGS ))
         printf '%-18s %5s %5s %14s %14s %10s\n' "$server" "$SIZE" "$depth" "$one" "$two" "$per"
         if [ -n "$CSV" ]; then

@@ -14,6 +14,13 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadHalf};
 /// How long a connection stays quiet before buffers grown by a burst are returned.
 const SHRINK_AFTER_MS: u64 = 500;
 
+/// What one read brought, for the session: bytes (and when), the end of the stream, or a passed deadline.
+enum Input {
+    Bytes(usize, rill::Instant),
+    Eof,
+    Timeout(rill::Instant),
+}
+
 /// The reading half of a connection. Pings are answered and pongs recorded while it reads.
 pub struct Reader<S> {
     io: ReadHalf<S>,
@@ -145,16 +152,33 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         // loses nothing): a connection whose peer keeps the read buffer full yields to the others every
         // so often instead of starving them.
         tokio::task::consume_budget().await;
+        // A read's outcome, handed to the session under the same lock as the next decode.
+        let mut input = None;
         loop {
             let inflater = self.inflater.as_deref_mut();
-            let (event, owed) = self.shared.with(|s| {
+            let (event, owed, deadline) = self.shared.with(|s| {
+                match input.take() {
+                    Some(Input::Bytes(read, now)) => s.handle_input(read, now),
+                    Some(Input::Eof) => s.handle_eof(),
+                    Some(Input::Timeout(now)) => s.handle_timeout(now),
+                    None => {}
+                }
                 let event = s.poll_event_with(&mut self.buf, inflater);
-                (event, s.wants_transmit())
+                let deadline = match event {
+                    Event::NeedInput => s.poll_timeout(),
+                    _ => None,
+                };
+                (event, s.wants_transmit(), deadline)
             });
             match event {
                 Event::NeedInput => {
                     self.shared.transmit_owed(owed).await?;
-                    self.read().await?;
+                    // A transmit may have moved the deadlines (output that stalls).
+                    let deadline = match owed {
+                        true => self.shared.with(|s| s.poll_timeout()),
+                        false => deadline,
+                    };
+                    input = Some(self.read(deadline).await?);
                 }
                 Event::Ping => self.shared.transmit_owed(owed).await?,
                 Event::Piece(at) => return Ok(Some(at)),
@@ -178,12 +202,13 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         }
     }
 
-    /// One read into the empty buffer, bounded by the session's next deadline.
-    async fn read(&mut self) -> Result<(), Error> {
+    /// One read into the empty buffer, bounded by the session's next deadline (`deadline`, as the session
+    /// gave it just before).
+    async fn read(&mut self, deadline: Option<rill::Instant>) -> Result<Input, Error> {
         self.size_buffer();
+        let mut deadline = deadline;
         loop {
             self.buf.clear();
-            let deadline = self.shared.with(|s| s.poll_timeout());
             // Memory a burst grew is returned once the connection has been quiet for a moment, so an idle
             // connection costs its configured buffers only; under load the timer never fires.
             let shrink = self.holds_bulk_memory().then(|| {
@@ -205,7 +230,10 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                 tokio::select! {
                     biased;
                     result = timed => result,
-                    () = self.shared.deadline_moved.notified() => continue,
+                    () = self.shared.deadline_moved.notified() => {
+                        deadline = self.shared.with(|s| s.poll_timeout());
+                        continue;
+                    }
                 }
             } else {
                 timed.await
@@ -217,7 +245,18 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                     continue;
                 }
             }
-            return self.handle_read(result);
+            return match result {
+                None => Ok(Input::Timeout(self.shared.now())),
+                Some(Ok(0)) => Ok(Input::Eof),
+                Some(Ok(read)) => {
+                    self.last_read = read;
+                    Ok(Input::Bytes(read, self.shared.now()))
+                }
+                Some(Err(error)) => {
+                    self.shared.with(|s| s.abort());
+                    Err(Error::Io(error))
+                }
+            };
         }
     }
 

@@ -7,6 +7,7 @@ use rill::deflate::Inflater;
 use rill::{Instant, Session, Transmit};
 use rill_zlib::ZlibDeflater;
 use std::io::ErrorKind;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncWrite, AsyncWriteExt, WriteHalf};
 use tokio::sync::watch;
@@ -19,6 +20,9 @@ pub(crate) struct Shared<S> {
     pub(crate) pong: watch::Sender<u64>,
     /// A send left a batch pending: the reader recomputes the deadline it waits for (batching only).
     pub(crate) deadline_moved: tokio::sync::Notify,
+    /// The write buffer is larger than configured (grown for a large message): read without taking the
+    /// write side on every receive.
+    pub(crate) write_grown: AtomicBool,
     origin: tokio::time::Instant,
     pub(crate) config: Config,
 }
@@ -51,6 +55,7 @@ impl<S: AsyncWrite> Shared<S> {
             }),
             pong: watch::Sender::new(0),
             deadline_moved: tokio::sync::Notify::new(),
+            write_grown: AtomicBool::new(false),
             origin,
             config,
         })
@@ -131,7 +136,13 @@ impl<S: AsyncWrite> Shared<S> {
                 if let Some(n) = written.take() {
                     s.wrote(n, now);
                 }
-                (s.poll_transmit(&mut side.buf, now), s.poll_timeout())
+                let transmit = s.poll_transmit(&mut side.buf, now);
+                // Only a write waits, so only a write needs the deadline.
+                let deadline = match transmit {
+                    Transmit::Write { .. } => s.poll_timeout(),
+                    _ => None,
+                };
+                (transmit, deadline)
             });
             match transmit {
                 Transmit::Write { start, end } => {
@@ -205,9 +216,7 @@ impl<S: AsyncWrite> Shared<S> {
 
     /// True when the write buffer is larger than configured (grown for a large message).
     pub(crate) fn write_buffer_grown(&self) -> bool {
-        self.write
-            .try_lock()
-            .is_ok_and(|side| side.buf.len() > self.config.write_buffer)
+        self.write_grown.load(Ordering::Relaxed)
     }
 
     /// Frees a grown write buffer if nothing is pending in it (it is allocated again at the next write).
@@ -216,6 +225,7 @@ impl<S: AsyncWrite> Shared<S> {
             let grown = side.buf.len() > self.config.write_buffer;
             if grown && !self.with(|s| s.has_pending_output()) {
                 side.buf = Vec::new();
+                self.write_grown.store(false, Ordering::Relaxed);
             }
         }
     }

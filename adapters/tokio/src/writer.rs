@@ -6,6 +6,7 @@ use crate::shared::{Shared, WriteSide};
 use crate::{Error, Timeout};
 use rill::{CloseCode, MessageKind, Piece, SendError, Session};
 use rill_zlib::ZlibDeflater;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWrite;
@@ -42,28 +43,35 @@ impl<S: AsyncWrite> Writer<S> {
         let mut side = shared.write_side().await;
         let mut done = 0;
         let mut now = shared.write_now();
-        if !shared.with(|s| s.has_pending_output()) {
-            size_buffer(&mut side.buf, len, &shared.config);
-        }
         if !side.deflate_checked {
             side.deflate_checked = true;
             side.deflater = shared.deflater();
         }
-        loop {
+        let owed = loop {
             let WriteSide { buf, deflater, .. } = &mut *side;
-            let placed = shared.with(|s| place(s, buf, deflater.as_mut(), done, now));
+            let placed = shared.with(|s| {
+                if done == 0 && !s.has_pending_output() && size_buffer(buf, len, &shared.config) {
+                    shared.write_grown.store(true, Ordering::Relaxed);
+                }
+                let placed = place(s, buf, deflater.as_mut(), done, now)?;
+                if flush && matches!(placed, Placed::All) {
+                    s.flush_by_policy();
+                }
+                // Under a batch policy a full batch is written without a flush request.
+                Ok((placed, s.wants_transmit() || shared.config.batch.is_some()))
+            });
             match placed {
-                Ok(Placed::All) => break,
-                Ok(Placed::Part(placed)) => done = placed,
+                Ok((Placed::All, owed)) => break owed,
+                Ok((Placed::Part(placed), _)) => done = placed,
                 Err(error) => return Err(shared.ended().unwrap_or(Error::Send(error))),
             }
             shared.transmit(&mut side, now).await?;
             now = shared.write_now();
+        };
+        // A send that neither flushes nor fills the buffer has nothing to write yet.
+        if owed {
+            shared.transmit(&mut side, now).await?;
         }
-        if flush {
-            shared.with(|s| s.flush_by_policy());
-        }
-        shared.transmit(&mut side, now).await?;
         if shared.config.batch.is_some() {
             shared.deadline_moved.notify_one();
         }
@@ -217,8 +225,8 @@ impl Placed {
 /// Sizes the empty write buffer for a message of `len` bytes: allocated at the first write (an idle
 /// connection never touches it) and grown so a large message leaves in one frame and one write (up to
 /// `max_write_buffer`). It stays grown while traffic continues; the reader returns it to its configured
-/// size once the connection has been quiet for a moment.
-fn size_buffer(buf: &mut Vec<u8>, len: usize, config: &crate::Config) {
+/// size once the connection has been quiet for a moment. True when it grew beyond `write_buffer`.
+fn size_buffer(buf: &mut Vec<u8>, len: usize, config: &crate::Config) -> bool {
     let base = config.write_buffer.max(rill::session::MIN_WRITE_BUFFER);
     let want = len.saturating_add(rill::frame::MAX_HEADER_LEN);
     let size = if want <= base {
@@ -229,7 +237,9 @@ fn size_buffer(buf: &mut Vec<u8>, len: usize, config: &crate::Config) {
     };
     if buf.len() < size {
         *buf = vec![0; size];
+        return size > config.write_buffer;
     }
+    false
 }
 
 /// A message being sent in chunks: each [`Chunks::send`] is one frame (or several, for a chunk larger
