@@ -31,6 +31,9 @@ pub struct Reader<S> {
     message: Vec<u8>,
     /// Bytes the last read returned.
     last_read: usize,
+    /// The session holds undecoded input, as of the reader's last call into it (only the reader's calls
+    /// change that), so [`Reader::has_buffered_input`] takes no lock.
+    buffered: bool,
     /// The peer's close frame, copied out of the session when it arrives.
     close: (Option<CloseCode>, String),
     /// permessage-deflate's inflater and its window, allocated at the first compressed message.
@@ -51,11 +54,13 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         if early > 0 {
             shared.with_now(|s, now| s.handle_input(early, now));
         }
+        let buffered = shared.with(|s| s.has_buffered_input());
         Reader {
             io,
             buf,
             message: Vec::new(),
             last_read: 0,
+            buffered,
             close: (None, String::new()),
             inflater: None,
             shared,
@@ -120,7 +125,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
 
     /// True when bytes already read are waiting to be decoded.
     pub fn has_buffered_input(&self) -> bool {
-        self.shared.with(|s| s.has_buffered_input())
+        self.buffered
     }
 
     /// True when more input is ready now: bytes already read, or bytes the socket hands over without
@@ -156,7 +161,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         let mut input = None;
         loop {
             let inflater = self.inflater.as_deref_mut();
-            let (event, owed, deadline) = self.shared.with(|s| {
+            let (event, owed, deadline, buffered) = self.shared.with(|s| {
                 match input.take() {
                     Some(Input::Bytes(read, now)) => s.handle_input(read, now),
                     Some(Input::Eof) => s.handle_eof(),
@@ -168,8 +173,9 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                     Event::NeedInput => s.poll_timeout(),
                     _ => None,
                 };
-                (event, s.wants_transmit(), deadline)
+                (event, s.wants_transmit(), deadline, s.has_buffered_input())
             });
+            self.buffered = buffered;
             match event {
                 Event::NeedInput => {
                     self.shared.transmit_owed(owed).await?;
@@ -281,10 +287,16 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
     fn handle_read(&mut self, result: Option<std::io::Result<usize>>) -> Result<(), Error> {
         match result {
             None => self.shared.with_now(|s, now| s.handle_timeout(now)),
-            Some(Ok(0)) => self.shared.with(|s| s.handle_eof()),
+            Some(Ok(0)) => {
+                self.buffered = false;
+                self.shared.with(|s| s.handle_eof());
+            }
             Some(Ok(read)) => {
                 self.last_read = read;
-                self.shared.with_now(|s, now| s.handle_input(read, now));
+                self.buffered = self.shared.with_now(|s, now| {
+                    s.handle_input(read, now);
+                    s.has_buffered_input()
+                });
             }
             Some(Err(error)) => {
                 self.shared.with(|s| s.abort());

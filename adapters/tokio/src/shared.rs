@@ -117,10 +117,12 @@ impl<S: AsyncWrite> Shared<S> {
 
     /// Writes what the session says until it has nothing more; every write is bounded by the session's
     /// next deadline (a peer that stopped reading fails the connection on the idle or write timeout).
+    /// With `flush`, asks the session for a flush first (under the same lock as the first poll).
     pub(crate) async fn transmit(
         &self,
         side: &mut WriteSide<S>,
         now: Instant,
+        flush: bool,
     ) -> Result<(), Error> {
         if side.buf.is_empty() {
             side.buf = vec![
@@ -130,9 +132,12 @@ impl<S: AsyncWrite> Shared<S> {
                     .max(rill::session::MIN_WRITE_BUFFER)
             ];
         }
-        let (mut now, mut written) = (now, None);
+        let (mut now, mut written, mut flush) = (now, None, flush);
         loop {
             let (transmit, deadline) = self.with(|s| {
+                if std::mem::take(&mut flush) {
+                    s.flush();
+                }
                 if let Some(n) = written.take() {
                     s.wrote(n, now);
                 }
@@ -186,11 +191,12 @@ impl<S: AsyncWrite> Shared<S> {
         }
     }
 
-    /// Takes the write side, transmits, lets go, and transmits anything queued meanwhile.
-    pub(crate) async fn transmit_now(&self) -> Result<(), Error> {
+    /// Takes the write side, transmits (flushing everything first with `flush`), lets go, and transmits
+    /// anything queued meanwhile.
+    pub(crate) async fn transmit_now(&self, flush: bool) -> Result<(), Error> {
         {
             let mut side = self.write_side().await;
-            self.transmit(&mut side, self.write_now()).await?;
+            self.transmit(&mut side, self.write_now(), flush).await?;
         }
         self.transmit_if_free().await
     }
@@ -207,7 +213,7 @@ impl<S: AsyncWrite> Shared<S> {
             let Ok(mut side) = self.write.try_lock() else {
                 return Ok(());
             };
-            self.transmit(&mut side, self.write_now()).await?;
+            self.transmit(&mut side, self.write_now(), false).await?;
             drop(side);
             owed = self.with(|s| s.wants_transmit());
         }

@@ -65,12 +65,12 @@ impl<S: AsyncWrite> Writer<S> {
                 Ok((Placed::Part(placed), _)) => done = placed,
                 Err(error) => return Err(shared.ended().unwrap_or(Error::Send(error))),
             }
-            shared.transmit(&mut side, now).await?;
+            shared.transmit(&mut side, now, false).await?;
             now = shared.write_now();
         };
         // A send that neither flushes nor fills the buffer has nothing to write yet.
         if owed {
-            shared.transmit(&mut side, now).await?;
+            shared.transmit(&mut side, now, false).await?;
         }
         if shared.config.batch.is_some() {
             shared.deadline_moved.notify_one();
@@ -141,8 +141,7 @@ impl<S: AsyncWrite> Writer<S> {
 
     /// Writes and flushes everything buffered.
     pub async fn flush(&mut self) -> Result<(), Error> {
-        self.shared.with(|s| s.flush());
-        self.shared.transmit_now().await
+        self.shared.transmit_now(true).await
     }
 
     /// Begins a message sent in chunks of bytes; for text, the chunks together must be UTF-8 (a chunk may
@@ -172,7 +171,7 @@ impl<S: AsyncWrite> Writer<S> {
     pub async fn ping(&mut self, timeout: Duration) -> Result<Duration, Error> {
         let id = self.shared.with_now(|s, now| s.ping(now));
         let id = id.ok_or_else(|| self.shared.ended().unwrap_or(Error::Closed))?;
-        self.shared.transmit_now().await?;
+        self.shared.transmit_now(false).await?;
         let answered = self.pong.wait_for(|seen| *seen >= id);
         match tokio::time::timeout(timeout, answered).await {
             Ok(Ok(_)) => self
@@ -189,7 +188,7 @@ impl<S: AsyncWrite> Writer<S> {
     pub async fn send_close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         let closing = self.shared.with_now(|s, now| s.close(code, reason, now));
         closing.map_err(|error| self.shared.ended().unwrap_or(Error::Send(error)))?;
-        self.shared.transmit_now().await
+        self.shared.transmit_now(false).await
     }
 
     /// How long a graceful close waits for the peer.

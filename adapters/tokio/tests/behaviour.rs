@@ -554,6 +554,34 @@ async fn input_ready_looks_at_the_socket_without_losing_what_it_reads() {
     .await;
 }
 
+#[tokio::test]
+async fn has_buffered_input_follows_what_is_left_to_decode() {
+    let (listener, url) = listener().await;
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut ws = accept(stream, Config::default()).await.unwrap();
+        let (reader, _) = ws.halves();
+        assert!(!reader.has_buffered_input(), "nothing read yet");
+        assert_eq!(reader.recv().await.unwrap(), Message::Text("one"));
+        // Both messages left in one write and arrived in one read: the second waits in the buffer.
+        assert!(
+            reader.has_buffered_input(),
+            "the second message is buffered"
+        );
+        assert_eq!(reader.recv().await.unwrap(), Message::Text("two"));
+        assert!(!reader.has_buffered_input(), "everything read is decoded");
+    });
+    bounded(async {
+        let mut ws = connect(&url, Config::default()).await.unwrap();
+        let (_, writer) = ws.halves();
+        writer.feed(MessageKind::Text, b"one").await.unwrap();
+        writer.feed(MessageKind::Text, b"two").await.unwrap();
+        writer.flush().await.unwrap();
+        server.await.unwrap();
+    })
+    .await;
+}
+
 #[test]
 fn a_stream_receiver_refuses_stream_ids_beyond_its_bound() {
     use rill_tokio::{Envelope, EnvelopeKind, StreamEvent, StreamReceiver};
