@@ -174,7 +174,13 @@ impl<S: AsyncWrite> Shared<S> {
                         }
                     }
                 }
-                Transmit::Flush => side.io.flush().await.map_err(|e| self.abort(e))?,
+                // Everything is out. Every caller asks the session again once it lets go of the write
+                // side (`transmit_if_free`, `transmit_owed`, or the next placing step), so this one stops
+                // here instead of polling once more for `Idle`.
+                Transmit::Flush => {
+                    side.io.flush().await.map_err(|e| self.abort(e))?;
+                    return Ok(());
+                }
                 // The peer may already be gone; the connection is over either way.
                 Transmit::Shutdown => drop(side.io.shutdown().await),
                 Transmit::Idle => return Ok(()),
