@@ -323,10 +323,15 @@ impl Session {
 
     /// Moves owed control frames into the buffer, each only if it fits whole: the peer's pong first, then
     /// our ping, our close, and the reply to the peer's close.
+    #[inline]
     fn place_control(&mut self, buf: &mut [u8], now: Instant) {
-        if !self.owes_control() {
-            return;
+        // Checked inline: every send and every transmit poll comes here, and almost never owes anything.
+        if self.owes_control() {
+            self.place_owed_control(buf, now);
         }
+    }
+
+    fn place_owed_control(&mut self, buf: &mut [u8], now: Instant) {
         while let Some((frame, source)) = self.next_control() {
             let (len, _) = self.output;
             let fits = frame_len(frame.payload().len()) <= buf.len().saturating_sub(len);
