@@ -178,7 +178,10 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             self.buffered = buffered;
             match event {
                 Event::NeedInput => {
-                    self.shared.transmit_owed(owed).await?;
+                    // Checked here: even a transmit with nothing owed costs its future.
+                    if owed {
+                        self.shared.transmit_owed(owed).await?;
+                    }
                     // A transmit may have moved the deadlines (output that stalls).
                     let deadline = match owed {
                         true => self.shared.with(|s| s.poll_timeout()),
@@ -186,7 +189,8 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                     };
                     input = Some(self.read(deadline).await?);
                 }
-                Event::Ping => self.shared.transmit_owed(owed).await?,
+                Event::Ping if owed => self.shared.transmit_owed(owed).await?,
+                Event::Ping => {}
                 Event::Piece(at) => return Ok(Some(at)),
                 Event::NeedInflater => self.inflater = self.shared.inflater(),
                 Event::Pong(id) => {

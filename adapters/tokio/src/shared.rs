@@ -188,29 +188,32 @@ impl<S: AsyncWrite> Shared<S> {
         }
     }
 
-    /// The write side, waited for only when another task holds it (an uncontended `try_lock` skips the
-    /// semaphore's future, which costs more than the lock itself on the echo path).
-    pub(crate) async fn write_side(&self) -> tokio::sync::MutexGuard<'_, WriteSide<S>> {
-        match self.write.try_lock() {
-            Ok(side) => side,
-            Err(_) => self.write.lock().await,
-        }
-    }
-
     /// Takes the write side, transmits (flushing everything first with `flush`), lets go, and transmits
     /// anything queued meanwhile.
     pub(crate) async fn transmit_now(&self, flush: bool) -> Result<(), Error> {
         {
-            let mut side = self.write_side().await;
+            let mut side = match self.write.try_lock() {
+                Ok(side) => side,
+                Err(_) => self.write.lock().await,
+            };
             self.transmit(&mut side, self.write_now(), flush).await?;
         }
-        self.transmit_if_free().await
+        match self.owes() {
+            true => self.transmit_owed(true).await,
+            false => Ok(()),
+        }
     }
 
     /// Transmits what the session owes if the write side is free; its holder transmits otherwise, and
     /// looks again after letting go, so a reply is never stranded and the reader never waits on a writer.
     pub(crate) async fn transmit_if_free(&self) -> Result<(), Error> {
-        self.transmit_owed(self.with(|s| s.wants_transmit())).await
+        self.transmit_owed(self.owes()).await
+    }
+
+    /// True when the session has something to transmit. Hot paths ask this before awaiting
+    /// [`Shared::transmit_owed`]: even a transmit with nothing to do costs its future.
+    pub(crate) fn owes(&self) -> bool {
+        self.with(|s| s.wants_transmit())
     }
 
     /// [`Shared::transmit_if_free`] when the caller already asked the session whether anything is owed.

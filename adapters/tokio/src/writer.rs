@@ -40,7 +40,12 @@ impl<S: AsyncWrite> Writer<S> {
         ) -> Result<Placed, SendError>,
     ) -> Result<(), Error> {
         let shared = &*self.shared;
-        let mut side = shared.write_side().await;
+        // Waited for only when another task holds it: an uncontended `try_lock` skips the semaphore's
+        // future, and a lock taken in place (not in an async helper) skips that helper's future too.
+        let mut side = match shared.write.try_lock() {
+            Ok(side) => side,
+            Err(_) => shared.write.lock().await,
+        };
         let mut done = 0;
         let mut now = shared.write_now();
         if !side.deflate_checked {
@@ -76,7 +81,10 @@ impl<S: AsyncWrite> Writer<S> {
             shared.deadline_moved.notify_one();
         }
         drop(side);
-        shared.transmit_if_free().await
+        match shared.owes() {
+            true => shared.transmit_owed(true).await,
+            false => Ok(()),
+        }
     }
 
     /// Sends one message of `kind` whose payload is the concatenation of `parts`.
