@@ -1,6 +1,6 @@
 //! What the reader and writer halves share: the [`Session`] behind a lock held only for synchronous calls,
-//! the write side behind an async lock held only while bytes are written, and the pump that writes what
-//! the session says.
+//! the write side beside it, taken out by whichever half writes and put back when it is done (or dropped),
+//! and the pump that writes what the session says.
 
 use crate::{Config, Error};
 use rill::deflate::Inflater;
@@ -14,8 +14,9 @@ use tokio::sync::watch;
 
 /// State shared by the halves of one connection.
 pub(crate) struct Shared<S> {
-    session: Mutex<Session>,
-    pub(crate) write: tokio::sync::Mutex<WriteSide<S>>,
+    state: Mutex<State<S>>,
+    /// Wakes a task waiting for the write side when its holder puts it back.
+    write_free: tokio::sync::Notify,
     /// The id of the latest answered ping, for [`crate::Writer::ping`].
     pub(crate) pong: watch::Sender<u64>,
     /// A send left a batch pending: the reader recomputes the deadline it waits for (batching only).
@@ -25,6 +26,117 @@ pub(crate) struct Shared<S> {
     pub(crate) write_grown: AtomicBool,
     origin: tokio::time::Instant,
     pub(crate) config: Config,
+}
+
+/// What the lock guards: the session, and the write side while no task holds it. Taking the write side out
+/// and putting it back are one uncontended lock each, and putting it back also asks whether the session
+/// owes a transmit, which the holder must look at once it lets go.
+struct State<S> {
+    session: Session,
+    /// `None` while a [`WriteGuard`] holds it.
+    write: Option<WriteSide<S>>,
+    /// A task waits for the write side: wake it when it comes back.
+    write_wanted: bool,
+}
+
+/// The write side, taken out of [`Shared`]; put back by [`WriteGuard::release`], or when dropped (also when
+/// a write is cancelled).
+pub(crate) struct WriteGuard<'a, S> {
+    shared: &'a Shared<S>,
+    side: Option<WriteSide<S>>,
+}
+
+impl<S> WriteGuard<'_, S> {
+    /// Puts the write side back; true when the session owes a transmit (asked under the same lock).
+    pub(crate) fn release(mut self) -> bool {
+        self.shared.put_back(self.side.take())
+    }
+}
+
+impl<S> std::ops::Deref for WriteGuard<'_, S> {
+    type Target = WriteSide<S>;
+    fn deref(&self) -> &WriteSide<S> {
+        self.side.as_ref().expect("held until released")
+    }
+}
+
+impl<S> std::ops::DerefMut for WriteGuard<'_, S> {
+    fn deref_mut(&mut self) -> &mut WriteSide<S> {
+        self.side.as_mut().expect("held until released")
+    }
+}
+
+impl<S> Drop for WriteGuard<'_, S> {
+    fn drop(&mut self) {
+        if let Some(side) = self.side.take() {
+            self.shared.put_back(Some(side));
+        }
+    }
+}
+
+impl<S> Shared<S> {
+    /// The shared state (never held across an await).
+    fn lock(&self) -> std::sync::MutexGuard<'_, State<S>> {
+        // Plain data that a panic elsewhere cannot leave half-updated.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Puts the write side back, wakes a task waiting for it; true when the session owes a transmit.
+    fn put_back(&self, side: Option<WriteSide<S>>) -> bool {
+        let (wanted, owed) = {
+            let mut state = self.lock();
+            state.write = side;
+            let wanted = std::mem::take(&mut state.write_wanted);
+            (wanted, state.session.wants_transmit())
+        };
+        if wanted {
+            self.write_free.notify_waiters();
+        }
+        owed
+    }
+
+    /// Runs `f` on the session and on the write side where it lies, if no task holds it (`None` then).
+    pub(crate) fn with_free_side<T>(
+        &self,
+        f: impl FnOnce(&mut Session, &mut WriteSide<S>) -> T,
+    ) -> Option<T> {
+        let mut state = self.lock();
+        let State { session, write, .. } = &mut *state;
+        write.as_mut().map(|side| f(session, side))
+    }
+
+    /// The write side if no task holds it.
+    pub(crate) fn try_write_side(&self) -> Option<WriteGuard<'_, S>> {
+        let side = self.lock().write.take()?;
+        Some(WriteGuard {
+            shared: self,
+            side: Some(side),
+        })
+    }
+
+    /// The write side, waited for while another task holds it. Callers try [`Shared::try_write_side`]
+    /// first: this future costs more than the lock.
+    pub(crate) async fn wait_write_side(&self) -> WriteGuard<'_, S> {
+        loop {
+            let free = self.write_free.notified();
+            let mut free = std::pin::pin!(free);
+            // Registered before looking, so a side put back in between still wakes this task.
+            free.as_mut().enable();
+            {
+                let mut state = self.lock();
+                if let Some(side) = state.write.take() {
+                    return WriteGuard {
+                        shared: self,
+                        side: Some(side),
+                    };
+                }
+                state.write_wanted = true;
+            }
+            free.await;
+        }
+    }
 }
 
 /// The socket's write half and the write buffer the session places frames in.
@@ -46,13 +158,17 @@ impl<S: AsyncWrite> Shared<S> {
         let origin = tokio::time::Instant::now();
         let session = Session::new(role, config.session(), u64::from_ne_bytes(seed), Instant(0));
         Arc::new(Shared {
-            session: Mutex::new(session),
-            write: tokio::sync::Mutex::new(WriteSide {
-                io,
-                buf: Vec::new(),
-                deflater: None,
-                deflate_checked: false,
+            state: Mutex::new(State {
+                session,
+                write: Some(WriteSide {
+                    io,
+                    buf: Vec::new(),
+                    deflater: None,
+                    deflate_checked: false,
+                }),
+                write_wanted: false,
             }),
+            write_free: tokio::sync::Notify::new(),
             pong: watch::Sender::new(0),
             deadline_moved: tokio::sync::Notify::new(),
             write_grown: AtomicBool::new(false),
@@ -63,12 +179,7 @@ impl<S: AsyncWrite> Shared<S> {
 
     /// Runs `f` on the session (never across an await).
     pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Session) -> T) -> T {
-        // The session is plain data that a panic elsewhere cannot leave half-updated.
-        let mut session = self
-            .session
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        f(&mut session)
+        f(&mut self.lock().session)
     }
 
     /// Runs `f` on the session with the current instant (reading the clock costs more than the session
@@ -191,14 +302,12 @@ impl<S: AsyncWrite> Shared<S> {
     /// Takes the write side, transmits (flushing everything first with `flush`), lets go, and transmits
     /// anything queued meanwhile.
     pub(crate) async fn transmit_now(&self, flush: bool) -> Result<(), Error> {
-        {
-            let mut side = match self.write.try_lock() {
-                Ok(side) => side,
-                Err(_) => self.write.lock().await,
-            };
-            self.transmit(&mut side, self.write_now(), flush).await?;
-        }
-        match self.owes() {
+        let mut side = match self.try_write_side() {
+            Some(side) => side,
+            None => self.wait_write_side().await,
+        };
+        self.transmit(&mut side, self.write_now(), flush).await?;
+        match side.release() {
             true => self.transmit_owed(true).await,
             false => Ok(()),
         }
@@ -219,12 +328,11 @@ impl<S: AsyncWrite> Shared<S> {
     /// [`Shared::transmit_if_free`] when the caller already asked the session whether anything is owed.
     pub(crate) async fn transmit_owed(&self, mut owed: bool) -> Result<(), Error> {
         while owed {
-            let Ok(mut side) = self.write.try_lock() else {
+            let Some(mut side) = self.try_write_side() else {
                 return Ok(());
             };
             self.transmit(&mut side, self.write_now(), false).await?;
-            drop(side);
-            owed = self.with(|s| s.wants_transmit());
+            owed = side.release();
         }
         Ok(())
     }
@@ -236,7 +344,7 @@ impl<S: AsyncWrite> Shared<S> {
 
     /// Frees a grown write buffer if nothing is pending in it (it is allocated again at the next write).
     pub(crate) fn shrink_write_buffer(&self) {
-        if let Ok(mut side) = self.write.try_lock() {
+        if let Some(mut side) = self.try_write_side() {
             let grown = side.buf.len() > self.config.write_buffer;
             if grown && !self.with(|s| s.has_pending_output()) {
                 side.buf = Vec::new();

@@ -41,31 +41,42 @@ impl<S: AsyncWrite> Writer<S> {
         ) -> Result<Placed, SendError>,
     ) -> Result<(), Error> {
         let shared = &*self.shared;
-        // Waited for only when another task holds it: an uncontended `try_lock` skips the semaphore's
-        // future, and a lock taken in place (not in an async helper) skips that helper's future too.
-        let mut side = match shared.write.try_lock() {
-            Ok(side) => side,
-            Err(_) => shared.write.lock().await,
+        let mut now = shared.write_now();
+        // One placing step: size the empty buffer, place, flush by policy, and ask whether anything must
+        // be written now (under a batch policy a full batch is written without a flush request).
+        let mut step = |s: &mut Session, side: &mut WriteSide<S>, done: usize, now| {
+            let WriteSide { buf, deflater, .. } = side;
+            if done == 0 && !s.has_pending_output() && size_buffer(buf, len, &shared.config) {
+                shared.write_grown.store(true, Ordering::Relaxed);
+            }
+            let placed = place(s, buf, deflater.as_mut(), done, now)?;
+            if flush && matches!(placed, Placed::All) {
+                s.flush_by_policy();
+            }
+            Ok::<_, SendError>((placed, s.wants_transmit() || shared.config.batch.is_some()))
+        };
+        // With the write side free (and its compressor settled), the first step runs where the side lies,
+        // under the session's lock: a send with nothing to write ends there without taking the side.
+        let mut first =
+            shared.with_free_side(|s, side| side.deflate_checked.then(|| step(s, side, 0, now)));
+        if let Some(Some(Ok((Placed::All, false)))) = first {
+            return Ok(());
+        }
+        // Waited for only when another task holds it (the waiting future costs more than the lock).
+        let mut side = match shared.try_write_side() {
+            Some(side) => side,
+            None => shared.wait_write_side().await,
         };
         let mut done = 0;
-        let mut now = shared.write_now();
         if !side.deflate_checked {
             side.deflate_checked = true;
             side.deflater = shared.deflater();
         }
         let owed = loop {
-            let WriteSide { buf, deflater, .. } = &mut *side;
-            let placed = shared.with(|s| {
-                if done == 0 && !s.has_pending_output() && size_buffer(buf, len, &shared.config) {
-                    shared.write_grown.store(true, Ordering::Relaxed);
-                }
-                let placed = place(s, buf, deflater.as_mut(), done, now)?;
-                if flush && matches!(placed, Placed::All) {
-                    s.flush_by_policy();
-                }
-                // Under a batch policy a full batch is written without a flush request.
-                Ok((placed, s.wants_transmit() || shared.config.batch.is_some()))
-            });
+            let placed = match first.take().flatten() {
+                Some(placed) => placed,
+                None => shared.with(|s| step(s, &mut side, done, now)),
+            };
             match placed {
                 Ok((Placed::All, owed)) => break owed,
                 Ok((Placed::Part(placed), _)) => done = placed,
@@ -81,8 +92,7 @@ impl<S: AsyncWrite> Writer<S> {
         if shared.config.batch.is_some() {
             shared.deadline_moved.notify_one();
         }
-        drop(side);
-        match shared.owes() {
+        match side.release() {
             true => shared.transmit_owed(true).await,
             false => Ok(()),
         }
