@@ -14,6 +14,13 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadHalf};
 /// How long a connection stays quiet before buffers grown by a burst are returned.
 const SHRINK_AFTER_MS: u64 = 500;
 
+/// What one read brought, for the session: bytes (and when), the end of the stream, or a passed deadline.
+enum Input {
+    Bytes(usize, rill::Instant),
+    Eof,
+    Timeout(rill::Instant),
+}
+
 /// The reading half of a connection. Pings are answered and pongs recorded while it reads.
 pub struct Reader<S> {
     io: ReadHalf<S>,
@@ -24,6 +31,9 @@ pub struct Reader<S> {
     message: Vec<u8>,
     /// Bytes the last read returned.
     last_read: usize,
+    /// The session holds undecoded input, as of the reader's last call into it (only the reader's calls
+    /// change that), so [`Reader::has_buffered_input`] takes no lock.
+    buffered: bool,
     /// The peer's close frame, copied out of the session when it arrives.
     close: (Option<CloseCode>, String),
     /// permessage-deflate's inflater and its window, allocated at the first compressed message.
@@ -44,11 +54,13 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         if early > 0 {
             shared.with_now(|s, now| s.handle_input(early, now));
         }
+        let buffered = shared.with(|s| s.has_buffered_input());
         Reader {
             io,
             buf,
             message: Vec::new(),
             last_read: 0,
+            buffered,
             close: (None, String::new()),
             inflater: None,
             shared,
@@ -113,7 +125,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
 
     /// True when bytes already read are waiting to be decoded.
     pub fn has_buffered_input(&self) -> bool {
-        self.shared.with(|s| s.has_buffered_input())
+        self.buffered
     }
 
     /// True when more input is ready now: bytes already read, or bytes the socket hands over without
@@ -145,18 +157,40 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         // loses nothing): a connection whose peer keeps the read buffer full yields to the others every
         // so often instead of starving them.
         tokio::task::consume_budget().await;
+        // A read's outcome, handed to the session under the same lock as the next decode.
+        let mut input = None;
         loop {
             let inflater = self.inflater.as_deref_mut();
-            let (event, owed) = self.shared.with(|s| {
+            let (event, owed, deadline, buffered) = self.shared.with(|s| {
+                match input.take() {
+                    Some(Input::Bytes(read, now)) => s.handle_input(read, now),
+                    Some(Input::Eof) => s.handle_eof(),
+                    Some(Input::Timeout(now)) => s.handle_timeout(now),
+                    None => {}
+                }
                 let event = s.poll_event_with(&mut self.buf, inflater);
-                (event, s.wants_transmit())
+                let deadline = match event {
+                    Event::NeedInput => s.poll_timeout(),
+                    _ => None,
+                };
+                (event, s.wants_transmit(), deadline, s.has_buffered_input())
             });
+            self.buffered = buffered;
             match event {
                 Event::NeedInput => {
-                    self.shared.transmit_owed(owed).await?;
-                    self.read().await?;
+                    // Checked here: even a transmit with nothing owed costs its future.
+                    if owed {
+                        self.shared.transmit_owed(owed).await?;
+                    }
+                    // A transmit may have moved the deadlines (output that stalls).
+                    let deadline = match owed {
+                        true => self.shared.with(|s| s.poll_timeout()),
+                        false => deadline,
+                    };
+                    input = Some(self.read(deadline).await?);
                 }
-                Event::Ping => self.shared.transmit_owed(owed).await?,
+                Event::Ping if owed => self.shared.transmit_owed(owed).await?,
+                Event::Ping => {}
                 Event::Piece(at) => return Ok(Some(at)),
                 Event::NeedInflater => self.inflater = self.shared.inflater(),
                 Event::Pong(id) => {
@@ -178,12 +212,13 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         }
     }
 
-    /// One read into the empty buffer, bounded by the session's next deadline.
-    async fn read(&mut self) -> Result<(), Error> {
+    /// One read into the empty buffer, bounded by the session's next deadline (`deadline`, as the session
+    /// gave it just before).
+    async fn read(&mut self, deadline: Option<rill::Instant>) -> Result<Input, Error> {
         self.size_buffer();
+        let mut deadline = deadline;
         loop {
             self.buf.clear();
-            let deadline = self.shared.with(|s| s.poll_timeout());
             // Memory a burst grew is returned once the connection has been quiet for a moment, so an idle
             // connection costs its configured buffers only; under load the timer never fires.
             let shrink = self.holds_bulk_memory().then(|| {
@@ -205,7 +240,10 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                 tokio::select! {
                     biased;
                     result = timed => result,
-                    () = self.shared.deadline_moved.notified() => continue,
+                    () = self.shared.deadline_moved.notified() => {
+                        deadline = self.shared.with(|s| s.poll_timeout());
+                        continue;
+                    }
                 }
             } else {
                 timed.await
@@ -217,7 +255,18 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                     continue;
                 }
             }
-            return self.handle_read(result);
+            return match result {
+                None => Ok(Input::Timeout(self.shared.now())),
+                Some(Ok(0)) => Ok(Input::Eof),
+                Some(Ok(read)) => {
+                    self.last_read = read;
+                    Ok(Input::Bytes(read, self.shared.now()))
+                }
+                Some(Err(error)) => {
+                    self.shared.with(|s| s.abort());
+                    Err(Error::Io(error))
+                }
+            };
         }
     }
 
@@ -242,10 +291,16 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
     fn handle_read(&mut self, result: Option<std::io::Result<usize>>) -> Result<(), Error> {
         match result {
             None => self.shared.with_now(|s, now| s.handle_timeout(now)),
-            Some(Ok(0)) => self.shared.with(|s| s.handle_eof()),
+            Some(Ok(0)) => {
+                self.buffered = false;
+                self.shared.with(|s| s.handle_eof());
+            }
             Some(Ok(read)) => {
                 self.last_read = read;
-                self.shared.with_now(|s, now| s.handle_input(read, now));
+                self.buffered = self.shared.with_now(|s, now| {
+                    s.handle_input(read, now);
+                    s.has_buffered_input()
+                });
             }
             Some(Err(error)) => {
                 self.shared.with(|s| s.abort());

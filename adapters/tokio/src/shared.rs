@@ -1,26 +1,142 @@
 //! What the reader and writer halves share: the [`Session`] behind a lock held only for synchronous calls,
-//! the write side behind an async lock held only while bytes are written, and the pump that writes what
-//! the session says.
+//! the write side beside it, taken out by whichever half writes and put back when it is done (or dropped),
+//! and the pump that writes what the session says.
 
 use crate::{Config, Error};
 use rill::deflate::Inflater;
 use rill::{Instant, Session, Transmit};
 use rill_zlib::ZlibDeflater;
 use std::io::ErrorKind;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncWrite, AsyncWriteExt, WriteHalf};
 use tokio::sync::watch;
 
 /// State shared by the halves of one connection.
 pub(crate) struct Shared<S> {
-    session: Mutex<Session>,
-    pub(crate) write: tokio::sync::Mutex<WriteSide<S>>,
+    state: Mutex<State<S>>,
+    /// Wakes a task waiting for the write side when its holder puts it back.
+    write_free: tokio::sync::Notify,
     /// The id of the latest answered ping, for [`crate::Writer::ping`].
     pub(crate) pong: watch::Sender<u64>,
     /// A send left a batch pending: the reader recomputes the deadline it waits for (batching only).
     pub(crate) deadline_moved: tokio::sync::Notify,
+    /// The write buffer is larger than configured (grown for a large message): read without taking the
+    /// write side on every receive.
+    pub(crate) write_grown: AtomicBool,
     origin: tokio::time::Instant,
     pub(crate) config: Config,
+}
+
+/// What the lock guards: the session, and the write side while no task holds it. Taking the write side out
+/// and putting it back are one uncontended lock each, and putting it back also asks whether the session
+/// owes a transmit, which the holder must look at once it lets go.
+struct State<S> {
+    session: Session,
+    /// `None` while a [`WriteGuard`] holds it.
+    write: Option<WriteSide<S>>,
+    /// A task waits for the write side: wake it when it comes back.
+    write_wanted: bool,
+}
+
+/// The write side, taken out of [`Shared`]; put back by [`WriteGuard::release`], or when dropped (also when
+/// a write is cancelled).
+pub(crate) struct WriteGuard<'a, S> {
+    shared: &'a Shared<S>,
+    side: Option<WriteSide<S>>,
+}
+
+impl<S> WriteGuard<'_, S> {
+    /// Puts the write side back; true when the session owes a transmit (asked under the same lock).
+    pub(crate) fn release(mut self) -> bool {
+        self.shared.put_back(self.side.take())
+    }
+}
+
+impl<S> std::ops::Deref for WriteGuard<'_, S> {
+    type Target = WriteSide<S>;
+    fn deref(&self) -> &WriteSide<S> {
+        self.side.as_ref().expect("held until released")
+    }
+}
+
+impl<S> std::ops::DerefMut for WriteGuard<'_, S> {
+    fn deref_mut(&mut self) -> &mut WriteSide<S> {
+        self.side.as_mut().expect("held until released")
+    }
+}
+
+impl<S> Drop for WriteGuard<'_, S> {
+    fn drop(&mut self) {
+        if let Some(side) = self.side.take() {
+            self.shared.put_back(Some(side));
+        }
+    }
+}
+
+impl<S> Shared<S> {
+    /// The shared state (never held across an await).
+    fn lock(&self) -> std::sync::MutexGuard<'_, State<S>> {
+        // Plain data that a panic elsewhere cannot leave half-updated.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Puts the write side back, wakes a task waiting for it; true when the session owes a transmit.
+    fn put_back(&self, side: Option<WriteSide<S>>) -> bool {
+        let (wanted, owed) = {
+            let mut state = self.lock();
+            state.write = side;
+            let wanted = std::mem::take(&mut state.write_wanted);
+            (wanted, state.session.wants_transmit())
+        };
+        if wanted {
+            self.write_free.notify_waiters();
+        }
+        owed
+    }
+
+    /// Runs `f` on the session and on the write side where it lies, if no task holds it (`None` then).
+    pub(crate) fn with_free_side<T>(
+        &self,
+        f: impl FnOnce(&mut Session, &mut WriteSide<S>) -> T,
+    ) -> Option<T> {
+        let mut state = self.lock();
+        let State { session, write, .. } = &mut *state;
+        write.as_mut().map(|side| f(session, side))
+    }
+
+    /// The write side if no task holds it.
+    pub(crate) fn try_write_side(&self) -> Option<WriteGuard<'_, S>> {
+        let side = self.lock().write.take()?;
+        Some(WriteGuard {
+            shared: self,
+            side: Some(side),
+        })
+    }
+
+    /// The write side, waited for while another task holds it. Callers try [`Shared::try_write_side`]
+    /// first: this future costs more than the lock.
+    pub(crate) async fn wait_write_side(&self) -> WriteGuard<'_, S> {
+        loop {
+            let free = self.write_free.notified();
+            let mut free = std::pin::pin!(free);
+            // Registered before looking, so a side put back in between still wakes this task.
+            free.as_mut().enable();
+            {
+                let mut state = self.lock();
+                if let Some(side) = state.write.take() {
+                    return WriteGuard {
+                        shared: self,
+                        side: Some(side),
+                    };
+                }
+                state.write_wanted = true;
+            }
+            free.await;
+        }
+    }
 }
 
 /// The socket's write half and the write buffer the session places frames in.
@@ -42,15 +158,20 @@ impl<S: AsyncWrite> Shared<S> {
         let origin = tokio::time::Instant::now();
         let session = Session::new(role, config.session(), u64::from_ne_bytes(seed), Instant(0));
         Arc::new(Shared {
-            session: Mutex::new(session),
-            write: tokio::sync::Mutex::new(WriteSide {
-                io,
-                buf: Vec::new(),
-                deflater: None,
-                deflate_checked: false,
+            state: Mutex::new(State {
+                session,
+                write: Some(WriteSide {
+                    io,
+                    buf: Vec::new(),
+                    deflater: None,
+                    deflate_checked: false,
+                }),
+                write_wanted: false,
             }),
+            write_free: tokio::sync::Notify::new(),
             pong: watch::Sender::new(0),
             deadline_moved: tokio::sync::Notify::new(),
+            write_grown: AtomicBool::new(false),
             origin,
             config,
         })
@@ -58,12 +179,7 @@ impl<S: AsyncWrite> Shared<S> {
 
     /// Runs `f` on the session (never across an await).
     pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Session) -> T) -> T {
-        // The session is plain data that a panic elsewhere cannot leave half-updated.
-        let mut session = self
-            .session
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        f(&mut session)
+        f(&mut self.lock().session)
     }
 
     /// Runs `f` on the session with the current instant (reading the clock costs more than the session
@@ -76,6 +192,17 @@ impl<S: AsyncWrite> Shared<S> {
     /// The session's clock: microseconds since the connection began.
     pub(crate) fn now(&self) -> Instant {
         Instant(self.origin.elapsed().as_micros() as u64)
+    }
+
+    /// The instant for the session's write-side calls (placing frames, writes). The session uses the time
+    /// of writes only for the write timeout and for batching; without either, the clock is not read (it
+    /// costs more than placing a small frame) and the connection's start stands in.
+    pub(crate) fn write_now(&self) -> Instant {
+        if self.config.write_timeout.is_some() || self.config.batch.is_some() {
+            self.now()
+        } else {
+            Instant(0)
+        }
     }
 
     /// The tokio instant of a session deadline.
@@ -101,10 +228,12 @@ impl<S: AsyncWrite> Shared<S> {
 
     /// Writes what the session says until it has nothing more; every write is bounded by the session's
     /// next deadline (a peer that stopped reading fails the connection on the idle or write timeout).
+    /// With `flush`, asks the session for a flush first (under the same lock as the first poll).
     pub(crate) async fn transmit(
         &self,
         side: &mut WriteSide<S>,
         now: Instant,
+        flush: bool,
     ) -> Result<(), Error> {
         if side.buf.is_empty() {
             side.buf = vec![
@@ -114,13 +243,22 @@ impl<S: AsyncWrite> Shared<S> {
                     .max(rill::session::MIN_WRITE_BUFFER)
             ];
         }
-        let (mut now, mut written) = (now, None);
+        let (mut now, mut written, mut flush) = (now, None, flush);
         loop {
             let (transmit, deadline) = self.with(|s| {
+                if std::mem::take(&mut flush) {
+                    s.flush();
+                }
                 if let Some(n) = written.take() {
                     s.wrote(n, now);
                 }
-                (s.poll_transmit(&mut side.buf, now), s.poll_timeout())
+                let transmit = s.poll_transmit(&mut side.buf, now);
+                // Only a write waits, so only a write needs the deadline.
+                let deadline = match transmit {
+                    Transmit::Write { .. } => s.poll_timeout(),
+                    _ => None,
+                };
+                (transmit, deadline)
             });
             match transmit {
                 Transmit::Write { start, end } => {
@@ -132,21 +270,28 @@ impl<S: AsyncWrite> Shared<S> {
                     // With deadlines running, progress is judged when the write ended; without any,
                     // the session has no use for the time and the clock is not read.
                     if deadline.is_some() {
-                        now = self.now();
+                        now = self.write_now();
                     }
                     match result {
                         Some(Ok(0)) => return Err(self.abort(ErrorKind::WriteZero.into())),
                         Some(Ok(n)) => written = Some(n),
                         Some(Err(error)) => return Err(self.abort(error)),
                         None => {
-                            self.with(|s| s.handle_timeout(now));
+                            // A deadline passed: judged by the real time (`now` may stand in for it).
+                            self.with_now(|s, now| s.handle_timeout(now));
                             if let Some(error) = self.ended() {
                                 return Err(error);
                             }
                         }
                     }
                 }
-                Transmit::Flush => side.io.flush().await.map_err(|e| self.abort(e))?,
+                // Everything is out. Every caller asks the session again once it lets go of the write
+                // side (`transmit_if_free`, `transmit_owed`, or the next placing step), so this one stops
+                // here instead of polling once more for `Idle`.
+                Transmit::Flush => {
+                    side.io.flush().await.map_err(|e| self.abort(e))?;
+                    return Ok(());
+                }
                 // The peer may already be gone; the connection is over either way.
                 Transmit::Shutdown => drop(side.io.shutdown().await),
                 Transmit::Idle => return Ok(()),
@@ -154,56 +299,56 @@ impl<S: AsyncWrite> Shared<S> {
         }
     }
 
-    /// The write side, waited for only when another task holds it (an uncontended `try_lock` skips the
-    /// semaphore's future, which costs more than the lock itself on the echo path).
-    pub(crate) async fn write_side(&self) -> tokio::sync::MutexGuard<'_, WriteSide<S>> {
-        match self.write.try_lock() {
-            Ok(side) => side,
-            Err(_) => self.write.lock().await,
+    /// Takes the write side, transmits (flushing everything first with `flush`), lets go, and transmits
+    /// anything queued meanwhile.
+    pub(crate) async fn transmit_now(&self, flush: bool) -> Result<(), Error> {
+        let mut side = match self.try_write_side() {
+            Some(side) => side,
+            None => self.wait_write_side().await,
+        };
+        self.transmit(&mut side, self.write_now(), flush).await?;
+        match side.release() {
+            true => self.transmit_owed(true).await,
+            false => Ok(()),
         }
-    }
-
-    /// Takes the write side, transmits, lets go, and transmits anything queued meanwhile.
-    pub(crate) async fn transmit_now(&self) -> Result<(), Error> {
-        {
-            let mut side = self.write_side().await;
-            self.transmit(&mut side, self.now()).await?;
-        }
-        self.transmit_if_free().await
     }
 
     /// Transmits what the session owes if the write side is free; its holder transmits otherwise, and
     /// looks again after letting go, so a reply is never stranded and the reader never waits on a writer.
     pub(crate) async fn transmit_if_free(&self) -> Result<(), Error> {
-        self.transmit_owed(self.with(|s| s.wants_transmit())).await
+        self.transmit_owed(self.owes()).await
+    }
+
+    /// True when the session has something to transmit. Hot paths ask this before awaiting
+    /// [`Shared::transmit_owed`]: even a transmit with nothing to do costs its future.
+    pub(crate) fn owes(&self) -> bool {
+        self.with(|s| s.wants_transmit())
     }
 
     /// [`Shared::transmit_if_free`] when the caller already asked the session whether anything is owed.
     pub(crate) async fn transmit_owed(&self, mut owed: bool) -> Result<(), Error> {
         while owed {
-            let Ok(mut side) = self.write.try_lock() else {
+            let Some(mut side) = self.try_write_side() else {
                 return Ok(());
             };
-            self.transmit(&mut side, self.now()).await?;
-            drop(side);
-            owed = self.with(|s| s.wants_transmit());
+            self.transmit(&mut side, self.write_now(), false).await?;
+            owed = side.release();
         }
         Ok(())
     }
 
     /// True when the write buffer is larger than configured (grown for a large message).
     pub(crate) fn write_buffer_grown(&self) -> bool {
-        self.write
-            .try_lock()
-            .is_ok_and(|side| side.buf.len() > self.config.write_buffer)
+        self.write_grown.load(Ordering::Relaxed)
     }
 
     /// Frees a grown write buffer if nothing is pending in it (it is allocated again at the next write).
     pub(crate) fn shrink_write_buffer(&self) {
-        if let Ok(mut side) = self.write.try_lock() {
+        if let Some(mut side) = self.try_write_side() {
             let grown = side.buf.len() > self.config.write_buffer;
             if grown && !self.with(|s| s.has_pending_output()) {
                 side.buf = Vec::new();
+                self.write_grown.store(false, Ordering::Relaxed);
             }
         }
     }

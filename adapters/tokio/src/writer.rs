@@ -6,6 +6,8 @@ use crate::shared::{Shared, WriteSide};
 use crate::{Error, Timeout};
 use rill::{CloseCode, MessageKind, Piece, SendError, Session};
 use rill_zlib::ZlibDeflater;
+use std::future::Future;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWrite;
@@ -41,49 +43,83 @@ impl<S: AsyncWrite> Writer<S> {
         ) -> Result<Placed, SendError>,
     ) -> Result<(), Error> {
         let shared = &*self.shared;
-        let mut side = shared.write_side().await;
-        let mut done = 0;
-        let mut now = shared.now();
-        if !shared.with(|s| s.has_pending_output()) {
-            size_buffer(&mut side.buf, len, &shared.config);
+        // A close frame starts the close timeout, which runs on the real clock.
+        let clock = || {
+            if data {
+                shared.write_now()
+            } else {
+                shared.now()
+            }
+        };
+        let mut now = clock();
+        // One placing step: size the empty buffer, place, flush by policy, and ask whether anything must
+        // be written now (under a batch policy a full batch is written without a flush request).
+        let mut step = |s: &mut Session, side: &mut WriteSide<S>, done: usize, now| {
+            let WriteSide { buf, deflater, .. } = side;
+            if done == 0 && !s.has_pending_output() && size_buffer(buf, len, &shared.config) {
+                shared.write_grown.store(true, Ordering::Relaxed);
+            }
+            let placed = place(s, buf, deflater.as_mut(), done, now)?;
+            if flush && matches!(placed, Placed::All) {
+                s.flush_by_policy();
+            }
+            Ok::<_, SendError>((placed, s.wants_transmit() || shared.config.batch.is_some()))
+        };
+        // With the write side free (and its compressor settled), the first step runs where the side lies,
+        // under the session's lock: a send with nothing to write ends there without taking the side.
+        let mut first =
+            shared.with_free_side(|s, side| side.deflate_checked.then(|| step(s, side, 0, now)));
+        if let Some(Some(Ok((Placed::All, false)))) = first {
+            return Ok(());
         }
+        // Waited for only when another task holds it (the waiting future costs more than the lock).
+        let mut side = match shared.try_write_side() {
+            Some(side) => side,
+            None => shared.wait_write_side().await,
+        };
+        let mut done = 0;
         // The compressor is made at the first data message (a close frame needs none).
         if !side.deflate_checked && data {
             side.deflate_checked = true;
             side.deflater = shared.deflater();
         }
-        loop {
-            let WriteSide { buf, deflater, .. } = &mut *side;
-            let placed = shared.with(|s| place(s, buf, deflater.as_mut(), done, now));
+        let owed = loop {
+            let placed = match first.take().flatten() {
+                Some(placed) => placed,
+                None => shared.with(|s| step(s, &mut side, done, now)),
+            };
             match placed {
-                Ok(Placed::All) => break,
-                Ok(Placed::Part(placed)) => done = placed,
+                Ok((Placed::All, owed)) => break owed,
+                Ok((Placed::Part(placed), _)) => done = placed,
                 Err(error) => return Err(shared.ended().unwrap_or(Error::Send(error))),
             }
-            shared.transmit(&mut side, now).await?;
-            now = shared.now();
+            shared.transmit(&mut side, now, false).await?;
+            now = clock();
+        };
+        // A send that neither flushes nor fills the buffer has nothing to write yet.
+        if owed {
+            shared.transmit(&mut side, now, false).await?;
         }
-        if flush {
-            shared.with(|s| s.flush_by_policy());
-        }
-        shared.transmit(&mut side, now).await?;
         if shared.config.batch.is_some() {
             shared.deadline_moved.notify_one();
         }
-        drop(side);
-        shared.transmit_if_free().await
+        match side.release() {
+            true => shared.transmit_owed(true).await,
+            false => Ok(()),
+        }
     }
 
-    /// Sends one message of `kind` whose payload is the concatenation of `parts`.
-    async fn message(
-        &mut self,
+    /// Sends one message of `kind` whose payload is the concatenation of `parts`. (Not an `async fn`: it
+    /// returns `place`'s future itself rather than a future wrapping it, one state machine fewer.)
+    fn message<'a>(
+        &'a mut self,
         kind: MessageKind,
-        parts: &[&[u8]],
+        parts: &'a [&'a [u8]],
         flush: bool,
-    ) -> Result<(), Error> {
+    ) -> impl Future<Output = Result<(), Error>> + 'a {
         let total: usize = parts.iter().map(|part| part.len()).sum();
         let mut begun = false;
-        self.place(total, true, flush, |s, buf, deflater, done, now| {
+        self.place(total, true, flush, move |s, buf, deflater, done, now| {
             if !begun {
                 s.begin(kind)?;
                 begun = true;
@@ -91,7 +127,6 @@ impl<S: AsyncWrite> Writer<S> {
             let placed = s.send_chunk_with(buf, parts, done, true, now, deflater)?;
             Ok(Placed::after(placed, total, true, s))
         })
-        .await
     }
 
     /// Sends a text message, written and flushed when this returns.
@@ -136,8 +171,7 @@ impl<S: AsyncWrite> Writer<S> {
 
     /// Writes and flushes everything buffered.
     pub async fn flush(&mut self) -> Result<(), Error> {
-        self.shared.with(|s| s.flush());
-        self.shared.transmit_now().await
+        self.shared.transmit_now(true).await
     }
 
     /// Begins a message sent in chunks of bytes; for text, the chunks together must be UTF-8 (a chunk may
@@ -167,7 +201,7 @@ impl<S: AsyncWrite> Writer<S> {
     pub async fn ping(&mut self, timeout: Duration) -> Result<Duration, Error> {
         let id = self.shared.with_now(|s, now| s.ping(now));
         let id = id.ok_or_else(|| self.shared.ended().unwrap_or(Error::Closed))?;
-        self.shared.transmit_now().await?;
+        self.shared.transmit_now(false).await?;
         let answered = self.pong.wait_for(|seen| *seen >= id);
         match tokio::time::timeout(timeout, answered).await {
             Ok(Ok(_)) => self
@@ -225,8 +259,8 @@ impl Placed {
 /// Sizes the empty write buffer for a message of `len` bytes: allocated at the first write (an idle
 /// connection never touches it) and grown so a large message leaves in one frame and one write (up to
 /// `max_write_buffer`). It stays grown while traffic continues; the reader returns it to its configured
-/// size once the connection has been quiet for a moment.
-fn size_buffer(buf: &mut Vec<u8>, len: usize, config: &crate::Config) {
+/// size once the connection has been quiet for a moment. True when it grew beyond `write_buffer`.
+fn size_buffer(buf: &mut Vec<u8>, len: usize, config: &crate::Config) -> bool {
     let base = config.write_buffer.max(rill::session::MIN_WRITE_BUFFER);
     let want = len.saturating_add(rill::frame::MAX_HEADER_LEN);
     let size = if want <= base {
@@ -237,7 +271,9 @@ fn size_buffer(buf: &mut Vec<u8>, len: usize, config: &crate::Config) {
     };
     if buf.len() < size {
         *buf = vec![0; size];
+        return size > config.write_buffer;
     }
+    false
 }
 
 /// A message being sent in chunks: each [`Chunks::send`] is one frame (or several, for a chunk larger

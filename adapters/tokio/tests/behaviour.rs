@@ -554,6 +554,34 @@ async fn input_ready_looks_at_the_socket_without_losing_what_it_reads() {
     .await;
 }
 
+#[tokio::test]
+async fn has_buffered_input_follows_what_is_left_to_decode() {
+    let (listener, url) = listener().await;
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut ws = accept(stream, Config::default()).await.unwrap();
+        let (reader, _) = ws.halves();
+        assert!(!reader.has_buffered_input(), "nothing read yet");
+        assert_eq!(reader.recv().await.unwrap(), Message::Text("one"));
+        // Both messages left in one write and arrived in one read: the second waits in the buffer.
+        assert!(
+            reader.has_buffered_input(),
+            "the second message is buffered"
+        );
+        assert_eq!(reader.recv().await.unwrap(), Message::Text("two"));
+        assert!(!reader.has_buffered_input(), "everything read is decoded");
+    });
+    bounded(async {
+        let mut ws = connect(&url, Config::default()).await.unwrap();
+        let (_, writer) = ws.halves();
+        writer.feed(MessageKind::Text, b"one").await.unwrap();
+        writer.feed(MessageKind::Text, b"two").await.unwrap();
+        writer.flush().await.unwrap();
+        server.await.unwrap();
+    })
+    .await;
+}
+
 #[test]
 fn a_stream_receiver_refuses_stream_ids_beyond_its_bound() {
     use rill_tokio::{Envelope, EnvelopeKind, StreamEvent, StreamReceiver};
@@ -588,4 +616,36 @@ fn a_stream_receiver_refuses_stream_ids_beyond_its_bound() {
         streams.receive(&message(3)).unwrap(),
         StreamEvent::Chunk { .. }
     ));
+}
+
+#[tokio::test]
+async fn the_close_timeout_runs_from_the_close_not_from_the_connection_start() {
+    // The connection is older than its close timeout when it closes, and the peer answers the close
+    // frame 400 ms later: the timeout (1 s) must count from the close frame (a send path that took the
+    // connection's start as "now" would give up at once).
+    let config = Config {
+        close_timeout: Duration::from_millis(1000),
+        ..Config::default()
+    };
+    let (listener, url) = listener().await;
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut ws = accept(stream, Config::default()).await.unwrap();
+        assert_eq!(ws.recv().await.unwrap(), Message::Text("a"));
+        // Busy elsewhere: the client's close frame waits 400 ms for this side to read it.
+        tokio::time::sleep(Duration::from_millis(1900)).await;
+        match ws.recv().await.unwrap() {
+            Message::Close(code, _) => code,
+            other => panic!("server: {other:?}"),
+        }
+    });
+    bounded(async {
+        let mut ws = connect(&url, config).await.unwrap();
+        ws.send_text("a").await.unwrap();
+        // Age the connection past its close timeout (the scenario, not a synchronisation).
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        ws.close(CloseCode::NORMAL, "late").await.unwrap();
+        assert_eq!(server.await.unwrap(), Some(CloseCode::NORMAL));
+    })
+    .await;
 }

@@ -230,6 +230,59 @@ async fn a_pong_queued_while_the_writer_holds_the_socket_leaves_before_the_write
     reading.abort();
 }
 
+#[tokio::test]
+async fn a_send_waits_while_the_reader_writes_a_pong_and_leaves_after_it() {
+    let (server_io, mut peer) = tokio::io::duplex(1 << 20);
+    let open = Arc::new(AtomicBool::new(false));
+    let waiting = Arc::new(tokio::sync::Notify::new());
+    let gated = Gated {
+        inner: server_io,
+        open: open.clone(),
+        waiting: waiting.clone(),
+    };
+    let accepting = tokio::spawn(async move { accept(gated, Config::default()).await.unwrap() });
+    peer.write_all(UPGRADE).await.unwrap();
+    open.store(true, Ordering::SeqCst);
+    read_upgrade_response(&mut peer).await;
+    open.store(false, Ordering::SeqCst);
+    let (mut reader, mut writer) = accepting.await.unwrap().split();
+    let reading = tokio::spawn(async move { while reader.recv().await.is_ok() {} });
+    // The peer pings; the reader takes the write side for the pong and is stuck in the write.
+    let mut sender = Sender::client(9);
+    let ping = client_frame(&mut sender, &ControlFrame::ping(b"now").unwrap());
+    peer.write_all(&ping).await.unwrap();
+    waiting.notified().await;
+    // A send now finds the write side taken and waits for it; it must leave once the pong is out.
+    let writing = tokio::spawn(async move { writer.send_text("after").await });
+    open.store(true, Ordering::SeqCst);
+    let mut receiver = Receiver::new(Role::Client, rill::Limits::default());
+    let mut buf = vec![0u8; 4096];
+    let mut seen = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while seen.len() < 2 {
+            let n = peer.read(&mut buf).await.unwrap();
+            let mut pos = 0;
+            while pos < n {
+                let received = receiver.receive(&mut buf[pos..n]).unwrap();
+                pos += received.consumed;
+                match received.event {
+                    Some(Decoded::Pong(payload)) => seen.push(format!("pong {payload:?}")),
+                    Some(Decoded::Data(piece)) => seen.push(format!("data {:?}", piece.payload)),
+                    _ => {}
+                }
+            }
+        }
+    })
+    .await
+    .expect("the waiting send never left");
+    assert_eq!(
+        seen,
+        [format!("pong {:?}", b"now"), format!("data {:?}", b"after")]
+    );
+    writing.await.unwrap().unwrap();
+    reading.abort();
+}
+
 /// A tiny deterministic generator for the cancellation property test.
 struct Rng(u64);
 

@@ -24,6 +24,8 @@ usage: wsload --addr 127.0.0.1:PORT [options]
   --size S                  binary message payload bytes (default 16)
   --depth D                 messages in flight per connection (default 1)
   --secs T                  measured duration in seconds (default 5)
+  --msgs N                  instead of a timed run: each connection sends exactly N messages (D in flight),
+                            collects their echoes and closes (for instruction counts, e.g. under callgrind)
   --warmup W                seconds of load before measuring (default 1)
   --server-pid PID          report this process's CPU time over the measured window
   --label NAME              first CSV column (default: the address)
@@ -46,6 +48,8 @@ struct Opts {
     depth: usize,
     secs: f64,
     warmup: f64,
+    /// Messages per connection for a counted run (`--msgs`); `None` for a timed run.
+    msgs: Option<u64>,
     server_pid: Option<u32>,
     label: String,
     header: bool,
@@ -73,6 +77,7 @@ fn main() {
         depth: args.value("depth", 1usize).max(1),
         secs: args.value("secs", 5.0),
         warmup: args.value("warmup", 1.0),
+        msgs: args.optional("msgs"),
         server_pid: args.optional("server-pid"),
         label: args.value("label", addr.to_string()),
         header: args.switch("header"),
@@ -95,6 +100,9 @@ async fn run(opts: &Opts) -> Result<(), BoxError> {
         clients.push(connect(opts.addr).await?);
     }
     let payload = Bytes::from(vec![0xa5; opts.size]);
+    if let Some(msgs) = opts.msgs {
+        return counted(opts, clients, payload, msgs).await;
+    }
     let measure_from = Instant::now() + Duration::from_secs_f64(opts.warmup);
     let end = measure_from + Duration::from_secs_f64(opts.secs);
     let tasks: Vec<_> = clients
@@ -139,6 +147,52 @@ async fn run(opts: &Opts) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// A counted run: every connection sends `msgs` messages with `depth` in flight, then closes; the server's
+/// work then depends on the count only, not on timing. Prints the messages echoed (stderr).
+async fn counted(
+    opts: &Opts,
+    clients: Vec<Client>,
+    payload: Bytes,
+    msgs: u64,
+) -> Result<(), BoxError> {
+    let start = Instant::now();
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .map(|ws| {
+            let conn = Conn {
+                ws,
+                payload: payload.clone(),
+                in_flight: VecDeque::with_capacity(opts.depth),
+                measure_from: start,
+                // Never reached: the count ends the run.
+                end: start + Duration::from_secs(86_400),
+                stats: ConnStats {
+                    msgs: 0,
+                    errors: 0,
+                    rtt: histogram::latency(),
+                },
+            };
+            tokio::spawn(conn.drive_counted(opts.depth, msgs))
+        })
+        .collect();
+    let (mut echoed, mut errors) = (0, 0);
+    for task in tasks {
+        let stats = task.await?;
+        echoed += stats.msgs;
+        errors += stats.errors;
+    }
+    eprintln!(
+        "{}: {echoed} echoes of {} B in {:.2} s, errors {errors}",
+        opts.label,
+        opts.size,
+        start.elapsed().as_secs_f64()
+    );
+    if errors > 0 || echoed != msgs * opts.conns as u64 {
+        return Err("not every message was echoed".into());
+    }
+    Ok(())
+}
+
 /// One client connection and its share of the measurement.
 struct Conn {
     ws: Client,
@@ -164,6 +218,55 @@ impl Conn {
         })
         .await;
         self.stats
+    }
+
+    /// Sends exactly `msgs` messages, `depth` in flight, then closes.
+    async fn drive_counted(mut self, depth: usize, msgs: u64) -> ConnStats {
+        let mut left = msgs;
+        let result = async {
+            loop {
+                while left > 0 && self.in_flight.len() < depth {
+                    self.send(Instant::now()).await?;
+                    left -= 1;
+                }
+                self.ws.flush().await?;
+                if self.in_flight.is_empty() {
+                    return Ok::<(), BoxError>(());
+                }
+                // Like `pump`: one echo awaited, then every echo already readable, then refill.
+                let echo = self.ws.next().await;
+                self.count_echo(echo)?;
+                while let Some(echo) = self.ws.next().now_or_never() {
+                    self.count_echo(echo)?;
+                }
+            }
+        }
+        .await;
+        if let Err(e) = result {
+            eprintln!("wsload: connection: {e}");
+            self.stats.errors += 1;
+        }
+        let _ = timeout(Duration::from_secs(5), async {
+            if self.ws.close().await.is_ok() {
+                while let Some(Ok(_)) = self.ws.next().await {}
+            }
+        })
+        .await;
+        self.stats
+    }
+
+    /// Checks and counts one echo of a counted run.
+    fn count_echo(
+        &mut self,
+        echo: Option<Result<Message, tokio_websockets::Error>>,
+    ) -> Result<(), BoxError> {
+        let echo = echo.ok_or("server closed the connection")??;
+        self.in_flight.pop_front().ok_or("unsolicited message")?;
+        if !echo.is_binary() || echo.as_payload().len() != self.payload.len() {
+            return Err("echo differs from the message sent".into());
+        }
+        self.stats.msgs += 1;
+        Ok(())
     }
 
     /// Keeps `depth` messages in flight until the end, then collects the outstanding echoes. Like the servers,

@@ -350,7 +350,15 @@ impl Session {
     /// Moves owed control frames into the buffer, each only if it fits whole: the peer's pong first, then
     /// our ping, and the reply to the peer's close. Each is framed from where its payload lies (no copy
     /// of a 125-byte control frame on the stack).
+    #[inline]
     fn place_control(&mut self, buf: &mut [u8], now: Instant) {
+        // Checked inline: every send and every transmit poll comes here, and almost never owes anything.
+        if self.owes_control() {
+            self.place_owed_control(buf, now);
+        }
+    }
+
+    fn place_owed_control(&mut self, buf: &mut [u8], now: Instant) {
         while self.owes_control() {
             let len = self.output.0;
             let mut bytes = [0u8; 8];
