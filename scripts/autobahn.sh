@@ -45,14 +45,23 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
+port_is_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 wait_for_port() {
     for _ in $(seq 1 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        if port_is_open "$1"; then return 0; fi
         sleep 0.1
     done
     echo "port $1 never opened" >&2
     return 1
 }
+# A port already taken (another Autobahn run, say) would have wstest test whatever listens there, and that
+# run's end would cut this one short: refuse instead.
+for port in "$server_port" "$client_port"; do
+    if port_is_open "$port"; then
+        echo "port $port is already in use; set AUTOBAHN_SERVER_PORT / AUTOBAHN_CLIENT_PORT" >&2
+        exit 1
+    fi
+done
 
 cd "$out"
 rm -rf reports
@@ -69,6 +78,7 @@ echo "== Autobahn fuzzingclient: wstest against $server"
 "$target_dir/release/examples/$server" --addr "127.0.0.1:$server_port" > "$server.log" 2>&1 &
 pids+=($!)
 wait_for_port "$server_port"
+kill -0 "${pids[-1]}" 2>/dev/null || { echo "$server exited (see $out/$server.log)" >&2; exit 1; }
 timeout 2400 "$wstest_dir/wstest/wstest" -m fuzzingclient -s spec-server.json > wstest-client.log 2>&1
 
 if [ -n "$client" ]; then
