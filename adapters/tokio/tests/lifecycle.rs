@@ -172,8 +172,14 @@ impl AsyncWrite for Gated {
     }
 }
 
-#[tokio::test]
-async fn a_pong_queued_while_the_writer_holds_the_socket_leaves_before_the_writer_lets_go() {
+/// A server connection upgraded over a [`Gated`] stream (open), with the peer's end of it, the gate, and
+/// the signal a write that finds the gate closed gives.
+async fn gated_server() -> (
+    rill_tokio::WebSocket<Gated>,
+    DuplexStream,
+    Arc<AtomicBool>,
+    Arc<tokio::sync::Notify>,
+) {
     let (server_io, mut peer) = tokio::io::duplex(1 << 20);
     let open = Arc::new(AtomicBool::new(true));
     let waiting = Arc::new(tokio::sync::Notify::new());
@@ -185,7 +191,13 @@ async fn a_pong_queued_while_the_writer_holds_the_socket_leaves_before_the_write
     let accepting = tokio::spawn(async move { accept(gated, Config::default()).await.unwrap() });
     peer.write_all(UPGRADE).await.unwrap();
     read_upgrade_response(&mut peer).await;
-    let (mut reader, mut writer) = accepting.await.unwrap().split();
+    (accepting.await.unwrap(), peer, open, waiting)
+}
+
+#[tokio::test]
+async fn a_pong_queued_while_the_writer_holds_the_socket_leaves_before_the_writer_lets_go() {
+    let (ws, mut peer, open, waiting) = gated_server().await;
+    let (mut reader, mut writer) = ws.split();
     let reading = tokio::spawn(async move { while reader.recv().await.is_ok() {} });
     // The writer starts a chunked message; its first chunk is stuck in a write.
     open.store(false, Ordering::SeqCst);
@@ -232,20 +244,9 @@ async fn a_pong_queued_while_the_writer_holds_the_socket_leaves_before_the_write
 
 #[tokio::test]
 async fn a_send_waits_while_the_reader_writes_a_pong_and_leaves_after_it() {
-    let (server_io, mut peer) = tokio::io::duplex(1 << 20);
-    let open = Arc::new(AtomicBool::new(false));
-    let waiting = Arc::new(tokio::sync::Notify::new());
-    let gated = Gated {
-        inner: server_io,
-        open: open.clone(),
-        waiting: waiting.clone(),
-    };
-    let accepting = tokio::spawn(async move { accept(gated, Config::default()).await.unwrap() });
-    peer.write_all(UPGRADE).await.unwrap();
-    open.store(true, Ordering::SeqCst);
-    read_upgrade_response(&mut peer).await;
+    let (ws, mut peer, open, waiting) = gated_server().await;
     open.store(false, Ordering::SeqCst);
-    let (mut reader, mut writer) = accepting.await.unwrap().split();
+    let (mut reader, mut writer) = ws.split();
     let reading = tokio::spawn(async move { while reader.recv().await.is_ok() {} });
     // The peer pings; the reader takes the write side for the pong and is stuck in the write.
     let mut sender = Sender::client(9);

@@ -63,6 +63,16 @@ struct ConnStats {
     rtt: Histogram<u64>,
 }
 
+impl ConnStats {
+    fn new() -> Self {
+        ConnStats {
+            msgs: 0,
+            errors: 0,
+            rtt: histogram::latency(),
+        }
+    }
+}
+
 fn main() {
     let mut args = Args::from_env(USAGE);
     if args.switch("print-header") {
@@ -108,18 +118,7 @@ async fn run(opts: &Opts) -> Result<(), BoxError> {
     let tasks: Vec<_> = clients
         .into_iter()
         .map(|ws| {
-            let conn = Conn {
-                ws,
-                payload: payload.clone(),
-                in_flight: VecDeque::with_capacity(opts.depth),
-                measure_from,
-                end,
-                stats: ConnStats {
-                    msgs: 0,
-                    errors: 0,
-                    rtt: histogram::latency(),
-                },
-            };
+            let conn = Conn::new(ws, payload.clone(), opts.depth, measure_from, end);
             tokio::spawn(conn.drive(opts.depth))
         })
         .collect();
@@ -129,11 +128,7 @@ async fn run(opts: &Opts) -> Result<(), BoxError> {
     sleep_until(end.into()).await;
     let after = CpuSample::take(opts.server_pid)?;
 
-    let mut total = ConnStats {
-        msgs: 0,
-        errors: 0,
-        rtt: histogram::latency(),
-    };
+    let mut total = ConnStats::new();
     for task in tasks {
         // In-flight echoes are awaited (uncounted) after the end; a server that stops answering is an error.
         let stats = timeout(Duration::from_secs(10), task)
@@ -159,19 +154,14 @@ async fn counted(
     let tasks: Vec<_> = clients
         .into_iter()
         .map(|ws| {
-            let conn = Conn {
+            // The end is never reached: the count ends the run.
+            let conn = Conn::new(
                 ws,
-                payload: payload.clone(),
-                in_flight: VecDeque::with_capacity(opts.depth),
-                measure_from: start,
-                // Never reached: the count ends the run.
-                end: start + Duration::from_secs(86_400),
-                stats: ConnStats {
-                    msgs: 0,
-                    errors: 0,
-                    rtt: histogram::latency(),
-                },
-            };
+                payload.clone(),
+                opts.depth,
+                start,
+                start + Duration::from_secs(86_400),
+            );
             tokio::spawn(conn.drive_counted(opts.depth, msgs))
         })
         .collect();
@@ -205,6 +195,18 @@ struct Conn {
 }
 
 impl Conn {
+    /// A connection sending `payload` with up to `depth` in flight, counting from `measure_from` to `end`.
+    fn new(ws: Client, payload: Bytes, depth: usize, measure_from: Instant, end: Instant) -> Self {
+        Conn {
+            ws,
+            payload,
+            in_flight: VecDeque::with_capacity(depth),
+            measure_from,
+            end,
+            stats: ConnStats::new(),
+        }
+    }
+
     async fn drive(mut self, depth: usize) -> ConnStats {
         if let Err(e) = self.pump(depth).await {
             eprintln!("wsload: connection: {e}");
