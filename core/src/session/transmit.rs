@@ -4,7 +4,7 @@
 use super::clock::Stamp;
 use super::{Instant, Phase, Session};
 use crate::close::CloseCode;
-use crate::connection::{ControlFrame, FrameHead, MessageKind, Piece, Role};
+use crate::connection::{ControlFrame, FrameHead, MessageKind, Piece, Role, Sender};
 use crate::deflate::{fits, Deflate, DeflateError, TAIL};
 use crate::error::SendError;
 use crate::frame::{OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
@@ -384,10 +384,7 @@ impl Session {
                 return;
             }
             // After our close nothing more may be sent: a frame the sender refuses is dropped.
-            let end = match self.sender.control_head(opcode, payload.len()) {
-                Ok(head) => Some(place(buf, len, &head, &[payload], 0, payload.len())),
-                Err(_) => None,
-            };
+            let end = put_control(&mut self.sender, buf, len, opcode, payload).ok();
             match owed {
                 Owed::Reply => self.receiver.reply_sent(),
                 Owed::Ping => self.own_ping = false,
@@ -420,22 +417,9 @@ impl Session {
             self.need_room = len > 0;
             return Ok(None);
         }
-        self.put_control(frame, buf, now).map(Some)
-    }
-
-    /// Frames `frame` and places it after what is pending (the caller checked that it fits); returns
-    /// its end.
-    fn put_control(
-        &mut self,
-        frame: &ControlFrame,
-        buf: &mut [u8],
-        now: Instant,
-    ) -> Result<usize, SendError> {
-        let head = self.sender.control(frame)?;
-        let payload = frame.payload();
-        let end = place(buf, self.output.0, &head, &[payload], 0, payload.len());
+        let end = put_control(&mut self.sender, buf, len, OpCode::Close, frame.payload())?;
         self.placed(end, now);
-        Ok(end)
+        Ok(Some(end))
     }
 
     /// True when a control frame is owed to the peer.
@@ -490,6 +474,19 @@ enum Owed {
 /// Bytes a frame with `payload` bytes takes at most (its header at its longest).
 fn frame_len(payload: usize) -> usize {
     MAX_HEADER_LEN.saturating_add(payload)
+}
+
+/// Frames a control frame of `opcode` carrying `payload` (wherever it lies) and places it in `buf` at `at`
+/// (the caller checked that it fits); returns its end. The sender refuses anything after our close frame.
+fn put_control(
+    sender: &mut Sender,
+    buf: &mut [u8],
+    at: usize,
+    opcode: OpCode,
+    payload: &[u8],
+) -> Result<usize, SendError> {
+    let head = sender.control_head(opcode, payload.len())?;
+    Ok(place(buf, at, &head, &[payload], 0, payload.len()))
 }
 
 /// Copies the frame `head` with `take` payload bytes from `parts` (after `skip`) into `buf[at..]`, masking
