@@ -220,16 +220,9 @@ impl<'b, M: RawMutex, W: Write> Shared<'b, M, W> {
     /// needs room), then writes it out.
     pub(crate) async fn close(&self, code: CloseCode, reason: &str) -> Result<(), Error<W::Error>> {
         let mut side = self.write.lock().await;
-        let result = async {
-            while !self
-                .with(|s| s.close(code, reason, side.buf, now()))
-                .map_err(|e| self.refused(e))?
-            {
-                self.pump(&mut side).await?;
-            }
-            self.pump(&mut side).await.map(drop)
-        }
-        .await;
+        let result = self
+            .place(&mut side, |s, buf| s.close(code, reason, buf, now()))
+            .await;
         self.unlock(side, result).await
     }
 
@@ -243,40 +236,43 @@ impl<'b, M: RawMutex, W: Write> Shared<'b, M, W> {
         flush: bool,
     ) -> Result<(), Error<W::Error>> {
         let mut side = self.write.lock().await;
-        let result = self.place(&mut side, begin, parts, fin, flush).await;
+        let total: usize = parts.iter().map(|part| part.len()).sum();
+        let (mut begin, mut placed) = (begin, 0);
+        let result = self
+            .place(&mut side, move |s, buf| {
+                if let Some(kind) = begin.take() {
+                    s.begin(kind)?;
+                }
+                placed = s.send_chunk(buf, parts, placed, fin, now())?;
+                let done = placed >= total && !(fin && s.in_message());
+                if done && flush {
+                    s.flush_by_policy();
+                }
+                Ok(done)
+            })
+            .await;
         self.unlock(side, result).await
     }
 
+    /// Places frames with `step` (given the session and the write buffer; true once everything is
+    /// placed), writing out what is pending whenever it needs room, then writes out what the session
+    /// asks for.
     async fn place(
         &self,
         side: &mut WriteSide<'b, W>,
-        begin: Option<MessageKind>,
-        parts: &[&[u8]],
-        fin: bool,
-        flush: bool,
+        mut step: impl FnMut(&mut Session, &mut [u8]) -> Result<bool, SendError>,
     ) -> Result<(), Error<W::Error>> {
         if side.buf.len() < MIN_WRITE_BUFFER {
             // The session could never place a frame: refuse instead of waiting for room forever.
             let needed = MIN_WRITE_BUFFER;
             return Err(Error::Send(SendError::BufferTooSmall { needed }));
         }
-        if let Some(kind) = begin {
-            self.with(|s| s.begin(kind)).map_err(|e| self.refused(e))?;
-        }
-        let total: usize = parts.iter().map(|part| part.len()).sum();
-        let mut placed = 0;
-        loop {
-            placed = self
-                .with(|s| s.send_chunk(side.buf, parts, placed, fin, now()))
-                .map_err(|e| self.refused(e))?;
-            if placed >= total && !(fin && self.with(|s| s.in_message())) {
-                break;
-            }
-            // The rest waits for room: write out what is pending.
+        // What does not fit waits for room: write out what is pending.
+        while !self
+            .with(|s| step(s, side.buf))
+            .map_err(|e| self.refused(e))?
+        {
             self.pump(side).await?;
-        }
-        if flush {
-            self.with(Session::flush_by_policy);
         }
         self.pump(side).await.map(drop)
     }
