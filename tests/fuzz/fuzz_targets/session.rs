@@ -119,6 +119,18 @@ impl Driver {
         }
     }
 
+    /// Closes with `code` and a reason of `len` bytes as the adapters do: while the close frame waits for
+    /// room, what is pending is written out and the close is tried again.
+    fn close(&mut self, code: CloseCode, len: usize) {
+        let reason = "r".repeat(len);
+        for _ in 0..64 {
+            match self.session.close(code, &reason, &mut self.write, self.now) {
+                Ok(false) => self.transmit(usize::MAX, 64),
+                Ok(true) | Err(_) => return,
+            }
+        }
+    }
+
     /// Sends a message of `len` bytes whole, or as one chunk of a begun message.
     fn send(&mut self, kind: Option<MessageKind>, len: usize, fin: bool) {
         let payload = vec![b'a'; len];
@@ -207,7 +219,7 @@ fuzz_target!(|data: &[u8]| {
                 let Some((&code, tail)) = rest.split_first() else { break };
                 rest = tail;
                 let code = CloseCode(if code < 128 { 1000 + u16::from(code) } else { 3000 + u16::from(code) });
-                let _ = driver.session.close(code, "fuzz", &mut driver.write, driver.now);
+                driver.close(code, usize::from(code.0 % 124));
             }
             6 => {
                 let Some((&step, tail)) = rest.split_first() else { break };
