@@ -80,6 +80,48 @@ async fn a_peer_that_stops_reading_is_dropped_within_the_idle_timeout_while_the_
     drop(peer);
 }
 
+/// The reader's timer is moved only when it must ring earlier: traffic that keeps pushing the idle deadline
+/// later makes it ring early, find the deadline moved, and wait again. The connection must end exactly one
+/// idle period after the last frame, neither at the first deadline nor never.
+#[tokio::test(start_paused = true)]
+async fn the_idle_timeout_runs_from_the_last_frame_while_traffic_keeps_moving_it() {
+    let (server_io, mut peer) = tokio::io::duplex(4096);
+    let idle = Duration::from_millis(300);
+    let server = tokio::spawn(async move {
+        let config = Config {
+            idle_timeout: Some(idle),
+            ..Config::default()
+        };
+        let mut ws = accept(server_io, config).await.unwrap();
+        loop {
+            if let Err(error) = ws.recv().await {
+                return (tokio::time::Instant::now(), error);
+            }
+        }
+    });
+    peer.write_all(UPGRADE).await.unwrap();
+    read_upgrade_response(&mut peer).await;
+    let mut sender = Sender::client(1);
+    let mut last = tokio::time::Instant::now();
+    // Five frames 200 ms apart: each arrives before the deadline the previous one set.
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let ping = client_frame(&mut sender, &ControlFrame::ping(b"here").unwrap());
+        peer.write_all(&ping).await.unwrap();
+        last = tokio::time::Instant::now();
+    }
+    let (ended, error) = tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the idle timeout never fired")
+        .unwrap();
+    assert!(matches!(error, Error::Timeout(Timeout::Idle)), "{error:?}");
+    let after = ended - last;
+    assert!(
+        after >= idle && after < idle + Duration::from_millis(20),
+        "ended {after:?} after the last frame"
+    );
+}
+
 #[tokio::test]
 async fn a_write_timeout_drops_a_peer_that_stops_reading_even_while_it_keeps_sending() {
     let (server_io, mut peer) = tokio::io::duplex(4096);
