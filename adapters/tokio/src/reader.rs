@@ -16,6 +16,9 @@ use tokio::time::Sleep;
 /// How long a connection stays quiet before buffers grown by a burst are returned.
 const SHRINK_AFTER_MS: u64 = 500;
 
+/// Bytes a connection may read without its socket running dry before it yields to the other tasks.
+const TURN_BYTES: usize = 64 * 1024;
+
 /// What one read brought, for the session: bytes (and when), the end of the stream, or a passed deadline.
 enum Input {
     Bytes(usize, rill::Instant),
@@ -33,6 +36,8 @@ pub struct Reader<S> {
     message: Vec<u8>,
     /// Bytes the last read returned.
     last_read: usize,
+    /// Bytes read since this task last waited for its socket (see [`TURN_BYTES`]).
+    turn: usize,
     /// The session holds undecoded input, as of the reader's last call into it (only the reader's calls
     /// change that), so [`Reader::has_buffered_input`] takes no lock.
     buffered: bool,
@@ -90,6 +95,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             buf,
             message: Vec::new(),
             last_read: 0,
+            turn: 0,
             buffered,
             close: (None, String::new()),
             inflater: None,
@@ -246,6 +252,13 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
     /// One read into the empty buffer, bounded by the session's next deadline (`deadline`, as the session
     /// gave it just before).
     async fn read(&mut self, deadline: Option<rill::Instant>) -> Result<Input, Error> {
+        // A peer that keeps the socket full would keep this task running for as long as it sends: tokio's
+        // cooperative budget stops that only for tasks that are not `unconstrained`, so the reader bounds
+        // its own turn too (yielding before a read loses nothing).
+        if self.turn >= TURN_BYTES {
+            self.turn = 0;
+            tokio::task::yield_now().await;
+        }
         self.size_buffer();
         let mut deadline = deadline;
         loop {
@@ -261,10 +274,12 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             };
             let Reader { io, buf, alarm, .. } = self;
             let mut read = std::pin::pin!(io.read_buf(buf));
+            let mut waited = false;
             let timed = std::future::poll_fn(|cx| {
                 if let Poll::Ready(result) = read.as_mut().poll(cx) {
                     return Poll::Ready(Some(result));
                 }
+                waited = true;
                 match wake {
                     Some(at) => alarm.poll_at(at, cx).map(|()| None),
                     None => Poll::Pending,
@@ -295,6 +310,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                 Some(Ok(0)) => Ok(Input::Eof),
                 Some(Ok(read)) => {
                     self.last_read = read;
+                    self.turn = if waited { read } else { self.turn + read };
                     Ok(Input::Bytes(read, self.shared.now()))
                 }
                 Some(Err(error)) => {

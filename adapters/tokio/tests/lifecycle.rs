@@ -449,3 +449,98 @@ async fn futures_dropped_at_any_await_point_leave_a_valid_frame_stream_with_ever
         }
     }
 }
+
+/// A peer that never lets the socket run dry: every read returns at once, first the upgrade request, then
+/// masked 1 KiB binary frames without end. Writes are taken whole.
+struct Flood {
+    head: &'static [u8],
+    frame: Vec<u8>,
+    at: usize,
+}
+
+impl Flood {
+    fn new() -> Self {
+        // FIN + binary, masked, 16-bit length 1024, mask key 0 (the payload is sent as is).
+        let mut frame = vec![0x82, 0xFE, 0x04, 0x00, 0, 0, 0, 0];
+        frame.resize(frame.len() + 1024, b'x');
+        Flood {
+            head: UPGRADE,
+            frame,
+            at: 0,
+        }
+    }
+}
+
+impl AsyncRead for Flood {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        if !this.head.is_empty() {
+            let n = this.head.len().min(buf.remaining());
+            buf.put_slice(&this.head[..n]);
+            this.head = &this.head[n..];
+            return Poll::Ready(Ok(()));
+        }
+        while buf.remaining() > 0 {
+            let rest = &this.frame[this.at..];
+            let n = rest.len().min(buf.remaining());
+            buf.put_slice(&rest[..n]);
+            this.at = (this.at + n) % this.frame.len();
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Flood {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// A connection whose peer keeps its socket full yields to the other tasks of its thread, also when it runs
+/// `unconstrained` (as the fastwebsockets and tokio-websockets echo examples run theirs), where tokio's
+/// cooperative budget does not stop it. Without the reader's own bound the flooded task never returns and
+/// the other task never runs.
+#[test]
+fn a_connection_whose_socket_never_runs_dry_still_lets_other_tasks_run() {
+    let (done, finished) = std::sync::mpsc::channel();
+    // On a thread of its own: without the bound its runtime never returns.
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let received = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let counter = received.clone();
+            tokio::spawn(tokio::task::unconstrained(async move {
+                let mut ws = accept(Flood::new(), Config::default()).await.unwrap();
+                while ws.recv().await.is_ok() {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+            }));
+            // Spawned after the flooded connection: it runs only once that one yields.
+            let other = tokio::spawn(async move { received.load(Ordering::Relaxed) });
+            done.send(other.await.unwrap()).unwrap();
+        });
+    });
+    let received = finished
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the flooded connection never yielded");
+    assert!(received > 0, "the flooded connection received nothing");
+}
