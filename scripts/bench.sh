@@ -33,6 +33,8 @@ options:
   --warmup T        warm-up seconds per throughput run (default 1)
   --servers "A B"   servers to run (default: "rill rill-relay tungstenite fastws tokio-websockets"; missing binaries
                     are skipped; rill-relay has no token mode and sits out --tokens)
+  --points "C:S:D .."  --throughput: only these points (connections:payload bytes:depth), e.g. the pipelined
+                    ones "1:16:16 64:1024:16" (default: the full matrix, C 1 64 x S 16 1024 65536 x D 1 16)
   --idle-conns N    connections for --memory (default 10000)
   --bulk-bytes B    --memory: each connection first echoes one message of B bytes, then idles (post-bulk memory)
   --port-base P     first TCP port to use on 127.0.0.1 (default 19400)
@@ -45,7 +47,7 @@ options:
 USAGE
 }
 
-RUNS=3 SECS=5 WARMUP=1 QUICK=0 BUILD_ONLY=0 IDLE_CONNS=10000 PORT_BASE=19400 BULK_BYTES=0 UWS_REPORTS=2
+RUNS=3 SECS=5 WARMUP=1 QUICK=0 BUILD_ONLY=0 IDLE_CONNS=10000 PORT_BASE=19400 BULK_BYTES=0 UWS_REPORTS=2 POINTS=""
 SECTIONS=()
 # `rill` is the subject (whole messages, like the anchors); `rill-relay` relays pieces, a row of its own that never
 # counts as "rill" in the ratios.
@@ -61,6 +63,7 @@ while [ $# -gt 0 ]; do
         --secs) SECS=$2; shift ;;
         --warmup) WARMUP=$2; shift ;;
         --servers) read -r -a SERVERS <<<"$2"; shift ;;
+        --points) POINTS=$2; shift ;;
         --idle-conns) IDLE_CONNS=$2; shift ;;
         --bulk-bytes) BULK_BYTES=$2; shift ;;
         --port-base) PORT_BASE=$2; shift ;;
@@ -218,7 +221,9 @@ summarize_tail() {
 # ---- throughput -------------------------------------------------------------------------------------------
 section_throughput() {
     local points csv port i run point c s d k n line server
-    if [ "$QUICK" = 1 ]; then
+    if [ -n "$POINTS" ]; then
+        read -r -a points <<<"$POINTS"
+    elif [ "$QUICK" = 1 ]; then
         points=(1:16:1 64:16:16 64:1024:16 1:65536:16)
     else
         points=()
