@@ -44,12 +44,21 @@ struct State<S> {
 pub(crate) struct WriteGuard<'a, S> {
     shared: &'a Shared<S>,
     side: Option<WriteSide<S>>,
+    /// The payload of an unbuffered send in progress: what is still unwritten of it is copied into the
+    /// write buffer when the side is put back.
+    payload: &'a [u8],
 }
 
-impl<S> WriteGuard<'_, S> {
+impl<'a, S> WriteGuard<'a, S> {
     /// Puts the write side back; true when the session owes a transmit (asked under the same lock).
     pub(crate) fn release(mut self) -> bool {
-        self.shared.put_back(self.side.take())
+        self.shared.put_back(self.side.take(), self.payload)
+    }
+
+    /// Holds `payload` for an unbuffered send (see [`rill::Session::send_unbuffered`]) until the side is
+    /// put back.
+    pub(crate) fn hold(&mut self, payload: &'a [u8]) {
+        self.payload = payload;
     }
 }
 
@@ -69,7 +78,7 @@ impl<S> std::ops::DerefMut for WriteGuard<'_, S> {
 impl<S> Drop for WriteGuard<'_, S> {
     fn drop(&mut self) {
         if let Some(side) = self.side.take() {
-            self.shared.put_back(Some(side));
+            self.shared.put_back(Some(side), self.payload);
         }
     }
 }
@@ -83,10 +92,17 @@ impl<S> Shared<S> {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Puts the write side back, wakes a task waiting for it; true when the session owes a transmit.
-    fn put_back(&self, side: Option<WriteSide<S>>) -> bool {
+    /// Puts the write side back, wakes a task waiting for it; true when the session owes a transmit. The
+    /// unwritten rest of an unbuffered `payload` is copied into the write buffer first, so the next holder
+    /// sends the frame whole.
+    fn put_back(&self, mut side: Option<WriteSide<S>>, payload: &[u8]) -> bool {
         let (wanted, owed) = {
             let mut state = self.lock();
+            if let Some(side) = side.as_mut().filter(|_| state.session.unbuffered() > 0) {
+                if side.absorb(&mut state.session, payload, self.config.write_buffer) {
+                    self.write_grown.store(true, Ordering::Relaxed);
+                }
+            }
             state.write = side;
             let wanted = std::mem::take(&mut state.write_wanted);
             (wanted, state.session.wants_transmit())
@@ -113,6 +129,7 @@ impl<S> Shared<S> {
         Some(WriteGuard {
             shared: self,
             side: Some(side),
+            payload: &[],
         })
     }
 
@@ -130,6 +147,7 @@ impl<S> Shared<S> {
                     return WriteGuard {
                         shared: self,
                         side: Some(side),
+                        payload: &[],
                     };
                 }
                 state.write_wanted = true;
@@ -148,6 +166,28 @@ pub(crate) struct WriteSide<S> {
     pub(crate) deflater: Option<ZlibDeflater>,
     /// The first send looked for an agreement (and made the compressor if there was one).
     pub(crate) deflate_checked: bool,
+}
+
+impl<S> WriteSide<S> {
+    /// Allocates the write buffer at the first write (an idle connection never touches it).
+    pub(crate) fn allocate(&mut self, config: &Config) {
+        if self.buf.is_empty() {
+            self.buf = vec![0; config.write_buffer.max(rill::session::MIN_WRITE_BUFFER)];
+        }
+    }
+
+    /// Copies the unwritten rest of the unbuffered `payload` into the write buffer, growing it when the
+    /// rest does not fit; true when it grew beyond `write_buffer`.
+    fn absorb(&mut self, session: &mut Session, payload: &[u8], write_buffer: usize) -> bool {
+        if let Err(rill::SendError::BufferTooSmall { needed }) =
+            session.absorb_unbuffered(&mut self.buf, payload)
+        {
+            self.buf.resize(needed, 0);
+            // Cannot fail now: the buffer holds `needed` bytes.
+            let _ = session.absorb_unbuffered(&mut self.buf, payload);
+        }
+        self.buf.len() > write_buffer
+    }
 }
 
 impl<S: AsyncWrite> Shared<S> {
@@ -228,24 +268,20 @@ impl<S: AsyncWrite> Shared<S> {
 
     /// Writes what the session says until it has nothing more; every write is bounded by the session's
     /// next deadline (a peer that stopped reading fails the connection on the idle or write timeout).
-    /// With `flush`, asks the session for a flush first (under the same lock as the first poll).
+    /// With `flush`, asks the session for a flush first (under the same lock as the first poll). `payload`
+    /// is the payload of an unbuffered send in progress (empty otherwise): its unwritten rest follows the
+    /// buffer's pending bytes in the same write.
     pub(crate) async fn transmit(
         &self,
         side: &mut WriteSide<S>,
         now: Instant,
         flush: bool,
+        payload: &[u8],
     ) -> Result<(), Error> {
-        if side.buf.is_empty() {
-            side.buf = vec![
-                0;
-                self.config
-                    .write_buffer
-                    .max(rill::session::MIN_WRITE_BUFFER)
-            ];
-        }
+        side.allocate(&self.config);
         let (mut now, mut written, mut flush) = (now, None, flush);
         loop {
-            let (transmit, deadline) = self.with(|s| {
+            let (transmit, deadline, unbuffered) = self.with(|s| {
                 if std::mem::take(&mut flush) {
                     s.flush();
                 }
@@ -258,11 +294,15 @@ impl<S: AsyncWrite> Shared<S> {
                     Transmit::Write { .. } => s.poll_timeout(),
                     _ => None,
                 };
-                (transmit, deadline)
+                (transmit, deadline, s.unbuffered())
             });
             match transmit {
                 Transmit::Write { start, end } => {
-                    let write = side.io.write(&side.buf[start..end]);
+                    let rest = payload
+                        .len()
+                        .checked_sub(unbuffered)
+                        .map_or(&[][..], |at| &payload[at..]);
+                    let write = write_pending(&mut side.io, &side.buf[start..end], rest);
                     let result = match deadline {
                         None => Some(write.await),
                         Some(at) => tokio::time::timeout_at(self.deadline(at), write).await.ok(),
@@ -306,7 +346,8 @@ impl<S: AsyncWrite> Shared<S> {
             Some(side) => side,
             None => self.wait_write_side().await,
         };
-        self.transmit(&mut side, self.write_now(), flush).await?;
+        self.transmit(&mut side, self.write_now(), flush, &[])
+            .await?;
         match side.release() {
             true => self.transmit_owed(true).await,
             false => Ok(()),
@@ -331,7 +372,8 @@ impl<S: AsyncWrite> Shared<S> {
             let Some(mut side) = self.try_write_side() else {
                 return Ok(());
             };
-            self.transmit(&mut side, self.write_now(), false).await?;
+            self.transmit(&mut side, self.write_now(), false, &[])
+                .await?;
             owed = side.release();
         }
         Ok(())
@@ -357,4 +399,24 @@ impl<S: AsyncWrite> Shared<S> {
         self.with(|s| s.abort());
         Error::Io(error)
     }
+}
+
+/// Writes `pending` (bytes of the write buffer) followed by `rest` (an unbuffered payload's unwritten end)
+/// in one write; returns how many bytes of the two went.
+fn write_pending<'a, S: AsyncWrite>(
+    io: &'a mut WriteHalf<S>,
+    pending: &'a [u8],
+    rest: &'a [u8],
+) -> impl std::future::Future<Output = std::io::Result<usize>> + 'a {
+    std::future::poll_fn(move |cx| {
+        let io = std::pin::Pin::new(&mut *io);
+        match (pending.is_empty(), rest.is_empty()) {
+            (_, true) => io.poll_write(cx, pending),
+            (true, false) => io.poll_write(cx, rest),
+            (false, false) => io.poll_write_vectored(
+                cx,
+                &[std::io::IoSlice::new(pending), std::io::IoSlice::new(rest)],
+            ),
+        }
+    })
 }

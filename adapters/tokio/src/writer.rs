@@ -93,13 +93,64 @@ impl<S: AsyncWrite> Writer<S> {
                 Ok((Placed::Part(placed), _)) => done = placed,
                 Err(error) => return Err(shared.ended().unwrap_or(Error::Send(error))),
             }
-            shared.transmit(&mut side, now, false).await?;
+            shared.transmit(&mut side, now, false, &[]).await?;
             now = clock();
         };
         // A send that neither flushes nor fills the buffer has nothing to write yet.
         if owed {
-            shared.transmit(&mut side, now, false).await?;
+            shared.transmit(&mut side, now, false, &[]).await?;
         }
+        if shared.config.batch.is_some() {
+            shared.deadline_moved.notify_one();
+        }
+        match side.release() {
+            true => shared.transmit_owed(true).await,
+            false => Ok(()),
+        }
+    }
+
+    /// Sends a message of `kind` with `payload`: written from where it lies when it would not fit the write
+    /// buffer and leaves unchanged (a server's, uncompressed), placed in the write buffer otherwise.
+    async fn whole(&mut self, kind: MessageKind, payload: &[u8], flush: bool) -> Result<(), Error> {
+        let large = rill::frame::MAX_HEADER_LEN + payload.len() > self.shared.config.write_buffer;
+        if large && self.shared.with(|s| s.sends_unbuffered(payload.len())) {
+            return self.unbuffered(kind, payload, flush).await;
+        }
+        self.message(kind, &[payload], flush).await
+    }
+
+    /// Sends a message without copying its payload into the write buffer (see
+    /// [`rill::Session::send_unbuffered`]): its header goes after the pending bytes, and the payload
+    /// follows them in one vectored write, before this returns. Cancelled before the payload is out, the
+    /// unwritten rest is copied into the write buffer as the write side is put back, so the frame still
+    /// leaves whole. The write buffer never grows for such a message.
+    async fn unbuffered(
+        &mut self,
+        kind: MessageKind,
+        payload: &[u8],
+        flush: bool,
+    ) -> Result<(), Error> {
+        let shared = &*self.shared;
+        let mut side = match shared.try_write_side() {
+            Some(side) => side,
+            None => shared.wait_write_side().await,
+        };
+        side.allocate(&shared.config);
+        let mut now = shared.write_now();
+        loop {
+            match shared.with(|s| s.send_unbuffered(&mut side.buf, kind, payload.len(), now)) {
+                Ok(true) => break,
+                // The pending bytes leave first to make room for the header.
+                Ok(false) => shared.transmit(&mut side, now, false, &[]).await?,
+                Err(error) => return Err(shared.ended().unwrap_or(Error::Send(error))),
+            }
+            now = shared.write_now();
+        }
+        side.hold(payload);
+        if flush {
+            shared.with(|s| s.flush_by_policy());
+        }
+        shared.transmit(&mut side, now, false, payload).await?;
         if shared.config.batch.is_some() {
             shared.deadline_moved.notify_one();
         }
@@ -131,19 +182,18 @@ impl<S: AsyncWrite> Writer<S> {
 
     /// Sends a text message, written and flushed when this returns.
     pub async fn send_text(&mut self, text: &str) -> Result<(), Error> {
-        self.message(MessageKind::Text, &[text.as_bytes()], true)
-            .await
+        self.whole(MessageKind::Text, text.as_bytes(), true).await
     }
 
     /// Sends a binary message, written and flushed when this returns.
     pub async fn send_binary(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        self.message(MessageKind::Binary, &[bytes], true).await
+        self.whole(MessageKind::Binary, bytes, true).await
     }
 
     /// Sends a message of `kind`; the bytes of a text message must be UTF-8 (the peer closes with 1007
     /// otherwise). Written and flushed when this returns.
     pub async fn send(&mut self, kind: MessageKind, payload: &[u8]) -> Result<(), Error> {
-        self.message(kind, &[payload], true).await
+        self.whole(kind, payload, true).await
     }
 
     /// Sends one message whose payload is the concatenation of `parts` (e.g. an envelope header and its
@@ -155,7 +205,7 @@ impl<S: AsyncWrite> Writer<S> {
     /// Buffers a message without flushing (the buffer is written when full). Call [`Writer::flush`] when no
     /// more messages are ready: under load this writes many messages per system call.
     pub async fn feed(&mut self, kind: MessageKind, payload: &[u8]) -> Result<(), Error> {
-        self.message(kind, &[payload], false).await
+        self.whole(kind, payload, false).await
     }
 
     /// Buffers a piece received from a [`crate::Reader`] as the matching frame of the same message, without

@@ -184,6 +184,54 @@ fn a_slow_reader_blocks_the_sender_with_flat_memory_and_loses_nothing() {
     });
 }
 
+/// A server's message larger than its write buffer leaves from where the caller holds it: sending 1 MiB
+/// allocates nothing near its size (the write buffer would otherwise grow to `max_write_buffer`, 128 KiB),
+/// and the peer gets the message whole.
+#[test]
+fn a_large_message_is_written_from_the_callers_bytes_without_growing_the_write_buffer() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let listener = Listener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}", listener.local_addr().unwrap());
+        let bulk: Vec<u8> = (0..1u32 << 20).map(|i| (i % 253) as u8).collect();
+        let sent = bulk.clone();
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut ws = accept(stream, Config::default()).await.unwrap();
+            ws.send_binary(b"small").await.unwrap();
+            let before = ALLOCATED_BYTES.load(Ordering::Relaxed);
+            ws.send_binary(&sent).await.unwrap();
+            let allocated = ALLOCATED_BYTES.load(Ordering::Relaxed) - before;
+            ws.close(CloseCode::NORMAL, "").await.unwrap();
+            allocated
+        });
+        // The client streams pieces through a read buffer that never grows: it allocates nothing
+        // meanwhile, so every byte counted is the server's.
+        // Compressed output is the compressor's, not the caller's bytes: the client offers none.
+        let fixed = Config {
+            max_read_buffer: Config::default().read_buffer,
+            deflate: None,
+            ..Config::default()
+        };
+        let (mut reader, _writer) = connect(&url, fixed).await.unwrap().split();
+        let mut received = Vec::with_capacity(bulk.len() + 5);
+        while let Some(piece) = reader.recv_piece().await.unwrap() {
+            received.extend_from_slice(piece.payload);
+        }
+        assert_eq!(&received[..5], b"small");
+        assert_eq!(&received[5..], &bulk[..], "the message arrives whole");
+        let allocated = server.await.unwrap();
+        assert!(
+            allocated < 64 * 1024,
+            "sending 1 MiB allocated {allocated} bytes"
+        );
+    });
+}
+
 #[test]
 fn memory_grown_by_a_burst_is_returned_once_the_connection_is_quiet() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());

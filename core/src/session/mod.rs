@@ -12,11 +12,13 @@
 //! lends the same read buffer and the same write buffer on every call, and the session records which bytes
 //! in them are pending. A frame is placed in the write buffer whole before any byte of it is written, so a
 //! pump that is cancelled between two writes never leaves half a frame: the rest goes out with the next
-//! transmit, from the session's own record.
+//! transmit, from the session's own record. (A server's message larger than the write buffer may leave
+//! from where the caller holds it instead: see [`Session::send_unbuffered`].)
 
 mod clock;
 mod receive;
 mod transmit;
+mod unbuffered;
 
 pub use clock::{micros, Instant};
 pub use receive::{Event, NoInflate, PieceAt};
@@ -110,6 +112,9 @@ pub struct Session {
     input: (usize, usize),
     /// Pending bytes of the write buffer, and how many of them are written.
     output: (usize, usize),
+    /// Payload bytes that follow the write buffer's pending bytes from where the caller holds them, not yet
+    /// written (see [`Session::send_unbuffered`]; `u32` keeps the session as small as before).
+    unbuffered: u32,
     /// Our latest ping is not yet in the write buffer (our close frame is placed at once by
     /// [`Session::close`], so no reason is kept here).
     own_ping: bool,
@@ -144,6 +149,7 @@ impl Session {
             sender: Sender::new(role, mask_seed),
             input: (0, 0),
             output: (0, 0),
+            unbuffered: 0,
             own_ping: false,
             close_at: None,
             close_written: false,
@@ -199,8 +205,7 @@ impl Session {
         let mut at = earliest(self.idle_deadline(), self.keepalive_deadline());
         at = earliest(at, self.clock.close_by.get());
         at = earliest(at, self.stall_deadline());
-        let pending = self.output.1 < self.output.0;
-        if pending && !self.flush_requested {
+        if self.has_pending_output() && !self.flush_requested {
             at = earliest(at, self.batch_deadline());
         }
         at

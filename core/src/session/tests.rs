@@ -497,3 +497,144 @@ fn the_session_stays_small() {
         "Session grew to {size} bytes (608 on 64-bit targets when this was written)"
     );
 }
+
+/// Runs the transmit pump of a server's unbuffered send: every write takes at most `step` bytes of the
+/// buffer's range followed by the payload's unwritten rest, as a vectored write would.
+fn transmit_unbuffered(end: &mut End_, payload: &[u8], step: usize, wire: &mut Vec<u8>) {
+    loop {
+        match end.session.poll_transmit(&mut end.write, T0) {
+            Transmit::Write { start, end: stop } => {
+                let mut bytes = end.write[start..stop].to_vec();
+                bytes.extend_from_slice(&payload[payload.len() - end.session.unbuffered()..]);
+                let n = step.min(bytes.len());
+                wire.extend_from_slice(&bytes[..n]);
+                end.session.wrote(n, T0);
+            }
+            Transmit::Flush => {}
+            Transmit::Shutdown | Transmit::Idle => return,
+        }
+    }
+}
+
+#[test]
+fn an_unbuffered_message_leaves_after_the_pending_bytes_with_only_its_header_in_the_buffer() {
+    let mut server = End_::new(Role::Server, SessionConfig::default());
+    // A small message waits unflushed; the large one's header goes after it, its payload stays here.
+    server.session.begin(MessageKind::Text).unwrap();
+    server
+        .session
+        .send_chunk(&mut server.write, &[b"hi"], 0, true, T0)
+        .unwrap();
+    let payload: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+    assert!(server.session.sends_unbuffered(payload.len()));
+    let placed = server
+        .session
+        .send_unbuffered(&mut server.write, MessageKind::Binary, payload.len(), T0)
+        .unwrap();
+    assert!(placed);
+    assert_eq!(server.session.unbuffered(), 1000);
+    assert!(
+        server.session.wants_transmit(),
+        "the payload is written at once"
+    );
+    let mut wire = Vec::new();
+    // Writes of 7 bytes cross from the buffer into the payload mid-write.
+    transmit_unbuffered(&mut server, &payload, 7, &mut wire);
+    assert_eq!(server.session.unbuffered(), 0);
+    assert!(!server.session.has_pending_output());
+    assert_eq!(&wire[..4], &[0x81, 2, b'h', b'i']);
+    assert_eq!(
+        &wire[4..8],
+        &[0x82, 126, 0x03, 0xE8],
+        "an unmasked 1000-byte binary frame"
+    );
+    assert_eq!(&wire[8..], &payload[..]);
+}
+
+#[test]
+fn nothing_is_placed_between_an_unbuffered_header_and_its_payload() {
+    let mut server = End_::new(Role::Server, SessionConfig::default());
+    let payload = [9u8; 600];
+    assert!(server
+        .session
+        .send_unbuffered(&mut server.write, MessageKind::Binary, payload.len(), T0)
+        .unwrap());
+    // A ping arrives while the payload is not out yet: its pong waits until the payload is written.
+    let mut client = End_::new(Role::Client, SessionConfig::default());
+    let id = client.session.ping(T0).unwrap();
+    let (mut ping, mut ping_len) = ([0u8; 8192], 0);
+    client.transmit(&mut ping, &mut ping_len, T0);
+    server.receive(&ping[..ping_len], 64, T0);
+    // Neither a data frame nor a close frame may go in between either.
+    server.session.begin(MessageKind::Text).unwrap();
+    let placed = server
+        .session
+        .send_chunk(&mut server.write, &[b"later"], 0, true, T0)
+        .unwrap();
+    assert_eq!(placed, 0, "the text waits for room");
+    let mut wire = Vec::new();
+    transmit_unbuffered(&mut server, &payload, 100, &mut wire);
+    assert_eq!(&wire[..4], &[0x82, 126, 0x02, 0x58]);
+    assert_eq!(&wire[4..604], &payload[..]);
+    // Then the pong and the text, framed after the payload.
+    server
+        .session
+        .send_chunk(&mut server.write, &[b"later"], 0, true, T0)
+        .unwrap();
+    server.session.flush();
+    transmit_unbuffered(&mut server, &[], 100, &mut wire);
+    assert_eq!(&wire[604..606], &[0x8A, 8]);
+    assert_eq!(&wire[606..614], &id.to_be_bytes());
+    assert_eq!(&wire[614..], &[0x81, 5, b'l', b'a', b't', b'e', b'r']);
+}
+
+#[test]
+fn a_cancelled_unbuffered_send_leaves_its_rest_in_the_buffer_and_the_frame_whole() {
+    let mut server = End_::new(Role::Server, SessionConfig::default());
+    let payload: Vec<u8> = (0..200u32).map(|i| i as u8).collect();
+    server
+        .session
+        .send_unbuffered(&mut server.write, MessageKind::Binary, payload.len(), T0)
+        .unwrap();
+    // One write took the header and 50 payload bytes; then the sender lets go of the payload.
+    let mut wire = Vec::new();
+    let Transmit::Write { start, end } = server.session.poll_transmit(&mut server.write, T0) else {
+        panic!("the header is pending");
+    };
+    wire.extend_from_slice(&server.write[start..end]);
+    wire.extend_from_slice(&payload[..50]);
+    server.session.wrote(end - start + 50, T0);
+    assert_eq!(server.session.unbuffered(), 150);
+    let mut small = [0u8; 100];
+    assert_eq!(
+        server.session.absorb_unbuffered(&mut small, &payload),
+        Err(SendError::BufferTooSmall { needed: 150 })
+    );
+    server
+        .session
+        .absorb_unbuffered(&mut server.write, &payload)
+        .unwrap();
+    assert_eq!(server.session.unbuffered(), 0);
+    transmit_unbuffered(&mut server, &[], 1000, &mut wire);
+    let mut client = End_::new(Role::Client, SessionConfig::default());
+    let (_, data) = client.receive(&wire, 64, T0);
+    assert_eq!(data, payload);
+}
+
+#[test]
+fn only_unmasked_uncompressed_messages_go_unbuffered() {
+    let mut client = End_::new(Role::Client, SessionConfig::default());
+    assert!(!client.session.sends_unbuffered(1000), "a client masks");
+    assert_eq!(
+        client
+            .session
+            .send_unbuffered(&mut client.write, MessageKind::Binary, 1000, T0),
+        Err(SendError::BufferTooSmall { needed: 1014 })
+    );
+    let mut server = End_::new(Role::Server, SessionConfig::default());
+    server.session.begin(MessageKind::Binary).unwrap();
+    assert!(
+        !server.session.sends_unbuffered(1000),
+        "a message is in progress"
+    );
+}

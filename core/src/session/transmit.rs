@@ -41,7 +41,8 @@ impl Session {
         self.place_control(buf, now);
         let (len, sent) = self.output;
         let batch_full = self.timeouts.batching() && len >= self.timeouts.batch_bytes;
-        if sent < len && (self.flush_requested || self.need_room || batch_full) {
+        let pending = self.has_pending_output();
+        if pending && (self.flush_requested || self.need_room || batch_full) {
             if self.clock.stalled_since.get().is_none() {
                 self.clock.stalled_since = Stamp::new(Some(now));
             }
@@ -50,7 +51,7 @@ impl Session {
                 end: len,
             };
         }
-        if sent == len && self.flush_requested {
+        if !pending && self.flush_requested {
             self.flush_requested = false;
             return Transmit::Flush;
         }
@@ -62,10 +63,13 @@ impl Session {
         Transmit::Idle
     }
 
-    /// Records that `written` bytes of the range [`Transmit::Write`] gave were written.
+    /// Records that `written` bytes of the range [`Transmit::Write`] gave (and of the unbuffered payload
+    /// after it) were written.
     pub fn wrote(&mut self, written: usize, now: Instant) {
         let (len, sent) = self.output;
-        let sent = (sent + written).min(len);
+        let from_buffer = written.min(len - sent);
+        let sent = sent + from_buffer;
+        self.unbuffered -= (written - from_buffer).min(self.unbuffered()) as u32;
         if written > 0 {
             self.clock.stalled_since = Stamp::new(Some(now));
         }
@@ -74,19 +78,22 @@ impl Session {
             self.close_written = true;
         }
         if sent == len {
-            // Everything is out: the buffer is free from its start again.
+            // The buffer is free from its start again; everything is out unless an unbuffered payload
+            // still follows.
             self.output = (0, 0);
-            self.need_room = false;
-            self.clock.stalled_since = Stamp::NONE;
-            self.clock.oldest = Stamp::NONE;
+            if self.unbuffered == 0 {
+                self.need_room = false;
+                self.clock.stalled_since = Stamp::NONE;
+                self.clock.oldest = Stamp::NONE;
+            }
         } else {
             self.output = (len, sent);
         }
     }
 
-    /// True when bytes are waiting in the write buffer.
+    /// True when bytes are waiting in the write buffer (or an unbuffered payload after it).
     pub fn has_pending_output(&self) -> bool {
-        self.output.1 < self.output.0
+        self.output.1 < self.output.0 || self.unbuffered > 0
     }
 
     /// True when [`Session::poll_transmit`] has work: replies owed, bytes to write, a flush or shutdown due.
@@ -168,7 +175,7 @@ impl Session {
             return self.place_compressed(buf, parts, skip, fin, now, deflater);
         }
         let (len, _) = self.output;
-        let free = buf.len().saturating_sub(len);
+        let free = self.free(buf);
         let take = if frame_len(rest) <= free {
             rest
         } else if len > 0 || free <= MAX_HEADER_LEN {
@@ -239,7 +246,7 @@ impl Session {
         let (len, _) = self.output;
         let area = len + MAX_HEADER_LEN;
         let held = usize::from(flow.held_len);
-        let room = buf.len().saturating_sub(area + held);
+        let room = self.free(buf).saturating_sub(MAX_HEADER_LEN + held);
         let take = rest.min(fits(room));
         if take < rest && len > 0 {
             // Write out what is pending first: the whole rest may fit in the empty buffer.
@@ -340,7 +347,7 @@ impl Session {
         self.sender.in_message()
     }
 
-    fn check_send(&self) -> Result<(), SendError> {
+    pub(super) fn check_send(&self) -> Result<(), SendError> {
         match self.phase {
             Phase::Open => Ok(()),
             _ => Err(SendError::Closed),
@@ -351,7 +358,7 @@ impl Session {
     /// our ping, and the reply to the peer's close. Each is framed from where its payload lies (no copy
     /// of a 125-byte control frame on the stack).
     #[inline]
-    fn place_control(&mut self, buf: &mut [u8], now: Instant) {
+    pub(super) fn place_control(&mut self, buf: &mut [u8], now: Instant) {
         // Checked inline: every send and every transmit poll comes here, and almost never owes anything.
         if self.owes_control() {
             self.place_owed_control(buf, now);
@@ -378,8 +385,7 @@ impl Session {
                     (OpCode::Close, &bytes[..n], Owed::Reply)
                 }
             };
-            if frame_len(payload.len()) > buf.len().saturating_sub(len) && !self.sender.is_closed()
-            {
+            if frame_len(payload.len()) > self.free(buf) && !self.sender.is_closed() {
                 self.need_room = len > 0;
                 return;
             }
@@ -413,7 +419,7 @@ impl Session {
         if buf.len() < needed {
             return Err(SendError::BufferTooSmall { needed });
         }
-        if self.owes_control() || needed > buf.len() - len.min(buf.len()) {
+        if self.owes_control() || needed > self.free(buf) {
             self.need_room = len > 0;
             return Ok(None);
         }
@@ -427,7 +433,15 @@ impl Session {
         self.receiver.owes_reply() || self.own_ping
     }
 
-    fn placed(&mut self, end: usize, now: Instant) {
+    /// Room in `buf` after the pending bytes; none while an unbuffered payload must follow them first.
+    pub(super) fn free(&self, buf: &[u8]) -> usize {
+        match self.unbuffered {
+            0 => buf.len().saturating_sub(self.output.0),
+            _ => 0,
+        }
+    }
+
+    pub(super) fn placed(&mut self, end: usize, now: Instant) {
         if self.output.0 == 0 {
             self.clock.oldest = Stamp::new(Some(now));
         }
@@ -472,7 +486,7 @@ enum Owed {
 }
 
 /// Bytes a frame with `payload` bytes takes at most (its header at its longest).
-fn frame_len(payload: usize) -> usize {
+pub(super) fn frame_len(payload: usize) -> usize {
     MAX_HEADER_LEN.saturating_add(payload)
 }
 
