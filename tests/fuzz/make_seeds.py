@@ -184,8 +184,9 @@ def frame_header():
 
 
 def session():
-    """Flags byte, then operations: 0 input (bit 7: echo), 1 send, 2 begin+chunk, 3 chunk, 4 ping, 5 close,
-    6 advance time, 7 transmit (limit per write), 8 end of stream. See fuzz_targets/session.rs."""
+    """Flags byte, then operations: 0 input (bit 7: echo), 1 send (bit 3: unbuffered, cut short after a
+    few writes), 2 begin+chunk, 3 chunk, 4 ping, 5 close, 6 advance time, 7 transmit (limit per write),
+    8 end of stream. See fuzz_targets/session.rs."""
 
     def inp(wire, echo=False):
         ops = b""
@@ -215,6 +216,10 @@ def session():
         "server-keepalive-idle": bytes([0]) + bytes([6, 100, 7, 255, 6, 200, 6, 100]),
         "client-rfc-echo": bytes([1]) + inp(client, True) + bytes([7, 255]),
         "client-large-send": bytes([1 | 0b10]) + bytes([1 | 0x60, 255, 7, 255]),
+        # A small text message pending (op 19: send, text), an unbuffered binary send of 320 bytes cut after
+        # three writes of 48 bytes (op 10), a ping arriving, then an unbuffered text message of 480 bytes
+        # written whole (op 28).
+        "server-unbuffered-cut": bytes([0, 19, 5, 10, 40, 3]) + inp(frame(0x89, b"hi", KEY)) + bytes([28, 60, 0xFF, 7, 255]),
     }
     for name, data in seeds.items():
         write("session", name, data)

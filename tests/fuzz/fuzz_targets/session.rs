@@ -1,6 +1,7 @@
 //! The session as the adapters drive it: arbitrary input in arbitrary reads, interleaved with arbitrary
-//! application calls (whole sends, chunked messages, relays of received pieces, ping, close), partial
-//! writes and deadlines, in both roles and with lent buffers of many sizes.
+//! application calls (whole sends, unbuffered sends that may be cut short and absorbed, chunked messages,
+//! relays of received pieces, ping, close), partial writes and deadlines, in both roles and with lent
+//! buffers of many sizes.
 //!
 //! Invariants: nothing panics; every byte the session asks to write parses as a valid frame stream for its
 //! role (checked by a receiver of the other role, so masking, fragmentation order and control frames are
@@ -14,8 +15,8 @@ use libfuzzer_sys::fuzz_target;
 use rill::connection::Decoded;
 use rill::session::MIN_WRITE_BUFFER;
 use rill::{
-    CloseCode, Event, Instant, Limits, MessageKind, Receiver, Role, Session, SessionConfig,
-    Transmit,
+    CloseCode, Event, Instant, Limits, MessageKind, Receiver, Role, SendError, Session,
+    SessionConfig, Transmit,
 };
 use std::time::Duration;
 
@@ -54,6 +55,8 @@ struct Driver {
     own_message: bool,
     /// A received message is being relayed: its later pieces continue the relayed message.
     relaying: bool,
+    /// The payload of an unbuffered send in progress: its unwritten end follows every buffer range.
+    payload: Vec<u8>,
 }
 
 impl Driver {
@@ -62,9 +65,13 @@ impl Driver {
         for _ in 0..rounds {
             match self.session.poll_transmit(&mut self.write, self.now) {
                 Transmit::Write { start, end } => {
-                    assert!(start < end && end <= self.write.len());
-                    let n = (end - start).min(limit.max(1));
-                    self.out.extend_from_slice(&self.write[start..start + n]);
+                    let unbuffered = self.session.unbuffered();
+                    assert!(start <= end && end <= self.write.len());
+                    assert!(start < end || unbuffered > 0, "an empty write");
+                    let mut bytes = self.write[start..end].to_vec();
+                    bytes.extend_from_slice(&self.payload[self.payload.len() - unbuffered..]);
+                    let n = bytes.len().min(limit.max(1));
+                    self.out.extend_from_slice(&bytes[..n]);
                     self.session.wrote(n, self.now);
                 }
                 Transmit::Flush | Transmit::Shutdown => {}
@@ -131,6 +138,33 @@ impl Driver {
         }
     }
 
+    /// Sends a message of `len` bytes unbuffered, as rill-tokio does for a message larger than its write
+    /// buffer; the sender lets go of the payload after at most `writes` writes of at most `limit` bytes
+    /// (a cancelled send), handing the unwritten rest to the session.
+    fn send_unbuffered(&mut self, kind: MessageKind, len: usize, limit: usize, writes: usize) {
+        if !self.session.sends_unbuffered(len) {
+            return;
+        }
+        for _ in 0..64 {
+            match self.session.send_unbuffered(&mut self.write, kind, len, self.now) {
+                Ok(true) => break,
+                Ok(false) => self.transmit(usize::MAX, 64),
+                Err(_) => return,
+            }
+        }
+        self.payload = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+        self.transmit(limit, writes);
+        if let Err(SendError::BufferTooSmall { needed }) =
+            self.session.absorb_unbuffered(&mut self.write, &self.payload)
+        {
+            self.write.resize(needed, 0);
+            self.session.absorb_unbuffered(&mut self.write, &self.payload).unwrap();
+        }
+        assert_eq!(self.session.unbuffered(), 0);
+        self.payload.clear();
+        self.session.flush_by_policy();
+    }
+
     /// Sends a message of `len` bytes whole, or as one chunk of a begun message.
     fn send(&mut self, kind: Option<MessageKind>, len: usize, fin: bool) {
         let payload = vec![b'a'; len];
@@ -174,6 +208,7 @@ fuzz_target!(|data: &[u8]| {
         pings: Vec::new(),
         own_message: false,
         relaying: false,
+        payload: Vec::new(),
     };
     let peer = match role {
         Role::Server => Role::Client,
@@ -199,7 +234,11 @@ fuzz_target!(|data: &[u8]| {
                 rest = tail;
                 let kind = if op & 0x10 == 0 { MessageKind::Binary } else { MessageKind::Text };
                 let len = usize::from(len) * (1 + usize::from(op >> 5));
-                if op % 9 == 1 {
+                if op % 9 == 1 && op & 0x08 != 0 {
+                    let Some((&cut, tail)) = rest.split_first() else { break };
+                    rest = tail;
+                    driver.send_unbuffered(kind, len * 8, usize::from(cut) * 16, usize::from(cut & 7));
+                } else if op % 9 == 1 {
                     driver.send(Some(kind), len, true);
                 } else if driver.session.begin(kind).is_ok() {
                     driver.send(None, len / 2, false);
