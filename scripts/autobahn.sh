@@ -6,7 +6,8 @@
 #                                       examples/autobahn_client (whole messages with recv) is tested by wstest
 #   bash scripts/autobahn.sh blocking   rill-blocking: examples/blocking_echo and blocking_autobahn_client
 #   bash scripts/autobahn.sh axum       server role only: examples/axum_chat's /echo, upgraded by the axum
-#                                       extractor (the client role is rill-tokio's, tested above)
+#                                       extractor, echoing whole messages with recv and send (a message
+#                                       over 8 KiB leaves unbuffered); the client role is rill-tokio's, above
 # HTML reports: target/autobahn/<adapter>/reports/{servers,clients}/index.html (git-ignored).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,6 +1,7 @@
 //! A tiny chat inside an axum router: `GET /` serves the page, `GET /ws` upgrades to a rill WebSocket, on
 //! one port. Every text message is broadcast to every connected client (the sender too). `GET /echo`
-//! echoes every message back piece by piece (for the Autobahn testsuite, through the axum upgrade path).
+//! echoes every message back whole (for the Autobahn testsuite, through the axum upgrade path; the
+//! piece-by-piece echo is `echo_server`'s, tested by the same suite).
 //!
 //! `cargo run --release -p rill-tokio --features axum --example axum_chat -- --addr 127.0.0.1:8080`
 //!
@@ -16,7 +17,7 @@ use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::Router;
 use rill_tokio::upgrade::UpgradedWebSocket;
-use rill_tokio::{Message, WebSocketUpgrade};
+use rill_tokio::{Config, Message, WebSocketUpgrade};
 use tokio::sync::broadcast;
 
 const PAGE: &str = r#"<!doctype html>
@@ -65,8 +66,14 @@ async fn ws(upgrade: WebSocketUpgrade, State(room): State<broadcast::Sender<Stri
 }
 
 async fn echo(upgrade: WebSocketUpgrade) -> Response {
-    upgrade.on_upgrade(|mut ws| async move {
-        if let Err(error) = common::echo(&mut ws).await {
+    // Whole messages up to 64 MiB (Autobahn's largest is 16 MiB): a server's message larger than the write
+    // buffer leaves from where `recv` left it, unbuffered.
+    let config = Config {
+        max_message: 64 << 20,
+        ..Config::default()
+    };
+    upgrade.config(config).on_upgrade(|mut ws| async move {
+        if let Err(error) = common::echo_messages(&mut ws).await {
             eprintln!("echo connection ended: {error}");
         }
     })

@@ -110,9 +110,13 @@ impl<S: AsyncWrite> Writer<S> {
     }
 
     /// Sends a message of `kind` with `payload`: written from where it lies when it would not fit the write
-    /// buffer and leaves unchanged (a server's, uncompressed), placed in the write buffer otherwise.
+    /// buffer and leaves unchanged (a server's, uncompressed), placed in the write buffer otherwise. Only
+    /// messages up to `max_write_buffer` go unbuffered: a cancelled send copies its unwritten rest into the
+    /// write buffer, which so never holds more than that; larger ones leave as frames of that size.
     async fn whole(&mut self, kind: MessageKind, payload: &[u8], flush: bool) -> Result<(), Error> {
-        let large = rill::frame::MAX_HEADER_LEN + payload.len() > self.shared.config.write_buffer;
+        let config = &self.shared.config;
+        let frame = rill::frame::MAX_HEADER_LEN + payload.len();
+        let large = frame > config.write_buffer && frame <= config.max_write_buffer;
         if large && self.shared.with(|s| s.sends_unbuffered(payload.len())) {
             return self.unbuffered(kind, payload, flush).await;
         }

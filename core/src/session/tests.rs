@@ -622,6 +622,22 @@ fn a_cancelled_unbuffered_send_leaves_its_rest_in_the_buffer_and_the_frame_whole
 }
 
 #[test]
+fn the_rest_of_an_unbuffered_payload_is_dropped_once_the_connection_is_over() {
+    let mut server = End_::new(Role::Server, SessionConfig::default());
+    server
+        .session
+        .send_unbuffered(&mut server.write, MessageKind::Binary, 5000, T0)
+        .unwrap();
+    server.session.abort();
+    let mut small = [0u8; 16];
+    assert_eq!(
+        server.session.absorb_unbuffered(&mut small, &[1u8; 5000]),
+        Ok(())
+    );
+    assert_eq!(server.session.unbuffered(), 0);
+}
+
+#[test]
 fn only_unmasked_uncompressed_messages_go_unbuffered() {
     let mut client = End_::new(Role::Client, SessionConfig::default());
     assert!(!client.session.sends_unbuffered(1000), "a client masks");

@@ -5,7 +5,7 @@
 //! to let go of the payload early hands the unwritten rest to [`Session::absorb_unbuffered`].
 
 use super::transmit::frame_len;
-use super::{Instant, Session};
+use super::{Instant, Phase, Session};
 use crate::connection::{MessageKind, Role};
 use crate::error::SendError;
 use crate::frame::MAX_HEADER_LEN;
@@ -71,9 +71,15 @@ impl Session {
 
     /// Copies the unwritten rest of an unbuffered payload (the last [`Session::unbuffered`] bytes of
     /// `payload`) into `buf` after the pending bytes, for a caller that cannot keep the payload until it is
-    /// written (its send was cancelled): the frame still leaves whole, with the next transmit.
-    /// [`SendError::BufferTooSmall`] when `buf` is shorter than `needed`; nothing is taken then.
+    /// written (its send was cancelled): the frame still leaves whole, with the next transmit. On a finished
+    /// connection the rest is dropped instead. [`SendError::BufferTooSmall`] when `buf` is shorter than
+    /// `needed`; nothing is taken then.
     pub fn absorb_unbuffered(&mut self, buf: &mut [u8], payload: &[u8]) -> Result<(), SendError> {
+        if self.phase == Phase::Done {
+            // Nothing more is written on a finished connection: the rest is dropped, not copied.
+            self.unbuffered = 0;
+            return Ok(());
+        }
         let (end, _) = self.output;
         let rest = &payload[payload.len() - self.unbuffered().min(payload.len())..];
         let needed = end + rest.len();
