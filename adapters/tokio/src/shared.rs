@@ -98,7 +98,8 @@ impl<S> Shared<S> {
     fn put_back(&self, mut side: Option<WriteSide<S>>, payload: &[u8]) -> bool {
         let (wanted, owed) = {
             let mut state = self.lock();
-            if let Some(side) = side.as_mut().filter(|_| state.session.unbuffered() > 0) {
+            let unbuffered = !payload.is_empty() && state.session.unbuffered() > 0;
+            if let Some(side) = side.as_mut().filter(|_| unbuffered) {
                 if side.absorb(&mut state.session, payload, self.config.write_buffer) {
                     self.write_grown.store(true, Ordering::Relaxed);
                 }
@@ -298,10 +299,13 @@ impl<S: AsyncWrite> Shared<S> {
             });
             match transmit {
                 Transmit::Write { start, end } => {
-                    let rest = payload
-                        .len()
-                        .checked_sub(unbuffered)
-                        .map_or(&[][..], |at| &payload[at..]);
+                    let rest = match unbuffered {
+                        0 => &[][..],
+                        n => payload
+                            .len()
+                            .checked_sub(n)
+                            .map_or(&[][..], |at| &payload[at..]),
+                    };
                     let write = write_pending(&mut side.io, &side.buf[start..end], rest);
                     let result = match deadline {
                         None => Some(write.await),

@@ -29,11 +29,14 @@ impl<S: AsyncWrite> Writer<S> {
     /// Places frames with `place` until it reports everything placed, writing out whenever the buffer
     /// needs room; then flushes by policy when `flush` is set. `place` gets the bytes placed so far, and
     /// the compressor when the handshake agreed permessage-deflate and `data` is set (a data message).
+    /// `whole` is the kind and payload of a whole message, sent unbuffered instead when
+    /// [`Writer::sends_unbuffered`] says so (decided here, so that other sends pay for no extra future).
     async fn place(
         &mut self,
         len: usize,
         data: bool,
         flush: bool,
+        whole: Option<(MessageKind, &[u8])>,
         mut place: impl FnMut(
             &mut Session,
             &mut [u8],
@@ -42,6 +45,9 @@ impl<S: AsyncWrite> Writer<S> {
             rill::Instant,
         ) -> Result<Placed, SendError>,
     ) -> Result<(), Error> {
+        if let Some((kind, payload)) = whole.filter(|(_, payload)| self.sends_unbuffered(payload)) {
+            return self.unbuffered(kind, payload, flush).await;
+        }
         let shared = &*self.shared;
         // A close frame starts the close timeout, which runs on the real clock.
         let clock = || {
@@ -109,18 +115,16 @@ impl<S: AsyncWrite> Writer<S> {
         }
     }
 
-    /// Sends a message of `kind` with `payload`: written from where it lies when it would not fit the write
-    /// buffer and leaves unchanged (a server's, uncompressed), placed in the write buffer otherwise. Only
-    /// messages up to `max_write_buffer` go unbuffered: a cancelled send copies its unwritten rest into the
-    /// write buffer, which so never holds more than that; larger ones leave as frames of that size.
-    async fn whole(&mut self, kind: MessageKind, payload: &[u8], flush: bool) -> Result<(), Error> {
+    /// True when a whole message with `payload` leaves from where it lies: it would not fit the write
+    /// buffer and leaves unchanged (a server's, uncompressed). Only messages up to `max_write_buffer` do:
+    /// a cancelled send copies its unwritten rest into the write buffer, which so never holds more than
+    /// that; larger ones leave as frames of that size.
+    #[inline]
+    fn sends_unbuffered(&self, payload: &[u8]) -> bool {
         let config = &self.shared.config;
         let frame = rill::frame::MAX_HEADER_LEN + payload.len();
         let large = frame > config.write_buffer && frame <= config.max_write_buffer;
-        if large && self.shared.with(|s| s.sends_unbuffered(payload.len())) {
-            return self.unbuffered(kind, payload, flush).await;
-        }
-        self.message(kind, &[payload], flush).await
+        large && self.shared.with(|s| s.sends_unbuffered(payload.len()))
     }
 
     /// Sends a message without copying its payload into the write buffer (see
@@ -174,30 +178,41 @@ impl<S: AsyncWrite> Writer<S> {
     ) -> impl Future<Output = Result<(), Error>> + 'a {
         let total: usize = parts.iter().map(|part| part.len()).sum();
         let mut begun = false;
-        self.place(total, true, flush, move |s, buf, deflater, done, now| {
-            if !begun {
-                s.begin(kind)?;
-                begun = true;
-            }
-            let placed = s.send_chunk_with(buf, parts, done, true, now, deflater)?;
-            Ok(Placed::after(placed, total, true, s))
-        })
+        let whole = match parts {
+            [payload] => Some((kind, *payload)),
+            _ => None,
+        };
+        self.place(
+            total,
+            true,
+            flush,
+            whole,
+            move |s, buf, deflater, done, now| {
+                if !begun {
+                    s.begin(kind)?;
+                    begun = true;
+                }
+                let placed = s.send_chunk_with(buf, parts, done, true, now, deflater)?;
+                Ok(Placed::after(placed, total, true, s))
+            },
+        )
     }
 
     /// Sends a text message, written and flushed when this returns.
     pub async fn send_text(&mut self, text: &str) -> Result<(), Error> {
-        self.whole(MessageKind::Text, text.as_bytes(), true).await
+        self.message(MessageKind::Text, &[text.as_bytes()], true)
+            .await
     }
 
     /// Sends a binary message, written and flushed when this returns.
     pub async fn send_binary(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        self.whole(MessageKind::Binary, bytes, true).await
+        self.message(MessageKind::Binary, &[bytes], true).await
     }
 
     /// Sends a message of `kind`; the bytes of a text message must be UTF-8 (the peer closes with 1007
     /// otherwise). Written and flushed when this returns.
     pub async fn send(&mut self, kind: MessageKind, payload: &[u8]) -> Result<(), Error> {
-        self.whole(kind, payload, true).await
+        self.message(kind, &[payload], true).await
     }
 
     /// Sends one message whose payload is the concatenation of `parts` (e.g. an envelope header and its
@@ -209,14 +224,14 @@ impl<S: AsyncWrite> Writer<S> {
     /// Buffers a message without flushing (the buffer is written when full). Call [`Writer::flush`] when no
     /// more messages are ready: under load this writes many messages per system call.
     pub async fn feed(&mut self, kind: MessageKind, payload: &[u8]) -> Result<(), Error> {
-        self.whole(kind, payload, false).await
+        self.message(kind, &[payload], false).await
     }
 
     /// Buffers a piece received from a [`crate::Reader`] as the matching frame of the same message, without
     /// flushing: echo servers and proxies relay a message of any size this way, piece by piece.
     pub async fn feed_piece(&mut self, piece: &Piece<'_>) -> Result<(), Error> {
         let total = piece.payload.len();
-        self.place(total, true, false, |s, buf, deflater, done, now| {
+        self.place(total, true, false, None, |s, buf, deflater, done, now| {
             let placed = s.relay_with(buf, piece, done, now, deflater)?;
             Ok(Placed::after(placed, total, piece.last, s))
         })
@@ -243,7 +258,7 @@ impl<S: AsyncWrite> Writer<S> {
 
     async fn chunk(&mut self, payload: &[u8], fin: bool) -> Result<(), Error> {
         let total = payload.len();
-        self.place(total, true, true, |s, buf, deflater, done, now| {
+        self.place(total, true, true, None, |s, buf, deflater, done, now| {
             let placed = s.send_chunk_with(buf, &[payload], done, fin, now, deflater)?;
             Ok(Placed::after(placed, total, fin, s))
         })
@@ -270,7 +285,7 @@ impl<S: AsyncWrite> Writer<S> {
     /// Sends a close frame with `code` and `reason` (at most 123 bytes) and flushes. Nothing may be sent
     /// after it; the reader sees the peer's reply.
     pub async fn send_close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        self.place(0, false, false, |s, buf, _, _, now| {
+        self.place(0, false, false, None, |s, buf, _, _, now| {
             // Not placed yet: the pending bytes are written out to make room, then it is tried again.
             Ok(match s.close(code, reason, buf, now)? {
                 true => Placed::All,

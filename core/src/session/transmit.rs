@@ -69,7 +69,9 @@ impl Session {
         let (len, sent) = self.output;
         let from_buffer = written.min(len - sent);
         let sent = sent + from_buffer;
-        self.unbuffered -= (written - from_buffer).min(self.unbuffered()) as u32;
+        if self.unbuffered > 0 {
+            self.unbuffered -= (written - from_buffer).min(self.unbuffered()) as u32;
+        }
         if written > 0 {
             self.clock.stalled_since = Stamp::new(Some(now));
         }
