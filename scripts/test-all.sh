@@ -26,6 +26,7 @@ step() {
 
 step format cargo fmt --all -- --check
 step clippy cargo clippy --workspace --all-targets --all-features -- -D warnings
+step rustdoc env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
 step unit-and-integration cargo test --workspace
 step core-without-features cargo test -p rill
 step futures-feature cargo test -p rill-tokio --features futures

@@ -146,7 +146,7 @@ impl Receiver {
     /// in `input` and returned borrowed from it.
     ///
     /// On a protocol fault the connection is failed: the error is returned (now and on every later call) and
-    /// a close frame with its code is queued in [`Receiver::take_reply`].
+    /// a close frame with its code is queued in [`Receiver::replies`].
     pub fn receive<'s, 'i>(
         &'s mut self,
         input: &'i mut [u8],
@@ -250,7 +250,7 @@ impl Receiver {
         &self.scratch[..usize::from(self.control_len)]
     }
 
-    /// True when a reply is owed to the peer (cheaper than building it with [`Receiver::peek_reply`]).
+    /// True when a reply is owed to the peer (cheaper than looking at [`Receiver::replies`]).
     pub fn owes_reply(&self) -> bool {
         !self.replies.is_empty()
     }
