@@ -131,7 +131,7 @@ impl<S: AsyncWrite> Writer<S> {
     /// [`rill::Session::send_unbuffered`]): its header goes after the pending bytes, and the payload
     /// follows them in one vectored write, before this returns. Cancelled before the payload is out, the
     /// unwritten rest is copied into the write buffer as the write side is put back, so the frame still
-    /// leaves whole. The write buffer never grows for such a message.
+    /// leaves whole; otherwise the write buffer never grows for such a message.
     async fn unbuffered(
         &mut self,
         kind: MessageKind,
