@@ -12,11 +12,13 @@ pub struct Config {
     /// How far the read buffer may grow while large frames arrive faster than they are read (see
     /// [`crate::Reader`]). Set it equal to `read_buffer` to keep memory per connection fixed.
     pub max_read_buffer: usize,
-    /// The write buffer's size: every frame is placed whole in it before it is written. A message that does
-    /// not fit grows it (up to `max_write_buffer`) so it leaves in one write; it returns to this size once
-    /// the connection has been quiet for half a second.
+    /// The write buffer's size: every frame is placed whole in it before it is written. A server's whole
+    /// message that does not fit (and is not compressed) is written from the caller's bytes instead, up to
+    /// `max_write_buffer`; other messages that do not fit grow it (up to `max_write_buffer`) so they leave
+    /// in one write. It returns to this size once the connection has been quiet for half a second.
     pub write_buffer: usize,
-    /// How far the write buffer may grow for one large message; larger messages leave as several frames.
+    /// How far the write buffer may grow for one large message (or hold of a cancelled unbuffered one);
+    /// larger messages leave as several frames.
     pub max_write_buffer: usize,
     /// Limits on what the peer may send (close code 1009 beyond them), for both receive APIs.
     pub limits: rill::Limits,
