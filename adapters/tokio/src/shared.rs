@@ -383,6 +383,15 @@ impl<S: AsyncWrite> Shared<S> {
         Ok(())
     }
 
+    /// Lets go of the write side after a send; true when the session owes a transmit. Under a batch policy
+    /// the reader recomputes the deadline it waits for (the send may have left a batch pending).
+    pub(crate) fn sent(&self, side: WriteGuard<'_, S>) -> bool {
+        if self.config.batch.is_some() {
+            self.deadline_moved.notify_one();
+        }
+        side.release()
+    }
+
     /// True when the write buffer is larger than configured (grown for a large message).
     pub(crate) fn write_buffer_grown(&self) -> bool {
         self.write_grown.load(Ordering::Relaxed)

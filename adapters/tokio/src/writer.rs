@@ -106,10 +106,7 @@ impl<S: AsyncWrite> Writer<S> {
         if owed {
             shared.transmit(&mut side, now, false, &[]).await?;
         }
-        if shared.config.batch.is_some() {
-            shared.deadline_moved.notify_one();
-        }
-        match side.release() {
+        match shared.sent(side) {
             true => shared.transmit_owed(true).await,
             false => Ok(()),
         }
@@ -159,10 +156,7 @@ impl<S: AsyncWrite> Writer<S> {
             shared.with(|s| s.flush_by_policy());
         }
         shared.transmit(&mut side, now, false, payload).await?;
-        if shared.config.batch.is_some() {
-            shared.deadline_moved.notify_one();
-        }
-        match side.release() {
+        match shared.sent(side) {
             true => shared.transmit_owed(true).await,
             false => Ok(()),
         }
