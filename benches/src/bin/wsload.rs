@@ -235,7 +235,8 @@ impl Conn {
                 if self.in_flight.is_empty() {
                     return Ok::<(), BoxError>(());
                 }
-                // Like `pump`: one echo awaited, then every echo already readable, then refill.
+                // One echo awaited, then every echo already readable, then refill. Unlike `pump`, no bound on the
+                // turn: a counted run measures the server's work, not how long a message waits.
                 let echo = self.ws.next().await;
                 self.count_echo(echo)?;
                 while let Some(echo) = self.ws.next().now_or_never() {
@@ -272,7 +273,9 @@ impl Conn {
     }
 
     /// Keeps `depth` messages in flight until the end, then collects the outstanding echoes. Like the servers,
-    /// it sends replacements for every echo that is already readable before flushing once.
+    /// it sends replacements for every echo that is already readable before flushing once; a turn handles at most
+    /// `depth` echoes and then yields, so that the connections sharing this thread take turns as separate
+    /// clients would, whatever the server's speed.
     async fn pump(&mut self, depth: usize) -> Result<(), BoxError> {
         for _ in 0..depth {
             self.send(Instant::now()).await?;
@@ -281,10 +284,20 @@ impl Conn {
         while !self.in_flight.is_empty() {
             let echo = self.ws.next().await;
             self.on_echo(echo).await?;
-            while let Some(echo) = self.ws.next().now_or_never() {
+            let mut handled = 1;
+            while handled < depth {
+                let Some(echo) = self.ws.next().now_or_never() else {
+                    break;
+                };
                 self.on_echo(echo).await?;
+                handled += 1;
             }
             self.ws.flush().await?;
+            if handled == depth {
+                // A whole window of echoes was readable without waiting: this client must not keep the thread
+                // while the server answers its replacements as fast as it sends them.
+                tokio::task::yield_now().await;
+            }
         }
         Ok(())
     }
