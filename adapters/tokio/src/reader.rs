@@ -16,8 +16,11 @@ use tokio::time::Sleep;
 /// How long a connection stays quiet before buffers grown by a burst are returned.
 const SHRINK_AFTER_MS: u64 = 500;
 
-/// Bytes a connection may read without its socket running dry before it yields to the other tasks.
-const TURN_BYTES: usize = 64 * 1024;
+/// How long (us) a connection may keep reading without its socket running dry before it yields to the other
+/// tasks. A yield costs a trip through the scheduler (about 10 us on tokio's multi-thread runtime, where the
+/// task may move to another worker), so the bound is in time: a bound of 64 KiB read cost a quarter of the
+/// throughput of 64 KiB messages.
+const TURN_MICROS: u64 = 1_000;
 
 /// What one read brought, for the session: bytes (and when), the end of the stream, or a passed deadline.
 enum Input {
@@ -36,8 +39,10 @@ pub struct Reader<S> {
     message: Vec<u8>,
     /// Bytes the last read returned.
     last_read: usize,
-    /// Bytes read since this task last waited for its socket (see [`TURN_BYTES`]).
-    turn: usize,
+    /// When this task last waited for its socket or yielded (see [`TURN_MICROS`]).
+    turn_began: rill::Instant,
+    /// The turn has lasted [`TURN_MICROS`]: yield before the next read.
+    turn_over: bool,
     /// The session holds undecoded input, as of the reader's last call into it (only the reader's calls
     /// change that), so [`Reader::has_buffered_input`] takes no lock.
     buffered: bool,
@@ -95,7 +100,8 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             buf,
             message: Vec::new(),
             last_read: 0,
-            turn: 0,
+            turn_began: rill::Instant(0),
+            turn_over: false,
             buffered,
             close: (None, String::new()),
             inflater: None,
@@ -255,9 +261,10 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         // A peer that keeps the socket full would keep this task running for as long as it sends: tokio's
         // cooperative budget stops that only for tasks that are not `unconstrained`, so the reader bounds
         // its own turn too (yielding before a read loses nothing).
-        if self.turn >= TURN_BYTES {
-            self.turn = 0;
+        if self.turn_over {
+            self.turn_over = false;
             tokio::task::yield_now().await;
+            self.turn_began = self.shared.now();
         }
         self.size_buffer();
         let mut deadline = deadline;
@@ -310,8 +317,12 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                 Some(Ok(0)) => Ok(Input::Eof),
                 Some(Ok(read)) => {
                     self.last_read = read;
-                    self.turn = if waited { read } else { self.turn + read };
-                    Ok(Input::Bytes(read, self.shared.now()))
+                    let now = self.shared.now();
+                    if waited {
+                        self.turn_began = now;
+                    }
+                    self.turn_over = now.0.saturating_sub(self.turn_began.0) >= TURN_MICROS;
+                    Ok(Input::Bytes(read, now))
                 }
                 Some(Err(error)) => {
                     self.shared.with(|s| s.abort());
