@@ -4,15 +4,18 @@
 # in git worktrees, then alternates them for ROUNDS rounds at one point. Each run pins the server to core 0
 # (tokio current-thread runtime) and load_test to core 1, and prints the mean of load_test's 2nd to 4th
 # 4-second reports (the first is warm-up) and the server's CPU per message. A shared machine moves a point by
-# 20% between time windows, so only rounds run side by side compare two builds. 127.0.0.1 only; every server
-# is killed when its run ends.
+# 20% between time windows, so only rounds run side by side compare two builds. With `--wsload D` the generator
+# is `wsload` instead (D messages in flight per connection, 3 s after 1 s of warm-up) against the server on
+# tokio's multi-thread runtime, unpinned, as `bench.sh --throughput` runs it. 127.0.0.1 only; every server is
+# killed when its run ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-OLD="" NEW=HEAD CONNS=500 SIZE=16384 ROUNDS=4
+OLD="" NEW=HEAD CONNS=500 SIZE=16384 ROUNDS=4 DEPTH=""
 usage() {
-    echo "usage: scripts/uws-ab.sh --old REV [--new REV (HEAD)] [--conns C (500)] [--size S (16384)] [--rounds N (4)]"
+    echo "usage: scripts/uws-ab.sh --old REV [--new REV (HEAD)] [--conns C (500)] [--size S (16384)] [--rounds N (4)]" \
+        "[--wsload D]"
 }
 while [ $# -gt 0 ]; do
     case $1 in
@@ -21,6 +24,7 @@ while [ $# -gt 0 ]; do
         --conns) CONNS=$2; shift ;;
         --size) SIZE=$2; shift ;;
         --rounds) ROUNDS=$2; shift ;;
+        --wsload) DEPTH=$2; shift ;;
         -h | --help) usage; exit 0 ;;
         *) usage >&2; exit 2 ;;
     esac
@@ -30,7 +34,11 @@ done
 command -v taskset >/dev/null && command -v stdbuf >/dev/null || { echo "needs taskset and stdbuf" >&2; exit 1; }
 
 UWS_DIR=$ROOT/target/uws
-[ -x "$UWS_DIR/load_test" ] || bash "$ROOT/../shared/uws/build.sh" "$UWS_DIR" >/dev/null
+if [ -n "$DEPTH" ]; then
+    cargo build -q --release -p rill-benches --bin wsload
+else
+    [ -x "$UWS_DIR/load_test" ] || bash "$ROOT/../shared/uws/build.sh" "$UWS_DIR" >/dev/null
+fi
 
 # build REV: echo-rill of REV, copied to target/ab/echo-rill-<commit>; prints that path.
 build() {
@@ -55,9 +63,20 @@ trap '[ -z "$PID" ] || kill "$PID" 2>/dev/null || true' EXIT
 measure() {
     local port ticks0 ticks1 rate
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    taskset -c 0 "$1" --addr "127.0.0.1:$port" --runtime current >/dev/null 2>&1 &
+    if [ -n "$DEPTH" ]; then
+        "$1" --addr "127.0.0.1:$port" >/dev/null 2>&1 &
+    else
+        taskset -c 0 "$1" --addr "127.0.0.1:$port" --runtime current >/dev/null 2>&1 &
+    fi
     PID=$!
     for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+    if [ -n "$DEPTH" ]; then
+        # Columns 6 and 13 of wsload's CSV line: msgs/s and server CPU us per message.
+        "$ROOT/target/release/wsload" --addr "127.0.0.1:$port" --conns "$CONNS" --size "$SIZE" --depth "$DEPTH" \
+            --secs 3 --warmup 1 --server-pid "$PID" 2>/dev/null | awk -F, '{ printf "%.0f %.1f\n", $7, $14 }'
+        kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
+        return
+    fi
     ticks0=$(awk '{ print $14 + $15 }' "/proc/$PID/stat")
     rate=$(timeout 19 stdbuf -oL taskset -c 1 "$UWS_DIR/load_test" "$CONNS" 127.0.0.1 "$port" 0 0 "$SIZE" 2>&1 |
         grep 'Msg/sec' | head -4 | tail -3 | awk '{ s += $2 } END { if (NR) printf "%.0f", s / NR }' || true)
@@ -71,7 +90,7 @@ measure() {
 
 old_bin=$(build "$OLD")
 new_bin=$(build "$NEW")
-echo "point: $CONNS connections x $SIZE B; old $(git rev-parse --short "$OLD"), new $(git rev-parse --short "$NEW")"
+echo "point: $CONNS connections x $SIZE B${DEPTH:+ x $DEPTH in flight (wsload)}; old $(git rev-parse --short "$OLD"), new $(git rev-parse --short "$NEW")"
 for round in $(seq "$ROUNDS"); do
     old_run=$(measure "$old_bin")
     new_run=$(measure "$new_bin")
