@@ -10,7 +10,10 @@ pub struct Config {
     /// the streaming API yields, until bulk traffic grows it.
     pub read_buffer: usize,
     /// How far the read buffer may grow while large frames arrive faster than they are read (see
-    /// [`crate::Reader`]). Set it equal to `read_buffer` to keep memory per connection fixed.
+    /// [`crate::Reader`]). Set it equal to `read_buffer` to keep memory per connection fixed. A connection
+    /// holds its read buffer only while the bytes in it are in use: a read that finds the socket dry
+    /// returns it to a free list shared by the connections of the thread (at most 16 buffers and 1 MiB per
+    /// thread), so an idle connection holds none, and busy connections reuse buffers still in the cache.
     pub max_read_buffer: usize,
     /// The write buffer's size: every frame is placed whole in it before it is written. A server's whole
     /// message that does not fit (and is not compressed) is written from the caller's bytes instead, up to

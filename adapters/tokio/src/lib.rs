@@ -27,6 +27,7 @@
 mod config;
 mod error;
 mod handshake;
+mod pool;
 mod reader;
 mod shared;
 #[cfg(feature = "futures")]

@@ -2,6 +2,7 @@
 //! into the read buffer, hands it to the session, and transmits the replies the session owes when the
 //! write side is free; it never waits for the writer.
 
+use crate::pool;
 use crate::shared::Shared;
 use crate::Error;
 use rill::deflate::Inflater;
@@ -32,9 +33,12 @@ enum Input {
 /// The reading half of a connection. Pings are answered and pongs recorded while it reads.
 pub struct Reader<S> {
     io: ReadHalf<S>,
-    /// The read buffer: its length is the bytes read, its capacity the most one read may take. Reads go
-    /// into spare capacity, so pages an idle connection never fills are never touched.
+    /// The read buffer: its length is the bytes read, its capacity the most one read may take. Held only
+    /// while its bytes are in use: a read that finds the socket dry returns it to the thread's free list
+    /// ([`pool`]), and the next read takes one from there.
     buf: Vec<u8>,
+    /// The size of the buffer a read takes: `read_buffer`, doubled while reads fill it.
+    capacity: usize,
     /// Where [`Reader::recv`] reassembles a message that spans reads.
     message: Vec<u8>,
     /// Bytes the last read returned.
@@ -98,6 +102,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         Reader {
             io,
             buf,
+            capacity: shared.config.read_buffer,
             message: Vec::new(),
             last_read: 0,
             turn_began: rill::Instant(0),
@@ -183,7 +188,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         }
         let mut context = Context::from_waker(Waker::noop());
         self.buf.clear();
-        match std::pin::pin!(self.io.read_buf(&mut self.buf)).poll(&mut context) {
+        match poll_read_pooled(&mut self.io, &mut self.buf, self.capacity, &mut context) {
             Poll::Ready(result) => {
                 // An error ends the session; the next receive reports how it ended.
                 let _ = self.handle_read(Some(result));
@@ -279,11 +284,16 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                 (Some(deadline), Some(shrink)) => Some(deadline.min(shrink)),
                 (deadline, shrink) => deadline.or(shrink),
             };
-            let Reader { io, buf, alarm, .. } = self;
-            let mut read = std::pin::pin!(io.read_buf(buf));
+            let Reader {
+                io,
+                buf,
+                capacity,
+                alarm,
+                ..
+            } = self;
             let mut waited = false;
             let timed = std::future::poll_fn(|cx| {
-                if let Poll::Ready(result) = read.as_mut().poll(cx) {
+                if let Poll::Ready(result) = poll_read_pooled(io, buf, *capacity, cx) {
                     return Poll::Ready(Some(result));
                 }
                 waited = true;
@@ -335,15 +345,16 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
     /// True when a burst left buffers larger than configured.
     fn holds_bulk_memory(&self) -> bool {
         let config = &self.shared.config;
-        self.buf.capacity() > config.read_buffer
+        self.capacity > config.read_buffer
             || self.message.capacity() > config.read_buffer
             || self.shared.write_buffer_grown()
     }
 
-    /// Returns the read, reassembly and write buffers to their configured sizes (the read buffer is empty
-    /// here: a read is about to be waited for).
+    /// Returns the read, reassembly and write buffers to their configured sizes (the read buffer itself is
+    /// back on the thread's free list here: a read is being waited for).
     fn release_bulk_memory(&mut self) {
-        self.buf = Vec::with_capacity(self.shared.config.read_buffer);
+        self.buf = Vec::new();
+        self.capacity = self.shared.config.read_buffer;
         self.last_read = 0;
         self.message = Vec::new();
         self.shared.shrink_write_buffer();
@@ -377,10 +388,31 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
     /// would re-grow it for each large message); once the connection has been quiet for a moment,
     /// [`Reader::release_bulk_memory`] returns it to its configured size.
     fn size_buffer(&mut self) {
-        let config = &self.shared.config;
-        let capacity = self.buf.capacity();
-        if self.last_read == capacity && capacity < config.max_read_buffer {
-            self.buf = Vec::with_capacity((capacity * 2).min(config.max_read_buffer));
+        let max = self.shared.config.max_read_buffer;
+        if self.last_read >= self.capacity && self.capacity < max {
+            self.capacity = (self.capacity * 2).min(max);
         }
     }
+}
+
+/// One read into `buf`. A reader that holds no buffer of `capacity` bytes takes one from the thread's free
+/// list first; a read that finds the socket dry gives it back, so the reader holds it only while it holds
+/// bytes.
+fn poll_read_pooled<S: AsyncRead>(
+    io: &mut ReadHalf<S>,
+    buf: &mut Vec<u8>,
+    capacity: usize,
+    cx: &mut Context<'_>,
+) -> Poll<std::io::Result<usize>> {
+    if buf.capacity() < capacity {
+        if buf.capacity() > 0 {
+            pool::give(std::mem::take(buf));
+        }
+        *buf = pool::take(capacity);
+    }
+    let result = std::pin::pin!(io.read_buf(buf)).poll(cx);
+    if result.is_pending() {
+        pool::give(std::mem::take(buf));
+    }
+    result
 }

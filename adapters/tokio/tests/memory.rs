@@ -282,6 +282,64 @@ fn memory_grown_by_a_burst_is_returned_once_the_connection_is_quiet() {
     });
 }
 
+/// Read buffers are shared by the connections of a thread: a connection whose socket is dry holds none. 64
+/// connections each echo one message and wait; each end then holds its write buffer (8 KiB, kept from the
+/// first write) and its state (about 3.4 KiB), but not its 8 KiB read buffer.
+#[test]
+fn connections_waiting_for_input_hold_no_read_buffer() {
+    const CONNECTIONS: usize = 64;
+    // Without permessage-deflate: its compressor and window are not what this test is about.
+    let config = Config {
+        deflate: None,
+        ..Config::default()
+    };
+    alone(async move {
+        let listener = Listener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let mut echoes = Vec::new();
+            for _ in 0..CONNECTIONS {
+                let (stream, _) = listener.accept().await.unwrap();
+                let mut ws = accept(stream, config).await.unwrap();
+                echoes.push(tokio::spawn(async move {
+                    while let Ok(Message::Binary(bytes)) = ws.recv().await {
+                        let bytes = bytes.to_vec();
+                        ws.send_binary(&bytes).await.unwrap();
+                    }
+                }));
+            }
+            echoes
+        });
+        let before = LIVE_BYTES.load(Ordering::Relaxed);
+        let mut clients = Vec::new();
+        for _ in 0..CONNECTIONS {
+            let mut ws = connect(&url, config).await.unwrap();
+            ws.send_binary(b"once").await.unwrap();
+            assert_eq!(ws.recv().await.unwrap(), Message::Binary(b"once"));
+            clients.push(ws);
+        }
+        let echoes = server.await.unwrap();
+        // Every client waits for input too (a read that finds its socket dry), and every server task has
+        // gone back to `recv` since its echo was read.
+        for ws in &mut clients {
+            assert!(!ws.halves().0.input_ready());
+        }
+        let per_connection = (LIVE_BYTES.load(Ordering::Relaxed) - before) / CONNECTIONS;
+        // Measured 23,158 B; an 8 KiB read buffer held by either end would pass 26 KiB (37,480 with both).
+        assert!(
+            per_connection < 2 * 8 * 1024 + 10 * 1024,
+            "each connection (both ends) holds {per_connection} bytes while waiting: more than two write \
+             buffers and its state"
+        );
+        for mut ws in clients {
+            ws.close(CloseCode::NORMAL, "").await.unwrap();
+        }
+        for echo in echoes {
+            echo.await.unwrap();
+        }
+    });
+}
+
 /// A compression bomb: a client streams zeros compressed about 1000:1 (up to 1 GiB inflated, from about
 /// 1 MiB on the wire) into one message. The server fails it with 1009 once the inflated size passes its
 /// limit (`recv`'s 1 MiB, or the session's, here 8 MiB, for `recv_piece`), and the heap never holds more than a
