@@ -34,7 +34,10 @@ pub(crate) fn take(capacity: usize) -> Vec<u8> {
         let buf = match free.buffers.last() {
             Some(last) if last.capacity() == capacity => free.buffers.pop(),
             _ => {
-                let at = free.buffers.iter().rposition(|b| b.capacity() == capacity)?;
+                let at = free
+                    .buffers
+                    .iter()
+                    .rposition(|b| b.capacity() == capacity)?;
                 Some(free.buffers.swap_remove(at))
             }
         };
