@@ -19,8 +19,8 @@ const SHRINK_AFTER_MS: u64 = 500;
 
 /// How long (us) a connection may keep reading without its socket running dry before it yields to the other
 /// tasks. A yield costs a trip through the scheduler (about 10 us on tokio's multi-thread runtime, where the
-/// task may move to another worker), so the bound is in time: a bound of 64 KiB read cost a quarter of the
-/// throughput of 64 KiB messages.
+/// task may move to another worker), so the bound is in time: a bound of 64 KiB read made every read of
+/// pipelined 64 KiB messages yield, for 10-15% more CPU per message (`docs/performance.md`).
 const TURN_MICROS: u64 = 1_000;
 
 /// What one read brought, for the session: bytes (and when), the end of the stream, or a passed deadline.
