@@ -68,3 +68,56 @@ pub(crate) fn give(mut buf: Vec<u8>) {
         free.buffers.push(buf);
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What this thread's free list holds: (buffers, bytes).
+    fn held() -> (usize, usize) {
+        FREE.with(|free| {
+            let free = free.borrow();
+            (free.buffers.len(), free.bytes)
+        })
+    }
+
+    #[test]
+    fn a_read_takes_the_buffer_of_its_size_returned_last() {
+        let first = Vec::<u8>::with_capacity(8192);
+        let second = Vec::<u8>::with_capacity(8192);
+        let other = Vec::<u8>::with_capacity(16384);
+        let second_at = second.as_ptr();
+        give(first);
+        give(second);
+        give(other);
+        let taken = take(8192);
+        assert_eq!(
+            taken.as_ptr(),
+            second_at,
+            "the buffer returned last, still in the cache"
+        );
+        assert_eq!((taken.len(), taken.capacity()), (0, 8192));
+        assert_eq!(held(), (2, 8192 + 16384));
+        // No buffer of that size is free: a new one.
+        assert_eq!(take(4096).capacity(), 4096);
+        assert_eq!(held(), (2, 8192 + 16384));
+    }
+
+    #[test]
+    fn the_free_list_stays_within_its_bounds() {
+        for _ in 0..2 * MAX_BUFFERS {
+            give(Vec::with_capacity(1024));
+        }
+        assert_eq!(held(), (MAX_BUFFERS, MAX_BUFFERS * 1024));
+        // Large buffers push the oldest out to stay within the bytes.
+        for _ in 0..4 {
+            give(Vec::with_capacity(MAX_BYTES / 2));
+        }
+        let (buffers, bytes) = held();
+        assert!(bytes <= MAX_BYTES, "{bytes} bytes held");
+        assert_eq!(buffers, 2);
+        // A buffer larger than the whole list is dropped, not kept.
+        give(Vec::with_capacity(MAX_BYTES + 1));
+        assert_eq!(held(), (2, MAX_BYTES));
+    }
+}
