@@ -18,9 +18,9 @@ use tokio::time::Sleep;
 const SHRINK_AFTER_MS: u64 = 500;
 
 /// How long (us) a connection may keep reading without its socket running dry before it yields to the other
-/// tasks. A yield costs a trip through the scheduler (about 10 us on tokio's multi-thread runtime, where the
-/// task may move to another worker), so the bound is in time: a bound of 64 KiB read made every read of
-/// pipelined 64 KiB messages yield, for 10-15% more CPU per message (`docs/performance.md`).
+/// tasks. A yield is a trip through the scheduler (on tokio's multi-thread runtime the task may move to another
+/// worker), so the bound is in time: a bound of 64 KiB read made every read of pipelined 64 KiB messages
+/// yield, for 10-15% more CPU per message (`docs/performance.md`).
 const TURN_MICROS: u64 = 1_000;
 
 /// What one read brought, for the session: bytes (and when), the end of the stream, or a passed deadline.
@@ -353,7 +353,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
     /// Returns the read, reassembly and write buffers to their configured sizes (the read buffer itself is
     /// back on the thread's free list here: a read is being waited for).
     fn release_bulk_memory(&mut self) {
-        self.buf = Vec::new();
+        debug_assert_eq!(self.buf.capacity(), 0, "a dry read gave the buffer back");
         self.capacity = self.shared.config.read_buffer;
         self.last_read = 0;
         self.message = Vec::new();
