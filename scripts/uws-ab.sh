@@ -61,7 +61,7 @@ trap '[ -z "$PID" ] || kill "$PID" 2>/dev/null || true' EXIT
 
 # measure BIN: one run; prints "msgs/s us-per-msg".
 measure() {
-    local port ticks0 ticks1 rate
+    local port result
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     if [ -n "$DEPTH" ]; then
         "$1" --addr "127.0.0.1:$port" >/dev/null 2>&1 &
@@ -70,18 +70,24 @@ measure() {
     fi
     PID=$!
     for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-    if [ -n "$DEPTH" ]; then
-        # Columns 6 and 13 of wsload's CSV line: msgs/s and server CPU us per message.
-        "$ROOT/target/release/wsload" --addr "127.0.0.1:$port" --conns "$CONNS" --size "$SIZE" --depth "$DEPTH" \
-            --secs 3 --warmup 1 --server-pid "$PID" 2>/dev/null | awk -F, '{ printf "%.0f %.1f\n", $7, $14 }'
-        kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
-        return
-    fi
+    if [ -n "$DEPTH" ]; then result=$(drive_wsload "$port"); else result=$(drive_load_test "$port"); fi
+    kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
+    echo "$result"
+}
+
+# drive_wsload PORT: fields 7 and 14 of wsload's CSV line, msgs/s and the server's CPU us per message.
+drive_wsload() {
+    "$ROOT/target/release/wsload" --addr "127.0.0.1:$1" --conns "$CONNS" --size "$SIZE" --depth "$DEPTH" \
+        --secs 3 --warmup 1 --server-pid "$PID" 2>/dev/null | awk -F, '{ printf "%.0f %.1f\n", $7, $14 }'
+}
+
+# drive_load_test PORT: load_test's mean rate and the server's CPU per message from /proc.
+drive_load_test() {
+    local ticks0 ticks1 rate
     ticks0=$(awk '{ print $14 + $15 }' "/proc/$PID/stat")
-    rate=$(timeout 19 stdbuf -oL taskset -c 1 "$UWS_DIR/load_test" "$CONNS" 127.0.0.1 "$port" 0 0 "$SIZE" 2>&1 |
+    rate=$(timeout 19 stdbuf -oL taskset -c 1 "$UWS_DIR/load_test" "$CONNS" 127.0.0.1 "$1" 0 0 "$SIZE" 2>&1 |
         grep 'Msg/sec' | head -4 | tail -3 | awk '{ s += $2 } END { if (NR) printf "%.0f", s / NR }' || true)
     ticks1=$(awk '{ print $14 + $15 }' "/proc/$PID/stat")
-    kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
     # `head` ends load_test early (SIGPIPE), hence `|| true` under pipefail. CPU over the whole run (about
     # 16 s, warm-up included) per message of the measured rate.
     awk -v r="${rate:-0}" -v t="$((ticks1 - ticks0))" -v hz="$(getconf CLK_TCK)" \
