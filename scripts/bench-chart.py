@@ -64,7 +64,8 @@ def human(v):
     for unit, scale in (("M", 1e6), ("k", 1e3)):
         if v >= scale:
             return f"{v / scale:.1f}{unit}"
-    return f"{v:.0f}"
+    # Small values (microseconds per message) keep a decimal: 1.2 and 1.6 are not both "2".
+    return f"{v:.1f}" if v < 100 else f"{v:.0f}"
 
 
 def panel(x0, y0, point, servers, medians):
@@ -84,7 +85,7 @@ def panel(x0, y0, point, servers, medians):
         out.append(
             f'<rect x="{x + 4:.1f}" y="{base - h:.1f}" width="{slot - 8:.1f}" height="{h:.1f}" '
             f'fill="{color(servers, server)}">'
-            f"<title>{escape(server)}: {v:.0f}</title></rect>"
+            f"<title>{escape(server)}: {human(v)}</title></rect>"
         )
         out.append(f'<text x="{x + slot / 2:.1f}" y="{base - h - 4:.1f}" text-anchor="middle">{human(v)}</text>')
     return out

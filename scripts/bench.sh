@@ -453,24 +453,26 @@ start_cmd() {
     die "$* did not start listening within 10 s"
 }
 
-# cpu_ticks PID: utime + stime of the whole process (all threads), in clock ticks; empty if it is gone.
+# cpu_ticks PID [split]: utime + stime of the whole process (all threads), in clock ticks; with `split`, utime and
+# stime apart ("U S"). Empty if it is gone.
 cpu_ticks() {
-    local stat
+    local stat mode=${2:-}
     read -r stat 2>/dev/null <"/proc/$1/stat" || return 0
     # Fields after the `)` closing the command name: utime and stime are the 12th and 13th.
     set -- ${stat##*) }
-    echo $((${12} + ${13}))
+    if [ "$mode" = split ]; then echo "${12} ${13}"; else echo $((${12} + ${13})); fi
 }
 
 # uws_measure PORT CONNS SIZE CORES SERVER_PID LOG: one load_test run. Sets M_STATUS (ok or why not), M_RATE (mean
 # Msg/sec of the measured reports), M_REPORTS (them, `;`-separated), M_WALL (s), M_SCPU and M_CCPU (server and
-# load_test CPU seconds over the measured window, between the first and the last measured report).
+# load_test CPU seconds over the measured window, between the first and the last measured report), M_SUSER and
+# M_SSYS (the server's CPU seconds in user space and in the kernel, which make up M_SCPU).
 uws_measure() {
     local port=$1 conns=$2 size=$3 cores=$4 spid=$5 log=$6
     local -a gen=("$UWS_DIR/load_test" "$conns" 127.0.0.1 "$port" 0 0 "$size")
     [ "$cores" = 1 ] && gen=(taskset -c 1 "${gen[@]}")
     local limit=$((4 * (UWS_REPORTS + 2) + 20)) fd gpid cpid="" line k=0 t0="" s0="" c0="" t1 s1 c1 v handshakes=0
-    M_STATUS="no report within ${limit}s" M_RATE="" M_REPORTS="" M_WALL="" M_SCPU="" M_CCPU=""
+    M_STATUS="no report within ${limit}s" M_RATE="" M_REPORTS="" M_WALL="" M_SCPU="" M_CCPU="" M_SUSER="" M_SSYS=""
     printf '== load_test %s\n' "${gen[*]}" >>"$log"
     # stdbuf: load_test prints with stdio, which a pipe would otherwise buffer past the end of the run.
     exec {fd}< <(exec timeout "$limit" stdbuf -oL "${gen[@]}" 2>&1)
@@ -483,13 +485,13 @@ uws_measure() {
                 k=$((k + 1))
                 [ -n "$cpid" ] || cpid=$(cat "/proc/$gpid/task/$gpid/children" 2>/dev/null | awk '{ print $1 }')
                 if [ "$k" = 1 ]; then
-                    t0=$EPOCHREALTIME s0=$(cpu_ticks "$spid") c0=$(cpu_ticks "${cpid:-0}")
+                    t0=$EPOCHREALTIME s0=$(cpu_ticks "$spid" split) c0=$(cpu_ticks "${cpid:-0}")
                     continue
                 fi
                 v=${line#Msg/sec: }
                 M_REPORTS=$M_REPORTS${M_REPORTS:+;}$v
                 if [ "$k" -gt "$UWS_REPORTS" ]; then
-                    t1=$EPOCHREALTIME s1=$(cpu_ticks "$spid") c1=$(cpu_ticks "${cpid:-0}")
+                    t1=$EPOCHREALTIME s1=$(cpu_ticks "$spid" split) c1=$(cpu_ticks "${cpid:-0}")
                     M_STATUS=ok
                     break
                 fi
@@ -507,10 +509,12 @@ uws_measure() {
     wait "$gpid" 2>/dev/null || true
     echo "   handshakes: $handshakes, status: $M_STATUS" >>"$log"
     [ "$M_STATUS" = ok ] || return 0
-    read -r M_RATE M_WALL M_SCPU M_CCPU < <(awk -v r="$M_REPORTS" -v t0="$t0" -v t1="$t1" -v s0="$s0" -v s1="$s1" \
-        -v c0="$c0" -v c1="$c1" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+    read -r M_RATE M_WALL M_SCPU M_SUSER M_SSYS M_CCPU < <(awk -v r="$M_REPORTS" -v t0="$t0" -v t1="$t1" -v s0="$s0" \
+        -v s1="$s1" -v c0="$c0" -v c1="$c1" -v hz="$(getconf CLK_TCK)" 'BEGIN {
         n = split(r, v, ";"); sum = 0; for (i = 1; i <= n; i++) sum += v[i]
-        printf "%.1f %.3f %.2f %s\n", sum / n, t1 - t0, (s1 - s0) / hz, (c0 == "" || c1 == "") ? "" : sprintf("%.2f", (c1 - c0) / hz)
+        split(s0, a, " "); split(s1, b, " "); user = (b[1] - a[1]) / hz; sys = (b[2] - a[2]) / hz
+        printf "%.1f %.3f %.2f %.2f %.2f %s\n", sum / n, t1 - t0, user + sys, user, sys,
+            ((c0 == "" || c1 == "") ? "" : sprintf("%.2f", (c1 - c0) / hz))
     }')
 }
 
@@ -568,7 +572,7 @@ summarize_uws() {
 }
 
 section_uws() {
-    local points csv port run point c s k n server cores line util us_per_msg cutil
+    local points csv port run point c s k n server cores line util us_per_msg user_us sys_us cutil
     command -v taskset >/dev/null && command -v stdbuf >/dev/null || die "--uws needs taskset and stdbuf (util-linux, coreutils)"
     [ "$(nproc)" -ge 2 ] || die "--uws pins the server and the generator to two different cores; this machine has $(nproc)"
     log "uws: building load_test and echo_uws (../shared/uws/build.sh target/uws) and the echo_per_core example"
@@ -592,7 +596,7 @@ section_uws() {
         port=$((port + 1))
     done
     log "uws: ${#points[@]} points x ${#UWS_PRESENT[@]} servers x $RUNS rounds x (first report + $UWS_REPORTS x 4 s)"
-    echo "round,label,server_cores,conns,size,depth,msgs_per_s,reports,wall_s,server_cpu_s,server_cpu_util,server_cpu_us_per_msg,client_cpu_s,client_cpu_util,status" >"$csv"
+    echo "round,label,server_cores,conns,size,depth,msgs_per_s,reports,wall_s,server_cpu_s,server_cpu_util,server_cpu_us_per_msg,client_cpu_s,client_cpu_util,status,server_user_us_per_msg,server_sys_us_per_msg" >"$csv"
     n=${#UWS_PRESENT[@]}
     for run in $(seq "$RUNS"); do
         for point in "${points[@]}"; do
@@ -610,13 +614,16 @@ section_uws() {
                     pid[$server]=$SERVER_PID
                 fi
                 uws_measure "${port_of[$server]}" "$c" "$s" "$cores" "${pid[$server]}" "$LOGS/load_test.log"
-                # server_cpu_util, server_cpu_us_per_msg, client_cpu_util (empty when the run failed).
-                line=$(awk -v rate="$M_RATE" -v wall="$M_WALL" -v cpu="$M_SCPU" -v ccpu="$M_CCPU" 'BEGIN {
-                    if (rate == "" || wall == "" || wall <= 0) { print ",,"; exit }
-                    printf "%.3f,%.3f,%s\n", cpu / wall, (rate * wall > 0) ? cpu * 1e6 / (rate * wall) : 0,
-                        (ccpu == "") ? "" : sprintf("%.3f", ccpu / wall) }')
-                IFS=, read -r util us_per_msg cutil <<<"$line"
-                echo "$run,$server,$cores,$c,$s,1,$M_RATE,$M_REPORTS,$M_WALL,$M_SCPU,$util,$us_per_msg,$M_CCPU,$cutil,$M_STATUS" >>"$csv"
+                # server_cpu_util, server_cpu_us_per_msg (and its user and kernel parts), client_cpu_util (empty
+                # when the run failed).
+                line=$(awk -v rate="$M_RATE" -v wall="$M_WALL" -v cpu="$M_SCPU" -v user="$M_SUSER" -v sys="$M_SSYS" \
+                    -v ccpu="$M_CCPU" 'BEGIN {
+                    if (rate == "" || wall == "" || wall <= 0 || rate <= 0) { print ",,,,"; exit }
+                    msgs = rate * wall
+                    printf "%.3f,%.3f,%.3f,%.3f,%s\n", cpu / wall, cpu * 1e6 / msgs, user * 1e6 / msgs,
+                        sys * 1e6 / msgs, ((ccpu == "") ? "" : sprintf("%.3f", ccpu / wall)) }')
+                IFS=, read -r util us_per_msg user_us sys_us cutil <<<"$line"
+                echo "$run,$server,$cores,$c,$s,1,$M_RATE,$M_REPORTS,$M_WALL,$M_SCPU,$util,$us_per_msg,$M_CCPU,$cutil,$M_STATUS,$user_us,$sys_us" >>"$csv"
                 printf '%-16s %4s x %-6s round %s: %10s msg/s  %s\n' "$server" "$c" "$s" "$run" "${M_RATE:--}" \
                     "$([ "$M_STATUS" = ok ] && echo "server CPU $us_per_msg us/msg, $util cores; load_test $cutil cores" ||
                         echo "$M_STATUS")" >&2
@@ -633,6 +640,8 @@ uws_report() {
     local csv=$1
     summarize_uws "$csv" msgs_per_s "msgs/s (load_test)" high "%.0f"
     summarize_uws "$csv" server_cpu_us_per_msg "server CPU us per message" low "%.2f"
+    summarize_uws "$csv" server_user_us_per_msg "server CPU us per message in user space (the server's own code)" low "%.2f"
+    summarize_uws "$csv" server_sys_us_per_msg "server CPU us per message in the kernel (system calls, TCP)" low "%.2f"
     summarize_uws "$csv" server_cpu_util "server CPU use, cores (1.00 = one core busy)" none "%.2f"
     summarize_uws "$csv" client_cpu_util "load_test CPU use, cores (near 1.00: the generator is the limit)" none "%.2f"
     echo
@@ -643,6 +652,11 @@ uws_report() {
             --title "uWebSockets load_test, echo servers on one pinned core" && echo "chart: ${csv%.csv}.svg"
         python3 scripts/bench-chart.py "$csv" -o "${csv%.csv}-cpu.svg" --column server_cpu_us_per_msg \
             --title "uWebSockets load_test, server CPU per message (lower is better)" && echo "chart: ${csv%.csv}-cpu.svg"
+        if head -1 "$csv" | grep -q server_user_us_per_msg; then
+            python3 scripts/bench-chart.py "$csv" -o "${csv%.csv}-user.svg" --column server_user_us_per_msg \
+                --title "uWebSockets load_test, server CPU per message in user space (lower is better)" &&
+                echo "chart: ${csv%.csv}-user.svg"
+        fi
     else
         echo "(no python3: skipped the charts; run scripts/bench-chart.py $csv later)"
     fi
