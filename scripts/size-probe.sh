@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Measures the flash rill costs on a Cortex-M4F: builds firmware-examples/size-probe (rill-embassy's accept with
 # full validation, then a streaming echo through its reader and writer, under embassy_futures::block_on; and a
-# client: connect, then the same echo) as a staticlib, links only what each exported function reaches, and
+# client: connect, then the same echo; and the server's handshake alone) as a staticlib, links only what each exported function reaches, and
 # prints text + rodata with the largest symbols and the breakdown by crate. Compares the total with the
 # issue's 11,772-byte target (edge-ws, the smallest embedded anchor); with SIZE_BUDGET=<bytes> set it also fails
 # above that budget, for CI. It also prints the RAM one connection takes beyond its buffers (the connection
@@ -19,6 +19,9 @@ bin="$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin"
 # inlines into the other.
 CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-1}" cargo build --release --target "$target" --locked --features client
 cp "target/$target/release/librill_size_probe.a" target/librill_size_probe_client.a
+# The server's handshake alone (feature `handshake-only`: rill_serve returns after accept), for docs/size.md.
+CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-1}" cargo build --release --target "$target" --locked --features handshake-only
+cp "target/$target/release/librill_size_probe.a" target/librill_size_probe_handshake.a
 CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-1}" cargo build --release --target "$target" --locked
 lib="target/$target/release/librill_size_probe.a"
 elf="target/size-probe.elf"
@@ -32,6 +35,7 @@ link() { # link ENTRY ELF LIB
 }
 link rill_serve "$elf" "$lib"
 link rill_client target/size-probe-client.elf target/librill_size_probe_client.a
+link rill_serve target/size-probe-handshake.elf target/librill_size_probe_handshake.a
 
 echo "== sections (llvm-size -A)"
 "$bin/llvm-size" -A "$elf" | grep -E '^\.(text|rodata|data|bss|ARM)'
@@ -42,12 +46,15 @@ total=$((text + ${rodata:-0}))
 client_text="$(section .text target/size-probe-client.elf)"
 client_rodata="$(section .rodata target/size-probe-client.elf)"
 client_total=$((client_text + ${client_rodata:-0}))
+handshake_text="$(section .text target/size-probe-handshake.elf)"
+handshake_rodata="$(section .rodata target/size-probe-handshake.elf)"
+handshake_total=$((handshake_text + ${handshake_rodata:-0}))
 
 echo "== largest symbols (bytes, t = code, r = read-only data)"
 "$bin/llvm-nm" --size-sort --radix=d -S --demangle "$elf" | awk '$2 + 0 >= 100 { printf "%6d %s %s\n", $2, $3, $4 }' \
     | sed -E 's/::h[0-9a-f]{16}$//' | sort -rn
-echo "== by crate (named symbols; rill_serve is the probe with the rill, rill-embassy and embassy code inlined into it)"
-"$bin/llvm-nm" --radix=d -S --demangle "$elf" | awk 'NF >= 4 {
+by_crate() { # by_crate ELF: bytes per crate of the named symbols
+"$bin/llvm-nm" --radix=d -S --demangle "$1" | awk 'NF >= 4 {
         crate = $4
         gsub(/\.\./, "::", crate)            # legacy mangling demangles "<rill::x as ...>" as "_$LT$rill..x"
         sub(/^(_\$LT\$|<)/, "", crate)
@@ -56,9 +63,15 @@ echo "== by crate (named symbols; rill_serve is the probe with the rill, rill-em
         else sub(/::.*/, "", crate)
         sizes[crate] += $2
     } END { for (c in sizes) if (sizes[c] > 0) printf "%6d %s\n", sizes[c], c }' | sort -rn
+}
+echo "== by crate (named symbols; rill_serve is the probe with the rill, rill-embassy and embassy code inlined into it)"
+by_crate "$elf"
+echo "== the server's handshake alone, by crate (rill_serve: accept with rill and rill-embassy inlined)"
+by_crate target/size-probe-handshake.elf
 
 echo "text+rodata: $total bytes (text $text, rodata ${rodata:-0}); target $target_bytes (difference $((total - target_bytes)))"
 echo "client (connect + echo, rill_client): $client_total bytes (text $client_text, rodata ${client_rodata:-0})"
+echo "server handshake alone (accept, no echo): $handshake_total bytes (text $handshake_text, rodata ${handshake_rodata:-0})"
 
 # RAM per connection beyond the lent buffers: the probe's connection future (`serve`, which holds the
 # Shared state with the Session, the Reader and the echo's futures; the buffers are outside it) as the
