@@ -219,6 +219,7 @@ impl<S: AsyncWrite> Shared<S> {
     }
 
     /// Runs `f` on the session (never across an await).
+    #[inline]
     pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Session) -> T) -> T {
         f(&mut self.lock().session)
     }
