@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Measures the flash rill costs on a Cortex-M4F: builds firmware-examples/size-probe (rill-embassy's accept with
 # full validation, then a streaming echo through its reader and writer, under embassy_futures::block_on; and a
-# client: connect, then the same echo; and the server's handshake alone) as a staticlib, links only what each exported function reaches, and
-# prints text + rodata with the largest symbols and the breakdown by crate. Compares the total with the
-# issue's 11,772-byte target (edge-ws, the smallest embedded anchor); with SIZE_BUDGET=<bytes> set it also fails
-# above that budget, for CI. It also prints the RAM one connection takes beyond its buffers (the connection
+# client: connect, then the same echo; and the server's handshake alone) as a staticlib, links only what each
+# exported function reaches, and prints text + rodata with the largest symbols and the breakdown by crate.
+# Compares the total with the issue's 11,772-byte target (edge-ws, the smallest embedded anchor); with
+# SIZE_BUDGET=<bytes> set it also fails above that budget, for CI. It also prints the RAM one connection takes beyond its buffers (the connection
 # future's layout for the target); RAM_BUDGET=<bytes> fails above that.
 set -euo pipefail
 cd "$(dirname "$0")/../firmware-examples/size-probe"
@@ -39,22 +39,25 @@ link rill_serve target/size-probe-handshake.elf target/librill_size_probe_handsh
 
 echo "== sections (llvm-size -A)"
 "$bin/llvm-size" -A "$elf" | grep -E '^\.(text|rodata|data|bss|ARM)'
-section() { "$bin/llvm-size" -A "${2:-$elf}" | awk -v s="$1" '$1 == s { print $2 }'; }
-text="$(section .text)"
-rodata="$(section .rodata)"
-total=$((text + ${rodata:-0}))
-client_text="$(section .text target/size-probe-client.elf)"
-client_rodata="$(section .rodata target/size-probe-client.elf)"
-client_total=$((client_text + ${client_rodata:-0}))
-handshake_text="$(section .text target/size-probe-handshake.elf)"
-handshake_rodata="$(section .rodata target/size-probe-handshake.elf)"
-handshake_total=$((handshake_text + ${handshake_rodata:-0}))
+section() { "$bin/llvm-size" -A "$2" | awk -v s="$1" '$1 == s { print $2 }'; }
+# image ELF: sets TEXT, RODATA and TOTAL (text + rodata) of that image.
+image() {
+    TEXT="$(section .text "$1")" RODATA="$(section .rodata "$1")"
+    RODATA=${RODATA:-0}
+    TOTAL=$((TEXT + RODATA))
+}
+image target/size-probe-client.elf
+client="$TOTAL bytes (text $TEXT, rodata $RODATA)"
+image target/size-probe-handshake.elf
+handshake="$TOTAL bytes (text $TEXT, rodata $RODATA)"
+image "$elf"
+total=$TOTAL
 
 echo "== largest symbols (bytes, t = code, r = read-only data)"
 "$bin/llvm-nm" --size-sort --radix=d -S --demangle "$elf" | awk '$2 + 0 >= 100 { printf "%6d %s %s\n", $2, $3, $4 }' \
     | sed -E 's/::h[0-9a-f]{16}$//' | sort -rn
 by_crate() { # by_crate ELF: bytes per crate of the named symbols
-"$bin/llvm-nm" --radix=d -S --demangle "$1" | awk 'NF >= 4 {
+    "$bin/llvm-nm" --radix=d -S --demangle "$1" | awk 'NF >= 4 {
         crate = $4
         gsub(/\.\./, "::", crate)            # legacy mangling demangles "<rill::x as ...>" as "_$LT$rill..x"
         sub(/^(_\$LT\$|<)/, "", crate)
@@ -69,9 +72,9 @@ by_crate "$elf"
 echo "== the server's handshake alone, by crate (rill_serve: accept with rill and rill-embassy inlined)"
 by_crate target/size-probe-handshake.elf
 
-echo "text+rodata: $total bytes (text $text, rodata ${rodata:-0}); target $target_bytes (difference $((total - target_bytes)))"
-echo "client (connect + echo, rill_client): $client_total bytes (text $client_text, rodata ${client_rodata:-0})"
-echo "server handshake alone (accept, no echo): $handshake_total bytes (text $handshake_text, rodata ${handshake_rodata:-0})"
+echo "text+rodata: $total bytes (text $TEXT, rodata $RODATA); target $target_bytes (difference $((total - target_bytes)))"
+echo "client (connect + echo, rill_client): $client"
+echo "server handshake alone (accept, no echo): $handshake"
 
 # RAM per connection beyond the lent buffers: the probe's connection future (`serve`, which holds the
 # Shared state with the Session, the Reader and the echo's futures; the buffers are outside it) as the
