@@ -19,7 +19,8 @@ sections (default: --throughput; several may be given):
   --all             all of the above
   --uws             third-party comparison: uWebSockets' load_test against uWebSockets' echo server and every
                     Rust server, each on one thread pinned to core 0 (generator on core 1), plus thread-per-core
-                    rill vs rill on tokio's multi-thread runtime (both cores). Builds load_test and echo_uws with
+                    rill vs rill on tokio's multi-thread runtime (both cores); server CPU per message in all, in
+                    user space and in the kernel. Builds load_test and echo_uws with
                     ../shared/uws/build.sh target/uws (needs gcc, g++, zlib1g-dev). Not part of --all.
   --tls             TLS (issue 12): rill-tokio against tokio-tungstenite with rustls, in one process (tls-compare):
                     handshake time (TCP + TLS + WebSocket) and echo msgs/s, --runs rounds interleaved; servers
@@ -640,8 +641,13 @@ uws_report() {
     local csv=$1
     summarize_uws "$csv" msgs_per_s "msgs/s (load_test)" high "%.0f"
     summarize_uws "$csv" server_cpu_us_per_msg "server CPU us per message" low "%.2f"
-    summarize_uws "$csv" server_user_us_per_msg "server CPU us per message in user space (the server's own code)" low "%.2f"
-    summarize_uws "$csv" server_sys_us_per_msg "server CPU us per message in the kernel (system calls, TCP)" low "%.2f"
+    # CSVs before 2026-11-29 05:42 have no user/kernel split.
+    local split=0
+    head -1 "$csv" | grep -q server_user_us_per_msg && split=1
+    if [ "$split" = 1 ]; then
+        summarize_uws "$csv" server_user_us_per_msg "server CPU us per message in user space (the server's own code)" low "%.2f"
+        summarize_uws "$csv" server_sys_us_per_msg "server CPU us per message in the kernel (system calls, TCP)" low "%.2f"
+    fi
     summarize_uws "$csv" server_cpu_util "server CPU use, cores (1.00 = one core busy)" none "%.2f"
     summarize_uws "$csv" client_cpu_util "load_test CPU use, cores (near 1.00: the generator is the limit)" none "%.2f"
     echo
@@ -652,7 +658,7 @@ uws_report() {
             --title "uWebSockets load_test, echo servers on one pinned core" && echo "chart: ${csv%.csv}.svg"
         python3 scripts/bench-chart.py "$csv" -o "${csv%.csv}-cpu.svg" --column server_cpu_us_per_msg \
             --title "uWebSockets load_test, server CPU per message (lower is better)" && echo "chart: ${csv%.csv}-cpu.svg"
-        if head -1 "$csv" | grep -q server_user_us_per_msg; then
+        if [ "$split" = 1 ]; then
             python3 scripts/bench-chart.py "$csv" -o "${csv%.csv}-user.svg" --column server_user_us_per_msg \
                 --title "uWebSockets load_test, server CPU per message in user space (lower is better)" &&
                 echo "chart: ${csv%.csv}-user.svg"
