@@ -15,7 +15,7 @@ failed=0
 build() {
     local label="$1"
     shift
-    if cargo build -p rill --release "$@"; then
+    if cargo build -p rill-ws --release "$@"; then
         echo "cross-check: ok     $label"
     else
         echo "cross-check: FAILED $label"

@@ -59,7 +59,7 @@ echo "== largest symbols (bytes, t = code, r = read-only data)"
 by_crate() { # by_crate ELF: bytes per crate of the named symbols
     "$bin/llvm-nm" --radix=d -S --demangle "$1" | awk 'NF >= 4 {
         crate = $4
-        gsub(/\.\./, "::", crate)            # legacy mangling demangles "<rill::x as ...>" as "_$LT$rill..x"
+        gsub(/\.\./, "::", crate)            # legacy mangling demangles "<rill_ws::x as ...>" as "_$LT$rill_ws..x"
         sub(/^(_\$LT\$|<)/, "", crate)
         if (crate ~ /^\.L/) crate = "(anonymous constants: strings, tables)"
         else if (crate ~ /^(mem|__aeabi|compiler_builtins)/) crate = "compiler_builtins (mem*)"
@@ -95,7 +95,7 @@ ram="$(type_size '\{async fn body of serve\(\)\}')"
 printf '%6s %s\n' "$ram" "connection future (serve: handshake state or Shared + Reader + echo futures)" \
     "$(type_size '\{async fn body of client\(\)\}')" "client connection future (client: connect or the echo)" \
     "$(type_size 'rill_embassy::Shared<')" "rill_embassy::Shared (the Session, locks, signals)" \
-    "$(type_size 'rill::session::Session`')" "rill::Session" \
+    "$(type_size 'rill_ws::session::Session`')" "rill_ws::Session" \
     "$(type_size 'rill_embassy::Reader<')" "rill_embassy::Reader" \
     "$(type_size '\{async fn body of rill_embassy::accept')" "accept future" \
     "$(type_size '\{async fn body of rill_embassy::Reader<.*>::recv_piece\(\)')" "recv_piece future" \

@@ -28,7 +28,7 @@ step format cargo fmt --all -- --check
 step clippy cargo clippy --workspace --all-targets --all-features -- -D warnings
 step rustdoc env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
 step unit-and-integration cargo test --workspace
-step core-without-features cargo test -p rill
+step core-without-features cargo test -p rill-ws
 step futures-feature cargo test -p rill-tokio --features futures
 step embassy-deflate cargo test -p rill-embassy --features deflate
 step tls-axum cargo test -p rill-tokio --all-features --test tls --test axum

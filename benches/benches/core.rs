@@ -3,9 +3,9 @@
 //! frames (the server's receive loop without I/O).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use rill::frame::{FrameHeader, OpCode};
-use rill::utf8::Utf8Validator;
-use rill::{Event, Instant, MessageKind, Role, Sender, Session, SessionConfig};
+use rill_ws::frame::{FrameHeader, OpCode};
+use rill_ws::utf8::Utf8Validator;
+use rill_ws::{Event, Instant, MessageKind, Role, Sender, Session, SessionConfig};
 use std::hint::black_box;
 
 fn header(c: &mut Criterion) {

@@ -19,7 +19,7 @@ type MaskFn = fn(&mut [u8], [u8; 4]);
 
 /// Implementations under test, one row each.
 const MASKERS: &[(&str, MaskFn)] = &[
-    ("rill", |buf, key| rill::frame::apply_mask(buf, key, 0)),
+    ("rill", |buf, key| rill_ws::frame::apply_mask(buf, key, 0)),
     ("fastwebsockets", fastwebsockets::unmask),
     ("byte-loop", byte_loop),
 ];

@@ -1,6 +1,6 @@
 //! Inputs found by the fuzz targets in tests/fuzz, kept as tests so the bugs they exposed stay fixed.
 
-use rill::handshake::client::{parse_response, ClientRequest, ResponseError};
+use rill_ws::handshake::client::{parse_response, ClientRequest, ResponseError};
 
 fn rfc_request() -> ClientRequest<'static> {
     ClientRequest {

@@ -1,11 +1,11 @@
 //! The opening handshake, both sides: every validation rule and the exact response bytes.
 
-use rill::deflate::DeflateConfig;
-use rill::handshake::client::{parse_response, ClientRequest, ResponseError};
-use rill::handshake::server::{
+use rill_ws::deflate::DeflateConfig;
+use rill_ws::handshake::client::{parse_response, ClientRequest, ResponseError};
+use rill_ws::handshake::server::{
     encode_accept, encode_reject, parse_request, Accept, AcceptError, Request, RequestError,
 };
-use rill::handshake::{EncodeError, Parsed, DEFAULT_MAX_HEAD_LEN};
+use rill_ws::handshake::{EncodeError, Parsed, DEFAULT_MAX_HEAD_LEN};
 
 const FIREFOX: &str = "GET /chat?room=7 HTTP/1.1\r\nHost: example.com:8080\r\nUser-Agent: Mozilla/5.0\r\n\
 Accept: */*\r\nSec-WebSocket-Version: 13\r\nOrigin: http://example.com\r\n\

@@ -2,7 +2,7 @@
 
 mod common;
 use common::{drive, masked, unmasked, Item};
-use rill::{
+use rill_ws::{
     CloseCode, Event, Instant, Limits, MessageKind, ProtocolError, Receiver, Role, Session,
     SessionConfig, Transmit,
 };
@@ -230,7 +230,7 @@ fn close_is_echoed_once_and_later_input_ignored() {
     );
     assert_eq!(
         session.begin(MessageKind::Text),
-        Err(rill::SendError::Closed)
+        Err(rill_ws::SendError::Closed)
     );
 }
 
@@ -358,7 +358,7 @@ fn one_byte_at_a_time_streams_payload_as_it_arrives() {
         pending.push(*byte);
         let received = rx.receive(&mut pending).unwrap();
         let consumed = received.consumed;
-        if let Some(rill::connection::Decoded::Data(data)) = received.event {
+        if let Some(rill_ws::connection::Decoded::Data(data)) = received.event {
             pieces += 1;
             got.extend_from_slice(data.payload);
         }

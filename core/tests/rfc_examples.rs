@@ -2,8 +2,8 @@
 
 mod common;
 use common::{drive, Item};
-use rill::frame::{apply_mask, FrameHeader, OpCode};
-use rill::{Limits, MessageKind, Receiver, Role, Sender};
+use rill_ws::frame::{apply_mask, FrameHeader, OpCode};
+use rill_ws::{Limits, MessageKind, Receiver, Role, Sender};
 
 const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 

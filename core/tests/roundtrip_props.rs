@@ -4,8 +4,8 @@
 mod common;
 use common::{drive, Item};
 use proptest::prelude::*;
-use rill::connection::ControlFrame;
-use rill::{Limits, MessageKind, Receiver, Role, Sender};
+use rill_ws::connection::ControlFrame;
+use rill_ws::{Limits, MessageKind, Receiver, Role, Sender};
 
 #[derive(Clone, Debug)]
 struct Message {

@@ -2,8 +2,8 @@
 
 mod common;
 use common::{drive, Item};
-use rill::connection::ControlFrame;
-use rill::{CloseCode, Limits, MessageKind, Receiver, Role, SendError, Sender};
+use rill_ws::connection::ControlFrame;
+use rill_ws::{CloseCode, Limits, MessageKind, Receiver, Role, SendError, Sender};
 
 #[test]
 fn a_second_message_cannot_start_before_the_first_finishes() {

@@ -1,7 +1,7 @@
 //! The stream envelope: round trips, ordered delivery with gaps and duplicates, bounded replay and resume.
 
 use proptest::prelude::*;
-use rill::streams::{
+use rill_ws::streams::{
     Arrival, Envelope, EnvelopeError, EnvelopeKind, ReplayWindow, StreamTracker,
     ENVELOPE_HEADER_LEN,
 };

@@ -2,10 +2,10 @@
 //! stream's timeouts.
 
 use crate::{Config, Error, Timeouts, WebSocket};
-use rill::handshake::owned::{respond, split_ws_url, ClientOptions, Decision, Refusal};
-use rill::handshake::server::{parse_request, Request};
-use rill::handshake::Parsed;
-use rill::{Role, Timeout};
+use rill_ws::handshake::owned::{respond, split_ws_url, ClientOptions, Decision, Refusal};
+use rill_ws::handshake::server::{parse_request, Request};
+use rill_ws::handshake::Parsed;
+use rill_ws::{Role, Timeout};
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Instant;

@@ -1,7 +1,7 @@
 //! rill-blocking: a blocking WebSocket (RFC 6455) client and server over any `std::io::Read + Write`
 //! stream (a `TcpStream`, a TLS stream), for threads and scripts.
 //!
-//! The crate is a pump around one [`rill::Session`], which holds all protocol state: replies, the close
+//! The crate is a pump around one [`rill_ws::Session`], which holds all protocol state: replies, the close
 //! handshake, limits and deadlines. With no async timers, deadlines go through the socket's own read and
 //! write timeouts ([`Timeouts`]): before each blocking call the timeout is set to the session's next
 //! deadline, and a timed-out call hands the instant to the session. Timers therefore only run while a
@@ -25,9 +25,9 @@ mod websocket;
 mod writer;
 
 pub use handshake::{accept, accept_with, client_handshake, connect, connect_with};
-pub use rill::handshake::owned::{ClientOptions, Decision};
-pub use rill::handshake::server::Request;
-pub use rill::{
+pub use rill_ws::handshake::owned::{ClientOptions, Decision};
+pub use rill_ws::handshake::server::Request;
+pub use rill_ws::{
     CloseCode, End, Limits, Message, MessageKind, Piece, ProtocolError, SessionConfig, Timeout,
 };
 pub use websocket::{Reader, WebSocket};
@@ -38,7 +38,7 @@ use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
 
 /// What can end or refuse a connection: rill's error over `std::io::Error`.
-pub type Error = rill::Error<io::Error>;
+pub type Error = rill_ws::Error<io::Error>;
 
 /// Settings for one connection.
 #[derive(Clone, Copy, Debug)]
@@ -61,7 +61,7 @@ pub struct Config {
     /// [`ClientOptions`]' own); `None` neither offers nor accepts it. The default inflates with a full
     /// 32 KiB window and compresses with a 4 KiB one: memory per connection, only on connections that
     /// agree on it. A server's decision can decline it per request (`Decision::Accept { deflate: false, .. }`).
-    pub deflate: Option<rill::deflate::DeflateConfig>,
+    pub deflate: Option<rill_ws::deflate::DeflateConfig>,
 }
 
 impl Default for Config {
@@ -71,10 +71,10 @@ impl Default for Config {
             read_buffer: 16 * 1024,
             write_buffer: 16 * 1024,
             max_message: 1 << 20,
-            max_head_len: rill::handshake::DEFAULT_MAX_HEAD_LEN,
+            max_head_len: rill_ws::handshake::DEFAULT_MAX_HEAD_LEN,
             handshake_timeout: Duration::from_secs(10),
             nodelay: true,
-            deflate: Some(rill::deflate::DeflateConfig::default()),
+            deflate: Some(rill_ws::deflate::DeflateConfig::default()),
         }
     }
 }
@@ -134,3 +134,8 @@ impl<S: Write> Write for Untimed<S> {
         self.0.flush()
     }
 }
+
+/// The README's examples, compiled and run as doctests so the published page cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -2,9 +2,9 @@
 //! [`Session`] and holds no protocol state of its own.
 
 use crate::{Error, Timeouts};
-use rill::deflate::Inflater;
-use rill::session::{Event, Instant, Session, Transmit, MIN_WRITE_BUFFER};
-use rill::{End, Message, MessageKind, Piece, ProtocolError, SendError, Timeout};
+use rill_ws::deflate::Inflater;
+use rill_ws::session::{Event, Instant, Session, Transmit, MIN_WRITE_BUFFER};
+use rill_ws::{End, Message, MessageKind, Piece, ProtocolError, SendError, Timeout};
 use rill_zlib::ZlibDeflater;
 use std::io::{self, ErrorKind, Read, Write};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -37,7 +37,7 @@ impl Core {
     }
 
     /// The peer's close frame, once it arrived: its code and reason.
-    pub(crate) fn close_frame(&self) -> (Option<rill::CloseCode>, String) {
+    pub(crate) fn close_frame(&self) -> (Option<rill_ws::CloseCode>, String) {
         let session = self.lock();
         let (code, reason) = session.close_frame();
         (code, reason.to_owned())
@@ -321,7 +321,7 @@ impl Output {
         &mut self,
         core: &Core,
         io: &mut dyn Stream,
-        code: rill::CloseCode,
+        code: rill_ws::CloseCode,
         reason: &str,
     ) -> Result<(), Error> {
         while !core.lock().close(code, reason, &mut self.buf, core.now())? {

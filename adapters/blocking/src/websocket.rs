@@ -3,7 +3,7 @@
 
 use crate::pump::{Core, Input, Link, Output, Stream};
 use crate::{Config, Error, Timeouts, Writer};
-use rill::{CloseCode, Message, Piece, Role, SendError, Session};
+use rill_ws::{CloseCode, Message, Piece, Role, SendError, Session};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::ops::{Deref, DerefMut, Range};
@@ -27,17 +27,17 @@ impl<S: Read + Write + Timeouts> WebSocket<S> {
         mut buf: Vec<u8>,
         early: Range<usize>,
         protocol: Option<String>,
-        deflate: Option<rill::deflate::DeflateParams>,
+        deflate: Option<rill_ws::deflate::DeflateParams>,
     ) -> Result<Self, Error> {
         let mut seed = [0u8; 8];
         getrandom::fill(&mut seed).map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
         let (origin, seed) = (std::time::Instant::now(), u64::from_le_bytes(seed));
-        let mut session = Session::new(role, config.session, seed, rill::Instant(0));
+        let mut session = Session::new(role, config.session, seed, rill_ws::Instant(0));
         session.set_deflate(deflate, config.deflate.map_or(0, |d| d.compress_threshold));
         let early_len = early.len();
         buf.copy_within(early, 0);
         if early_len > 0 {
-            session.handle_input(early_len, rill::Instant(0));
+            session.handle_input(early_len, rill_ws::Instant(0));
         }
         // The handshake needed room for a header block; the connection reads `read_buffer` at a time.
         buf.truncate(config.read_buffer.max(early_len).max(1));

@@ -3,7 +3,7 @@
 
 use crate::pump::{Core, Output};
 use crate::{Error, Timeouts};
-use rill::{CloseCode, MessageKind};
+use rill_ws::{CloseCode, MessageKind};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};

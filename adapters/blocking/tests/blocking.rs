@@ -78,7 +78,7 @@ fn raw_server() -> (SocketAddr, JoinHandle<TcpStream>) {
             .lines()
             .find_map(|line| line.strip_prefix("Sec-WebSocket-Key: "))
             .unwrap();
-        let accept = rill::handshake::accept_key(key.trim().as_bytes());
+        let accept = rill_ws::handshake::accept_key(key.trim().as_bytes());
         let accept = std::str::from_utf8(&accept).unwrap();
         let response = format!(
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\

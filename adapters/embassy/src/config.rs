@@ -1,18 +1,18 @@
 //! Connection settings. Buffers are not here: the caller lends them.
 //!
-//! Timeouts are `core::time::Duration`, as in the core's [`rill::SessionConfig`] (which owns every deadline
+//! Timeouts are `core::time::Duration`, as in the core's [`rill_ws::SessionConfig`] (which owns every deadline
 //! after the handshake) and every other rill adapter; the session counts them in microseconds of
 //! `embassy_time`'s clock, so no conversion through `embassy_time::Duration` (a 64-bit division on a
 //! 32-bit MCU) is linked.
 
 use core::time::Duration;
-pub use rill::Batch;
+pub use rill_ws::Batch;
 
 /// Limits, timeouts and the flush policy of one connection.
 #[derive(Clone, Copy, Debug)]
 pub struct Config {
     /// Limits on what the peer may send (close code 1009 beyond them).
-    pub limits: rill::Limits,
+    pub limits: rill_ws::Limits,
     /// Largest handshake header block accepted (431 beyond it); at most the read buffer's size.
     pub max_head_len: usize,
     /// The opening handshake must finish within this time.
@@ -34,13 +34,13 @@ pub struct Config {
     /// endpoint never compresses (RFC 7692 allows it), so it needs no compressor memory, only a window of
     /// `1 << receive_window_bits` bytes to inflate with (below 15 the peer must agree to compress with no
     /// more; a server declines clients that cannot). The agreement is in [`crate::Upgraded::deflate`].
-    pub deflate: Option<rill::deflate::DeflateConfig>,
+    pub deflate: Option<rill_ws::deflate::DeflateConfig>,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
-            limits: rill::Limits::default(),
+            limits: rill_ws::Limits::default(),
             max_head_len: 1024,
             handshake_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(5),
@@ -56,19 +56,19 @@ impl Default for Config {
 impl Config {
     /// The permessage-deflate configuration the handshakes use: [`Config::deflate`], inflate only, and
     /// only with the feature `deflate` (without it nothing is offered or accepted).
-    pub fn deflate(&self) -> Option<rill::deflate::DeflateConfig> {
+    pub fn deflate(&self) -> Option<rill_ws::deflate::DeflateConfig> {
         if cfg!(not(feature = "deflate")) {
             return None;
         }
-        self.deflate.map(|config| rill::deflate::DeflateConfig {
+        self.deflate.map(|config| rill_ws::deflate::DeflateConfig {
             send_window_bits: None,
             ..config
         })
     }
 
     /// The session's share of these settings (everything after the handshake).
-    pub fn session(&self) -> rill::SessionConfig {
-        rill::SessionConfig {
+    pub fn session(&self) -> rill_ws::SessionConfig {
+        rill_ws::SessionConfig {
             limits: self.limits,
             idle_timeout: self.idle_timeout,
             keepalive: self.keepalive,

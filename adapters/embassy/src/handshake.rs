@@ -4,11 +4,11 @@ use crate::shared::ticks;
 use crate::{Config, Error, Timeout};
 use embassy_time::with_timeout;
 use embedded_io_async::{Read, Write};
-use rill::deflate::DeflateParams;
-use rill::handshake::client::{parse_response, ClientRequest};
-pub use rill::handshake::server::Decision;
-use rill::handshake::server::{answer, parse_request, Answered, Request};
-use rill::handshake::Parsed;
+use rill_ws::deflate::DeflateParams;
+use rill_ws::handshake::client::{parse_response, ClientRequest};
+pub use rill_ws::handshake::server::Decision;
+use rill_ws::handshake::server::{answer, parse_request, Answered, Request};
+use rill_ws::handshake::Parsed;
 
 /// A finished handshake: `read_buf[start..end]` holds bytes that followed it (early frames), to hand to
 /// [`crate::Reader::new`], and the permessage-deflate agreement.

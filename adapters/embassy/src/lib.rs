@@ -1,7 +1,7 @@
 //! rill-embassy: the [rill] WebSocket core over `embedded-io-async` streams, for embassy-net and any other
 //! stack. No allocation: every buffer is borrowed from the caller; time is `embassy-time`.
 //!
-//! After the handshake ([`accept`] or [`connect`]) a connection is one [`rill::Session`], which owns all
+//! After the handshake ([`accept`] or [`connect`]) a connection is one [`rill_ws::Session`], which owns all
 //! of its protocol state (replies, the close handshake and lingering, idle, keepalive, write-stall and close
 //! deadlines). This crate only pumps it: the [`Reader`] reads when the session needs input, and whoever
 //! holds the write side writes what the session asks for.
@@ -38,8 +38,8 @@ pub use config::{Batch, Config};
 pub use handshake::{accept, connect, Decision, Upgraded};
 pub use no_ack_wait::NoAckWait;
 pub use reader::Reader;
-pub use rill::handshake::client::ClientRequest;
-pub use rill::handshake::server::Request;
-pub use rill::{CloseCode, Error, Message, MessageKind, Piece, Role, Timeout};
+pub use rill_ws::handshake::client::ClientRequest;
+pub use rill_ws::handshake::server::Request;
+pub use rill_ws::{CloseCode, Error, Message, MessageKind, Piece, Role, Timeout};
 pub use shared::Shared;
 pub use writer::{Chunks, Writer};

@@ -9,7 +9,7 @@ use crate::{Error, Upgraded};
 use core::pin::pin;
 use embassy_sync::blocking_mutex::raw::RawMutex;
 use embedded_io_async::{ErrorType, Read, Write};
-use rill::{CloseCode, Event, Message, Piece, PieceAt, ProtocolError, Session};
+use rill_ws::{CloseCode, Event, Message, Piece, PieceAt, ProtocolError, Session};
 
 /// The reading half of a connection. Pings are answered and pongs recorded while it reads.
 pub struct Reader<'s, 'b, M: RawMutex, R, W> {
@@ -23,7 +23,7 @@ pub struct Reader<'s, 'b, M: RawMutex, R, W> {
     /// session's copy is behind the lock); later reads, all discarded, go after it.
     close: Option<(Option<CloseCode>, usize)>,
     /// permessage-deflate's inflater, lent with `Reader::inflating` (feature `deflate`).
-    inflater: Option<&'b mut (dyn rill::deflate::Inflate + Send)>,
+    inflater: Option<&'b mut (dyn rill_ws::deflate::Inflate + Send)>,
     shared: &'s Shared<'b, M, W>,
 }
 
@@ -62,10 +62,10 @@ where
     }
 
     /// Lends the inflater compressed messages are inflated with (permessage-deflate, feature `deflate`):
-    /// e.g. a `rill::deflate::Inflater` over a window of `1 << receive_window_bits` bytes, as
+    /// e.g. a `rill_ws::deflate::Inflater` over a window of `1 << receive_window_bits` bytes, as
     /// [`crate::Config::deflate`] agreed. Pieces of a compressed message then lie in its window.
     #[cfg(feature = "deflate")]
-    pub fn inflating(mut self, inflater: &'b mut (dyn rill::deflate::Inflate + Send)) -> Self {
+    pub fn inflating(mut self, inflater: &'b mut (dyn rill_ws::deflate::Inflate + Send)) -> Self {
         self.inflater = Some(inflater);
         self
     }
@@ -141,7 +141,7 @@ where
     pub fn close_frame(&self) -> (Option<CloseCode>, &str) {
         match self.close {
             Some((code, len)) => {
-                let reason = self.buf.get(..len).and_then(rill::utf8::as_str);
+                let reason = self.buf.get(..len).and_then(rill_ws::utf8::as_str);
                 (code, reason.unwrap_or_default())
             }
             None => (None, ""),

@@ -1,6 +1,6 @@
 //! What both halves of a connection share, in memory the caller owns, and the pump that drives the session.
 //!
-//! The [`rill::Session`] holds all protocol state: replies owed, the close handshake and lingering, every
+//! The [`rill_ws::Session`] holds all protocol state: replies owed, the close handshake and lingering, every
 //! deadline. It sits behind a blocking mutex that is held only for synchronous session calls, never across
 //! an await. The write side (the stream's write half and the write buffer) sits behind an async mutex held
 //! only while bytes are written; whoever holds it runs the transmit pump. After letting go it looks again,
@@ -17,22 +17,22 @@ use embassy_sync::mutex::{Mutex, MutexGuard};
 use embassy_sync::signal::Signal;
 use embassy_time::{Duration, Timer, TICK_HZ};
 use embedded_io_async::Write;
-use rill::session::MIN_WRITE_BUFFER;
-use rill::{CloseCode, MessageKind, Role, SendError, Session, Transmit};
+use rill_ws::session::MIN_WRITE_BUFFER;
+use rill_ws::{CloseCode, MessageKind, Role, SendError, Session, Transmit};
 
 /// The clock the session sees: microseconds of `embassy_time`.
-pub(crate) fn now() -> rill::Instant {
-    rill::Instant(embassy_time::Instant::now().as_micros())
+pub(crate) fn now() -> rill_ws::Instant {
+    rill_ws::Instant(embassy_time::Instant::now().as_micros())
 }
 
 /// `duration` on the embassy clock (microseconds, like the session's instants).
 pub(crate) fn ticks(duration: core::time::Duration) -> Duration {
-    Duration::from_micros(rill::session::micros(duration))
+    Duration::from_micros(rill_ws::session::micros(duration))
 }
 
 /// A session deadline on the embassy clock, one tick late rather than early: `from_micros` rounds down,
 /// and a timer firing before the deadline would find nothing due and fire again at once.
-fn deadline(at: rill::Instant) -> embassy_time::Instant {
+fn deadline(at: rill_ws::Instant) -> embassy_time::Instant {
     // Clamped so that the conversion to ticks cannot overflow (a saturated "never" deadline).
     embassy_time::Instant::from_micros(at.0.min(u64::MAX / TICK_HZ)) + Duration::from_ticks(1)
 }
@@ -45,9 +45,9 @@ pub(crate) struct WriteSide<'b, W> {
 type Guard<'a, 'b, M, W> = MutexGuard<'a, M, WriteSide<'b, W>>;
 
 /// What the reader and writer halves of one connection share. Create it with the write half of the
-/// stream and a write buffer of at least [`rill::session::MIN_WRITE_BUFFER`] bytes (every frame is placed
+/// stream and a write buffer of at least [`rill_ws::session::MIN_WRITE_BUFFER`] bytes (every frame is placed
 /// whole in it; a few hundred bytes to a few KiB is typical). For an echo or a relay, make it
-/// [`rill::frame::MAX_HEADER_LEN`] bytes larger than the read buffer: each piece then leaves as one frame,
+/// [`rill_ws::frame::MAX_HEADER_LEN`] bytes larger than the read buffer: each piece then leaves as one frame,
 /// not as a frame that fills the buffer and a small tail. Pick the mutex kind with `M`: `NoopRawMutex` when
 /// both halves run on one executor.
 pub struct Shared<'b, M: RawMutex, W> {

@@ -9,8 +9,8 @@ use core::time::Duration;
 use embassy_sync::blocking_mutex::raw::RawMutex;
 use embassy_time::with_timeout;
 use embedded_io_async::Write;
-use rill::streams::{Envelope, EnvelopeKind, ReplayWindow, Resumption};
-use rill::{CloseCode, MessageKind, Piece, SendError};
+use rill_ws::streams::{Envelope, EnvelopeKind, ReplayWindow, Resumption};
+use rill_ws::{CloseCode, MessageKind, Piece, SendError};
 
 /// The writing half. Each `send_*` returns once the message is written and flushed (or, under a
 /// [`crate::Batch`] policy, placed to leave with its batch); [`Writer::feed`] and [`Writer::feed_piece`]
@@ -69,7 +69,7 @@ impl<'s, 'b, M: RawMutex, W: Write> Writer<'s, 'b, M, W> {
 
     /// Writes and flushes everything placed.
     pub async fn flush(&mut self) -> Result<(), Error<W::Error>> {
-        self.shared.with(rill::Session::flush);
+        self.shared.with(rill_ws::Session::flush);
         self.shared.transmit().await
     }
 

@@ -161,7 +161,7 @@ async fn a_message_too_large_for_the_message_buffer_fails_with_1009_and_nothing_
         assert!(
             matches!(
                 first,
-                Err(Error::Protocol(rill::ProtocolError::MessageTooLarge {
+                Err(Error::Protocol(rill_ws::ProtocolError::MessageTooLarge {
                     limit: 8
                 }))
             ),
@@ -176,7 +176,7 @@ async fn a_message_too_large_for_the_message_buffer_fails_with_1009_and_nothing_
             assert!(
                 matches!(
                     later,
-                    Err(Error::Protocol(rill::ProtocolError::MessageTooLarge { .. }))
+                    Err(Error::Protocol(rill_ws::ProtocolError::MessageTooLarge { .. }))
                 ),
                 "no message after the failure: {later:?}"
             );
@@ -207,7 +207,7 @@ async fn with_no_message_buffer_a_fragmented_message_never_comes_back_as_empty_t
             assert!(
                 matches!(
                     result,
-                    Err(Error::Protocol(rill::ProtocolError::MessageTooLarge {
+                    Err(Error::Protocol(rill_ws::ProtocolError::MessageTooLarge {
                         limit: 0
                     }))
                 ),
@@ -344,7 +344,7 @@ async fn a_client_lingers_after_a_protocol_error_until_the_server_ends_tcp() {
     let (result, ()) = bounded(async { tokio::join!(read, server) }).await;
     assert!(matches!(
         result,
-        Err(Error::Protocol(rill::ProtocolError::MaskedFrame))
+        Err(Error::Protocol(rill_ws::ProtocolError::MaskedFrame))
     ));
 }
 
@@ -367,7 +367,7 @@ async fn lingering_ends_at_the_close_timeout_when_the_peer_never_ends_tcp() {
         let elapsed = start.elapsed();
         assert!(matches!(
             result,
-            Err(Error::Protocol(rill::ProtocolError::MaskedFrame))
+            Err(Error::Protocol(rill_ws::ProtocolError::MaskedFrame))
         ));
         assert!(
             elapsed >= std::time::Duration::from_millis(290),
@@ -400,7 +400,7 @@ async fn a_server_sends_its_close_frame_before_reporting_a_protocol_error() {
     .await;
     assert!(matches!(
         result,
-        Err(Error::Protocol(rill::ProtocolError::UnmaskedFrame))
+        Err(Error::Protocol(rill_ws::ProtocolError::UnmaskedFrame))
     ));
     // No half-close in embedded-io: the server's part ends once its close frame is out, and the
     // application closes the socket (here: drops the halves), which is the FIN.

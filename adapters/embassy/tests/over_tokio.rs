@@ -62,7 +62,7 @@ async fn embassy_echo_server(
     );
     assert_eq!(upgraded.deflate.is_some(), config.deflate.is_some());
     let mut window = [0u8; 1 << DEFLATE_WINDOW_BITS];
-    let mut inflater = rill::deflate::Inflater::new(&mut window[..]);
+    let mut inflater = rill_ws::deflate::Inflater::new(&mut window[..]);
     let reader = Reader::new(rx, &mut read_buf, upgraded, &mut [], &shared);
     #[cfg(feature = "deflate")]
     let reader = reader.inflating(&mut inflater);
@@ -126,9 +126,9 @@ async fn embassy_server_echoes_messages_larger_than_its_buffers() {
 #[tokio::test]
 async fn an_inflate_only_board_echoes_compressed_messages() {
     let config = Config {
-        deflate: Some(rill::deflate::DeflateConfig {
+        deflate: Some(rill_ws::deflate::DeflateConfig {
             receive_window_bits: DEFLATE_WINDOW_BITS,
-            ..rill::deflate::DeflateConfig::default()
+            ..rill_ws::deflate::DeflateConfig::default()
         }),
         ..Config::default()
     };
@@ -275,7 +275,7 @@ async fn embassy_client_talks_to_a_tokio_server() {
 
 #[tokio::test]
 async fn embassy_streams_envelopes_and_answers_resume_from_its_window() {
-    use rill::streams::{EnvelopeKind, ReplayWindow};
+    use rill_ws::streams::{EnvelopeKind, ReplayWindow};
     use rill_tokio::{StreamEvent, StreamReceiver};
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}/", listener.local_addr().unwrap());
@@ -317,7 +317,7 @@ async fn embassy_streams_envelopes_and_answers_resume_from_its_window() {
             let Ok(Message::Binary(request)) = reader.recv().await else {
                 panic!("expected a resume request")
             };
-            let (envelope, _) = rill::streams::Envelope::decode(request).unwrap();
+            let (envelope, _) = rill_ws::streams::Envelope::decode(request).unwrap();
             writer
                 .resume(&window, envelope.stream, envelope.sequence)
                 .await
@@ -340,7 +340,7 @@ async fn embassy_streams_envelopes_and_answers_resume_from_its_window() {
         }
         assert_eq!(text, "one two three");
         let resume = |sequence: u32| {
-            rill::streams::Envelope {
+            rill_ws::streams::Envelope {
                 kind: EnvelopeKind::Resume,
                 stream: 7,
                 sequence,
@@ -353,7 +353,7 @@ async fn embassy_streams_envelopes_and_answers_resume_from_its_window() {
                 panic!("replay")
             };
             assert_eq!(
-                rill::streams::Envelope::decode(message).unwrap().0.sequence,
+                rill_ws::streams::Envelope::decode(message).unwrap().0.sequence,
                 expected
             );
         }
@@ -362,7 +362,7 @@ async fn embassy_streams_envelopes_and_answers_resume_from_its_window() {
             panic!("gone")
         };
         assert_eq!(
-            rill::streams::Envelope::decode(message).unwrap().0.kind,
+            rill_ws::streams::Envelope::decode(message).unwrap().0.kind,
             EnvelopeKind::Gone
         );
     })

@@ -1,6 +1,6 @@
 //! Connection settings: buffer sizes, limits, timeouts and the flush policy.
 
-pub use rill::Batch;
+pub use rill_ws::Batch;
 use std::time::Duration;
 
 /// Settings for one connection. `Config::default()` suits a server streaming small messages.
@@ -24,7 +24,7 @@ pub struct Config {
     /// larger messages leave as several frames.
     pub max_write_buffer: usize,
     /// Limits on what the peer may send (close code 1009 beyond them), for both receive APIs.
-    pub limits: rill::Limits,
+    pub limits: rill_ws::Limits,
     /// The largest message [`crate::Reader::recv`] reassembles in memory (close code 1009 beyond it); the
     /// streaming [`crate::Reader::recv_piece`] has no such limit.
     pub max_message: usize,
@@ -51,7 +51,7 @@ pub struct Config {
     /// compresses with) and compresses with a 4 KiB one: memory per connection for the inflater's window
     /// and the compressor's state, only on connections that agree on it. A server's decision can decline
     /// it per request (`Decision::Accept { deflate: false, .. }`).
-    pub deflate: Option<rill::deflate::DeflateConfig>,
+    pub deflate: Option<rill_ws::deflate::DeflateConfig>,
 }
 
 impl Default for Config {
@@ -61,9 +61,9 @@ impl Default for Config {
             max_read_buffer: 256 * 1024,
             write_buffer: 8 * 1024,
             max_write_buffer: 128 * 1024,
-            limits: rill::Limits::default(),
+            limits: rill_ws::Limits::default(),
             max_message: 1 << 20,
-            max_head_len: rill::handshake::DEFAULT_MAX_HEAD_LEN,
+            max_head_len: rill_ws::handshake::DEFAULT_MAX_HEAD_LEN,
             handshake_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(5),
             idle_timeout: None,
@@ -71,15 +71,15 @@ impl Default for Config {
             write_timeout: None,
             nodelay: true,
             batch: None,
-            deflate: Some(rill::deflate::DeflateConfig::default()),
+            deflate: Some(rill_ws::deflate::DeflateConfig::default()),
         }
     }
 }
 
 impl Config {
     /// The session's part of the settings.
-    pub(crate) fn session(&self) -> rill::SessionConfig {
-        rill::SessionConfig {
+    pub(crate) fn session(&self) -> rill_ws::SessionConfig {
+        rill_ws::SessionConfig {
             limits: self.limits,
             idle_timeout: self.idle_timeout,
             keepalive: self.keepalive,

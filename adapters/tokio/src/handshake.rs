@@ -2,11 +2,11 @@
 //! connect (`ws://`, and `wss://` with TLS).
 
 use crate::{connect_tcp, Config, Error, MaybeTlsStream, Timeout, WebSocket};
-use rill::deflate::DeflateParams;
-use rill::handshake::owned::{respond, split_ws_url, Agreed, ClientOptions, Decision, Refusal};
-use rill::handshake::server::{parse_request, Request};
-use rill::handshake::Parsed;
-use rill::Role;
+use rill_ws::deflate::DeflateParams;
+use rill_ws::handshake::owned::{respond, split_ws_url, Agreed, ClientOptions, Decision, Refusal};
+use rill_ws::handshake::server::{parse_request, Request};
+use rill_ws::handshake::Parsed;
+use rill_ws::Role;
 use std::future::Future;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -128,7 +128,7 @@ pub struct OwnedRequestInfo {
 
 impl OwnedRequestInfo {
     fn new(request: &Request<'_>, head: &[u8]) -> Self {
-        let mut slots = [httparse::EMPTY_HEADER; rill::handshake::MAX_HEADERS];
+        let mut slots = [httparse::EMPTY_HEADER; rill_ws::handshake::MAX_HEADERS];
         let mut raw = httparse::Request::new(&mut slots);
         // The core parsed these same bytes already, so this parse succeeds; a header that is not UTF-8 is
         // kept lossily (the core's own accessors refuse such values).
@@ -216,7 +216,7 @@ pub struct HandshakeResponse {
 
 impl HandshakeResponse {
     fn new(protocol: Option<&str>, deflate: Option<DeflateParams>, head: &[u8]) -> Self {
-        let mut slots = [httparse::EMPTY_HEADER; rill::handshake::MAX_HEADERS];
+        let mut slots = [httparse::EMPTY_HEADER; rill_ws::handshake::MAX_HEADERS];
         let mut raw = httparse::Response::new(&mut slots);
         // The core verified these same bytes already, so this parse succeeds.
         let _ = raw.parse(head);

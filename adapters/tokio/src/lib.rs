@@ -49,10 +49,10 @@ pub use handshake::{
 #[cfg(feature = "rustls")]
 pub use handshake::{connect_tls, connect_tls_with_response};
 pub use reader::Reader;
-pub use rill::handshake::owned::{ClientOptions, Decision};
-pub use rill::handshake::server::Request;
-pub use rill::streams::{Envelope, EnvelopeKind};
-pub use rill::{CloseCode, Message, MessageKind, Piece};
+pub use rill_ws::handshake::owned::{ClientOptions, Decision};
+pub use rill_ws::handshake::server::Request;
+pub use rill_ws::streams::{Envelope, EnvelopeKind};
+pub use rill_ws::{CloseCode, Message, MessageKind, Piece};
 #[cfg(feature = "futures")]
 pub use stream::OwnedMessage;
 pub use streams::{StreamEvent, StreamReceiver, StreamSender};
@@ -64,3 +64,8 @@ pub use tls::{accept_tls, accept_tls_with, TlsError};
 pub use upgrade::WebSocketUpgrade;
 pub use websocket::WebSocket;
 pub use writer::{Chunks, TextChunks, Writer};
+
+/// The README's examples, compiled and run as doctests so the published page cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

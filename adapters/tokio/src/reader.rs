@@ -5,8 +5,8 @@
 use crate::pool;
 use crate::shared::Shared;
 use crate::Error;
-use rill::deflate::Inflater;
-use rill::{CloseCode, Event, Message, Piece, PieceAt, ProtocolError};
+use rill_ws::deflate::Inflater;
+use rill_ws::{CloseCode, Event, Message, Piece, PieceAt, ProtocolError};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -25,9 +25,9 @@ const TURN_MICROS: u64 = 1_000;
 
 /// What one read brought, for the session: bytes (and when), the end of the stream, or a passed deadline.
 enum Input {
-    Bytes(usize, rill::Instant),
+    Bytes(usize, rill_ws::Instant),
     Eof,
-    Timeout(rill::Instant),
+    Timeout(rill_ws::Instant),
 }
 
 /// The reading half of a connection. Pings are answered and pongs recorded while it reads.
@@ -44,7 +44,7 @@ pub struct Reader<S> {
     /// Bytes the last read returned.
     last_read: usize,
     /// When this task last waited for its socket or yielded (see [`TURN_MICROS`]).
-    turn_began: rill::Instant,
+    turn_began: rill_ws::Instant,
     /// The turn has lasted [`TURN_MICROS`]: yield before the next read.
     turn_over: bool,
     /// The session holds undecoded input, as of the reader's last call into it (only the reader's calls
@@ -105,7 +105,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             capacity: shared.config.read_buffer,
             message: Vec::new(),
             last_read: 0,
-            turn_began: rill::Instant(0),
+            turn_began: rill_ws::Instant(0),
             turn_over: false,
             buffered,
             close: (None, String::new()),
@@ -262,7 +262,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
 
     /// One read into the empty buffer, bounded by the session's next deadline (`deadline`, as the session
     /// gave it just before).
-    async fn read(&mut self, deadline: Option<rill::Instant>) -> Result<Input, Error> {
+    async fn read(&mut self, deadline: Option<rill_ws::Instant>) -> Result<Input, Error> {
         // A peer that keeps the socket full would keep this task running for as long as it sends: tokio's
         // cooperative budget stops that only for tasks that are not `unconstrained`, so the reader bounds
         // its own turn too (yielding before a read loses nothing).

@@ -3,8 +3,8 @@
 //! and the pump that writes what the session says.
 
 use crate::{Config, Error};
-use rill::deflate::Inflater;
-use rill::{Instant, Session, Transmit};
+use rill_ws::deflate::Inflater;
+use rill_ws::{Instant, Session, Transmit};
 use rill_zlib::ZlibDeflater;
 use std::io::ErrorKind;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -55,7 +55,7 @@ impl<'a, S> WriteGuard<'a, S> {
         self.shared.put_back(self.side.take(), self.payload)
     }
 
-    /// Holds `payload` for an unbuffered send (see [`rill::Session::send_unbuffered`]) until the side is
+    /// Holds `payload` for an unbuffered send (see [`rill_ws::Session::send_unbuffered`]) until the side is
     /// put back.
     pub(crate) fn hold(&mut self, payload: &'a [u8]) {
         self.payload = payload;
@@ -173,14 +173,14 @@ impl<S> WriteSide<S> {
     /// Allocates the write buffer at the first write (an idle connection never touches it).
     pub(crate) fn allocate(&mut self, config: &Config) {
         if self.buf.is_empty() {
-            self.buf = vec![0; config.write_buffer.max(rill::session::MIN_WRITE_BUFFER)];
+            self.buf = vec![0; config.write_buffer.max(rill_ws::session::MIN_WRITE_BUFFER)];
         }
     }
 
     /// Copies the unwritten rest of the unbuffered `payload` into the write buffer, growing it when the
     /// rest does not fit; true when it grew beyond `write_buffer`.
     fn absorb(&mut self, session: &mut Session, payload: &[u8], write_buffer: usize) -> bool {
-        if let Err(rill::SendError::BufferTooSmall { needed }) =
+        if let Err(rill_ws::SendError::BufferTooSmall { needed }) =
             session.absorb_unbuffered(&mut self.buf, payload)
         {
             self.buf.resize(needed, 0);
@@ -192,7 +192,7 @@ impl<S> WriteSide<S> {
 }
 
 impl<S: AsyncWrite> Shared<S> {
-    pub(crate) fn new(io: WriteHalf<S>, role: rill::Role, config: Config) -> Arc<Self> {
+    pub(crate) fn new(io: WriteHalf<S>, role: rill_ws::Role, config: Config) -> Arc<Self> {
         let mut seed = [0u8; 8];
         // Without OS entropy a client still works; its masking keys are then merely less unpredictable.
         let _ = getrandom::fill(&mut seed);

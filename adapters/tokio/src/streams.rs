@@ -2,8 +2,8 @@
 //! with ordered delivery, bounded replay and resume after a reconnect (format: `docs/streams.md`).
 
 use crate::{Error, Writer};
-use rill::streams::{Arrival, Envelope, EnvelopeKind, ReplayWindow, Resumption, StreamTracker};
-use rill::MessageKind;
+use rill_ws::streams::{Arrival, Envelope, EnvelopeKind, ReplayWindow, Resumption, StreamTracker};
+use rill_ws::MessageKind;
 use std::collections::HashMap;
 use tokio::io::AsyncWrite;
 
@@ -98,7 +98,7 @@ pub enum StreamEvent<'a> {
     /// Chunks are missing: send the returned resume request (already encoded) to the sender.
     Gap {
         /// The encoded [`EnvelopeKind::Resume`] envelope to send.
-        resume: [u8; rill::streams::ENVELOPE_HEADER_LEN],
+        resume: [u8; rill_ws::streams::ENVELOPE_HEADER_LEN],
     },
     /// The sender cannot resume the stream from the requested sequence.
     Gone {
@@ -160,7 +160,7 @@ impl StreamReceiver {
     pub fn receive<'a>(
         &mut self,
         message: &'a [u8],
-    ) -> Result<StreamEvent<'a>, rill::streams::EnvelopeError> {
+    ) -> Result<StreamEvent<'a>, rill_ws::streams::EnvelopeError> {
         let (envelope, payload) = Envelope::decode(message)?;
         if envelope.kind == EnvelopeKind::Gone {
             return Ok(StreamEvent::Gone {
@@ -191,7 +191,7 @@ impl StreamReceiver {
     /// Resume requests for every stream not yet ended: send them after reconnecting.
     pub fn resume_requests(
         &self,
-    ) -> impl Iterator<Item = [u8; rill::streams::ENVELOPE_HEADER_LEN]> + '_ {
+    ) -> impl Iterator<Item = [u8; rill_ws::streams::ENVELOPE_HEADER_LEN]> + '_ {
         self.trackers
             .iter()
             .filter(|(_, tracker)| !tracker.is_ended())

@@ -35,11 +35,11 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version}
 use http_body_util::Full;
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
-use rill::deflate::DeflateParams;
-use rill::handshake::owned::{respond, Agreed, Answer, Refusal};
-use rill::handshake::server::{parse_request, RequestError};
-use rill::handshake::Parsed;
-use rill::Role;
+use rill_ws::deflate::DeflateParams;
+use rill_ws::handshake::owned::{respond, Agreed, Answer, Refusal};
+use rill_ws::handshake::server::{parse_request, RequestError};
+use rill_ws::handshake::Parsed;
+use rill_ws::Role;
 
 /// The stream under a WebSocket upgraded from hyper.
 pub type UpgradedStream = TokioIo<Upgraded>;
@@ -249,8 +249,8 @@ mod axum_extractor {
     use axum::response::{IntoResponse, Response};
     use http::request::Parts;
     use hyper::upgrade::OnUpgrade;
-    use rill::handshake::server::{parse_request, RequestError};
-    use rill::handshake::{Parsed, DEFAULT_MAX_HEAD_LEN};
+    use rill_ws::handshake::server::{parse_request, RequestError};
+    use rill_ws::handshake::{Parsed, DEFAULT_MAX_HEAD_LEN};
     use std::future::Future;
 
     /// An axum extractor for a WebSocket upgrade, checked by rill's strict handshake: a request that is

@@ -4,7 +4,7 @@ use crate::reader::Reader;
 use crate::shared::Shared;
 use crate::writer::Writer;
 use crate::{Config, Error};
-use rill::{CloseCode, Message, MessageKind, Piece, Role};
+use rill_ws::{CloseCode, Message, MessageKind, Piece, Role};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// An open WebSocket connection over `S`. Use it whole from one task, or [`WebSocket::split`] it into a
@@ -25,7 +25,7 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
         buf: Vec<u8>,
         start: usize,
         protocol: Option<String>,
-        deflate: Option<rill::deflate::DeflateParams>,
+        deflate: Option<rill_ws::deflate::DeflateParams>,
     ) -> Self {
         let (read, write) = tokio::io::split(stream);
         let shared = Shared::new(write, role, config);

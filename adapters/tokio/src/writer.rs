@@ -4,7 +4,7 @@
 
 use crate::shared::{Shared, WriteSide};
 use crate::{Error, Timeout};
-use rill::{CloseCode, MessageKind, Piece, SendError, Session};
+use rill_ws::{CloseCode, MessageKind, Piece, SendError, Session};
 use rill_zlib::ZlibDeflater;
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -42,7 +42,7 @@ impl<S: AsyncWrite> Writer<S> {
             &mut [u8],
             Option<&mut ZlibDeflater>,
             usize,
-            rill::Instant,
+            rill_ws::Instant,
         ) -> Result<Placed, SendError>,
     ) -> Result<(), Error> {
         if let Some((kind, payload)) = whole.filter(|(_, payload)| self.sends_unbuffered(payload)) {
@@ -119,13 +119,13 @@ impl<S: AsyncWrite> Writer<S> {
     #[inline]
     fn sends_unbuffered(&self, payload: &[u8]) -> bool {
         let config = &self.shared.config;
-        let frame = rill::frame::MAX_HEADER_LEN + payload.len();
+        let frame = rill_ws::frame::MAX_HEADER_LEN + payload.len();
         let large = frame > config.write_buffer && frame <= config.max_write_buffer;
         large && self.shared.with(|s| s.sends_unbuffered(payload.len()))
     }
 
     /// Sends a message without copying its payload into the write buffer (see
-    /// [`rill::Session::send_unbuffered`]): its header goes after the pending bytes, and the payload
+    /// [`rill_ws::Session::send_unbuffered`]): its header goes after the pending bytes, and the payload
     /// follows them in one vectored write, before this returns. Cancelled before the payload is out, the
     /// unwritten rest is copied into the write buffer as the write side is put back, so the frame still
     /// leaves whole; otherwise the write buffer never grows for such a message.
@@ -295,7 +295,7 @@ impl<S: AsyncWrite> Writer<S> {
     }
 
     /// This end's role.
-    pub fn role(&self) -> rill::Role {
+    pub fn role(&self) -> rill_ws::Role {
         self.shared.with(|s| s.role())
     }
 }
@@ -324,8 +324,8 @@ impl Placed {
 /// `max_write_buffer`). It stays grown while traffic continues; the reader returns it to its configured
 /// size once the connection has been quiet for a moment. True when it grew beyond `write_buffer`.
 fn size_buffer(buf: &mut Vec<u8>, len: usize, config: &crate::Config) -> bool {
-    let base = config.write_buffer.max(rill::session::MIN_WRITE_BUFFER);
-    let want = len.saturating_add(rill::frame::MAX_HEADER_LEN);
+    let base = config.write_buffer.max(rill_ws::session::MIN_WRITE_BUFFER);
+    let want = len.saturating_add(rill_ws::frame::MAX_HEADER_LEN);
     let size = if want <= base {
         base
     } else {
@@ -342,7 +342,7 @@ fn size_buffer(buf: &mut Vec<u8>, len: usize, config: &crate::Config) -> bool {
 /// A message being sent in chunks: each [`Chunks::send`] is one frame (or several, for a chunk larger
 /// than the write buffer), written and flushed before it returns; [`Chunks::finish`] sends the final
 /// frame. Dropping it unfinished leaves the message open and later data sends fail with
-/// [`rill::SendError::MessageInProgress`]; pings, pongs and close still work.
+/// [`rill_ws::SendError::MessageInProgress`]; pings, pongs and close still work.
 pub struct Chunks<'w, S: AsyncWrite> {
     writer: &'w mut Writer<S>,
 }

@@ -199,7 +199,7 @@ async fn application_decides_protocol_headers_or_rejection() {
         assert_eq!(ws.protocol(), Some("v2.chat"));
         assert_eq!(ws.recv().await.unwrap(), Message::Text("v2.chat"));
         match connect(&format!("{url}/elsewhere"), Config::default()).await {
-            Err(Error::Response(rill::handshake::client::ResponseError::NotSwitching {
+            Err(Error::Response(rill_ws::handshake::client::ResponseError::NotSwitching {
                 status,
             })) => {
                 assert_eq!(status, 404)
@@ -266,7 +266,7 @@ async fn protocol_errors_close_with_their_code() {
         assert!(text.starts_with("HTTP/1.1 101 "));
         assert!(got.ends_with(&[0x88, 0x02, 0x03, 0xEA]), "close 1002 then the server ends TCP: {got:?}");
         drop(raw); // the server lingers until the peer closes too
-        assert!(matches!(server.await.unwrap(), Error::Protocol(rill::ProtocolError::UnmaskedFrame)));
+        assert!(matches!(server.await.unwrap(), Error::Protocol(rill_ws::ProtocolError::UnmaskedFrame)));
     })
     .await;
 }

@@ -2,7 +2,7 @@
 //! `accept` (and the hyper/axum upgrade with feature `axum`), with the defaults, with either side
 //! configured without deflate (as `--no-deflate` does in the examples), and declined by the decision.
 
-use rill::deflate::{DeflateConfig, DeflateParams};
+use rill_ws::deflate::{DeflateConfig, DeflateParams};
 use rill_tokio::{
     accept, accept_with, connect_with_response, ClientOptions, Config, Decision, HandshakeResponse,
     Listener, Message,
@@ -175,7 +175,7 @@ mod axum_upgrade {
         format!("ws://{addr}")
     }
 
-    async fn roundtrip(url: &str) -> Option<rill::deflate::DeflateParams> {
+    async fn roundtrip(url: &str) -> Option<rill_ws::deflate::DeflateParams> {
         let (mut ws, response) =
             connect_with_response(url, &ClientOptions::default(), Config::default())
                 .await

@@ -1,8 +1,8 @@
 //! The connection's life as the session runs it under rill-tokio: a vanished peer is dropped on time, a
 //! pong never waits for the application's next send, and cancelled futures never corrupt the byte stream.
 
-use rill::connection::{ControlFrame, Decoded};
-use rill::{Receiver, Role, Sender};
+use rill_ws::connection::{ControlFrame, Decoded};
+use rill_ws::{Receiver, Role, Sender};
 use rill_tokio::{accept, Config, Error, Listener, MessageKind, Timeout};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -262,7 +262,7 @@ async fn a_pong_queued_while_the_writer_holds_the_socket_leaves_before_the_write
     tokio::time::sleep(Duration::from_millis(50)).await; // let the reader see the ping (not a synchronisation: the assertion below waits for bytes)
     open.store(true, Ordering::SeqCst);
     // The pong must arrive while the writer is idle between chunks, not with its next chunk 30 s later.
-    let mut receiver = Receiver::new(Role::Client, rill::Limits::default());
+    let mut receiver = Receiver::new(Role::Client, rill_ws::Limits::default());
     let mut buf = vec![0u8; 4096];
     let pong = tokio::time::timeout(Duration::from_secs(2), async {
         loop {
@@ -298,7 +298,7 @@ async fn a_send_waits_while_the_reader_writes_a_pong_and_leaves_after_it() {
     // A send now finds the write side taken and waits for it; it must leave once the pong is out.
     let writing = tokio::spawn(async move { writer.send_text("after").await });
     open.store(true, Ordering::SeqCst);
-    let mut receiver = Receiver::new(Role::Client, rill::Limits::default());
+    let mut receiver = Receiver::new(Role::Client, rill_ws::Limits::default());
     let mut buf = vec![0u8; 4096];
     let mut seen = Vec::new();
     tokio::time::timeout(Duration::from_secs(5), async {
@@ -387,7 +387,7 @@ async fn futures_dropped_at_any_await_point_leave_a_valid_frame_stream_with_ever
         });
         let checking = tokio::spawn(async move {
             let mut peer_read = peer_read;
-            let mut receiver = Receiver::new(Role::Client, rill::Limits::default());
+            let mut receiver = Receiver::new(Role::Client, rill_ws::Limits::default());
             let mut pongs = Vec::new();
             let mut buf = [0u8; 7];
             loop {

@@ -359,9 +359,9 @@ fn a_compression_bomb_closes_with_1009_and_memory_stays_flat() {
                 let (stream, _) = listener.accept().await.unwrap();
                 // The session's limit, for recv_piece: 8 MiB (64 MiB by default; smaller keeps the
                 // debug build quick).
-                let limits = rill::Limits {
+                let limits = rill_ws::Limits {
                     max_message_len: 8 << 20,
-                    ..rill::Limits::default()
+                    ..rill_ws::Limits::default()
                 };
                 let config = Config {
                     limits,

@@ -2,7 +2,7 @@
 //! (measured from the C allocator with glibc's `mallinfo2`, after compressing 16 KiB so every buffer is
 //! touched) and the inflater (its state plus the window). Run: `cargo run -p rill-zlib --example deflate_memory`.
 
-use rill::deflate::{bound, Deflate, Inflater};
+use rill_ws::deflate::{bound, Deflate, Inflater};
 use rill_zlib::ZlibDeflater;
 
 fn allocated() -> usize {

@@ -1,13 +1,13 @@
 //! permessage-deflate compression for rill with C zlib: [`ZlibDeflater`] implements
-//! [`rill::deflate::Deflate`] with the window the handshake agreed and the memory level the application
+//! [`rill_ws::deflate::Deflate`] with the window the handshake agreed and the memory level the application
 //! sets, which together decide what a connection's compressor costs (zlib's own formula:
 //! `2^(window_bits + 2) + 2^(mem_level + 9)` bytes, plus about 6 KiB of state).
 //!
 //! The crate is the only place in rill with `unsafe` code: the calls into zlib's C API.
 
 use libz_sys as z;
-use rill::deflate::{Deflate, DeflateConfig, DeflateError, Inflater};
-use rill::Session;
+use rill_ws::deflate::{Deflate, DeflateConfig, DeflateError, Inflater};
+use rill_ws::Session;
 use std::ffi::{c_int, c_uint, c_void};
 
 /// zlib's raw-DEFLATE compressor for one connection's sent messages.
@@ -157,7 +157,7 @@ extern "C" fn free(_: *mut c_void, address: *mut c_void) {
 #[cfg(test)]
 mod tests {
     use super::ZlibDeflater;
-    use rill::deflate::{bound, Deflate, Inflate, Inflater, TAIL};
+    use rill_ws::deflate::{bound, Deflate, Inflate, Inflater, TAIL};
 
     /// Compresses `messages` as a session does (sync flush, tail removed) and inflates them back.
     fn round_trip(deflater: &mut ZlibDeflater, messages: &[&[u8]]) -> Vec<Vec<u8>> {

@@ -1,8 +1,8 @@
 //! The session with permessage-deflate, end to end in memory: a sender's frames (zlib) parsed and inflated
 //! by a receiver's session (miniz_oxide), over buffers and reads of many sizes.
 
-use rill::deflate::{DeflateParams, Inflate, Inflater};
-use rill::{End, Event, Instant, MessageKind, ProtocolError, Role, Session, Transmit};
+use rill_ws::deflate::{DeflateParams, Inflate, Inflater};
+use rill_ws::{End, Event, Instant, MessageKind, ProtocolError, Role, Session, Transmit};
 use rill_zlib::ZlibDeflater;
 
 const NOW: Instant = Instant(0);
@@ -16,7 +16,7 @@ struct Peer {
 }
 
 fn peer(role: Role, params: DeflateParams, write_buf: usize, read_buf: usize) -> Peer {
-    let mut session = Session::new(role, rill::SessionConfig::default(), 7, NOW);
+    let mut session = Session::new(role, rill_ws::SessionConfig::default(), 7, NOW);
     session.set_deflate(Some(params), 0);
     Peer {
         session,
@@ -240,12 +240,12 @@ fn a_compression_bomb_fails_with_1009_after_bounded_output() {
     let limit = 1 << 20;
     server.session = Session::new(
         Role::Server,
-        rill::SessionConfig {
-            limits: rill::Limits {
+        rill_ws::SessionConfig {
+            limits: rill_ws::Limits {
                 max_message_len: limit,
-                ..rill::Limits::default()
+                ..rill_ws::Limits::default()
             },
-            ..rill::SessionConfig::default()
+            ..rill_ws::SessionConfig::default()
         },
         1,
         NOW,

@@ -1,8 +1,8 @@
 //! Test helpers: drive a receiver over input split at given points and collect what it reports.
 #![allow(dead_code)]
 
-use rill::connection::Decoded;
-use rill::{MessageKind, ProtocolError, Receiver};
+use rill_ws::connection::Decoded;
+use rill_ws::{MessageKind, ProtocolError, Receiver};
 
 /// Everything a receiver reported, with message pieces joined into whole messages.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,10 +77,10 @@ pub fn drive(receiver: &mut Receiver, wire: &[u8], read_sizes: &[usize]) -> Vec<
 
 /// A masked (client-to-server) frame carrying `payload`.
 pub fn masked(first_byte: u8, payload: &[u8], key: [u8; 4]) -> Vec<u8> {
-    let header = rill::frame::FrameHeader {
+    let header = rill_ws::frame::FrameHeader {
         fin: first_byte & 0x80 != 0,
         rsv: (first_byte >> 4) & 7,
-        opcode: rill::frame::OpCode::from_bits(first_byte).expect("test uses a valid opcode"),
+        opcode: rill_ws::frame::OpCode::from_bits(first_byte).expect("test uses a valid opcode"),
         mask: Some(key),
         payload_len: payload.len() as u64,
     };
@@ -88,7 +88,7 @@ pub fn masked(first_byte: u8, payload: &[u8], key: [u8; 4]) -> Vec<u8> {
     header.emit(&mut out).unwrap();
     let start = out.len();
     out.extend_from_slice(payload);
-    rill::frame::apply_mask(&mut out[start..], key, 0);
+    rill_ws::frame::apply_mask(&mut out[start..], key, 0);
     out
 }
 

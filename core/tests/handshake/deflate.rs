@@ -2,8 +2,8 @@
 //! negotiation needs the core's `deflate` feature; without it nothing is offered or agreed).
 
 use super::*;
-use rill::deflate::{AgreementError, DeflateParams};
-use rill::handshake::server::{answer, Answered, Decision};
+use rill_ws::deflate::{AgreementError, DeflateParams};
+use rill_ws::handshake::server::{answer, Answered, Decision};
 
 /// Both sides through the real encoders and parsers: the client's request bytes, the server's `101` bytes.
 fn exchange(

@@ -224,7 +224,7 @@ where
     if after? != Message::Text("after ping") {
         return Err(ClientError::Unexpected("no echo after the ping"));
     }
-    info!("client: ping rtt {} us", rill::session::micros(rtt));
+    info!("client: ping rtt {} us", rill_ws::session::micros(rtt));
 
     writer.send_close(CloseCode::NORMAL, BYE).await?;
     match reader.recv().await? {

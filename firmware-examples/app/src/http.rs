@@ -36,8 +36,8 @@ pub fn decide(request: &Request<'_>) -> (Route, Decision<'static>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rill::handshake::server::parse_request;
-    use rill::handshake::Parsed;
+    use rill_ws::handshake::server::parse_request;
+    use rill_ws::handshake::Parsed;
 
     fn decide_raw(raw: &[u8]) -> (Route, Decision<'static>) {
         match parse_request(raw, 1024) {

@@ -26,7 +26,7 @@ pub const READ_BUF: usize = 2048;
 /// It holds a read buffer's worth of payload plus the longest frame header, so each piece the echo reads leaves as
 /// one frame. One the size of the read buffer split every full piece into a frame that filled it and a 14-byte
 /// tail frame, each written on its own: the 1 MiB echo over the host TAP took twice as long.
-pub const WRITE_BUF: usize = READ_BUF + rill::frame::MAX_HEADER_LEN;
+pub const WRITE_BUF: usize = READ_BUF + rill_ws::frame::MAX_HEADER_LEN;
 
 // Each way at most 4 KiB per connection: socket buffer plus rill buffer.
 const _: () = assert!(SOCKET_RX + READ_BUF <= 4096 && SOCKET_TX + WRITE_BUF <= 4096);
@@ -124,7 +124,7 @@ pub async fn serve(
     #[cfg(feature = "deflate")]
     let mut window = [0u8; 1 << ws::INFLATE_WINDOW_BITS];
     #[cfg(feature = "deflate")]
-    let mut inflater = rill::deflate::Inflater::new(&mut window[..]);
+    let mut inflater = rill_ws::deflate::Inflater::new(&mut window[..]);
     let reader = Reader::new(rx, read_buf, upgraded, &mut [], &shared);
     #[cfg(feature = "deflate")]
     let reader = reader.inflating(&mut inflater);

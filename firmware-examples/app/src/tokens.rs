@@ -1,7 +1,7 @@
 //! A deterministic stand-in for a model streaming tokens, so every board shows the same live stream without a model,
 //! and the stream envelope (rill's `streams` module) each token travels in.
 
-use rill::streams::{Envelope, EnvelopeKind, ENVELOPE_HEADER_LEN};
+use rill_ws::streams::{Envelope, EnvelopeKind, ENVELOPE_HEADER_LEN};
 
 /// Longest token text in bytes: a 5-digit sequence number, a space and a word of at most 14 bytes.
 pub const TOKEN_MAX: usize = 20;

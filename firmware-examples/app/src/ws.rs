@@ -11,7 +11,7 @@ use embassy_sync::blocking_mutex::raw::{NoopRawMutex, RawMutex};
 use embassy_sync::signal::Signal;
 use embassy_time::{Duration, Timer};
 use embedded_io_async::{ErrorType, Read, Write};
-use rill::streams::{Envelope, EnvelopeKind, ENVELOPE_HEADER_LEN};
+use rill_ws::streams::{Envelope, EnvelopeKind, ENVELOPE_HEADER_LEN};
 use rill_embassy::{CloseCode, Config, Error, MessageKind, Reader, Shared, Writer};
 
 use crate::{token_envelope, ENVELOPE_MAX, STREAMS, TOKENS_PER_STREAM};
@@ -23,7 +23,7 @@ use crate::{token_envelope, ENVELOPE_MAX, STREAMS, TOKENS_PER_STREAM};
 /// and is dropped after 75 s, so a vanished browser cannot pin a listener; one that stops reading is dropped
 /// after 20 s without progress.
 pub const CONFIG: Config = Config {
-    limits: rill::Limits {
+    limits: rill_ws::Limits {
         max_frame_len: 16 << 20,
         max_message_len: 64 << 20,
     },
@@ -52,8 +52,8 @@ pub const CLIENT_CONFIG: Config = Config {
 pub const INFLATE_WINDOW_BITS: u8 = 12;
 
 /// permessage-deflate, inflate only, with the `deflate` feature; off without it.
-const DEFLATE: Option<rill::deflate::DeflateConfig> = if cfg!(feature = "deflate") {
-    Some(rill::deflate::DeflateConfig {
+const DEFLATE: Option<rill_ws::deflate::DeflateConfig> = if cfg!(feature = "deflate") {
+    Some(rill_ws::deflate::DeflateConfig {
         receive_window_bits: INFLATE_WINDOW_BITS,
         send_window_bits: None,
         receive_no_context_takeover: false,

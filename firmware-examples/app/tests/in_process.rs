@@ -17,7 +17,7 @@ use embassy_net::{IpEndpoint, Ipv4Address, Ipv4Cidr, Stack, StackResources, Stat
 use embassy_net_driver::{Capabilities, Driver, HardwareAddress, LinkState, RxToken, TxToken};
 use embassy_sync::blocking_mutex::raw::NoopRawMutex;
 use embassy_time::{with_timeout, Duration};
-use rill::streams::{Envelope, EnvelopeKind};
+use rill_ws::streams::{Envelope, EnvelopeKind};
 use rill_embassy::{ClientRequest, CloseCode, Error, Message, Reader, Role, Shared};
 
 /// One direction of the cable: frames in flight and the waker of the stack that receives them.

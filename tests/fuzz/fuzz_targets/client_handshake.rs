@@ -5,9 +5,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rill::deflate::DeflateConfig;
-use rill::handshake::client::{parse_response, ClientRequest, ResponseError};
-use rill::handshake::{accept_key, Parsed};
+use rill_ws::deflate::DeflateConfig;
+use rill_ws::handshake::client::{parse_response, ClientRequest, ResponseError};
+use rill_ws::handshake::{accept_key, Parsed};
 
 /// The request of RFC 6455 section 1.3: key "the sample nonce", two offered subprotocols, and
 /// permessage-deflate with the default configuration (a 4 KiB send window, so the offer limits

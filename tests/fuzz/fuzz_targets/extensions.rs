@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rill::deflate::{negotiate, parse_agreement, write_offer, DeflateConfig, DeflateParams};
+use rill_ws::deflate::{negotiate, parse_agreement, write_offer, DeflateConfig, DeflateParams};
 
 /// A client that offered `permessage-deflate; client_max_window_bits` with no limits: every valid answer
 /// is an agreement, read exactly as written.

@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rill::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
-use rill::{ProtocolError, Role};
+use rill_ws::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
+use rill_ws::{ProtocolError, Role};
 
 fuzz_target!(|data: &[u8]| {
     let (header, parsed_len) = match FrameHeader::parse(data) {

@@ -14,12 +14,12 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rill::deflate::{DeflateParams, Inflate, Inflater};
-use rill::{Event, Instant, Limits, MessageKind, Role, Session, SessionConfig, Transmit};
+use rill_ws::deflate::{DeflateParams, Inflate, Inflater};
+use rill_ws::{Event, Instant, Limits, MessageKind, Role, Session, SessionConfig, Transmit};
 use rill_zlib::ZlibDeflater;
 
 const READS: [usize; 4] = [1, 7, 300, 4096];
-const WRITE_BUFFERS: [usize; 2] = [rill::session::MIN_WRITE_BUFFER, 2048];
+const WRITE_BUFFERS: [usize; 2] = [rill_ws::session::MIN_WRITE_BUFFER, 2048];
 const CHUNKS: [usize; 8] = [1, 2, 5, 16, 100, 1000, 5000, usize::MAX];
 const LIMIT: u64 = 1 << 20;
 const NOW: Instant = Instant(0);

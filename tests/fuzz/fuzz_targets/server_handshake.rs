@@ -6,9 +6,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rill::deflate::DeflateConfig;
-use rill::handshake::server::{encode_accept, parse_request, Accept, AcceptError, RequestError};
-use rill::handshake::{EncodeError, Parsed};
+use rill_ws::deflate::DeflateConfig;
+use rill_ws::handshake::server::{encode_accept, parse_request, Accept, AcceptError, RequestError};
+use rill_ws::handshake::{EncodeError, Parsed};
 
 /// Large enough for every response the server encodes for the headers used here; a smaller prefix of it is
 /// what the fuzzer varies to reach `BufferTooSmall`.
@@ -127,7 +127,7 @@ fn check_reject(error: RequestError, out: &mut [u8]) {
 fn check_streaming(
     wire: &[u8],
     max_head_len: usize,
-    whole: &Result<Parsed<rill::handshake::server::Request<'_>>, RequestError>,
+    whole: &Result<Parsed<rill_ws::handshake::server::Request<'_>>, RequestError>,
     cut_byte: usize,
 ) {
     let cut = wire.len() * cut_byte / 256;

@@ -12,9 +12,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rill::connection::Decoded;
-use rill::session::MIN_WRITE_BUFFER;
-use rill::{
+use rill_ws::connection::Decoded;
+use rill_ws::session::MIN_WRITE_BUFFER;
+use rill_ws::{
     CloseCode, Event, Instant, Limits, MessageKind, Receiver, Role, SendError, Session,
     SessionConfig, Transmit,
 };
@@ -101,7 +101,7 @@ impl Driver {
                     if relay {
                         let piece = at.of(&self.read);
                         let payload = piece.payload.to_vec();
-                        let relayed = rill::Piece {
+                        let relayed = rill_ws::Piece {
                             payload: &payload,
                             ..piece
                         };
