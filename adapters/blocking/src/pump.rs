@@ -260,7 +260,11 @@ impl Output {
                 Transmit::Write { start, end } => io
                     .set_write_timeout(wait(deadline, now))
                     .and_then(|()| io.write(&self.buf[start..end]).map(Some)),
-                Transmit::Flush => io.flush().map(|()| None),
+                // A TLS stream's flush writes: bounded like a write.
+                Transmit::Flush => io
+                    .set_write_timeout(wait(deadline, now))
+                    .and_then(|()| io.flush())
+                    .map(|()| None),
                 Transmit::Shutdown => {
                     // The peer may have reset the connection already: nothing is left to tell it.
                     let _ = io.shutdown_write();

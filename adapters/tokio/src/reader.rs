@@ -23,6 +23,16 @@ const SHRINK_AFTER_MS: u64 = 500;
 /// yield, for 10-15% more CPU per message (`docs/performance.md`).
 const TURN_MICROS: u64 = 1_000;
 
+/// What ended a wait for the socket.
+enum Woke {
+    /// The read finished.
+    Read(std::io::Result<usize>),
+    /// The alarm rang: a deadline passed, or buffers may shrink.
+    Alarm,
+    /// A write was dropped with a transmit owed and the write side free: make it, then read on.
+    Owed,
+}
+
 /// What one read brought, for the session: bytes (and when), the end of the stream, or a passed deadline.
 enum Input {
     Bytes(usize, rill_ws::Instant),
@@ -291,14 +301,18 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                 alarm,
                 ..
             } = self;
+            let shared = &*self.shared;
             let mut waited = false;
             let timed = std::future::poll_fn(|cx| {
                 if let Poll::Ready(result) = poll_read_pooled(io, buf, *capacity, cx) {
-                    return Poll::Ready(Some(result));
+                    return Poll::Ready(Woke::Read(result));
                 }
                 waited = true;
+                if shared.park_reader(cx.waker()) {
+                    return Poll::Ready(Woke::Owed);
+                }
                 match wake {
-                    Some(at) => alarm.poll_at(at, cx).map(|()| None),
+                    Some(at) => alarm.poll_at(at, cx).map(|()| Woke::Alarm),
                     None => Poll::Pending,
                 }
             });
@@ -314,6 +328,15 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                 }
             } else {
                 timed.await
+            };
+            let result = match result {
+                // Back to the session after it: the transmit may have ended the connection.
+                Woke::Owed => {
+                    self.shared.transmit_if_free().await?;
+                    return Ok(Input::Timeout(self.shared.now()));
+                }
+                Woke::Alarm => None,
+                Woke::Read(result) => Some(result),
             };
             if result.is_none() && shrink.is_some_and(|at| at <= tokio::time::Instant::now()) {
                 self.release_bulk_memory();

@@ -9,6 +9,7 @@ use rill_zlib::ZlibDeflater;
 use std::io::ErrorKind;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Waker;
 use tokio::io::{AsyncWrite, AsyncWriteExt, WriteHalf};
 use tokio::sync::watch;
 
@@ -37,22 +38,45 @@ struct State<S> {
     write: Option<WriteSide<S>>,
     /// A task waits for the write side: wake it when it comes back.
     write_wanted: bool,
+    /// The reader, while it waits for its socket: woken when a dropped write leaves a transmit owed that
+    /// no task would otherwise make (see [`WriteGuard`]'s `Drop`).
+    reader: Option<Waker>,
 }
 
-/// The write side, taken out of [`Shared`]; put back by [`WriteGuard::release`], or when dropped (also when
-/// a write is cancelled).
+/// The write side, taken out of [`Shared`]; put back by [`WriteGuard::release`], which tells its caller
+/// whether a transmit is owed, or when dropped (a cancelled write): then the owed transmit is handed to the
+/// reader, which is woken to make it, so no frame's rest, pong or close reply waits for the next call.
 pub(crate) struct WriteGuard<'a, S> {
     shared: &'a Shared<S>,
     side: Option<WriteSide<S>>,
     /// The payload of an unbuffered send in progress: what is still unwritten of it is copied into the
     /// write buffer when the side is put back.
     payload: &'a [u8],
+    /// A data send's frames not yet placed: placed (in a grown buffer) when the side is put back before
+    /// they are, so a cancelled send still leaves its message whole instead of ending data sends for good.
+    rest: Option<Unplaced<'a>>,
+}
+
+/// What a data send has not placed yet: the payload `parts` from byte `done` on, ending the message when
+/// `fin`, flushed by policy when `flush`.
+#[derive(Clone, Copy)]
+pub(crate) struct Unplaced<'a> {
+    pub(crate) parts: &'a [&'a [u8]],
+    pub(crate) done: usize,
+    pub(crate) fin: bool,
+    pub(crate) flush: bool,
 }
 
 impl<'a, S> WriteGuard<'a, S> {
     /// Puts the write side back; true when the session owes a transmit (asked under the same lock).
     pub(crate) fn release(mut self) -> bool {
-        self.shared.put_back(self.side.take(), self.payload)
+        self.rest = None;
+        self.shared.put_back(self.side.take(), self.payload, None)
+    }
+
+    /// Records how far a data send got placing its frames (`None` once all are placed).
+    pub(crate) fn placing(&mut self, rest: Option<Unplaced<'a>>) {
+        self.rest = rest;
     }
 
     /// Holds `payload` for an unbuffered send (see [`rill_ws::Session::send_unbuffered`]) until the side is
@@ -78,7 +102,12 @@ impl<S> std::ops::DerefMut for WriteGuard<'_, S> {
 impl<S> Drop for WriteGuard<'_, S> {
     fn drop(&mut self) {
         if let Some(side) = self.side.take() {
-            self.shared.put_back(Some(side), self.payload);
+            if self
+                .shared
+                .put_back(Some(side), self.payload, self.rest.take())
+            {
+                self.shared.wake_reader();
+            }
         }
     }
 }
@@ -93,14 +122,25 @@ impl<S> Shared<S> {
     }
 
     /// Puts the write side back, wakes a task waiting for it; true when the session owes a transmit. The
-    /// unwritten rest of an unbuffered `payload` is copied into the write buffer first, so the next holder
-    /// sends the frame whole.
-    fn put_back(&self, mut side: Option<WriteSide<S>>, payload: &[u8]) -> bool {
+    /// unwritten rest of an unbuffered `payload`, and the frames of a data send not placed yet (`rest`),
+    /// are copied into the write buffer first, so the next holder sends the message whole.
+    fn put_back(
+        &self,
+        mut side: Option<WriteSide<S>>,
+        payload: &[u8],
+        rest: Option<Unplaced<'_>>,
+    ) -> bool {
         let (wanted, owed) = {
             let mut state = self.lock();
             let unbuffered = !payload.is_empty() && state.session.unbuffered() > 0;
             if let Some(side) = side.as_mut().filter(|_| unbuffered) {
                 if side.absorb(&mut state.session, payload, self.config.write_buffer) {
+                    self.write_grown.store(true, Ordering::Relaxed);
+                }
+            }
+            if let (Some(side), Some(rest)) = (side.as_mut(), rest) {
+                side.place_rest(&mut state.session, rest, self.write_now());
+                if side.buf.len() > self.config.write_buffer {
                     self.write_grown.store(true, Ordering::Relaxed);
                 }
             }
@@ -112,6 +152,45 @@ impl<S> Shared<S> {
             self.write_free.notify_waiters();
         }
         owed
+    }
+
+    /// The session's clock: microseconds since the connection began.
+    pub(crate) fn now(&self) -> Instant {
+        Instant(self.origin.elapsed().as_micros() as u64)
+    }
+
+    /// The instant for the session's write-side calls (placing frames, writes). The session uses the time
+    /// of writes only for the write timeout and for batching; without either, the clock is not read (it
+    /// costs more than placing a small frame) and the connection's start stands in.
+    pub(crate) fn write_now(&self) -> Instant {
+        if self.config.write_timeout.is_some() || self.config.batch.is_some() {
+            self.now()
+        } else {
+            Instant(0)
+        }
+    }
+
+    /// Called by the reader as it starts waiting for its socket: true when a transmit is owed and the
+    /// write side is free (a write was dropped with it owed: make it now); else the reader is woken if that
+    /// happens while it waits.
+    pub(crate) fn park_reader(&self, waker: &Waker) -> bool {
+        let mut state = self.lock();
+        if state.write.is_some() && state.session.wants_transmit() {
+            return true;
+        }
+        match &mut state.reader {
+            Some(parked) if parked.will_wake(waker) => {}
+            slot => *slot = Some(waker.clone()),
+        }
+        false
+    }
+
+    /// Wakes the reader if it waits for its socket (see [`Shared::park_reader`]).
+    fn wake_reader(&self) {
+        let parked = self.lock().reader.take();
+        if let Some(waker) = parked {
+            waker.wake();
+        }
     }
 
     /// Runs `f` on the session and on the write side where it lies, if no task holds it (`None` then).
@@ -131,6 +210,7 @@ impl<S> Shared<S> {
             shared: self,
             side: Some(side),
             payload: &[],
+            rest: None,
         })
     }
 
@@ -149,6 +229,7 @@ impl<S> Shared<S> {
                         shared: self,
                         side: Some(side),
                         payload: &[],
+                        rest: None,
                     };
                 }
                 state.write_wanted = true;
@@ -189,6 +270,37 @@ impl<S> WriteSide<S> {
         }
         self.buf.len() > write_buffer
     }
+
+    /// Places the frames a dropped data send had not placed yet, growing the write buffer as they need:
+    /// at most the rest of the caller's payload (plus framing and compression overhead) is copied. Nothing
+    /// is placed once the session refuses (it ended).
+    fn place_rest(&mut self, session: &mut Session, rest: Unplaced<'_>, now: Instant) {
+        let total: usize = rest.parts.iter().map(|part| part.len()).sum();
+        let mut done = rest.done;
+        // Each round either places everything or grows the buffer by more than the rest's worst case, so
+        // the second round always finishes; the bound only guards against a session that never does.
+        for _ in 0..4 {
+            let placed = session.send_chunk_with(
+                &mut self.buf,
+                rest.parts,
+                done,
+                rest.fin,
+                now,
+                self.deflater.as_mut(),
+            );
+            let Ok(placed) = placed else { return };
+            done = placed;
+            if done >= total && !(rest.fin && session.in_message()) {
+                if rest.flush {
+                    session.flush_by_policy();
+                }
+                return;
+            }
+            let left = total - done;
+            let grown = self.buf.len() + left + left / 8 + 2 * rill_ws::session::MIN_WRITE_BUFFER;
+            self.buf.resize(grown, 0);
+        }
+    }
 }
 
 impl<S: AsyncWrite> Shared<S> {
@@ -208,6 +320,7 @@ impl<S: AsyncWrite> Shared<S> {
                     deflate_checked: false,
                 }),
                 write_wanted: false,
+                reader: None,
             }),
             write_free: tokio::sync::Notify::new(),
             pong: watch::Sender::new(0),
@@ -229,22 +342,6 @@ impl<S: AsyncWrite> Shared<S> {
     pub(crate) fn with_now<T>(&self, f: impl FnOnce(&mut Session, Instant) -> T) -> T {
         let now = self.now();
         self.with(|session| f(session, now))
-    }
-
-    /// The session's clock: microseconds since the connection began.
-    pub(crate) fn now(&self) -> Instant {
-        Instant(self.origin.elapsed().as_micros() as u64)
-    }
-
-    /// The instant for the session's write-side calls (placing frames, writes). The session uses the time
-    /// of writes only for the write timeout and for batching; without either, the clock is not read (it
-    /// costs more than placing a small frame) and the connection's start stands in.
-    pub(crate) fn write_now(&self) -> Instant {
-        if self.config.write_timeout.is_some() || self.config.batch.is_some() {
-            self.now()
-        } else {
-            Instant(0)
-        }
     }
 
     /// The tokio instant of a session deadline.
@@ -283,7 +380,7 @@ impl<S: AsyncWrite> Shared<S> {
         side.allocate(&self.config);
         let (mut now, mut written, mut flush) = (now, None, flush);
         loop {
-            let (transmit, deadline, unbuffered) = self.with(|s| {
+            let (transmit, mut deadline, unbuffered) = self.with(|s| {
                 if std::mem::take(&mut flush) {
                     s.flush();
                 }
@@ -291,10 +388,10 @@ impl<S: AsyncWrite> Shared<S> {
                     s.wrote(n, now);
                 }
                 let transmit = s.poll_transmit(&mut side.buf, now);
-                // Only a write waits, so only a write needs the deadline.
+                // Only I/O waits, so only I/O needs the deadline.
                 let deadline = match transmit {
-                    Transmit::Write { .. } => s.poll_timeout(),
-                    _ => None,
+                    Transmit::Idle => None,
+                    _ => s.poll_timeout(),
                 };
                 (transmit, deadline, s.unbuffered())
             });
@@ -308,10 +405,7 @@ impl<S: AsyncWrite> Shared<S> {
                             .map_or(&[][..], |at| &payload[at..]),
                     };
                     let write = write_pending(&mut side.io, &side.buf[start..end], rest);
-                    let result = match deadline {
-                        None => Some(write.await),
-                        Some(at) => tokio::time::timeout_at(self.deadline(at), write).await.ok(),
-                    };
+                    let result = self.bounded(deadline, write).await;
                     // With deadlines running, progress is judged when the write ended; without any,
                     // the session has no use for the time and the clock is not read.
                     if deadline.is_some() {
@@ -332,15 +426,45 @@ impl<S: AsyncWrite> Shared<S> {
                 }
                 // Everything is out. Every caller asks the session again once it lets go of the write
                 // side (`transmit_if_free`, `transmit_owed`, or the next placing step), so this one stops
-                // here instead of polling once more for `Idle`.
-                Transmit::Flush => {
-                    side.io.flush().await.map_err(|e| self.abort(e))?;
-                    return Ok(());
+                // here instead of polling once more for `Idle`. A TLS stream's flush writes, so it is
+                // bounded like a write (the session runs the write timeout for it until `flushed`).
+                Transmit::Flush => loop {
+                    match self.bounded(deadline, side.io.flush()).await {
+                        Some(Ok(())) => {
+                            self.with(Session::flushed);
+                            return Ok(());
+                        }
+                        Some(Err(error)) => return Err(self.abort(error)),
+                        None => {
+                            self.with_now(|s, now| s.handle_timeout(now));
+                            if let Some(error) = self.ended() {
+                                return Err(error);
+                            }
+                            // Another deadline passed (a keepalive ping is now owed): flush on.
+                            deadline = self.with(|s| s.poll_timeout());
+                        }
+                    }
+                },
+                // The peer may already be gone; the connection is over either way, so the shutdown (a
+                // TLS close_notify is a write) gets the close timeout at most.
+                Transmit::Shutdown => {
+                    let limit = self.config.close_timeout;
+                    drop(tokio::time::timeout(limit, side.io.shutdown()).await);
                 }
-                // The peer may already be gone; the connection is over either way.
-                Transmit::Shutdown => drop(side.io.shutdown().await),
                 Transmit::Idle => return Ok(()),
             }
+        }
+    }
+
+    /// `io` until the session deadline `at` (`None`: no deadline runs, and `io` is awaited alone).
+    async fn bounded<F: std::future::Future>(
+        &self,
+        at: Option<Instant>,
+        io: F,
+    ) -> Option<F::Output> {
+        match at {
+            None => Some(io.await),
+            Some(at) => tokio::time::timeout_at(self.deadline(at), io).await.ok(),
         }
     }
 

@@ -2,7 +2,7 @@
 //! places frames in the session's write buffer and pumps it out; the session decides framing, replies
 //! and flushing.
 
-use crate::shared::{Shared, WriteSide};
+use crate::shared::{Shared, Unplaced, WriteSide};
 use crate::{Error, Timeout};
 use rill_ws::{CloseCode, MessageKind, Piece, SendError, Session};
 use rill_zlib::ZlibDeflater;
@@ -28,13 +28,15 @@ impl<S: AsyncWrite> Writer<S> {
 
     /// Places frames with `place` until it reports everything placed, writing out whenever the buffer
     /// needs room; then flushes by policy when `flush` is set. `place` gets the bytes placed so far, and
-    /// the compressor when the handshake agreed permessage-deflate and `data` is set (a data message).
+    /// the compressor when the handshake agreed permessage-deflate. `data` is a data send's payload parts
+    /// and whether they end the message: if this future is dropped before they are all placed, the rest
+    /// is placed as the write side is put back, so the message still leaves whole.
     /// `whole` is the kind and payload of a whole message, sent unbuffered instead when
     /// [`Writer::sends_unbuffered`] says so (decided here, so that other sends pay for no extra future).
     async fn place(
         &mut self,
         len: usize,
-        data: bool,
+        data: Option<(&[&[u8]], bool)>,
         flush: bool,
         whole: Option<(MessageKind, &[u8])>,
         mut place: impl FnMut(
@@ -51,7 +53,7 @@ impl<S: AsyncWrite> Writer<S> {
         let shared = &*self.shared;
         // A close frame starts the close timeout, which runs on the real clock.
         let clock = || {
-            if data {
+            if data.is_some() {
                 shared.write_now()
             } else {
                 shared.now()
@@ -85,7 +87,7 @@ impl<S: AsyncWrite> Writer<S> {
         };
         let mut done = 0;
         // The compressor is made at the first data message (a close frame needs none).
-        if !side.deflate_checked && data {
+        if !side.deflate_checked && data.is_some() {
             side.deflate_checked = true;
             side.deflater = shared.deflater();
         }
@@ -99,9 +101,17 @@ impl<S: AsyncWrite> Writer<S> {
                 Ok((Placed::Part(placed), _)) => done = placed,
                 Err(error) => return Err(shared.ended().unwrap_or(Error::Send(error))),
             }
+            // The message is begun: from here a dropped send still places the rest.
+            side.placing(data.map(|(parts, fin)| Unplaced {
+                parts,
+                done,
+                fin,
+                flush,
+            }));
             shared.transmit(&mut side, now, false, &[]).await?;
             now = clock();
         };
+        side.placing(None);
         // A send that neither flushes nor fills the buffer has nothing to write yet.
         if owed {
             shared.transmit(&mut side, now, false, &[]).await?;
@@ -178,7 +188,7 @@ impl<S: AsyncWrite> Writer<S> {
         };
         self.place(
             total,
-            true,
+            Some((parts, true)),
             flush,
             whole,
             move |s, buf, deflater, done, now| {
@@ -225,7 +235,9 @@ impl<S: AsyncWrite> Writer<S> {
     /// flushing: echo servers and proxies relay a message of any size this way, piece by piece.
     pub async fn feed_piece(&mut self, piece: &Piece<'_>) -> Result<(), Error> {
         let total = piece.payload.len();
-        self.place(total, true, false, None, |s, buf, deflater, done, now| {
+        let parts = &[piece.payload];
+        let data = Some((&parts[..], piece.last));
+        self.place(total, data, false, None, |s, buf, deflater, done, now| {
             let placed = s.relay_with(buf, piece, done, now, deflater)?;
             Ok(Placed::after(placed, total, piece.last, s))
         })
@@ -252,10 +264,17 @@ impl<S: AsyncWrite> Writer<S> {
 
     async fn chunk(&mut self, payload: &[u8], fin: bool) -> Result<(), Error> {
         let total = payload.len();
-        self.place(total, true, true, None, |s, buf, deflater, done, now| {
-            let placed = s.send_chunk_with(buf, &[payload], done, fin, now, deflater)?;
-            Ok(Placed::after(placed, total, fin, s))
-        })
+        let parts = &[payload];
+        self.place(
+            total,
+            Some((parts, fin)),
+            true,
+            None,
+            |s, buf, deflater, done, now| {
+                let placed = s.send_chunk_with(buf, &[payload], done, fin, now, deflater)?;
+                Ok(Placed::after(placed, total, fin, s))
+            },
+        )
         .await
     }
 
@@ -279,7 +298,7 @@ impl<S: AsyncWrite> Writer<S> {
     /// Sends a close frame with `code` and `reason` (at most 123 bytes) and flushes. Nothing may be sent
     /// after it; the reader sees the peer's reply.
     pub async fn send_close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        self.place(0, false, false, None, |s, buf, _, _, now| {
+        self.place(0, None, false, None, |s, buf, _, _, now| {
             // Not placed yet: the pending bytes are written out to make room, then it is tried again.
             Ok(match s.close(code, reason, buf, now)? {
                 true => Placed::All,

@@ -122,6 +122,9 @@ pub struct Session {
     close_at: Option<usize>,
     close_written: bool,
     flush_requested: bool,
+    /// A [`Transmit::Flush`] was asked for and the adapter has not polled since: the write timeout runs for
+    /// it as for a write (a TLS stream's flush writes, and can stall like one).
+    flushing: bool,
     /// A frame waits for room in the write buffer: write out what is pending.
     need_room: bool,
     shut_down: bool,
@@ -154,6 +157,7 @@ impl Session {
             close_at: None,
             close_written: false,
             flush_requested: false,
+            flushing: false,
             need_room: false,
             shut_down: false,
             clock: clock::Clock::new(now),

@@ -141,9 +141,11 @@ impl Session {
         }
     }
 
-    /// True when bytes already read are waiting to be decoded.
+    /// True when bytes already read are waiting to be decoded, counting a compressed message's bytes not
+    /// yet inflated (they stay in the read buffer while the inflater's window is full). The one answer to
+    /// "may the read buffer be reused": while this is true, it must not be.
     pub fn has_buffered_input(&self) -> bool {
-        self.input.0 < self.input.1
+        self.input.0 < self.input.1 || self.inflow.is_some_and(|flow| flow.pending.is_some())
     }
 
     /// True while the session wants input read: open, closing, or lingering until the peer ends TCP.
@@ -286,10 +288,18 @@ impl Session {
         let limit = self.receiver.limits().max_message_len;
         // One byte over the limit is enough to know the message is too large.
         let allowed = limit.saturating_sub(flow.len).saturating_add(1);
-        let input = buf.get(start..end).unwrap_or_default();
+        // The bytes must still be where they were decoded: an adapter that reused the read buffer while
+        // `has_buffered_input` was true lost them, and inflating anything else would corrupt the message.
+        let input = buf
+            .get(start..end)
+            .ok_or(ProtocolError::InvalidCompressedData)?;
         let step = inflater
             .inflate(input, last, usize::try_from(allowed).unwrap_or(usize::MAX))
             .map_err(|_| ProtocolError::InvalidCompressedData)?;
+        if step.consumed == 0 && step.start == step.end && !step.finished && !input.is_empty() {
+            // An inflater that neither takes input nor gives output would be called forever.
+            return Err(ProtocolError::InvalidCompressedData);
+        }
         let start = start + step.consumed;
         flow.pending = if step.finished || (start == end && !last) {
             None

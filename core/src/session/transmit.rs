@@ -35,6 +35,8 @@ impl Session {
     /// What the write side must do next. Control frames owed to the peer (pongs, keepalive pings, close
     /// frames) are placed in `buf`, the write buffer, when they fit whole.
     pub fn poll_transmit(&mut self, buf: &mut [u8], now: Instant) -> Transmit {
+        // Polled again: the flush asked for last time is done.
+        self.flushed();
         if self.phase == Phase::Done {
             return self.shutdown_once();
         }
@@ -53,6 +55,9 @@ impl Session {
         }
         if !pending && self.flush_requested {
             self.flush_requested = false;
+            // The write timeout bounds the flush too, until the adapter reports it done.
+            self.flushing = true;
+            self.clock.stalled_since = Stamp::new(Some(now));
             return Transmit::Flush;
         }
         // RFC 6455 section 7.1.1: the server ends TCP first once its close frame is out; a client waits
@@ -90,6 +95,15 @@ impl Session {
             }
         } else {
             self.output = (len, sent);
+        }
+    }
+
+    /// Records that the flush [`Transmit::Flush`] asked for finished, so the write timeout stops running
+    /// for it. Polling [`Session::poll_transmit`] again says the same; an adapter that stops after a flush
+    /// calls this instead (otherwise the write timeout would still run from the flush).
+    pub fn flushed(&mut self) {
+        if core::mem::take(&mut self.flushing) {
+            self.clock.stalled_since = Stamp::NONE;
         }
     }
 
