@@ -62,6 +62,9 @@ pub struct Reader<S> {
     buffered: bool,
     /// The peer's close frame, copied out of the session when it arrives.
     close: (Option<CloseCode>, String),
+    /// The peer's close frame arrived but was not reported yet (the receive was dropped while sending the
+    /// reply): the next receive reports it.
+    close_unreported: bool,
     /// permessage-deflate's inflater and its window, allocated at the first compressed message.
     inflater: Option<Box<Inflater<Box<[u8]>>>>,
     /// Wakes a read at the session's next deadline or when buffers may shrink.
@@ -119,6 +122,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             turn_over: false,
             buffered,
             close: (None, String::new()),
+            close_unreported: false,
             inflater: None,
             alarm: Alarm::default(),
             shared,
@@ -137,15 +141,16 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                 let (code, reason) = self.close_frame();
                 return Ok(Message::Close(code, reason));
             };
-            if at.first && at.last {
+            let limit = self.shared.config.max_message;
+            let whole = at.first && at.last;
+            if whole && at.end - at.start <= limit {
                 break (at.kind, Some(at));
             }
             if at.first {
                 self.message.clear();
             }
             let piece = at.of_with(&self.buf, self.inflater.as_deref()).payload;
-            let limit = self.shared.config.max_message;
-            if self.message.len() + piece.len() > limit {
+            if whole || self.message.len() + piece.len() > limit {
                 self.message = Vec::new();
                 let error = ProtocolError::MessageTooLarge {
                     limit: limit as u64,
@@ -215,6 +220,9 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         // loses nothing): a connection whose peer keeps the read buffer full yields to the others every
         // so often instead of starving them.
         tokio::task::consume_budget().await;
+        if self.close_unreported {
+            return self.report_close().await;
+        }
         // A read's outcome, handed to the session under the same lock as the next decode.
         let mut input = None;
         loop {
@@ -259,8 +267,8 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                         let (code, reason) = s.close_frame();
                         (code, reason.to_owned())
                     });
-                    self.shared.transmit_if_free().await?;
-                    return Ok(None);
+                    self.close_unreported = true;
+                    return self.report_close().await;
                 }
                 Event::End(end) => {
                     self.shared.transmit_if_free().await?;
@@ -268,6 +276,14 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                 }
             }
         }
+    }
+
+    /// Sends the reply to the peer's close frame if the write side is free, then reports the close frame
+    /// (`None`). Dropped while sending, the close is reported by the next receive.
+    async fn report_close(&mut self) -> Result<Option<PieceAt>, Error> {
+        self.shared.transmit_if_free().await?;
+        self.close_unreported = false;
+        Ok(None)
     }
 
     /// One read into the empty buffer, bounded by the session's next deadline (`deadline`, as the session

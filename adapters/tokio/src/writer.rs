@@ -286,10 +286,14 @@ impl<S: AsyncWrite> Writer<S> {
         self.shared.transmit_now(false).await?;
         let answered = self.pong.wait_for(|seen| *seen >= id);
         match tokio::time::timeout(timeout, answered).await {
-            Ok(Ok(_)) => self
-                .shared
-                .with(|s| s.rtt(id))
-                .ok_or(Error::Timeout(Timeout::Ping)),
+            // A newer ping (a keepalive) replaced this one before its pong: the peer answers only the
+            // latest (RFC 6455 section 5.5.3), so that answer's round trip is the measurement.
+            Ok(Ok(seen)) => {
+                let answered = *seen;
+                self.shared
+                    .with(|s| s.rtt(answered))
+                    .ok_or(Error::Timeout(Timeout::Ping))
+            }
             Ok(Err(_)) => Err(Error::Closed),
             Err(_) => Err(Error::Timeout(Timeout::Ping)),
         }

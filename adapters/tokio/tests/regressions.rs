@@ -1,9 +1,9 @@
 //! Defects a review of the shipped paths found (issue 23), each driven the way an application meets it:
 //! a test per defect that failed (or hung) before its fix.
 
-use rill_tokio::{accept, connect, Config, Error, Listener, Timeout};
-use rill_ws::connection::Decoded;
-use rill_ws::{Receiver, Role};
+use rill_tokio::{accept, connect, CloseCode, Config, Error, Listener, MessageKind, Timeout};
+use rill_ws::connection::{ControlFrame, Decoded};
+use rill_ws::{Receiver, Role, Sender};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -274,4 +274,106 @@ async fn a_shutdown_that_never_finishes_does_not_hold_the_receive_that_timed_out
         .expect("the receive hung in the shutdown");
     assert_eq!(received, "Err(Timeout(Idle))");
     assert!(started.elapsed() <= idle + Config::default().close_timeout);
+}
+
+/// Item 7: `recv()` returned a message that arrived in one piece without checking `max_message`.
+#[tokio::test]
+async fn recv_refuses_a_single_piece_message_over_max_message() {
+    let listener = Listener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let config = Config {
+            max_message: 1000,
+            ..Config::default()
+        };
+        let mut ws = accept(stream, config).await.unwrap();
+        format!(
+            "{:?}",
+            ws.recv().await.map(|message| format!("{message:?}"))
+        )
+    });
+    let mut client = connect(&format!("ws://{addr}/"), Config::default())
+        .await
+        .unwrap();
+    client.send_binary(&[1u8; 2000]).await.unwrap();
+    let answer = format!("{:?}", client.recv().await);
+    assert_eq!(answer, "Ok(Close(Some(CloseCode(1009)), \"\"))");
+    let served = server.await.unwrap();
+    assert!(!served.starts_with("Ok("), "recv returned {served}");
+}
+
+/// A masked frame from the raw peer (a client).
+fn client_frame(frame: &ControlFrame) -> Vec<u8> {
+    let mut out = vec![0u8; 256];
+    let len = Sender::client(9).encode_control(frame, &mut out).unwrap();
+    out.truncate(len);
+    out
+}
+
+/// Item 7: a `recv()` dropped while it sent the reply to the peer's close frame lost the close: the next
+/// receive never reported it.
+#[tokio::test(start_paused = true)]
+async fn a_receive_dropped_while_replying_to_a_close_still_reports_the_close() {
+    let (io, mut peer) = tokio::io::duplex(4096);
+    let (mut reader, mut writer) = upgraded(io, &mut peer, plain()).await.split();
+    // Bytes placed but not flushed, more than the stream takes: the close reply's write will block.
+    writer.feed(MessageKind::Binary, &[0; 6000]).await.unwrap();
+    let close = ControlFrame::close(Some(CloseCode::NORMAL), "bye").unwrap();
+    peer.write_all(&client_frame(&close)).await.unwrap();
+    let dropped = tokio::time::timeout(Duration::from_millis(100), reader.recv()).await;
+    assert!(
+        dropped.is_err(),
+        "the receive should have blocked on the reply"
+    );
+    let (mut peer_read, _peer_write) = tokio::io::split(peer);
+    let draining = tokio::spawn(async move {
+        let mut sink = vec![0u8; 65536];
+        while peer_read.read(&mut sink).await.is_ok_and(|n| n > 0) {}
+    });
+    let received = tokio::time::timeout(Duration::from_secs(30), reader.recv())
+        .await
+        .map(|result| format!("{result:?}"))
+        .expect("the close was never reported");
+    assert_eq!(received, "Ok(Close(Some(CloseCode(1000)), \"bye\"))");
+    draining.abort();
+}
+
+/// Item 7: `Writer::ping` reported `Timeout` when a keepalive ping replaced its ping before the pong came
+/// (the peer answers only the latest ping); the answer to the newer ping is the round trip now.
+#[tokio::test(start_paused = true)]
+async fn a_ping_replaced_by_a_keepalive_ping_reports_the_round_trip_of_the_answer() {
+    let (io, mut peer) = tokio::io::duplex(1 << 16);
+    let config = Config {
+        keepalive: Some(Duration::from_secs(1)),
+        ..plain()
+    };
+    let (mut reader, mut writer) = upgraded(io, &mut peer, config).await.split();
+    let reading = tokio::spawn(async move { while reader.recv().await.is_ok() {} });
+    let pinging = tokio::spawn(async move { writer.ping(Duration::from_secs(30)).await });
+    // The peer answers only the second ping it sees (the keepalive's, a second later).
+    let mut receiver = Receiver::new(Role::Client, rill_ws::Limits::default());
+    let (mut buf, mut pings) = (vec![0u8; 4096], 0);
+    'peer: loop {
+        let n = peer.read(&mut buf).await.unwrap();
+        let mut pos = 0;
+        while pos < n {
+            let received = receiver.receive(&mut buf[pos..n]).unwrap();
+            pos += received.consumed;
+            if let Some(Decoded::Ping(payload)) = received.event {
+                pings += 1;
+                if pings == 2 {
+                    let pong = ControlFrame::pong(payload).unwrap();
+                    peer.write_all(&client_frame(&pong)).await.unwrap();
+                    break 'peer;
+                }
+            }
+        }
+    }
+    let rtt = tokio::time::timeout(Duration::from_secs(30), pinging)
+        .await
+        .expect("ping never returned")
+        .unwrap();
+    assert!(rtt.is_ok(), "ping reported {rtt:?}");
+    reading.abort();
 }
