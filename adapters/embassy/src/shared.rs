@@ -42,7 +42,32 @@ pub(crate) struct WriteSide<'b, W> {
     buf: &'b mut [u8],
 }
 
-type Guard<'a, 'b, M, W> = MutexGuard<'a, M, WriteSide<'b, W>>;
+/// The write side, locked. Letting go of it, also by dropping it when a write is cancelled, wakes the
+/// reader: the session may still owe bytes (a frame's rest, a pong, a close reply) that no other task
+/// would otherwise send.
+struct Held<'a, 'b, M: RawMutex, W> {
+    side: MutexGuard<'a, M, WriteSide<'b, W>>,
+    wake: &'a Signal<M, ()>,
+}
+
+impl<'b, M: RawMutex, W> core::ops::Deref for Held<'_, 'b, M, W> {
+    type Target = WriteSide<'b, W>;
+    fn deref(&self) -> &WriteSide<'b, W> {
+        &self.side
+    }
+}
+
+impl<'b, M: RawMutex, W> core::ops::DerefMut for Held<'_, 'b, M, W> {
+    fn deref_mut(&mut self) -> &mut WriteSide<'b, W> {
+        &mut self.side
+    }
+}
+
+impl<M: RawMutex, W> Drop for Held<'_, '_, M, W> {
+    fn drop(&mut self) {
+        self.wake.signal(());
+    }
+}
 
 /// What the reader and writer halves of one connection share. Create it with the write half of the
 /// stream and a write buffer of at least [`rill_ws::session::MIN_WRITE_BUFFER`] bytes (every frame is placed
@@ -185,9 +210,10 @@ impl<'b, M: RawMutex, W: Write> Shared<'b, M, W> {
     pub(crate) async fn try_pump(&self) -> Result<bool, Error<W::Error>> {
         let mut worked = false;
         while self.with(|s| s.wants_transmit()) {
-            let Ok(mut side) = self.write.try_lock() else {
+            let Ok(side) = self.write.try_lock() else {
                 break;
             };
+            let mut side = self.held(side);
             if !self.pump(&mut side).await? {
                 break;
             }
@@ -196,22 +222,33 @@ impl<'b, M: RawMutex, W: Write> Shared<'b, M, W> {
         Ok(worked)
     }
 
-    /// Ends a write operation: lets go of the lock, tells the reader deadlines may have moved, and sends
-    /// whatever was queued meanwhile.
+    /// The write side, waited for.
+    async fn lock(&self) -> Held<'_, 'b, M, W> {
+        self.held(self.write.lock().await)
+    }
+
+    fn held<'a>(&'a self, side: MutexGuard<'a, M, WriteSide<'b, W>>) -> Held<'a, 'b, M, W> {
+        Held {
+            side,
+            wake: &self.reader_wake,
+        }
+    }
+
+    /// Ends a write operation: lets go of the lock (which tells the reader deadlines may have moved), and
+    /// sends whatever was queued meanwhile.
     async fn unlock(
         &self,
-        side: Guard<'_, 'b, M, W>,
+        side: Held<'_, 'b, M, W>,
         result: Result<(), Error<W::Error>>,
     ) -> Result<(), Error<W::Error>> {
         drop(side);
-        self.reader_wake.signal(());
         let pumped = self.try_pump().await;
         result.and(pumped.map(drop))
     }
 
     /// Writes out what the session wants written (owed replies, a ping, a close frame, a flush).
     pub(crate) async fn transmit(&self) -> Result<(), Error<W::Error>> {
-        let mut side = self.write.lock().await;
+        let mut side = self.lock().await;
         let result = self.pump(&mut side).await.map(drop);
         self.unlock(side, result).await
     }
@@ -219,7 +256,7 @@ impl<'b, M: RawMutex, W: Write> Shared<'b, M, W> {
     /// Places our close frame with `code` and `reason` after what is pending (writing that out while it
     /// needs room), then writes it out.
     pub(crate) async fn close(&self, code: CloseCode, reason: &str) -> Result<(), Error<W::Error>> {
-        let mut side = self.write.lock().await;
+        let mut side = self.lock().await;
         let result = self
             .place(&mut side, |s, buf| s.close(code, reason, buf, now()))
             .await;
@@ -235,7 +272,7 @@ impl<'b, M: RawMutex, W: Write> Shared<'b, M, W> {
         fin: bool,
         flush: bool,
     ) -> Result<(), Error<W::Error>> {
-        let mut side = self.write.lock().await;
+        let mut side = self.lock().await;
         let total: usize = parts.iter().map(|part| part.len()).sum();
         let (mut begin, mut placed) = (begin, 0);
         let result = self

@@ -713,3 +713,41 @@ fn every_ping_gets_its_pong_while_a_writer_on_another_thread_keeps_sending() {
         }));
     });
 }
+
+/// Issue 23, item 2: a send dropped in the middle of a write let go of the write side without waking the
+/// reader, so the rest of its frame sat in the write buffer while the reader slept in its read, and a peer
+/// waiting for that frame waited for good.
+#[tokio::test]
+async fn the_rest_of_a_frame_whose_send_was_dropped_leaves_without_another_call() {
+    let (rx, tx, peer) = pipe(256);
+    let (mut peer_rx, _peer_tx) = tokio::io::split(peer);
+    let mut b = Buffers::new();
+    let shared =
+        Shared::<NoopRawMutex, _>::new(tx, &mut b.write, Role::Server, 0, Config::default());
+    let (mut reader, mut writer) = halves(rx, &mut b.read, &mut b.message, &shared);
+    let message = vec![7u8; 400];
+    let (given_up, dropped) = oneshot::channel();
+    let write = async {
+        // The peer reads nothing yet: the frame blocks half-written, and the send is given up.
+        let send = writer.send_binary(&message);
+        let sent = tokio::time::timeout(std::time::Duration::from_millis(50), send).await;
+        assert!(sent.is_err(), "the send should have blocked");
+        given_up.send(()).unwrap();
+    };
+    let read = async {
+        let _ = reader.recv().await;
+    };
+    let peer = async {
+        dropped.await.unwrap();
+        // Nobody calls anything now; the peer waits for the whole frame.
+        let (fin, opcode, payload) = read_frame(&mut peer_rx).await;
+        assert!(fin && opcode == BINARY && payload == message);
+    };
+    bounded(async {
+        tokio::select! {
+            _ = read => panic!("the reader ended"),
+            _ = async { tokio::join!(write, peer) } => {}
+        }
+    })
+    .await;
+}
