@@ -3,6 +3,7 @@
 
 use rill_tokio::{accept, Config, Error, Listener, MessageKind, Timeout};
 use rill_ws::connection::{ControlFrame, Decoded};
+use rill_ws::deflate::{Inflate, Inflater};
 use rill_ws::{Receiver, Role, Sender};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -350,6 +351,24 @@ async fn cancel_after<F: std::future::Future>(polls: u64, future: F) -> Option<F
 
 #[tokio::test(flavor = "current_thread")]
 async fn futures_dropped_at_any_await_point_leave_a_valid_frame_stream_with_every_pong_whole() {
+    cancel_everywhere(false).await;
+}
+
+/// The same with permessage-deflate agreed: compressed frames, compressed empty final pieces with pongs
+/// owed, and messages whose dropped sends place their rest compressed (issue 23).
+#[tokio::test(flavor = "current_thread")]
+async fn futures_dropped_at_any_await_point_with_compression_leave_a_valid_compressed_stream() {
+    cancel_everywhere(true).await;
+}
+
+/// Drops receives, whole sends and chunk sends at random await points while a slow peer pings and sends;
+/// the peer checks every frame it gets (and inflates every compressed message when `deflate`).
+async fn cancel_everywhere(deflate: bool) {
+    const OFFER: &[u8] = b"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
+    let upgrade = match deflate {
+        true => [&UPGRADE[..UPGRADE.len() - 2], OFFER].concat(),
+        false => UPGRADE.to_vec(),
+    };
     for seed in 1..=24u64 {
         let mut rng = Rng(seed);
         // A small pipe: the server's writes block often, as under a slow peer.
@@ -365,7 +384,7 @@ async fn futures_dropped_at_any_await_point_leave_a_valid_frame_stream_with_ever
             .await
             .unwrap()
         });
-        peer.write_all(UPGRADE).await.unwrap();
+        peer.write_all(&upgrade).await.unwrap();
         read_upgrade_response(&mut peer).await;
         let (mut reader, mut writer) = accepting.await.unwrap().split();
         let (peer_read, mut peer_write) = tokio::io::split(peer);
@@ -388,12 +407,14 @@ async fn futures_dropped_at_any_await_point_leave_a_valid_frame_stream_with_ever
         let checking = tokio::spawn(async move {
             let mut peer_read = peer_read;
             let mut receiver = Receiver::new(Role::Client, rill_ws::Limits::default());
-            let mut pongs = Vec::new();
+            receiver.set_deflate(deflate);
+            let mut inflater = Inflater::new(vec![0u8; 1 << 15]);
+            let (mut pongs, mut compressed) = (Vec::new(), 0);
             let mut buf = [0u8; 7];
             loop {
                 let n = peer_read.read(&mut buf).await.unwrap_or(0);
                 if n == 0 {
-                    return pongs;
+                    return (pongs, compressed);
                 }
                 let mut pos = 0;
                 while pos < n {
@@ -401,8 +422,13 @@ async fn futures_dropped_at_any_await_point_leave_a_valid_frame_stream_with_ever
                         .receive(&mut buf[pos..n])
                         .expect("the server's byte stream is valid");
                     pos += received.consumed;
-                    if let Some(Decoded::Pong(payload)) = received.event {
-                        pongs.push(payload.to_vec());
+                    match received.event {
+                        Some(Decoded::Pong(payload)) => pongs.push(payload.to_vec()),
+                        Some(Decoded::Compressed(piece)) => {
+                            compressed += 1;
+                            inflate_checked(&mut inflater, piece.payload, piece.last)
+                        }
+                        _ => {}
                     }
                 }
                 tokio::task::yield_now().await;
@@ -422,7 +448,8 @@ async fn futures_dropped_at_any_await_point_leave_a_valid_frame_stream_with_ever
                             let len = rng.next(200) as usize;
                             drop(cancel_after(polls, chunks.send(&vec![6u8; len])).await);
                         }
-                        drop(cancel_after(polls, chunks.finish(b"end")).await);
+                        let last: &[u8] = if rng.next(2) == 0 { b"end" } else { b"" };
+                        drop(cancel_after(polls, chunks.finish(last)).await);
                     }
                 }
             }
@@ -436,16 +463,39 @@ async fn futures_dropped_at_any_await_point_leave_a_valid_frame_stream_with_ever
         drop(writer);
         drop(reader);
         drop(sending.await.unwrap());
-        let pongs = tokio::time::timeout(Duration::from_secs(5), checking)
+        let (pongs, compressed) = tokio::time::timeout(Duration::from_secs(5), checking)
             .await
             .expect("checker stalled")
             .unwrap();
+        assert_eq!(
+            compressed > 0,
+            deflate,
+            "seed {seed}: compressed frames iff agreed"
+        );
         assert!(!pongs.is_empty(), "seed {seed}: pings were answered");
         for pong in &pongs {
             assert!(
                 pings.contains(pong),
                 "seed {seed}: a pong carries exactly one ping's payload"
             );
+        }
+    }
+}
+
+/// Inflates a compressed piece the server sent; its bytes are what the server's sends carry.
+fn inflate_checked(inflater: &mut Inflater<Vec<u8>>, mut input: &[u8], last: bool) {
+    loop {
+        let step = inflater
+            .inflate(input, last, usize::MAX)
+            .expect("the server's compressed data is valid");
+        let output = &inflater.window()[step.start..step.end];
+        assert!(
+            output.iter().all(|b| b"\x05\x06end".contains(b)),
+            "inflated bytes the server never sent"
+        );
+        input = &input[step.consumed..];
+        if step.finished || (input.is_empty() && !last) {
+            return;
         }
     }
 }
