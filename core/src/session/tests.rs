@@ -188,6 +188,68 @@ fn a_control_frame_that_does_not_fit_waits_for_room_instead_of_splitting() {
 }
 
 #[test]
+fn an_empty_final_chunk_behind_an_owed_pong_waits_for_room_and_a_tiny_buffer_is_refused() {
+    // Uncompressed, the room check comes before every index into the write buffer: every pong size
+    // with every small buffer, after some data or none, and the last piece empty.
+    for len in MIN_WRITE_BUFFER..=170 {
+        for ping in 0..=125 {
+            for head in [0usize, 20] {
+                let mut server = End_::new(Role::Server, SessionConfig::default());
+                server.session.begin(MessageKind::Binary).unwrap();
+                let data = [b'd'; 20];
+                let placed = server.session.send_chunk(
+                    &mut server.write[..len],
+                    &[&data[..head]],
+                    0,
+                    false,
+                    T0,
+                );
+                assert_eq!(placed, Ok(head));
+                let mut frame = [0u8; 256];
+                let ping_frame = crate::connection::ControlFrame::ping(&[b'p'; 125][..ping]);
+                let n = Sender::client(3)
+                    .encode_control(&ping_frame.unwrap(), &mut frame)
+                    .unwrap();
+                server.read[..n].copy_from_slice(&frame[..n]);
+                server.session.handle_input(n, T0);
+                assert_eq!(server.session.poll_event(&mut server.read), Event::Ping);
+                let (mut wire, mut wire_len) = ([0u8; 8192], 0);
+                for round in 0.. {
+                    assert!(round < 4, "buffer {len} ping {ping}: no progress");
+                    let sent =
+                        server
+                            .session
+                            .send_chunk(&mut server.write[..len], &[b""], 0, true, T0);
+                    assert_eq!(sent, Ok(0), "buffer {len} ping {ping}");
+                    if !server.session.in_message() {
+                        break;
+                    }
+                    let write = &mut server.write[..len];
+                    while let Transmit::Write { start, end } =
+                        server.session.poll_transmit(write, T0)
+                    {
+                        wire[wire_len..wire_len + end - start].copy_from_slice(&write[start..end]);
+                        wire_len += end - start;
+                        server.session.wrote(end - start, T0);
+                    }
+                }
+            }
+        }
+    }
+    // A buffer too small for any frame is refused rather than waited on for ever.
+    let mut server = End_::new(Role::Server, SessionConfig::default());
+    server.session.begin(MessageKind::Binary).unwrap();
+    assert_eq!(
+        server
+            .session
+            .send_chunk(&mut server.write[..8], &[b"x"], 0, true, T0),
+        Err(SendError::BufferTooSmall {
+            needed: MIN_WRITE_BUFFER
+        })
+    );
+}
+
+#[test]
 fn keepalive_pings_then_idle_ends_the_connection_whatever_the_writer_does() {
     let config = SessionConfig {
         keepalive: Some(Duration::from_secs(2)),
