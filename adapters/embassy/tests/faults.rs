@@ -176,7 +176,9 @@ async fn a_message_too_large_for_the_message_buffer_fails_with_1009_and_nothing_
             assert!(
                 matches!(
                     later,
-                    Err(Error::Protocol(rill_ws::ProtocolError::MessageTooLarge { .. }))
+                    Err(Error::Protocol(
+                        rill_ws::ProtocolError::MessageTooLarge { .. }
+                    ))
                 ),
                 "no message after the failure: {later:?}"
             );

@@ -275,8 +275,8 @@ async fn embassy_client_talks_to_a_tokio_server() {
 
 #[tokio::test]
 async fn embassy_streams_envelopes_and_answers_resume_from_its_window() {
-    use rill_ws::streams::{EnvelopeKind, ReplayWindow};
     use rill_tokio::{StreamEvent, StreamReceiver};
+    use rill_ws::streams::{EnvelopeKind, ReplayWindow};
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}/", listener.local_addr().unwrap());
     let server = tokio::spawn(async move {
@@ -353,7 +353,10 @@ async fn embassy_streams_envelopes_and_answers_resume_from_its_window() {
                 panic!("replay")
             };
             assert_eq!(
-                rill_ws::streams::Envelope::decode(message).unwrap().0.sequence,
+                rill_ws::streams::Envelope::decode(message)
+                    .unwrap()
+                    .0
+                    .sequence,
                 expected
             );
         }

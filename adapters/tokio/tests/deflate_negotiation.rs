@@ -2,11 +2,11 @@
 //! `accept` (and the hyper/axum upgrade with feature `axum`), with the defaults, with either side
 //! configured without deflate (as `--no-deflate` does in the examples), and declined by the decision.
 
-use rill_ws::deflate::{DeflateConfig, DeflateParams};
 use rill_tokio::{
     accept, accept_with, connect_with_response, ClientOptions, Config, Decision, HandshakeResponse,
     Listener, Message,
 };
+use rill_ws::deflate::{DeflateConfig, DeflateParams};
 use std::future::Future;
 use std::time::Duration;
 

@@ -1,9 +1,9 @@
 //! The connection's life as the session runs it under rill-tokio: a vanished peer is dropped on time, a
 //! pong never waits for the application's next send, and cancelled futures never corrupt the byte stream.
 
+use rill_tokio::{accept, Config, Error, Listener, MessageKind, Timeout};
 use rill_ws::connection::{ControlFrame, Decoded};
 use rill_ws::{Receiver, Role, Sender};
-use rill_tokio::{accept, Config, Error, Listener, MessageKind, Timeout};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
