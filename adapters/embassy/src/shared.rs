@@ -62,9 +62,17 @@ pub struct Shared<'b, M: RawMutex, W> {
 }
 
 impl<'b, M: RawMutex, W: Write> Shared<'b, M, W> {
-    /// State for one connection: `io` is the stream's write half; `mask_seed` seeds a client's masking keys
-    /// (take it from the board's RNG; ignored for a server).
-    pub fn new(io: W, write_buf: &'b mut [u8], role: Role, mask_seed: u64, config: Config) -> Self {
+    /// State for one connection: `io` is the stream's write half; `mask_seed` keys a client's masking keys
+    /// (a ChaCha8 keystream, RFC 6455 section 5.3). For a client it must be 32 fresh bytes from the
+    /// board's hardware RNG for every connection, never a constant, a counter or a clock; a server masks
+    /// nothing and may pass zeros.
+    pub fn new(
+        io: W,
+        write_buf: &'b mut [u8],
+        role: Role,
+        mask_seed: [u8; 32],
+        config: Config,
+    ) -> Self {
         Shared {
             session: BlockingMutex::new(RefCell::new(Session::new(
                 role,

@@ -16,7 +16,7 @@ struct Peer {
 }
 
 fn peer(role: Role, params: DeflateParams, write_buf: usize, read_buf: usize) -> Peer {
-    let mut session = Session::new(role, rill_ws::SessionConfig::default(), 7, NOW);
+    let mut session = Session::new(role, rill_ws::SessionConfig::default(), [7; 32], NOW);
     session.set_deflate(Some(params), 0);
     Peer {
         session,
@@ -249,7 +249,7 @@ fn a_compression_bomb_fails_with_1009_after_bounded_output() {
             },
             ..rill_ws::SessionConfig::default()
         },
-        1,
+        [1; 32],
         NOW,
     );
     server.session.set_deflate(Some(agreed), 0);
@@ -400,7 +400,7 @@ fn poll_event_without_an_inflater_fails_a_compressed_message_with_1007() {
 fn owe_pong(peer: &mut Peer, payload: &[u8]) {
     let mut frame = [0u8; 256];
     let ping = rill_ws::connection::ControlFrame::ping(payload).unwrap();
-    let len = rill_ws::Sender::client(3)
+    let len = rill_ws::Sender::client([3; 32])
         .encode_control(&ping, &mut frame)
         .unwrap();
     peer.read_buf[..len].copy_from_slice(&frame[..len]);

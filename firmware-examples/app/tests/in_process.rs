@@ -138,7 +138,7 @@ fn firmware_server_and_client_over_embassy_net() {
 
 async fn clients(stack: Stack<'_>) {
     page(stack).await;
-    let summary = app::client::exchange(stack, SERVER, "10.0.0.1", "/echo", 0x5EED)
+    let summary = app::client::exchange(stack, SERVER, "10.0.0.1", "/echo", 0x5EED, [0x5E; 32])
         .await
         .expect("echo exchange");
     assert_eq!(

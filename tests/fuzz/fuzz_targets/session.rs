@@ -200,7 +200,7 @@ fuzz_target!(|data: &[u8]| {
         batch: None,
     };
     let mut driver = Driver {
-        session: Session::new(role, config, u64::from(*flags), Instant(0)),
+        session: Session::new(role, config, [*flags; 32], Instant(0)),
         read: vec![0; READ_BUFFERS[usize::from(flags >> 3) & 3]],
         write: vec![0; WRITE_BUFFERS[usize::from(flags >> 1) & 3]],
         now: Instant(0),
