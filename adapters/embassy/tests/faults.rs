@@ -713,3 +713,55 @@ fn every_ping_gets_its_pong_while_a_writer_on_another_thread_keeps_sending() {
         }));
     });
 }
+
+#[tokio::test]
+async fn timeouts_of_duration_max_mean_never_and_do_not_overflow_the_clock() {
+    // Issue 23: `Instant::now() + Duration::MAX` overflowed embassy-time's clock and panicked.
+    let (rx, tx, peer) = pipe(4096);
+    let (mut peer_rx, mut peer_tx) = tokio::io::split(peer);
+    let mut b = Buffers::new();
+    let shared =
+        Shared::<NoopRawMutex, _>::new(tx, &mut b.write, Role::Server, [0; 32], Config::default());
+    let (mut reader, mut writer) = halves(rx, &mut b.read, &mut b.message, &shared);
+    let (answered, go) = oneshot::channel();
+    let read = async { reader.recv().await.map(|m| format!("{m:?}")) };
+    let ping = async {
+        let rtt = writer.ping(core::time::Duration::MAX).await;
+        answered.send(()).unwrap();
+        rtt
+    };
+    let peer = async {
+        let (_, opcode, id) = read_frame(&mut peer_rx).await;
+        assert_eq!(opcode, PING);
+        let pong = client_frame(PONG, true, &id);
+        peer_tx.write_all(&pong).await.unwrap();
+        // The close only once the ping has its pong: it would end a ping still waiting.
+        go.await.unwrap();
+        let close = client_frame(CLOSE, true, &close_payload(1000, ""));
+        peer_tx.write_all(&close).await.unwrap();
+    };
+    let (read, rtt, ()) = bounded(async { tokio::join!(read, ping, peer) }).await;
+    assert!(rtt.is_ok(), "{rtt:?}");
+    assert!(read.unwrap().starts_with("Close"));
+
+    // The handshake's timeout too: a request that is not an upgrade is refused, not a panic.
+    let (ours, mut theirs) = tokio::io::duplex(4096);
+    let mut stream = FromTokio::new(ours);
+    let config = Config {
+        handshake_timeout: core::time::Duration::MAX,
+        ..Config::default()
+    };
+    theirs
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let accepted = bounded(rill_embassy::accept(
+        &mut stream,
+        &mut b.read,
+        &mut b.write,
+        &config,
+        |_| rill_embassy::Decision::accept(),
+    ))
+    .await;
+    assert!(matches!(accepted, Err(Error::Request(_))), "{accepted:?}");
+}
