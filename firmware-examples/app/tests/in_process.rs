@@ -17,8 +17,8 @@ use embassy_net::{IpEndpoint, Ipv4Address, Ipv4Cidr, Stack, StackResources, Stat
 use embassy_net_driver::{Capabilities, Driver, HardwareAddress, LinkState, RxToken, TxToken};
 use embassy_sync::blocking_mutex::raw::NoopRawMutex;
 use embassy_time::{with_timeout, Duration};
-use rill_ws::streams::{Envelope, EnvelopeKind};
 use rill_embassy::{ClientRequest, CloseCode, Error, Message, Reader, Role, Shared};
+use rill_ws::streams::{Envelope, EnvelopeKind};
 
 /// One direction of the cable: frames in flight and the waker of the stack that receives them.
 #[derive(Default)]

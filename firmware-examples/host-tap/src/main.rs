@@ -157,8 +157,7 @@ async fn main(spawner: Spawner) {
             // Masking keys must be unpredictable (RFC 6455 section 5.3): their seed comes from the OS.
             let mut mask_seed = [0u8; 32];
             rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut mask_seed);
-            app::client::exchange(stack, url.remote, url.authority, url.path, seed, mask_seed)
-                .await
+            app::client::exchange(stack, url.remote, url.authority, url.path, seed, mask_seed).await
         };
         match result {
             Ok(summary) => {
