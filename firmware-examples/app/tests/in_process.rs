@@ -204,7 +204,8 @@ async fn tokens(stack: Stack<'_>) {
     .expect("handshake");
     {
         let (r, w) = socket.split();
-        let shared = Shared::<NoopRawMutex, _>::new(w, &mut write_buf, Role::Client, [7; 32], config);
+        let shared =
+            Shared::<NoopRawMutex, _>::new(w, &mut write_buf, Role::Client, [7; 32], config);
         let mut reader = Reader::new(r, &mut read_buf, upgraded, &mut message_buf, &shared);
         receive_tokens(&mut reader).await;
     }
