@@ -15,7 +15,7 @@ use embassy_sync::blocking_mutex::raw::RawMutex;
 use embassy_sync::blocking_mutex::Mutex as BlockingMutex;
 use embassy_sync::mutex::{Mutex, MutexGuard};
 use embassy_sync::signal::Signal;
-use embassy_time::{with_deadline, Duration, TimeoutError, Timer, TICK_HZ};
+use embassy_time::{Duration, Timer, TICK_HZ};
 use embedded_io_async::Write;
 use rill_ws::session::MIN_WRITE_BUFFER;
 use rill_ws::{CloseCode, MessageKind, Role, SendError, Session, Transmit};
@@ -25,22 +25,17 @@ pub(crate) fn now() -> rill_ws::Instant {
     rill_ws::Instant(embassy_time::Instant::now().as_micros())
 }
 
-/// Runs `future` for at most `timeout`. A timeout the embassy clock cannot reach from now runs it without
-/// one: `Duration::MAX` means never (issue 23: `now + timeout` overflowed and panicked), and so does
-/// anything beyond about `u64::MAX / TICK_HZ` microseconds (213 days at 1 MHz ticks).
-pub(crate) async fn within<F: Future>(
-    timeout: core::time::Duration,
-    future: F,
-) -> Result<F::Output, TimeoutError> {
+/// The instant `timeout` from now, for `with_deadline`. One the embassy clock cannot reach is
+/// `Instant::MAX`, whose timer never fires: `Duration::MAX` means never (issue 23: `now + timeout`
+/// overflowed and panicked), and so does anything beyond about `u64::MAX / TICK_HZ` microseconds (213 days
+/// at 1 MHz ticks). A plain function, not an async wrapper: the awaited future stays the size it was.
+pub(crate) fn after(timeout: core::time::Duration) -> embassy_time::Instant {
     let micros = rill_ws::session::micros(timeout);
     // Up to this bound `Duration::from_micros` cannot overflow, whatever the tick rate and its rounding.
-    let at = (micros <= (u64::MAX - 1_000_000) / TICK_HZ)
+    (micros <= (u64::MAX - 1_000_000) / TICK_HZ)
         .then(|| embassy_time::Instant::now().checked_add(Duration::from_micros(micros)))
-        .flatten();
-    match at {
-        Some(at) => with_deadline(at, future).await,
-        None => Ok(future.await),
-    }
+        .flatten()
+        .unwrap_or(embassy_time::Instant::MAX)
 }
 
 /// A session deadline on the embassy clock, one tick late rather than early: `from_micros` rounds down,
