@@ -40,7 +40,7 @@ step interop bash scripts/interop.sh
 step docs-cluster bash scripts/docs-cluster-test.sh
 step browser env RILL_SCREENSHOT="$PWD/target/token_stream.png" bash scripts/browser-test.sh
 step fuzz bash scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
-step size-probe env SIZE_BUDGET=26987 RAM_BUDGET=1024 bash scripts/size-probe.sh
+step size-probe env SIZE_BUDGET=26987 RAM_BUDGET=1040 bash scripts/size-probe.sh
 step firmware-build bash scripts/firmware-build.sh
 step firmware-host-tap bash scripts/firmware-host-tap.sh
 step bench-build bash scripts/bench.sh --build-only

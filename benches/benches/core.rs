@@ -51,7 +51,7 @@ fn utf8(c: &mut Criterion) {
 
 fn decode_small_frames(c: &mut Criterion) {
     let mut group = c.benchmark_group("decode");
-    let mut sender = Sender::client(7);
+    let mut sender = Sender::client([7; 32]);
     let mut wire = Vec::new();
     let mut out = [0u8; 64];
     for _ in 0..1000 {
@@ -67,7 +67,8 @@ fn decode_small_frames(c: &mut Criterion) {
         b.iter(|| {
             input.copy_from_slice(&wire);
             // Decoded by the session, as the adapters drive it.
-            let mut session = Session::new(Role::Server, SessionConfig::default(), 0, Instant(0));
+            let mut session =
+                Session::new(Role::Server, SessionConfig::default(), [0; 32], Instant(0));
             session.handle_input(input.len(), Instant(0));
             let mut messages = 0;
             loop {

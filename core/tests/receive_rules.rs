@@ -206,7 +206,7 @@ fn session_output(session: &mut Session, write: &mut [u8]) -> (Vec<u8>, bool) {
 }
 
 fn server() -> Session {
-    Session::new(Role::Server, SessionConfig::default(), 0, Instant(0))
+    Session::new(Role::Server, SessionConfig::default(), [0; 32], Instant(0))
 }
 
 #[test]

@@ -39,7 +39,7 @@ fn message() -> impl Strategy<Value = Message> {
 
 /// Encodes `messages` as `role` would send them; returns the wire bytes and what the peer must see.
 fn encode(role: Role, messages: &[Message]) -> (Vec<u8>, Vec<Item>) {
-    let mut tx = Sender::new(role, 0x5EED);
+    let mut tx = Sender::new(role, [0x5E; 32]);
     let mut wire = Vec::new();
     let mut expected = Vec::new();
     let mut out = vec![0u8; 1024];

@@ -75,7 +75,7 @@ fn control_payloads_are_checked() {
 
 #[test]
 fn client_frames_are_masked_with_fresh_keys_and_decode_on_a_server() {
-    let mut tx = Sender::client(42);
+    let mut tx = Sender::client([42; 32]);
     let mut wire = vec![0u8; 64];
     let a = tx
         .message(MessageKind::Text, 5)
@@ -109,7 +109,7 @@ fn client_frames_are_masked_with_fresh_keys_and_decode_on_a_server() {
 
 #[test]
 fn payload_masker_masks_in_pieces() {
-    let mut tx = Sender::client(7);
+    let mut tx = Sender::client([7; 32]);
     let head = tx.message(MessageKind::Binary, 10).unwrap();
     let mut whole = [0u8; 32];
     let len = head.encode(b"0123456789", &mut whole).unwrap();

@@ -29,9 +29,18 @@ impl<S: Read + Write + Timeouts> WebSocket<S> {
         protocol: Option<String>,
         deflate: Option<rill_ws::deflate::DeflateParams>,
     ) -> Result<Self, Error> {
-        let mut seed = [0u8; 8];
-        getrandom::fill(&mut seed).map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
-        let (origin, seed) = (std::time::Instant::now(), u64::from_le_bytes(seed));
+        // RFC 6455 section 5.3: a client's masking keys come from a strong source of entropy, so without
+        // one it fails (an I/O error of kind `Other`) rather than masking predictably. A server masks
+        // nothing and needs none.
+        let mut seed = [0u8; 32];
+        if role == Role::Client {
+            getrandom::fill(&mut seed).map_err(|e| {
+                Error::Io(std::io::Error::other(format!(
+                    "no OS entropy for the WebSocket masking keys: {e}"
+                )))
+            })?;
+        }
+        let origin = std::time::Instant::now();
         let mut session = Session::new(role, config.session, seed, rill_ws::Instant(0));
         session.set_deflate(deflate, config.deflate.map_or(0, |d| d.compress_threshold));
         let early_len = early.len();

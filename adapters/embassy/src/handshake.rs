@@ -1,8 +1,8 @@
 //! Opening handshakes over one `embedded-io-async` stream, before it is split into halves.
 
-use crate::shared::ticks;
+use crate::shared::after;
 use crate::{Config, Error, Timeout};
-use embassy_time::with_timeout;
+use embassy_time::with_deadline;
 use embedded_io_async::{Read, Write};
 use rill_ws::deflate::DeflateParams;
 use rill_ws::handshake::client::{parse_response, ClientRequest};
@@ -95,7 +95,7 @@ where
             };
         }
     };
-    with_timeout(ticks(config.handshake_timeout), handshake)
+    with_deadline(after(config.handshake_timeout), handshake)
         .await
         .map_err(|_| Error::Timeout(Timeout::Handshake))?
 }
@@ -145,7 +145,7 @@ pub async fn connect<S: Read + Write>(
             }
         }
     };
-    with_timeout(ticks(config.handshake_timeout), handshake)
+    with_deadline(after(config.handshake_timeout), handshake)
         .await
         .map_err(|_| Error::Timeout(Timeout::Handshake))?
 }

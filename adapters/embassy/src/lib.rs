@@ -10,7 +10,7 @@
 //! // After `socket.accept(80).await`, with buffers the firmware owns:
 //! let upgraded = rill_embassy::accept(&mut socket, &mut read_buf, &mut write_buf, &config, |_| Decision::accept()).await?;
 //! let (rx, tx) = socket.split();
-//! let shared = Shared::<NoopRawMutex, _>::new(tx, &mut write_buf, Role::Server, 0, config);
+//! let shared = Shared::<NoopRawMutex, _>::new(tx, &mut write_buf, Role::Server, [0; 32], config);
 //! let mut reader = Reader::new(rx, &mut read_buf, upgraded, &mut [], &shared);
 //! let mut writer = Writer::new(&shared);
 //! while let Ok(Some(piece)) = reader.recv_piece().await {

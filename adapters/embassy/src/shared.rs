@@ -25,9 +25,17 @@ pub(crate) fn now() -> rill_ws::Instant {
     rill_ws::Instant(embassy_time::Instant::now().as_micros())
 }
 
-/// `duration` on the embassy clock (microseconds, like the session's instants).
-pub(crate) fn ticks(duration: core::time::Duration) -> Duration {
-    Duration::from_micros(rill_ws::session::micros(duration))
+/// The instant `timeout` from now, for `with_deadline`. One the embassy clock cannot reach is
+/// `Instant::MAX`, whose timer never fires: `Duration::MAX` means never (issue 23: `now + timeout`
+/// overflowed and panicked), and so does anything beyond about `u64::MAX / TICK_HZ` microseconds (213 days
+/// at 1 MHz ticks). A plain function, not an async wrapper: the awaited future stays the size it was.
+pub(crate) fn after(timeout: core::time::Duration) -> embassy_time::Instant {
+    let micros = rill_ws::session::micros(timeout);
+    // Up to this bound `Duration::from_micros` cannot overflow, whatever the tick rate and its rounding.
+    (micros <= (u64::MAX - 1_000_000) / TICK_HZ)
+        .then(|| embassy_time::Instant::now().checked_add(Duration::from_micros(micros)))
+        .flatten()
+        .unwrap_or(embassy_time::Instant::MAX)
 }
 
 /// A session deadline on the embassy clock, one tick late rather than early: `from_micros` rounds down,
@@ -87,9 +95,17 @@ pub struct Shared<'b, M: RawMutex, W> {
 }
 
 impl<'b, M: RawMutex, W: Write> Shared<'b, M, W> {
-    /// State for one connection: `io` is the stream's write half; `mask_seed` seeds a client's masking keys
-    /// (take it from the board's RNG; ignored for a server).
-    pub fn new(io: W, write_buf: &'b mut [u8], role: Role, mask_seed: u64, config: Config) -> Self {
+    /// State for one connection: `io` is the stream's write half; `mask_seed` keys a client's masking keys
+    /// (a ChaCha8 keystream, RFC 6455 section 5.3). For a client it must be 32 fresh bytes from the
+    /// board's hardware RNG for every connection, never a constant, a counter or a clock; a server masks
+    /// nothing and may pass zeros.
+    pub fn new(
+        io: W,
+        write_buf: &'b mut [u8],
+        role: Role,
+        mask_seed: [u8; 32],
+        config: Config,
+    ) -> Self {
         Shared {
             session: BlockingMutex::new(RefCell::new(Session::new(
                 role,

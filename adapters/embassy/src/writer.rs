@@ -3,11 +3,11 @@
 //! Every frame is placed whole in the write buffer by the session before any byte of it is written, so a
 //! cancelled send never leaves half a frame on the wire: the rest goes out with the next write.
 
-use crate::shared::{now, ticks, Shared};
+use crate::shared::{after, now, Shared};
 use crate::{Error, Timeout};
 use core::time::Duration;
 use embassy_sync::blocking_mutex::raw::RawMutex;
-use embassy_time::with_timeout;
+use embassy_time::with_deadline;
 use embedded_io_async::Write;
 use rill_ws::streams::{Envelope, EnvelopeKind, ReplayWindow, Resumption};
 use rill_ws::{CloseCode, MessageKind, Piece, SendError};
@@ -105,7 +105,7 @@ impl<'s, 'b, M: RawMutex, W: Write> Writer<'s, 'b, M, W> {
                 }
             }
         };
-        with_timeout(ticks(timeout), answered)
+        with_deadline(after(timeout), answered)
             .await
             .map_err(|_| Error::Timeout(Timeout::Ping))??;
         Ok(shared.with(|s| s.rtt(id)).unwrap_or_default())

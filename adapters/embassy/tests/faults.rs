@@ -149,7 +149,7 @@ async fn a_message_too_large_for_the_message_buffer_fails_with_1009_and_nothing_
     let (rx, tx, mut peer) = pipe(4096);
     let mut b = Buffers::new();
     let shared =
-        Shared::<NoopRawMutex, _>::new(tx, &mut b.write, Role::Server, 0, Config::default());
+        Shared::<NoopRawMutex, _>::new(tx, &mut b.write, Role::Server, [0; 32], Config::default());
     let (mut reader, _writer) = halves(rx, &mut b.read, &mut b.message, &shared);
     bounded(async {
         // Ten bytes in two fragments into an 8-byte message buffer, then a message that would fit.
@@ -192,7 +192,7 @@ async fn with_no_message_buffer_a_fragmented_message_never_comes_back_as_empty_t
     let (rx, tx, mut peer) = pipe(4096);
     let mut b = Buffers::new();
     let shared =
-        Shared::<NoopRawMutex, _>::new(tx, &mut b.write, Role::Server, 0, Config::default());
+        Shared::<NoopRawMutex, _>::new(tx, &mut b.write, Role::Server, [0; 32], Config::default());
     let (mut reader, _writer) = halves(rx, &mut b.read, &mut [], &shared);
     bounded(async {
         // A message that arrives in one piece needs no message buffer.
@@ -230,7 +230,7 @@ async fn a_pong_goes_out_while_the_writer_is_between_chunks() {
     let (mut peer_rx, mut peer_tx) = tokio::io::split(peer);
     let mut b = Buffers::new();
     let shared =
-        Shared::<NoopRawMutex, _>::new(tx, &mut b.write, Role::Server, 0, Config::default());
+        Shared::<NoopRawMutex, _>::new(tx, &mut b.write, Role::Server, [0; 32], Config::default());
     let (mut reader, mut writer) = halves(rx, &mut b.read, &mut b.message, &shared);
     let (go, resume) = oneshot::channel();
     let write = async {
@@ -275,7 +275,7 @@ async fn a_pong_queued_while_the_writer_holds_the_write_side_is_never_stranded()
     let (mut peer_rx, mut peer_tx) = tokio::io::split(peer);
     let mut b = Buffers::new();
     let shared =
-        Shared::<NoopRawMutex, _>::new(tx, &mut b.write, Role::Server, 0, Config::default());
+        Shared::<NoopRawMutex, _>::new(tx, &mut b.write, Role::Server, [0; 32], Config::default());
     let (mut reader, mut writer) = halves(rx, &mut b.read, &mut b.message, &shared);
     let (pinged, ping_seen) = oneshot::channel();
     let message = vec![7u8; 4096];
@@ -316,7 +316,7 @@ async fn a_client_lingers_after_a_protocol_error_until_the_server_ends_tcp() {
     let (rx, tx, mut peer) = pipe(4096);
     let mut b = Buffers::new();
     let shared =
-        Shared::<NoopRawMutex, _>::new(tx, &mut b.write, Role::Client, 9, Config::default());
+        Shared::<NoopRawMutex, _>::new(tx, &mut b.write, Role::Client, [9; 32], Config::default());
     let (mut reader, _writer) = halves(rx, &mut b.read, &mut b.message, &shared);
     let server_ended = &Cell::new(false);
     let read = async {
@@ -358,7 +358,7 @@ async fn lingering_ends_at_the_close_timeout_when_the_peer_never_ends_tcp() {
         close_timeout: core::time::Duration::from_millis(300),
         ..Config::default()
     };
-    let shared = Shared::<NoopRawMutex, _>::new(tx, &mut b.write, Role::Client, 9, config);
+    let shared = Shared::<NoopRawMutex, _>::new(tx, &mut b.write, Role::Client, [9; 32], config);
     let (mut reader, _writer) = halves(rx, &mut b.read, &mut b.message, &shared);
     bounded(async {
         peer.write_all(&frame(TEXT, true, b"x", true))
@@ -389,7 +389,7 @@ async fn a_server_sends_its_close_frame_before_reporting_a_protocol_error() {
     let (rx, tx, mut peer) = pipe(4096);
     let mut b = Buffers::new();
     let shared =
-        Shared::<NoopRawMutex, _>::new(tx, &mut b.write, Role::Server, 0, Config::default());
+        Shared::<NoopRawMutex, _>::new(tx, &mut b.write, Role::Server, [0; 32], Config::default());
     let (mut reader, writer) = halves(rx, &mut b.read, &mut b.message, &shared);
     let start = Instant::now();
     let result = bounded(async {
@@ -428,7 +428,7 @@ async fn the_peers_close_is_answered_and_a_client_lingers_until_the_servers_fin(
     let (rx, tx, mut peer) = pipe(4096);
     let mut b = Buffers::new();
     let shared =
-        Shared::<NoopRawMutex, _>::new(tx, &mut b.write, Role::Client, 9, Config::default());
+        Shared::<NoopRawMutex, _>::new(tx, &mut b.write, Role::Client, [9; 32], Config::default());
     let (mut reader, mut writer) = halves(rx, &mut b.read, &mut b.message, &shared);
     let server_ended = &Cell::new(false);
     let read = async {
@@ -465,7 +465,7 @@ async fn the_peers_close_is_answered_and_a_client_lingers_until_the_servers_fin(
 async fn stalled_peer(config: Config, expected: Timeout, bound: std::time::Duration) {
     let (rx, tx, peer) = pipe(4096);
     let mut b = Buffers::new();
-    let shared = Shared::<NoopRawMutex, _>::new(tx, &mut b.write, Role::Server, 0, config);
+    let shared = Shared::<NoopRawMutex, _>::new(tx, &mut b.write, Role::Server, [0; 32], config);
     let (mut reader, mut writer) = halves(rx, &mut b.read, &mut b.message, &shared);
     let start = Instant::now();
     let write = async {
@@ -523,7 +523,7 @@ async fn keepalive_pings_a_silent_peer_and_ping_measures_the_round_trip() {
         keepalive: Some(core::time::Duration::from_millis(100)),
         ..Config::default()
     };
-    let shared = Shared::<NoopRawMutex, _>::new(tx, &mut b.write, Role::Server, 0, config);
+    let shared = Shared::<NoopRawMutex, _>::new(tx, &mut b.write, Role::Server, [0; 32], config);
     let (mut reader, mut writer) = halves(rx, &mut b.read, &mut b.message, &shared);
     let (keepalive_seen, go) = oneshot::channel();
     let read = async { reader.recv().await.map(|m| format!("{m:?}")) };
@@ -565,7 +565,7 @@ async fn a_ping_waiting_for_its_pong_ends_when_the_peer_closes_instead() {
     let (mut peer_rx, mut peer_tx) = tokio::io::split(peer);
     let mut b = Buffers::new();
     let shared =
-        Shared::<NoopRawMutex, _>::new(tx, &mut b.write, Role::Server, 0, Config::default());
+        Shared::<NoopRawMutex, _>::new(tx, &mut b.write, Role::Server, [0; 32], Config::default());
     let (mut reader, mut writer) = halves(rx, &mut b.read, &mut b.message, &shared);
     let start = Instant::now();
     let read = async { reader.recv().await.map(|m| format!("{m:?}")) };
@@ -592,7 +592,7 @@ async fn a_recv_cancelled_in_the_middle_of_a_message_loses_nothing() {
     let (rx, tx, mut peer) = pipe(4096);
     let mut b = Buffers::new();
     let shared =
-        Shared::<NoopRawMutex, _>::new(tx, &mut b.write, Role::Server, 0, Config::default());
+        Shared::<NoopRawMutex, _>::new(tx, &mut b.write, Role::Server, [0; 32], Config::default());
     let (mut reader, _writer) = halves(rx, &mut b.read, &mut b.message, &shared);
     bounded(async {
         peer.write_all(&client_frame(TEXT, false, b"0123"))
@@ -629,7 +629,7 @@ async fn frames_that_came_with_the_handshake_are_read_first() {
         deflate: None,
     };
     let shared =
-        Shared::<NoopRawMutex, _>::new(tx, &mut b.write, Role::Server, 0, Config::default());
+        Shared::<NoopRawMutex, _>::new(tx, &mut b.write, Role::Server, [0; 32], Config::default());
     let mut reader = Reader::new(rx, &mut b.read, upgraded, &mut b.message, &shared);
     bounded(async {
         assert_eq!(reader.recv().await.unwrap(), Message::Text("early"));
@@ -661,7 +661,7 @@ fn every_ping_gets_its_pong_while_a_writer_on_another_thread_keeps_sending() {
         tx,
         &mut b.write,
         Role::Server,
-        0,
+        [0; 32],
         Config::default(),
     );
     let upgraded = Upgraded {
@@ -723,7 +723,7 @@ async fn the_rest_of_a_frame_whose_send_was_dropped_leaves_without_another_call(
     let (mut peer_rx, _peer_tx) = tokio::io::split(peer);
     let mut b = Buffers::new();
     let shared =
-        Shared::<NoopRawMutex, _>::new(tx, &mut b.write, Role::Server, 0, Config::default());
+        Shared::<NoopRawMutex, _>::new(tx, &mut b.write, Role::Server, [0; 32], Config::default());
     let (mut reader, mut writer) = halves(rx, &mut b.read, &mut b.message, &shared);
     let message = vec![7u8; 400];
     let (given_up, dropped) = oneshot::channel();
@@ -750,4 +750,56 @@ async fn the_rest_of_a_frame_whose_send_was_dropped_leaves_without_another_call(
         }
     })
     .await;
+}
+
+#[tokio::test]
+async fn timeouts_of_duration_max_mean_never_and_do_not_overflow_the_clock() {
+    // Issue 23: `Instant::now() + Duration::MAX` overflowed embassy-time's clock and panicked.
+    let (rx, tx, peer) = pipe(4096);
+    let (mut peer_rx, mut peer_tx) = tokio::io::split(peer);
+    let mut b = Buffers::new();
+    let shared =
+        Shared::<NoopRawMutex, _>::new(tx, &mut b.write, Role::Server, [0; 32], Config::default());
+    let (mut reader, mut writer) = halves(rx, &mut b.read, &mut b.message, &shared);
+    let (answered, go) = oneshot::channel();
+    let read = async { reader.recv().await.map(|m| format!("{m:?}")) };
+    let ping = async {
+        let rtt = writer.ping(core::time::Duration::MAX).await;
+        answered.send(()).unwrap();
+        rtt
+    };
+    let peer = async {
+        let (_, opcode, id) = read_frame(&mut peer_rx).await;
+        assert_eq!(opcode, PING);
+        let pong = client_frame(PONG, true, &id);
+        peer_tx.write_all(&pong).await.unwrap();
+        // The close only once the ping has its pong: it would end a ping still waiting.
+        go.await.unwrap();
+        let close = client_frame(CLOSE, true, &close_payload(1000, ""));
+        peer_tx.write_all(&close).await.unwrap();
+    };
+    let (read, rtt, ()) = bounded(async { tokio::join!(read, ping, peer) }).await;
+    assert!(rtt.is_ok(), "{rtt:?}");
+    assert!(read.unwrap().starts_with("Close"));
+
+    // The handshake's timeout too: a request that is not an upgrade is refused, not a panic.
+    let (ours, mut theirs) = tokio::io::duplex(4096);
+    let mut stream = FromTokio::new(ours);
+    let config = Config {
+        handshake_timeout: core::time::Duration::MAX,
+        ..Config::default()
+    };
+    theirs
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let accepted = bounded(rill_embassy::accept(
+        &mut stream,
+        &mut b.read,
+        &mut b.write,
+        &config,
+        |_| rill_embassy::Decision::accept(),
+    ))
+    .await;
+    assert!(matches!(accepted, Err(Error::Request(_))), "{accepted:?}");
 }

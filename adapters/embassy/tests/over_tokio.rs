@@ -57,7 +57,7 @@ async fn embassy_echo_server(
         joined.tx,
         &mut write_buf,
         Role::Server,
-        0,
+        [0; 32],
         config,
     );
     assert_eq!(upgraded.deflate.is_some(), config.deflate.is_some());
@@ -243,8 +243,13 @@ async fn embassy_client_talks_to_a_tokio_server() {
         .await
         .unwrap();
         assert_eq!(protocol, Some(1));
-        let shared =
-            Shared::<NoopRawMutex, _>::new(joined.tx, &mut write_buf, Role::Client, 0x5EED, config);
+        let shared = Shared::<NoopRawMutex, _>::new(
+            joined.tx,
+            &mut write_buf,
+            Role::Client,
+            [0x5E; 32],
+            config,
+        );
         let mut reader = Reader::new(rx, &mut read_buf, upgraded, &mut message_buf, &shared);
         let mut writer = Writer::new(&shared);
         writer.send_text("from the board").await.unwrap();
@@ -295,7 +300,7 @@ async fn embassy_streams_envelopes_and_answers_resume_from_its_window() {
             joined.tx,
             &mut write_buf,
             Role::Server,
-            0,
+            [0; 32],
             config,
         );
         let mut reader = Reader::new(rx, &mut read_buf, upgraded, &mut [], &shared);

@@ -105,15 +105,7 @@ where
         tokio::time::timeout(config.handshake_timeout, handshake)
             .await
             .map_err(|_| Error::Timeout(Timeout::Handshake))??;
-    Ok(WebSocket::new(
-        stream,
-        Role::Server,
-        config,
-        buf,
-        start,
-        protocol,
-        deflate,
-    ))
+    WebSocket::new(stream, Role::Server, config, buf, start, protocol, deflate)
 }
 
 /// An upgrade request as owned data, for decisions that outlive the read buffer ([`accept_with_async`]).
@@ -517,7 +509,7 @@ pub async fn client_handshake_with_response<S: AsyncRead + AsyncWrite + Unpin>(
     let protocol = response.protocol.clone();
     let deflate = response.deflate;
     Ok((
-        WebSocket::new(stream, Role::Client, config, buf, start, protocol, deflate),
+        WebSocket::new(stream, Role::Client, config, buf, start, protocol, deflate)?,
         response,
     ))
 }

@@ -304,12 +304,14 @@ impl<S> WriteSide<S> {
 }
 
 impl<S: AsyncWrite> Shared<S> {
-    pub(crate) fn new(io: WriteHalf<S>, role: rill_ws::Role, config: Config) -> Arc<Self> {
-        let mut seed = [0u8; 8];
-        // Without OS entropy a client still works; its masking keys are then merely less unpredictable.
-        let _ = getrandom::fill(&mut seed);
+    pub(crate) fn new(
+        io: WriteHalf<S>,
+        role: rill_ws::Role,
+        seed: [u8; 32],
+        config: Config,
+    ) -> Arc<Self> {
         let origin = tokio::time::Instant::now();
-        let session = Session::new(role, config.session(), u64::from_ne_bytes(seed), Instant(0));
+        let session = Session::new(role, config.session(), seed, Instant(0));
         Arc::new(Shared {
             state: Mutex::new(State {
                 session,

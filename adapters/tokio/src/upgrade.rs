@@ -101,7 +101,7 @@ impl Upgrading {
             .map_err(|_| Error::Timeout(Timeout::Handshake))?
             .map_err(|e| Error::Io(std::io::Error::other(format!("hyper upgrade failed: {e}"))))?;
         let buf = Vec::with_capacity(self.config.read_buffer);
-        Ok(WebSocket::new(
+        WebSocket::new(
             TokioIo::new(upgraded),
             Role::Server,
             self.config,
@@ -109,7 +109,7 @@ impl Upgrading {
             0,
             self.protocol,
             self.deflate,
-        ))
+        )
     }
 }
 

@@ -17,7 +17,8 @@ pub struct WebSocket<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
-    /// Wraps a stream whose handshake is done; `buf[start..]` holds bytes that followed it.
+    /// Wraps a stream whose handshake is done; `buf[start..]` holds bytes that followed it. A client fails
+    /// when the OS has no entropy for its masking keys' seed.
     pub(crate) fn new(
         stream: S,
         role: Role,
@@ -26,16 +27,21 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
         start: usize,
         protocol: Option<String>,
         deflate: Option<rill_ws::deflate::DeflateParams>,
-    ) -> Self {
+    ) -> Result<Self, Error> {
+        // A server masks nothing, so it needs no entropy.
+        let seed = match role {
+            Role::Client => mask_seed()?,
+            Role::Server => [0; 32],
+        };
         let (read, write) = tokio::io::split(stream);
-        let shared = Shared::new(write, role, config);
+        let shared = Shared::new(write, role, seed, config);
         let threshold = config.deflate.map_or(0, |d| d.compress_threshold);
         shared.with(|session| session.set_deflate(deflate, threshold));
-        WebSocket {
+        Ok(WebSocket {
             reader: Reader::new(read, buf, start, shared.clone()),
             writer: Writer::new(shared),
             protocol,
-        }
+        })
     }
 
     /// Splits into halves that can be used from different tasks.
@@ -91,4 +97,17 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
             }
         }
     }
+}
+
+/// A fresh seed for one connection's masking keys, from the OS. RFC 6455 section 5.3 wants the keys from a
+/// strong source of entropy, so without it the connection fails (an I/O error of kind `Other`) rather than
+/// masking with predictable keys.
+pub(crate) fn mask_seed() -> Result<[u8; 32], Error> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| {
+        Error::Io(std::io::Error::other(format!(
+            "no OS entropy for the WebSocket masking keys: {e}"
+        )))
+    })?;
+    Ok(seed)
 }

@@ -102,7 +102,7 @@ async fn the_idle_timeout_runs_from_the_last_frame_while_traffic_keeps_moving_it
     });
     peer.write_all(UPGRADE).await.unwrap();
     read_upgrade_response(&mut peer).await;
-    let mut sender = Sender::client(1);
+    let mut sender = Sender::client([1; 32]);
     let mut last = tokio::time::Instant::now();
     // Five frames 200 ms apart: each arrives before the deadline the previous one set.
     for _ in 0..5 {
@@ -147,7 +147,7 @@ async fn a_write_timeout_drops_a_peer_that_stops_reading_even_while_it_keeps_sen
     peer.write_all(UPGRADE).await.unwrap();
     read_upgrade_response(&mut peer).await;
     // The peer keeps the connection alive with pings but never reads again.
-    let mut sender = Sender::client(1);
+    let mut sender = Sender::client([1; 32]);
     let feeding = tokio::spawn(async move {
         loop {
             let ping = client_frame(&mut sender, &ControlFrame::ping(b"alive").unwrap());
@@ -253,7 +253,7 @@ async fn a_pong_queued_while_the_writer_holds_the_socket_leaves_before_the_write
     });
     waiting.notified().await;
     // Meanwhile the peer pings; the reader queues the pong but cannot take the write side.
-    let mut sender = Sender::client(9);
+    let mut sender = Sender::client([9; 32]);
     peer.write_all(&client_frame(
         &mut sender,
         &ControlFrame::ping(b"now").unwrap(),
@@ -292,7 +292,7 @@ async fn a_send_waits_while_the_reader_writes_a_pong_and_leaves_after_it() {
     let (mut reader, mut writer) = ws.split();
     let reading = tokio::spawn(async move { while reader.recv().await.is_ok() {} });
     // The peer pings; the reader takes the write side for the pong and is stuck in the write.
-    let mut sender = Sender::client(9);
+    let mut sender = Sender::client([9; 32]);
     let ping = client_frame(&mut sender, &ControlFrame::ping(b"now").unwrap());
     peer.write_all(&ping).await.unwrap();
     waiting.notified().await;
@@ -392,7 +392,7 @@ async fn cancel_everywhere(deflate: bool) {
         let pings: Vec<Vec<u8>> = (0..20).map(|i| vec![i as u8; 1 + (i * 7) % 125]).collect();
         let sent_pings = pings.clone();
         let sending = tokio::spawn(async move {
-            let mut sender = Sender::client(seed);
+            let mut sender = Sender::client([seed as u8; 32]);
             for ping in &sent_pings {
                 let frame = client_frame(&mut sender, &ControlFrame::ping(ping).unwrap());
                 peer_write.write_all(&frame).await.unwrap();

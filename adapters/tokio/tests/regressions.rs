@@ -306,7 +306,9 @@ async fn recv_refuses_a_single_piece_message_over_max_message() {
 /// A masked frame from the raw peer (a client).
 fn client_frame(frame: &ControlFrame) -> Vec<u8> {
     let mut out = vec![0u8; 256];
-    let len = Sender::client(9).encode_control(frame, &mut out).unwrap();
+    let len = Sender::client([9; 32])
+        .encode_control(frame, &mut out)
+        .unwrap();
     out.truncate(len);
     out
 }

@@ -16,7 +16,7 @@ struct Peer {
 }
 
 fn peer(role: Role, params: DeflateParams, write_buf: usize, read_buf: usize) -> Peer {
-    let mut session = Session::new(role, rill_ws::SessionConfig::default(), 7, NOW);
+    let mut session = Session::new(role, rill_ws::SessionConfig::default(), [7; 32], NOW);
     session.set_deflate(Some(params), 0);
     Peer {
         session,
@@ -110,6 +110,8 @@ fn receive(
                         messages.push(current.take().unwrap());
                     }
                 }
+                // A pong answers a ping the test sent for it; the messages are what is compared.
+                Event::Pong(_) => {}
                 other => return (messages, Some(other)),
             }
         }
@@ -247,7 +249,7 @@ fn a_compression_bomb_fails_with_1009_after_bounded_output() {
             },
             ..rill_ws::SessionConfig::default()
         },
-        1,
+        [1; 32],
         NOW,
     );
     server.session.set_deflate(Some(agreed), 0);
@@ -392,4 +394,88 @@ fn poll_event_without_an_inflater_fails_a_compressed_message_with_1007() {
     let mut out = Vec::new();
     drain(&mut server, &mut out);
     assert_eq!(&out[..4], &[0x88, 0x02, 0x03, 0xef], "close 1007 goes out");
+}
+
+/// Hands `peer` a ping with `payload` from the other end, so a pong is owed.
+fn owe_pong(peer: &mut Peer, payload: &[u8]) {
+    let mut frame = [0u8; 256];
+    let ping = rill_ws::connection::ControlFrame::ping(payload).unwrap();
+    let len = rill_ws::Sender::client([3; 32])
+        .encode_control(&ping, &mut frame)
+        .unwrap();
+    peer.read_buf[..len].copy_from_slice(&frame[..len]);
+    peer.session.handle_input(len, NOW);
+    loop {
+        match peer
+            .session
+            .poll_event_with(&mut peer.read_buf, Some(&mut peer.inflater))
+        {
+            Event::Ping => {}
+            Event::NeedInput => return,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn an_empty_final_piece_of_a_compressed_message_waits_for_room_behind_an_owed_pong() {
+    // An owed pong placed first can leave fewer bytes than the frame header, the held-back output and
+    // the deflater's empty sync flush need: the step must wait for the buffer to be written out (issue
+    // 23: it indexed past the buffer). Every pong size and small buffer, with and without earlier data.
+    let agreed = params(15, 15, false);
+    // Each pong size leaves a different number of bytes free, so a few buffer sizes cover every case.
+    let min = rill_ws::session::MIN_WRITE_BUFFER;
+    for write_buf in [min, min + 1, min + 11, 170] {
+        for ping in 0..=125 {
+            for head in [&b""[..], b"hello, compressed world"] {
+                let mut server = peer(Role::Server, agreed, write_buf, 256);
+                let mut client = peer(Role::Client, agreed, 256, 256);
+                let mut wire = Vec::new();
+                server.session.begin(MessageKind::Text).unwrap();
+                if !head.is_empty() {
+                    let placed = server
+                        .session
+                        .send_chunk_with(
+                            &mut server.write_buf,
+                            &[head],
+                            0,
+                            false,
+                            NOW,
+                            server.deflater.as_mut(),
+                        )
+                        .unwrap();
+                    assert_eq!(placed, head.len());
+                }
+                owe_pong(&mut server, &vec![b'p'; ping]);
+                // The empty final piece (`Chunks::finish(b"")`, or a relayed empty final continuation).
+                for round in 0.. {
+                    assert!(round < 4, "buffer {write_buf} ping {ping}: no progress");
+                    server
+                        .session
+                        .send_chunk_with(
+                            &mut server.write_buf,
+                            &[b""],
+                            0,
+                            true,
+                            NOW,
+                            server.deflater.as_mut(),
+                        )
+                        .unwrap_or_else(|e| {
+                            panic!(
+                                "buffer {write_buf} ping {ping} head {} round {round}: {e:?}",
+                                head.len()
+                            )
+                        });
+                    server.session.flush();
+                    drain(&mut server, &mut wire);
+                    if !server.session.in_message() {
+                        break;
+                    }
+                }
+                let (messages, end) = receive(&mut client, &wire, 256);
+                assert_eq!(end, None, "buffer {write_buf} ping {ping}");
+                assert_eq!(messages, vec![(MessageKind::Text, head.to_vec())]);
+            }
+        }
+    }
 }

@@ -3,6 +3,7 @@
 //!
 //! These are the codec layers; [`crate::Session`] combines them with the rest of a connection's life.
 
+mod chacha;
 mod control;
 mod receiver;
 mod sender;

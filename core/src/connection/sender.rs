@@ -5,7 +5,7 @@
 //! after a close frame. It produces headers only, so a payload can be written straight from flash, a generator
 //! or the application's buffer without passing through connection-owned storage.
 
-use super::{ControlFrame, MessageKind, Role};
+use super::{chacha, ControlFrame, MessageKind, Role};
 use crate::error::SendError;
 use crate::frame::{apply_mask, FrameHeader, OpCode, MAX_HEADER_LEN};
 
@@ -79,20 +79,57 @@ impl PayloadMasker {
     }
 }
 
-/// Masking keys for a client: a small PRNG (wyrand) seeded by the adapter from the platform's entropy source,
-/// since the core has no RNG of its own.
-#[derive(Clone, Copy, Debug)]
-struct MaskKeys(u64);
+/// ChaCha8 (4 double rounds): ample margin for masking keys (the best known attacks reach 7 rounds), at
+/// two fifths of ChaCha20's cost per key.
+const DOUBLE_ROUNDS: usize = 4;
+
+/// A client's masking keys: the ChaCha8 keystream under a 32-byte seed from the platform's entropy source
+/// (RFC 6455 section 5.3), one 4-byte word per frame. Only the key and a counter are kept, not a block of
+/// output: the block is computed again for each key (cheap next to a frame), so a session, a server's too,
+/// carries no 64-byte buffer.
+#[derive(Clone, Copy)]
+struct MaskKeys {
+    key: [u32; 8],
+    /// Keys drawn so far: keystream block `drawn / 16`, word `drawn % 16`.
+    drawn: u32,
+}
 
 impl MaskKeys {
+    const fn new(seed: [u8; 32]) -> Self {
+        let mut key = [0u32; 8];
+        let mut i = 0;
+        while i < 8 {
+            let at = 4 * i;
+            key[i] = u32::from_le_bytes([seed[at], seed[at + 1], seed[at + 2], seed[at + 3]]);
+            i += 1;
+        }
+        MaskKeys { key, drawn: 0 }
+    }
+
     fn next(&mut self) -> [u8; 4] {
-        self.0 = self.0.wrapping_add(0xA076_1D64_78BD_642F);
-        let mixed = u128::from(self.0) * u128::from(self.0 ^ 0xE703_7ED1_A0B4_28DB);
-        let word = ((mixed >> 64) as u64) ^ (mixed as u64);
-        let bytes = word.to_le_bytes();
-        [bytes[0], bytes[1], bytes[2], bytes[3]]
+        let block = chacha::block(&self.key, [self.drawn >> 4, 0, 0, 0], DOUBLE_ROUNDS);
+        let word = block[(self.drawn & 15) as usize];
+        self.drawn = self.drawn.wrapping_add(1);
+        if self.drawn == 0 {
+            // 2^32 keys drawn: a new key from block 2^28, which no key came from, so none repeats.
+            let next = chacha::block(&self.key, [1 << 28, 0, 0, 0], DOUBLE_ROUNDS);
+            self.key.copy_from_slice(&next[..8]);
+        }
+        word.to_le_bytes()
     }
 }
+
+impl core::fmt::Debug for MaskKeys {
+    // The key stays out of logs: with it, every later masking key is known.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("MaskKeys")
+            .field("drawn", &self.drawn)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Draws the next masking key; see [`Sender::client`].
+type Draw = fn(&mut MaskKeys) -> [u8; 4];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum DataState {
@@ -109,7 +146,10 @@ enum DataState {
 /// The sending half of a connection's state.
 #[derive(Clone, Copy, Debug)]
 pub struct Sender {
-    keys: Option<MaskKeys>,
+    keys: MaskKeys,
+    /// How a client draws its masking keys; `None` for a server, which masks nothing. Reached only through
+    /// this pointer, which only [`Sender::client`] takes, so a server's image links no ChaCha code.
+    draw: Option<Draw>,
     state: DataState,
 }
 
@@ -117,25 +157,27 @@ impl Sender {
     /// A server's sender: frames are not masked.
     pub const fn server() -> Self {
         Sender {
-            keys: None,
+            keys: MaskKeys::new([0; 32]),
+            draw: None,
             state: DataState::Idle,
         }
     }
 
-    /// A client's sender: every frame is masked with a key drawn from a PRNG seeded with `mask_seed`, which
-    /// the adapter takes from the platform's entropy source.
-    pub const fn client(mask_seed: u64) -> Self {
+    /// A client's sender: every frame is masked with a key from the ChaCha8 keystream under `seed`, which
+    /// must come from a strong entropy source (the OS, a hardware RNG) and be fresh for every connection.
+    pub const fn client(seed: [u8; 32]) -> Self {
         Sender {
-            keys: Some(MaskKeys(mask_seed)),
+            keys: MaskKeys::new(seed),
+            draw: Some(MaskKeys::next),
             state: DataState::Idle,
         }
     }
 
-    /// A sender for `role`; `mask_seed` is used by clients only.
-    pub const fn new(role: Role, mask_seed: u64) -> Self {
+    /// A sender for `role`; `seed` is used by clients only (see [`Sender::client`]).
+    pub const fn new(role: Role, seed: [u8; 32]) -> Self {
         match role {
             Role::Server => Self::server(),
-            Role::Client => Self::client(mask_seed),
+            Role::Client => Self::client(seed),
         }
     }
 
@@ -144,7 +186,7 @@ impl Sender {
     }
 
     fn head_rsv(&mut self, opcode: OpCode, fin: bool, len: u64, rsv: u8) -> FrameHead {
-        let mask = self.keys.as_mut().map(MaskKeys::next);
+        let mask = self.draw.map(|draw| draw(&mut self.keys));
         FrameHead::new(&FrameHeader {
             fin,
             rsv,
@@ -240,7 +282,7 @@ impl Sender {
         frame: &ControlFrame,
         out: &mut [u8],
     ) -> Result<usize, SendError> {
-        let mask_len = if self.keys.is_some() { 4 } else { 0 };
+        let mask_len = if self.draw.is_some() { 4 } else { 0 };
         let needed = 2 + mask_len + frame.payload().len();
         if out.len() < needed {
             return Err(SendError::BufferTooSmall { needed });
@@ -261,5 +303,36 @@ impl Sender {
     /// True once a close frame has been sent.
     pub fn is_closed(&self) -> bool {
         self.state == DataState::Closed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{chacha, MaskKeys, DOUBLE_ROUNDS};
+
+    #[test]
+    fn masking_keys_are_the_chacha8_keystream_under_the_seed_and_never_repeat_after_it_wraps() {
+        let seed: [u8; 32] = core::array::from_fn(|i| (i * 7 + 1) as u8);
+        let mut keys = MaskKeys::new(seed);
+        let key = MaskKeys::new(seed).key;
+        let stream: [u32; 32] = {
+            let (a, b) = (
+                chacha::block(&key, [0; 4], DOUBLE_ROUNDS),
+                chacha::block(&key, [1, 0, 0, 0], DOUBLE_ROUNDS),
+            );
+            core::array::from_fn(|i| if i < 16 { a[i] } else { b[i - 16] })
+        };
+        for word in stream {
+            assert_eq!(keys.next(), word.to_le_bytes());
+        }
+        let mut other = MaskKeys::new([0; 32]);
+        assert_ne!(other.next(), MaskKeys::new(seed).next(), "the seed decides");
+        // After 2^32 keys the key changes, so the sequence does not start over.
+        let mut wrapped = MaskKeys::new(seed);
+        wrapped.drawn = u32::MAX;
+        wrapped.next();
+        assert_eq!(wrapped.drawn, 0);
+        assert_ne!(wrapped.key, key);
+        assert_ne!(wrapped.next(), stream[0].to_le_bytes());
     }
 }

@@ -140,16 +140,17 @@ pub struct Session {
 }
 
 impl Session {
-    /// A session for `role` starting at `now`; `mask_seed` seeds a client's masking keys (take it from the
-    /// platform's entropy source) and is ignored by servers.
-    pub fn new(role: Role, config: SessionConfig, mask_seed: u64, now: Instant) -> Self {
+    /// A session for `role` starting at `now`. `seed` keys a client's masking keys (a ChaCha8 keystream,
+    /// see [`Sender::client`]): take 32 fresh bytes for every connection from a strong entropy source (the
+    /// OS, a hardware RNG), never a constant or a clock. A server masks nothing and ignores it.
+    pub fn new(role: Role, config: SessionConfig, seed: [u8; 32], now: Instant) -> Self {
         Session {
             role,
             timeouts: clock::Timeouts::new(&config),
             phase: Phase::Open,
             end: None,
             receiver: Receiver::new(role, config.limits),
-            sender: Sender::new(role, mask_seed),
+            sender: Sender::new(role, seed),
             input: (0, 0),
             output: (0, 0),
             unbuffered: 0,

@@ -5,7 +5,7 @@ use super::clock::Stamp;
 use super::{Instant, Phase, Session};
 use crate::close::CloseCode;
 use crate::connection::{ControlFrame, FrameHead, MessageKind, Piece, Role, Sender};
-use crate::deflate::{fits, Deflate, DeflateError, TAIL};
+use crate::deflate::{bound, fits, Deflate, DeflateError, TAIL};
 use crate::error::SendError;
 use crate::frame::{OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
 
@@ -194,10 +194,15 @@ impl Session {
         let free = self.free(buf);
         let take = if frame_len(rest) <= free {
             rest
-        } else if len > 0 || free <= MAX_HEADER_LEN {
+        } else if self.has_pending_output() {
             // Write out what is pending first: the frame may fit whole in the empty buffer.
             self.need_room = true;
             return Ok(skip);
+        } else if free <= MAX_HEADER_LEN {
+            // Nothing to write out would make room: waiting would never end.
+            return Err(SendError::BufferTooSmall {
+                needed: MIN_WRITE_BUFFER,
+            });
         } else {
             // Larger than the whole buffer: a non-final fragment that fills it.
             free - MAX_HEADER_LEN
@@ -264,12 +269,20 @@ impl Session {
         let held = usize::from(flow.held_len);
         let room = self.free(buf).saturating_sub(MAX_HEADER_LEN + held);
         let take = rest.min(fits(room));
-        if take < rest && len > 0 {
-            // Write out what is pending first: the whole rest may fit in the empty buffer.
+        // An empty rest still costs the header, the held-back bytes and the deflater's sync flush: an owed
+        // pong placed first can leave less than that.
+        let stuck = if rest == 0 {
+            room < bound(0)
+        } else {
+            take == 0
+        };
+        if (take < rest || stuck) && self.has_pending_output() {
+            // Write out what is pending first (an unbuffered payload in flight too): the whole rest may
+            // fit in the empty buffer.
             self.need_room = true;
             return Ok(skip);
         }
-        if take == 0 && rest > 0 {
+        if stuck {
             return Err(SendError::BufferTooSmall {
                 needed: MIN_WRITE_BUFFER,
             });

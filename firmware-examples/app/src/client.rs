@@ -75,13 +75,15 @@ pub const SOCKET_BUF: usize = 2048;
 pub const WS_BUF: usize = 1024;
 
 /// Connects to `ws://{host}{path}` at `remote` and runs the exchange described in the module docs. `seed` seeds
-/// the handshake key and the masking keys (take it from the board's RNG).
+/// the handshake key; `mask_seed` keys the masking keys and must be 32 fresh bytes from the board's hardware
+/// RNG (see `rill_embassy::Shared::new`).
 pub async fn exchange(
     stack: Stack<'_>,
     remote: IpEndpoint,
     host: &str,
     path: &str,
     seed: u64,
+    mask_seed: [u8; 32],
 ) -> Result<Summary, ClientError> {
     let mut rx = [0u8; SOCKET_BUF];
     let mut tx = [0u8; SOCKET_BUF];
@@ -103,7 +105,7 @@ pub async fn exchange(
             NoAckWait(tx),
             &mut write_buf,
             Role::Client,
-            seed,
+            mask_seed,
             config,
         );
         let mut reader = Reader::new(rx, &mut read_buf, upgraded, &mut message_buf, &shared);

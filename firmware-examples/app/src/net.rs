@@ -120,7 +120,7 @@ pub async fn serve(
     let (rx, tx) = socket.split();
     // Both halves run in this task: no locking needed between them.
     let shared =
-        Shared::<NoopRawMutex, _>::new(NoAckWait(tx), write_buf, Role::Server, 0, ws::CONFIG);
+        Shared::<NoopRawMutex, _>::new(NoAckWait(tx), write_buf, Role::Server, [0; 32], ws::CONFIG);
     #[cfg(feature = "deflate")]
     let mut window = [0u8; 1 << ws::INFLATE_WINDOW_BITS];
     #[cfg(feature = "deflate")]

@@ -149,6 +149,9 @@ pub async fn exchange_tls<Clock: TlsClock>(
     let mut tx = [0u8; SOCKET_BUF];
     let (mut read_buf, mut write_buf, mut message_buf) = ([0u8; WS_BUF], [0u8; WS_BUF], [0u8; 64]);
     let seed = rng.next_u64();
+    // The masking keys' seed is apart from the handshake key's, which goes out in the clear.
+    let mut mask_seed = [0u8; 32];
+    rng.fill_bytes(&mut mask_seed);
     let mut socket = client::open(stack, remote, &mut rx, &mut tx).await?;
     let request = client::request(url.authority, url.path, seed);
     let config = crate::ws::CLIENT_CONFIG;
@@ -180,7 +183,7 @@ pub async fn exchange_tls<Clock: TlsClock>(
         let (tls_rx, tls_tx) = tls.split();
         // The writer goes to rill as it is: its flush is what encrypts and sends the gathered record.
         let shared =
-            Shared::<NoopRawMutex, _>::new(tls_tx, &mut write_buf, Role::Client, seed, config);
+            Shared::<NoopRawMutex, _>::new(tls_tx, &mut write_buf, Role::Client, mask_seed, config);
         let tls_rx = CloseNotifyIsEof {
             inner: tls_rx,
             closed: false,

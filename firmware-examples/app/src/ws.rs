@@ -11,8 +11,8 @@ use embassy_sync::blocking_mutex::raw::{NoopRawMutex, RawMutex};
 use embassy_sync::signal::Signal;
 use embassy_time::{Duration, Timer};
 use embedded_io_async::{ErrorType, Read, Write};
-use rill_ws::streams::{Envelope, EnvelopeKind, ENVELOPE_HEADER_LEN};
 use rill_embassy::{CloseCode, Config, Error, MessageKind, Reader, Shared, Writer};
+use rill_ws::streams::{Envelope, EnvelopeKind, ENVELOPE_HEADER_LEN};
 
 use crate::{token_envelope, ENVELOPE_MAX, STREAMS, TOKENS_PER_STREAM};
 

@@ -17,8 +17,8 @@ use embassy_net::{IpEndpoint, Ipv4Address, Ipv4Cidr, Stack, StackResources, Stat
 use embassy_net_driver::{Capabilities, Driver, HardwareAddress, LinkState, RxToken, TxToken};
 use embassy_sync::blocking_mutex::raw::NoopRawMutex;
 use embassy_time::{with_timeout, Duration};
-use rill_ws::streams::{Envelope, EnvelopeKind};
 use rill_embassy::{ClientRequest, CloseCode, Error, Message, Reader, Role, Shared};
+use rill_ws::streams::{Envelope, EnvelopeKind};
 
 /// One direction of the cable: frames in flight and the waker of the stack that receives them.
 #[derive(Default)]
@@ -138,7 +138,7 @@ fn firmware_server_and_client_over_embassy_net() {
 
 async fn clients(stack: Stack<'_>) {
     page(stack).await;
-    let summary = app::client::exchange(stack, SERVER, "10.0.0.1", "/echo", 0x5EED)
+    let summary = app::client::exchange(stack, SERVER, "10.0.0.1", "/echo", 0x5EED, [0x5E; 32])
         .await
         .expect("echo exchange");
     assert_eq!(
@@ -204,7 +204,8 @@ async fn tokens(stack: Stack<'_>) {
     .expect("handshake");
     {
         let (r, w) = socket.split();
-        let shared = Shared::<NoopRawMutex, _>::new(w, &mut write_buf, Role::Client, 7, config);
+        let shared =
+            Shared::<NoopRawMutex, _>::new(w, &mut write_buf, Role::Client, [7; 32], config);
         let mut reader = Reader::new(r, &mut read_buf, upgraded, &mut message_buf, &shared);
         receive_tokens(&mut reader).await;
     }

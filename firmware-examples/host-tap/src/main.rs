@@ -154,12 +154,10 @@ async fn main(spawner: Spawner) {
             let ca = ca.expect("checked in args()");
             app::tls::exchange_tls::<SystemClock>(stack, &url, &ca, rand_core::OsRng, records).await
         } else {
-            // Masking keys must not be predictable to the network; the time and pid are enough for a test client.
-            let seed = seed
-                ^ std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos() as u64);
-            app::client::exchange(stack, url.remote, url.authority, url.path, seed).await
+            // Masking keys must be unpredictable (RFC 6455 section 5.3): their seed comes from the OS.
+            let mut mask_seed = [0u8; 32];
+            rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut mask_seed);
+            app::client::exchange(stack, url.remote, url.authority, url.path, seed, mask_seed).await
         };
         match result {
             Ok(summary) => {

@@ -26,7 +26,7 @@ extern "C" {
     fn rill_write(buf: *const u8, len: usize) -> isize;
     /// Microseconds since any origin.
     fn rill_now() -> u64;
-    /// 64 random bits (a client's handshake key and masking keys).
+    /// 64 random bits from the board's hardware RNG (a client's handshake key and masking keys' seed).
     #[cfg(feature = "client")]
     fn rill_random() -> u64;
 }
@@ -131,7 +131,13 @@ async fn client(read_buf: &mut [u8], write_buf: &mut [u8]) -> Outcome {
         Err(Error::Response(_)) => return Outcome::Rejected,
         Err(_) => return Outcome::Io,
     };
-    echo!(read_buf, write_buf, upgraded, Role::Client, seed)
+    // The masking keys' seed: 32 bytes apart from the handshake key, which goes out in the clear.
+    let mut mask_seed = [0u8; 32];
+    for word in mask_seed.chunks_exact_mut(8) {
+        // SAFETY: as above.
+        word.copy_from_slice(&unsafe { rill_random() }.to_le_bytes());
+    }
+    echo!(read_buf, write_buf, upgraded, Role::Client, mask_seed)
 }
 
 #[cfg(not(feature = "client"))]
@@ -151,7 +157,7 @@ async fn serve(read_buf: &mut [u8], write_buf: &mut [u8]) -> Outcome {
         core::hint::black_box(&upgraded);
         return Outcome::Closed;
     }
-    echo!(read_buf, write_buf, upgraded, Role::Server, 0)
+    echo!(read_buf, write_buf, upgraded, Role::Server, [0; 32])
 }
 
 /// The platform's byte stream, both halves.

@@ -47,9 +47,9 @@ fuzz_target!(|data: &[u8]| {
         },
         ..SessionConfig::default()
     };
-    let mut sender = Session::new(from, config, 3, NOW);
+    let mut sender = Session::new(from, config, [3; 32], NOW);
     sender.set_deflate(Some(params), 0);
-    let mut receiver = Session::new(to, config, 4, NOW);
+    let mut receiver = Session::new(to, config, [4; 32], NOW);
     receiver.set_deflate(Some(params), 0);
     let Some(mut deflater) = ZlibDeflater::new(6, bits, 1 + flags % 9) else {
         return;

@@ -1,26 +1,33 @@
 //! The session as the adapters drive it: arbitrary input in arbitrary reads, interleaved with arbitrary
 //! application calls (whole sends, unbuffered sends that may be cut short and absorbed, chunked messages,
 //! relays of received pieces, ping, close), partial writes and deadlines, in both roles and with lent
-//! buffers of many sizes.
+//! buffers of many sizes; optionally with permessage-deflate (zlib compressing what we send, miniz_oxide
+//! inflating what arrives through windows down to 2^8 bytes), where pongs owed while an empty final piece
+//! of a compressed message is placed are the case of issue 23.
 //!
 //! Invariants: nothing panics; every byte the session asks to write parses as a valid frame stream for its
 //! role (checked by a receiver of the other role, so masking, fragmentation order and control frames are
 //! all checked); nothing follows our close frame; every pong answers a ping the peer sent, whole.
 //!
 //! Input layout: byte 0 holds flags (bit 0: client role; bits 1-2: the write buffer size; bits 3-4: the
-//! read buffer size; bits 5-6: limits), then operations, each an opcode byte and its arguments (see `op`).
+//! read buffer size; bits 5-6: limits; bit 7: permessage-deflate, configured by the next byte: bits 0-2 the
+//! receive window bits 8 + n, bit 3 no context takeover, bits 4-5 the send window bits 9 + 2n, bit 6 a
+//! compress threshold of 16 bytes), then operations, each an opcode byte and its arguments (see `op`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use rill_ws::connection::Decoded;
+use rill_ws::deflate::{DeflateParams, Inflate, Inflater};
 use rill_ws::session::MIN_WRITE_BUFFER;
 use rill_ws::{
     CloseCode, Event, Instant, Limits, MessageKind, Receiver, Role, SendError, Session,
     SessionConfig, Transmit,
 };
+use rill_zlib::ZlibDeflater;
 use std::time::Duration;
 
-const WRITE_BUFFERS: [usize; 4] = [MIN_WRITE_BUFFER, 200, 1024, 8192];
+// Small buffers, where an owed control frame leaves little room for the next frame, and one large one.
+const WRITE_BUFFERS: [usize; 4] = [MIN_WRITE_BUFFER, 150, 200, 8192];
 const READ_BUFFERS: [usize; 4] = [1, 14, 200, 4096];
 const LIMITS: [Limits; 4] = [
     Limits {
@@ -57,6 +64,9 @@ struct Driver {
     relaying: bool,
     /// The payload of an unbuffered send in progress: its unwritten end follows every buffer range.
     payload: Vec<u8>,
+    /// permessage-deflate's inflater and compressor, when it is on.
+    inflater: Option<Inflater<Vec<u8>>>,
+    deflater: Option<ZlibDeflater>,
 }
 
 impl Driver {
@@ -81,10 +91,12 @@ impl Driver {
     }
 
     /// Feeds `wire` through the read buffer, decoding every event; echoes data pieces when `echo`.
-    fn receive(&mut self, wire: &[u8], echo: bool) {
+    /// With `answer`, pings are answered at once; without, their pongs stay owed until the next transmit
+    /// (the next send places them first).
+    fn receive(&mut self, wire: &[u8], echo: bool, answer: bool) {
         let mut pos = 0;
         for _ in 0..10_000 {
-            match self.session.poll_event(&mut self.read) {
+            match self.session.poll_event_with(&mut self.read, self.inflater.as_mut()) {
                 Event::NeedInput => {
                     if pos >= wire.len() {
                         return;
@@ -95,11 +107,15 @@ impl Driver {
                     self.session.handle_input(n, self.now);
                 }
                 Event::Piece(at) => {
-                    assert!(at.start <= at.end && at.end <= self.read.len());
+                    let source = match (&self.inflater, at.inflated) {
+                        (Some(inflater), true) => inflater.window(),
+                        _ => &self.read[..],
+                    };
+                    assert!(at.start <= at.end && at.end <= source.len());
                     // A correct relay forwards a message from its first piece, never into another one.
                     let relay = if at.first { echo && !self.own_message } else { self.relaying };
                     if relay {
-                        let piece = at.of(&self.read);
+                        let piece = at.of(source);
                         let payload = piece.payload.to_vec();
                         let relayed = rill_ws::Piece {
                             payload: &payload,
@@ -107,7 +123,8 @@ impl Driver {
                         };
                         let mut done = 0;
                         for _ in 0..64 {
-                            match self.session.relay(&mut self.write, &relayed, done, self.now) {
+                            let deflater = self.deflater.as_mut();
+                            match self.session.relay_with(&mut self.write, &relayed, done, self.now, deflater) {
                                 Ok(placed) if placed == payload.len() && !(relayed.last && self.session.in_message()) => break,
                                 Ok(placed) => done = placed,
                                 Err(_) => break,
@@ -117,11 +134,12 @@ impl Driver {
                     }
                     self.relaying = relay && !at.last && self.session.in_message();
                 }
-                Event::Ping => self.transmit(usize::MAX, 64),
+                Event::Ping if answer => self.transmit(usize::MAX, 64),
+                Event::Ping => {}
                 Event::Pong(_) | Event::Close => {}
                 Event::End(_) => return,
-                // No deflate is agreed here, and `poll_event` (no inflater) never asks for one.
-                Event::NeedInflater => unreachable!("poll_event asked for an inflater"),
+                // Without deflate no compressed message is accepted; with it the inflater is always lent.
+                Event::NeedInflater => unreachable!("poll_event_with asked for an inflater"),
             }
         }
     }
@@ -175,7 +193,8 @@ impl Driver {
         }
         let mut done = 0;
         for _ in 0..64 {
-            match self.session.send_chunk(&mut self.write, &[&payload], done, fin, self.now) {
+            let deflater = self.deflater.as_mut();
+            match self.session.send_chunk_with(&mut self.write, &[&payload], done, fin, self.now, deflater) {
                 Ok(placed) if placed == len && !(fin && self.session.in_message()) => break,
                 Ok(placed) => done = placed,
                 Err(_) => return,
@@ -199,8 +218,29 @@ fuzz_target!(|data: &[u8]| {
         write_timeout: Some(Duration::from_secs(20)),
         batch: None,
     };
+    let mut rest = ops;
+    let mut session = Session::new(role, config, [*flags; 32], Instant(0));
+    let (mut inflater, mut deflater) = (None, None);
+    if flags & 0x80 != 0 {
+        let Some((&deflate, tail)) = rest.split_first() else { return };
+        rest = tail;
+        let (receive_bits, send_bits) = (8 + (deflate & 7), 9 + 2 * ((deflate >> 4) & 3));
+        let (server_bits, client_bits) = match role {
+            Role::Server => (send_bits, receive_bits),
+            Role::Client => (receive_bits, send_bits),
+        };
+        let params = DeflateParams {
+            server_no_context_takeover: deflate & 8 != 0,
+            client_no_context_takeover: deflate & 8 != 0,
+            server_max_window_bits: server_bits,
+            client_max_window_bits: client_bits,
+        };
+        session.set_deflate(Some(params), if deflate & 0x40 != 0 { 16 } else { 0 });
+        inflater = Some(Inflater::new(vec![0u8; 1 << receive_bits]));
+        deflater = Some(ZlibDeflater::new(6, send_bits, 1 + deflate % 9).expect("zlib takes 9..=15 bits"));
+    }
     let mut driver = Driver {
-        session: Session::new(role, config, u64::from(*flags), Instant(0)),
+        session,
         read: vec![0; READ_BUFFERS[usize::from(flags >> 3) & 3]],
         write: vec![0; WRITE_BUFFERS[usize::from(flags >> 1) & 3]],
         now: Instant(0),
@@ -209,6 +249,8 @@ fuzz_target!(|data: &[u8]| {
         own_message: false,
         relaying: false,
         payload: Vec::new(),
+        inflater,
+        deflater,
     };
     let peer = match role {
         Role::Server => Role::Client,
@@ -217,7 +259,7 @@ fuzz_target!(|data: &[u8]| {
     // The peer's frames come from the fuzzer's bytes; the pings among them are recorded by a receiver of
     // our role reading the same bytes first.
     let mut peer_view = Receiver::new(role, Limits::default());
-    let mut rest = ops;
+    peer_view.set_deflate(flags & 0x80 != 0);
     while let [op, tail @ ..] = rest {
         rest = tail;
         match op % 9 {
@@ -227,7 +269,7 @@ fuzz_target!(|data: &[u8]| {
                 let (wire, tail) = tail.split_at(take);
                 rest = tail;
                 record_pings(&mut peer_view, wire, &mut driver.pings);
-                driver.receive(wire, op & 0x80 != 0);
+                driver.receive(wire, op & 0x80 != 0, op & 0x40 == 0);
             }
             1 | 2 => {
                 let Some((&len, tail)) = rest.split_first() else { break };
@@ -278,7 +320,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     driver.transmit(usize::MAX, 1024);
-    check_output(peer, &driver.out, &driver.pings);
+    check_output(peer, &driver.out, &driver.pings, flags & 0x80 != 0);
 });
 
 /// Records the payloads of the pings in `wire` as the session will see them.
@@ -299,8 +341,9 @@ fn record_pings(view: &mut Receiver, wire: &[u8], pings: &mut Vec<Vec<u8>>) {
 
 /// Parses everything the session wrote as the peer would: valid frames for the role, pongs that answer
 /// pings, nothing after our close frame.
-fn check_output(peer: Role, out: &[u8], pings: &[Vec<u8>]) {
+fn check_output(peer: Role, out: &[u8], pings: &[Vec<u8>], deflate: bool) {
     let mut checker = Receiver::new(peer, Limits::default());
+    checker.set_deflate(deflate);
     let original = out;
     let mut out = out.to_vec();
     let mut pos = 0;
