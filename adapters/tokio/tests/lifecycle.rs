@@ -395,10 +395,10 @@ async fn cancel_everywhere(deflate: bool) {
             let mut sender = Sender::client([seed as u8; 32]);
             for ping in &sent_pings {
                 let frame = client_frame(&mut sender, &ControlFrame::ping(ping).unwrap());
-                peer_write.write_all(&frame).await.unwrap();
                 let head = sender.message(MessageKind::Binary, 40).unwrap();
                 let mut data = vec![0u8; 54];
                 let len = head.encode(&[3u8; 40], &mut data).unwrap();
+                peer_write.write_all(&frame).await.unwrap();
                 peer_write.write_all(&data[..len]).await.unwrap();
                 tokio::task::yield_now().await;
             }
@@ -434,10 +434,15 @@ async fn cancel_everywhere(deflate: bool) {
                 tokio::task::yield_now().await;
             }
         });
+        let mut received = 0;
         for _ in 0..120 {
             let polls = rng.next(6);
             match rng.next(3) {
-                0 => drop(cancel_after(polls, reader.recv_piece()).await),
+                0 => {
+                    if let Some(Ok(Some(piece))) = cancel_after(polls, reader.recv_piece()).await {
+                        received += usize::from(piece.last);
+                    }
+                }
                 1 => {
                     let len = rng.next(300) as usize;
                     drop(cancel_after(polls, writer.send_binary(&vec![5u8; len])).await);
@@ -454,11 +459,18 @@ async fn cancel_everywhere(deflate: bool) {
                 }
             }
         }
-        // Let everything owed go out, then end the stream so the checker finishes.
-        while tokio::time::timeout(Duration::from_millis(100), reader.recv_piece())
-            .await
-            .is_ok_and(|r| r.is_ok())
-        {}
+        // Read the rest of the peer's messages (every ping came before one of them), let everything owed
+        // go out, then end the stream so the checker finishes.
+        while received < pings.len() {
+            let next = tokio::time::timeout(Duration::from_secs(10), reader.recv_piece()).await;
+            match next {
+                Ok(Ok(Some(piece))) => received += usize::from(piece.last),
+                other => panic!(
+                    "seed {seed}: the peer's messages stopped: {:?}",
+                    other.map(|r| r.map(|_| ()))
+                ),
+            }
+        }
         let _ = writer.flush().await;
         drop(writer);
         drop(reader);

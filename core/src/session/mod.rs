@@ -22,7 +22,7 @@ mod unbuffered;
 
 pub use clock::{micros, Instant};
 pub use receive::{Event, NoInflate, PieceAt};
-pub use transmit::{NoDeflate, Transmit, MIN_WRITE_BUFFER};
+pub use transmit::{NoDeflate, Transmit, MAX_COMPRESS_STEP, MIN_WRITE_BUFFER};
 
 use crate::connection::{Limits, Receiver, Role, Sender};
 use crate::deflate::DeflateParams;

@@ -13,6 +13,11 @@ use crate::frame::{OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
 /// control payload, so every control frame fits whole.
 pub const MIN_WRITE_BUFFER: usize = MAX_HEADER_LEN + MAX_CONTROL_PAYLOAD;
 
+/// The most payload one call compresses (a larger compressed message leaves as several fragments). Each
+/// call runs where the adapter holds the session, which a reader half may be waiting for: zlib at level 6
+/// takes about 0.5 ms for this much, against about 5 ms for a 112 KiB message at once (docs/design.md).
+pub const MAX_COMPRESS_STEP: usize = 16 * 1024;
+
 /// What the write side must do next; see [`Session::poll_transmit`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transmit {
@@ -268,7 +273,7 @@ impl Session {
         let area = len + MAX_HEADER_LEN;
         let held = usize::from(flow.held_len);
         let room = self.free(buf).saturating_sub(MAX_HEADER_LEN + held);
-        let take = rest.min(fits(room));
+        let take = rest.min(fits(room)).min(MAX_COMPRESS_STEP);
         // An empty rest still costs the header, the held-back bytes and the deflater's sync flush: an owed
         // pong placed first can leave less than that.
         let stuck = if rest == 0 {
