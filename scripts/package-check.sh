@@ -9,8 +9,13 @@ cd "$(dirname "$0")/.."
 
 msrv=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
 echo "== cargo package (libraries, all features, verified from the packaged sources)"
-cargo package --workspace --exclude docs-cluster --exclude rill-benches --all-features --allow-dirty --quiet
-for crate in target/package/*.crate; do echo "packaged $(basename "$crate")"; done
+# The packaged crates all have version 0.1.0 from the same local registry, so cargo would reuse what an
+# earlier run unpacked and built from them: verify in a target dir of its own, without those leftovers.
+verify=target/package-verify
+rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/rill-* "$verify"/debug/{deps,.fingerprint,build}/*rill*
+CARGO_TARGET_DIR=$verify cargo package --workspace --exclude docs-cluster --exclude rill-benches --all-features \
+    --allow-dirty --quiet
+for crate in "$verify"/package/*.crate; do echo "packaged $(basename "$crate")"; done
 
 echo "== minimum Rust $msrv"
 rustup toolchain list | grep -q "^$msrv-" || rustup toolchain install "$msrv" --profile minimal
