@@ -455,7 +455,8 @@ mod origin_tests {
             head.push_str(&alloc::format!("Origin: {origin}\r\n"));
         }
         head.push_str("\r\n");
-        let Ok(crate::handshake::Parsed::Complete { value, .. }) = parse_request(head.as_bytes(), 4096)
+        let Ok(crate::handshake::Parsed::Complete { value, .. }) =
+            parse_request(head.as_bytes(), 4096)
         else {
             panic!("unparsable test request");
         };
@@ -468,22 +469,46 @@ mod origin_tests {
     #[test]
     fn same_host_serves_its_own_pages_and_clients_without_origin_and_refuses_others_with_403() {
         let p = Origin::same_host();
-        assert_eq!(decide(&p, Some("http://a.example:8080"), "a.example:8080"), Ok(()));
-        assert_eq!(decide(&p, Some("https://A.example"), "a.example:443"), Ok(()));
+        assert_eq!(
+            decide(&p, Some("http://a.example:8080"), "a.example:8080"),
+            Ok(())
+        );
+        assert_eq!(
+            decide(&p, Some("https://A.example"), "a.example:443"),
+            Ok(())
+        );
         assert_eq!(decide(&p, Some("http://a.example"), "a.example"), Ok(()));
         assert_eq!(decide(&p, None, "a.example"), Ok(()));
-        assert_eq!(decide(&p, Some("http://evil.example"), "a.example"), Err(403));
-        assert_eq!(decide(&p, Some("http://a.example:9"), "a.example:8080"), Err(403));
+        assert_eq!(
+            decide(&p, Some("http://evil.example"), "a.example"),
+            Err(403)
+        );
+        assert_eq!(
+            decide(&p, Some("http://a.example:9"), "a.example:8080"),
+            Err(403)
+        );
         assert_eq!(decide(&p, Some("null"), "a.example"), Err(403));
     }
 
     #[test]
     fn an_allow_list_matches_whole_origins() {
         let p = Origin::allow(["https://app.example"]);
-        assert_eq!(decide(&p, Some("https://app.example"), "api.example"), Ok(()));
-        assert_eq!(decide(&p, Some("https://app.example/"), "api.example"), Ok(()));
-        assert_eq!(decide(&p, Some("http://app.example"), "api.example"), Err(403));
-        assert_eq!(decide(&p, Some("https://api.example"), "api.example"), Err(403));
+        assert_eq!(
+            decide(&p, Some("https://app.example"), "api.example"),
+            Ok(())
+        );
+        assert_eq!(
+            decide(&p, Some("https://app.example/"), "api.example"),
+            Ok(())
+        );
+        assert_eq!(
+            decide(&p, Some("http://app.example"), "api.example"),
+            Err(403)
+        );
+        assert_eq!(
+            decide(&p, Some("https://api.example"), "api.example"),
+            Err(403)
+        );
         let both = Origin::same_host().and(["http://localhost:5173"]);
         assert_eq!(decide(&both, Some("http://localhost:5173"), "h:1"), Ok(()));
         assert_eq!(decide(&Origin::any(), Some("http://x"), "h"), Ok(()));
@@ -492,7 +517,8 @@ mod origin_tests {
     #[test]
     fn unavailable_is_a_503_with_retry_after_and_the_reason() {
         let head = "GET / HTTP/1.1\r\nHost: h\r\n\r\n";
-        let Ok(crate::handshake::Parsed::Complete { value, .. }) = parse_request(head.as_bytes(), 4096)
+        let Ok(crate::handshake::Parsed::Complete { value, .. }) =
+            parse_request(head.as_bytes(), 4096)
         else {
             panic!()
         };
@@ -502,7 +528,10 @@ mod origin_tests {
         };
         let answer = respond(&value, &decision, None).unwrap();
         let text = core::str::from_utf8(&answer.bytes).unwrap();
-        assert!(text.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{text}");
+        assert!(
+            text.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+            "{text}"
+        );
         assert!(text.contains("\r\nRetry-After: 30\r\n"), "{text}");
         assert!(text.ends_with("\r\n\r\nfull"), "{text}");
         assert_eq!(answer.outcome, Err(Refusal::Rejected(503)));
