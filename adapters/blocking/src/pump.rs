@@ -157,9 +157,11 @@ impl Input {
             } else if until.is_some_and(|until| until <= now) {
                 return Ok(None);
             }
-            if member.is_some_and(rill_net::Member::take_going_away) {
+            if let Some(member) = member.filter(|member| member.must_go_away()) {
                 // Refused when the connection ended or closed already: the next event says how it ends.
-                match (link.tx)(link.io, Some(rill_ws::CloseCode::GOING_AWAY)) {
+                let sent = (link.tx)(link.io, Some(rill_ws::CloseCode::GOING_AWAY));
+                member.gone_away();
+                match sent {
                     Err(Error::Io(error)) => return Err(Error::Io(error)),
                     _ => continue,
                 }

@@ -288,12 +288,18 @@ impl Member {
         }
     }
 
-    /// True exactly once, when the drain has started: the caller sends the 1001 close frame then.
-    pub fn take_going_away(&self) -> bool {
-        self.is_draining() && !self.going_away.swap(true, Ordering::AcqRel)
+    /// True when the drain has started and the connection has not sent its 1001 close frame yet.
+    pub fn must_go_away(&self) -> bool {
+        self.is_draining() && !self.has_gone_away()
     }
 
-    /// True once [`Member::take_going_away`] was.
+    /// Records that the 1001 close frame was sent (or the connection could send no more): called after
+    /// the send, so a send cancelled half-way is tried again.
+    pub fn gone_away(&self) {
+        self.going_away.store(true, Ordering::Release);
+    }
+
+    /// True once [`Member::gone_away`] was called.
     pub fn has_gone_away(&self) -> bool {
         self.going_away.load(Ordering::Acquire)
     }
@@ -331,11 +337,12 @@ mod tests {
     fn a_drain_counts_its_members_and_reports_who_closed_cleanly() {
         let drain = Drain::new();
         let (a, b, c) = (drain.enroll(), drain.enroll(), drain.enroll());
-        assert!(!a.take_going_away());
+        assert!(!a.must_go_away());
         a.closed_cleanly(); // before the drain: not counted
         drain.start();
-        assert!(a.take_going_away());
-        assert!(!a.take_going_away());
+        assert!(a.must_go_away());
+        a.gone_away();
+        assert!(!a.must_go_away());
         a.closed_cleanly();
         drop(a);
         drop(b);

@@ -36,7 +36,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
 
     /// [`Reader::next`], except that once the drain starts it sends 1001 (after what the writer already
     /// placed: the close frame waits for the write side), then discards data until the peer's close frame
-    /// or the end of the connection. Cancel-safe like `next` while waiting; the close frame is sent once.
+    /// or the end of the connection. Cancel-safe like `next`.
     pub(crate) async fn next_or_leave(&mut self) -> Result<Option<PieceAt>, Error> {
         // An Arc, so the membership can be looked at while `next` borrows the reader.
         let Some(ticket) = self.ticket.clone() else {
@@ -58,11 +58,13 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                 () = member.started() => {}
             }
         }
-        if member.take_going_away() {
-            // Refused when the connection ended or already sent its close: `next` says how it ends.
+        if member.must_go_away() {
+            // Refused when the connection ended or already sent its close (a send cancelled after it was
+            // placed): `next` says how it ends. Cancelled before, it is sent by the next receive.
             let _ = Writer::new(self.shared.clone())
                 .send_close(CloseCode::GOING_AWAY, GOING_AWAY_REASON)
                 .await;
+            member.gone_away();
         }
         // Nothing can answer these after our close frame.
         while self.next().await?.is_some() {}

@@ -359,6 +359,20 @@ mod axum_extractor {
             }
         }
 
+        /// `Ok(self)` when the request's `Origin` passes `policy`, else the `403 Forbidden` to return
+        /// (naming the refused origin): `match upgrade.allow_origin(&Origin::same_host()) { ... }`.
+        #[allow(clippy::result_large_err)] // the refusal is the handler's response, returned at once
+        pub fn allow_origin(self, policy: &crate::Origin) -> Result<Self, Response> {
+            let checked = policy.check(&self.request());
+            match checked {
+                Ok(()) => Ok(self),
+                Err(refusal) => {
+                    let (response, _) = answer(&self.head, None, self.config, |_| refusal);
+                    Err(response.into_response())
+                }
+            }
+        }
+
         /// The connection's settings (buffers, limits, timeouts); `Config::default()` otherwise.
         pub fn config(mut self, config: Config) -> Self {
             self.config = config;
