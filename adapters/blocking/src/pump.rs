@@ -79,8 +79,12 @@ impl Core {
 pub(crate) struct Link<'a> {
     pub core: &'a Core,
     pub io: &'a mut dyn Stream,
-    pub tx: &'a mut dyn FnMut(&mut dyn Stream, Option<rill_ws::CloseCode>) -> Result<(), Error>,
+    pub tx: &'a mut SendOwed<'a>,
 }
+
+/// Sends what the session owes; with `Some(code)`, places our close frame first.
+pub(crate) type SendOwed<'a> =
+    dyn FnMut(&mut dyn Stream, Option<rill_ws::CloseCode>) -> Result<(), Error> + 'a;
 
 /// The socket timeout that wakes us at `deadline` (at least 1 ms: a zero timeout is refused).
 fn wait(deadline: Option<Instant>, now: Instant) -> Option<Duration> {

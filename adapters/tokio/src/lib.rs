@@ -1,13 +1,13 @@
-//! rill-tokio: the [rill] WebSocket core driven over tokio.
+//! rill-tokio: the [rill](rill_ws) WebSocket core driven over tokio.
 //!
 //! ```no_run
 //! # async fn server() -> std::io::Result<()> {
-//! use rill_tokio::{accept, Config, Listener, Message};
-//! let listener = Listener::bind("127.0.0.1:9001").await?; // accepted sockets get TCP_NODELAY
-//! loop {
-//!     let (stream, _) = listener.accept().await?;
+//! use rill_tokio::{Config, Listener, Message};
+//! // Accepted sockets get TCP_NODELAY; the loop survives EMFILE and resets (see `Listener`, `Drain`).
+//! let listener = Listener::bind("127.0.0.1:9001").await?;
+//! while let Some(incoming) = listener.next().await? {
 //!     tokio::spawn(async move {
-//!         let mut ws = accept(stream, Config::default()).await?;
+//!         let mut ws = incoming.accept(Config::default()).await?;
 //!         while let Message::Text(text) = ws.recv().await? {
 //!             let reply = text.to_uppercase();
 //!             ws.send_text(&reply).await?; // written and flushed when this returns
@@ -15,7 +15,7 @@
 //!         Ok::<_, rill_tokio::Error>(())
 //!     });
 //! }
-//! # }
+//! # Ok(()) }
 //! ```
 //!
 //! Every connection has a fixed read buffer and a fixed write buffer; there is no unbounded queue. A slow
