@@ -19,7 +19,7 @@ use std::time::Duration;
 /// ```no_run
 /// use rill_blocking::{Admission, Config, Drain, Listener, Message};
 /// let drain = Drain::new();
-/// let listener = Listener::bind("127.0.0.1:9001")?.admit(Admission::new().drain(&drain));
+/// let listener = Listener::bind("127.0.0.1:9001")?.admit(Admission::new().drain(&drain))?;
 /// while let Some(incoming) = listener.next()? { // None once the drain has started
 ///     std::thread::spawn(move || {
 ///         let mut ws = incoming.accept(Config::default())?;
