@@ -39,14 +39,7 @@ fn main() -> std::io::Result<()> {
         let drain = drain.clone();
         std::thread::spawn(move || {
             signals.forever().next();
-            let report = drain.shutdown_blocking(Duration::from_secs(10));
-            eprintln!(
-                "drained in {} ms: {} of {} connections closed cleanly, {} left",
-                report.elapsed.as_millis(),
-                report.closed_cleanly,
-                report.open_at_start,
-                report.remaining
-            );
+            eprintln!("{}", drain.shutdown_blocking(Duration::from_secs(10)));
         })
     };
     while let Some(incoming) = listener.next()? {

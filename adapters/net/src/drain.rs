@@ -34,6 +34,7 @@ struct Inner {
     changed: Condvar,
 }
 
+/// The drain's counts and waiters, under its lock.
 #[derive(Default)]
 struct State {
     started: Option<Instant>,
@@ -60,7 +61,7 @@ impl std::fmt::Debug for State {
     }
 }
 
-/// How a drain went.
+/// How a drain went; `Display` is one line for a log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DrainReport {
     /// Enrolled connections open when the drain started.
@@ -72,6 +73,19 @@ pub struct DrainReport {
     pub remaining: usize,
     /// From the start of the drain to the report.
     pub elapsed: Duration,
+}
+
+impl std::fmt::Display for DrainReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "drained in {} ms: {} of {} connections closed cleanly, {} left",
+            self.elapsed.as_millis(),
+            self.closed_cleanly,
+            self.open_at_start,
+            self.remaining
+        )
+    }
 }
 
 impl Drain {
@@ -142,15 +156,25 @@ impl Drain {
     }
 
     /// Ready once the drain has started.
-    pub fn started(&self) -> Started<'_> {
+    pub fn started(&self) -> Waiting<'_> {
         let id = self.waiter_id();
-        Started { drain: self, id }
+        let done = has_started;
+        Waiting {
+            drain: self,
+            id,
+            done,
+        }
     }
 
     /// Ready once the drain has started and every enrolled connection has ended.
-    pub fn closed(&self) -> Closed<'_> {
+    pub fn closed(&self) -> Waiting<'_> {
         let id = self.waiter_id();
-        Closed { drain: self, id }
+        let done = has_closed;
+        Waiting {
+            drain: self,
+            id,
+            done,
+        }
     }
 
     fn waiter_id(&self) -> u64 {
@@ -219,48 +243,39 @@ fn wake_all(state: &mut State) {
     }
 }
 
-/// A future ready once the drain has started; see [`Drain::started`] and [`Member::started`].
-#[derive(Debug)]
-pub struct Started<'d> {
+/// A future ready once the drain reaches a point: started ([`Drain::started`], [`Member::started`]), or
+/// started with every connection ended ([`Drain::closed`]).
+pub struct Waiting<'d> {
     drain: &'d Drain,
     id: u64,
+    done: fn(&State) -> bool,
 }
 
-impl Future for Started<'_> {
-    type Output = ();
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.drain
-            .poll_until(self.id, cx, |state| state.started.is_some())
+impl std::fmt::Debug for Waiting<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Waiting").field("id", &self.id).finish()
     }
 }
 
-impl Drop for Started<'_> {
+impl Future for Waiting<'_> {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.drain.poll_until(self.id, cx, self.done)
+    }
+}
+
+impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         self.drain.forget(self.id);
     }
 }
 
-/// A future ready once the drain has started and every enrolled connection has ended; see
-/// [`Drain::closed`].
-#[derive(Debug)]
-pub struct Closed<'d> {
-    drain: &'d Drain,
-    id: u64,
+fn has_started(state: &State) -> bool {
+    state.started.is_some()
 }
 
-impl Future for Closed<'_> {
-    type Output = ();
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.drain.poll_until(self.id, cx, |state| {
-            state.started.is_some() && state.open == 0
-        })
-    }
-}
-
-impl Drop for Closed<'_> {
-    fn drop(&mut self) {
-        self.drain.forget(self.id);
-    }
+fn has_closed(state: &State) -> bool {
+    state.started.is_some() && state.open == 0
 }
 
 /// One connection's membership of a [`Drain`]; the adapters keep it inside the connection and leave the
@@ -281,10 +296,11 @@ impl Member {
 
     /// Ready once the drain has started. One connection waits on one of these at a time (a new one
     /// replaces the waker of the last).
-    pub fn started(&self) -> Started<'_> {
-        Started {
+    pub fn started(&self) -> Waiting<'_> {
+        Waiting {
             drain: &self.drain,
             id: self.id,
+            done: has_started,
         }
     }
 

@@ -16,7 +16,7 @@
 
 mod drain;
 
-pub use drain::{Closed, Drain, DrainReport, Member, Started};
+pub use drain::{Drain, DrainReport, Member, Waiting};
 
 /// The reason sent with the 1001 (Going Away) close frame of a drained connection.
 pub const GOING_AWAY_REASON: &str = "server shutting down";
@@ -134,9 +134,11 @@ pub struct AcceptStats {
     pub refused: u64,
 }
 
-/// The next step of an accept loop after a failure, from [`Admission::accept_failed`].
+/// The next step of an accept loop, from [`Admission::accepted`] or [`Admission::accept_failed`].
 #[derive(Debug)]
-pub enum Next {
+pub enum Next<S = ()> {
+    /// A connection to hand out, and its peer.
+    Ready(S, std::net::SocketAddr),
     /// Accept again at once.
     Again,
     /// Wait this long, then accept again.
@@ -239,8 +241,32 @@ impl Admission {
         }
     }
 
+    /// What the accept loop does with what `accept` returned: hand the connection out once `nodelay`
+    /// succeeded on it (a failure means the peer reset it already: skipped), or see
+    /// [`Admission::accept_failed`]. Each adapter's loop only runs the I/O and the wait.
+    pub fn accepted<S>(
+        &self,
+        accepted: io::Result<(S, std::net::SocketAddr)>,
+        nodelay: impl FnOnce(&S) -> io::Result<()>,
+        backoff: &mut Backoff,
+    ) -> Next<S> {
+        match accepted {
+            Ok((stream, peer)) => match nodelay(&stream) {
+                Ok(()) => {
+                    backoff.reset();
+                    Next::Ready(stream, peer)
+                }
+                Err(_) => {
+                    self.skipped();
+                    Next::Again
+                }
+            },
+            Err(error) => self.accept_failed(error, backoff),
+        }
+    }
+
     /// What the accept loop does after `error` (see [`accept_error`]); `backoff` is the loop's.
-    pub fn accept_failed(&self, error: io::Error, backoff: &mut Backoff) -> Next {
+    pub fn accept_failed<S>(&self, error: io::Error, backoff: &mut Backoff) -> Next<S> {
         match accept_error(&error) {
             AcceptError::Fatal => Next::Fail(error),
             AcceptError::Skip => {
@@ -428,15 +454,16 @@ mod tests {
         let mut backoff = Backoff::default();
         let mut waits = Vec::new();
         for _ in 0..10 {
-            match admission.accept_failed(io::Error::from(io::ErrorKind::OutOfMemory), &mut backoff)
-            {
+            let error = io::Error::from(io::ErrorKind::OutOfMemory);
+            match admission.accept_failed::<()>(error, &mut backoff) {
                 Next::Wait(wait) => waits.push(wait.as_millis()),
                 other => panic!("{other:?}"),
             }
         }
         assert_eq!(waits, [1, 2, 4, 8, 16, 32, 64, 100, 100, 100]);
         backoff.reset();
-        let _ = admission.accept_failed(io::Error::from(io::ErrorKind::OutOfMemory), &mut backoff);
+        let _ = admission
+            .accept_failed::<()>(io::Error::from(io::ErrorKind::OutOfMemory), &mut backoff);
         let stats = admission.stats();
         assert_eq!((stats.exhausted_bursts, stats.retries), (2, 11));
     }

@@ -77,18 +77,10 @@ impl Listener {
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let mut backoff = Backoff::default();
         loop {
-            let error = match self.inner.accept().await {
-                Ok((stream, peer)) => match stream.set_nodelay(self.nodelay) {
-                    Ok(()) => return Ok((stream, peer)),
-                    // The peer reset it already (EINVAL on Linux): nothing to serve.
-                    Err(_) => {
-                        self.admission.skipped();
-                        continue;
-                    }
-                },
-                Err(error) => error,
-            };
-            match self.admission.accept_failed(error, &mut backoff) {
+            let accepted = self.inner.accept().await;
+            let nodelay = |stream: &TcpStream| stream.set_nodelay(self.nodelay);
+            match self.admission.accepted(accepted, nodelay, &mut backoff) {
+                Next::Ready(stream, peer) => return Ok((stream, peer)),
                 Next::Again => {}
                 Next::Wait(wait) => tokio::time::sleep(wait).await,
                 Next::Fail(error) => return Err(error),

@@ -11,7 +11,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// An example built next to this test: `cargo test --workspace` builds them all; a narrower run (one
-/// package, `--test server_life`) builds the one it needs here.
+/// package, `--test server_life`, other features) may not, or leave one older than this test's build, and
+/// then it is built here.
 fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test path");
     let path = exe
@@ -20,7 +21,11 @@ fn example(name: &str) -> PathBuf {
         .expect("target dir")
         .join("examples")
         .join(name);
-    if !path.exists() {
+    let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    // One build at a time: the tests run in parallel and cargo would only wait for its lock.
+    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _building = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
+    if modified(&path) < modified(&exe) {
         let (package, features) = match name {
             "blocking_echo" => ("rill-blocking", ""),
             "axum_chat" => ("rill-tokio", "axum"),

@@ -31,14 +31,7 @@ pub async fn drain_on_signal(drain: &rill_tokio::Drain, deadline: std::time::Dur
     }
     #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
-    let report = rill_tokio::shutdown(drain, deadline).await;
-    eprintln!(
-        "drained in {} ms: {} of {} connections closed cleanly, {} left",
-        report.elapsed.as_millis(),
-        report.closed_cleanly,
-        report.open_at_start,
-        report.remaining
-    );
+    eprintln!("{}", rill_tokio::shutdown(drain, deadline).await);
 }
 
 /// The TLS acceptor that `--tls-cert PEM --tls-key PEM` ask for, or `None` without them (plain TCP).
