@@ -31,7 +31,7 @@ step unit-and-integration cargo test --workspace
 step core-without-features cargo test -p rill-ws
 step futures-feature cargo test -p rill-tokio --features futures
 step embassy-deflate cargo test -p rill-embassy --features deflate
-step tls-axum cargo test -p rill-tokio --all-features --test tls --test axum
+step tls-axum cargo test -p rill-tokio --all-features --test tls --test axum --test server_life
 step cross-builds bash scripts/cross-check.sh
 step autobahn bash scripts/autobahn.sh
 step autobahn-blocking bash scripts/autobahn.sh blocking

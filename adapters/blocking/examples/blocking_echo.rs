@@ -4,9 +4,12 @@
 //!
 //! `--max-message BYTES` (default 32 MiB) bounds the messages reassembled; the Autobahn suite sends up
 //! to 16 MiB.
+//!
+//! SIGTERM or Ctrl-C drains: the listener stops, each connection gets close 1001 after the echoes already
+//! sent (within 100 ms: a blocked read wakes that often to look), and the process exits with status 0.
 
-use rill_blocking::{accept_with, Config, Decision, Error, Message, MessageKind};
-use std::net::TcpListener;
+use rill_blocking::{Admission, Config, Drain, Error, Listener, Message, MessageKind};
+use std::time::Duration;
 
 fn flag(name: &str, default: &str) -> String {
     let args: Vec<String> = std::env::args().collect();
@@ -25,22 +28,31 @@ fn main() -> std::io::Result<()> {
         max_message,
         ..Config::default()
     };
-    let listener = TcpListener::bind(&addr)?;
+    let drain = Drain::new();
+    let listener = Listener::bind(&addr)?.admit(Admission::new().drain(&drain))?;
     println!("blocking_echo listening on ws://{}", listener.local_addr()?);
-    for stream in listener.incoming() {
-        let Ok(stream) = stream else { continue };
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])?;
+    let shutdown = {
+        let drain = drain.clone();
         std::thread::spawn(move || {
-            // Messages must leave at once, not wait for Nagle's algorithm.
-            let _ = stream.set_nodelay(true);
-            match accept_with(stream, config, |_| Decision::accept()) {
-                Ok(mut ws) => match echo(&mut ws) {
-                    Ok(()) | Err(Error::Closed) => {}
-                    Err(error) => eprintln!("connection ended: {error}"),
-                },
-                Err(error) => eprintln!("handshake failed: {error}"),
-            }
+            signals.forever().next();
+            eprintln!("{}", drain.shutdown_blocking(Duration::from_secs(10)));
+        })
+    };
+    while let Some(incoming) = listener.next()? {
+        std::thread::spawn(move || match incoming.accept(config) {
+            Ok(mut ws) => match echo(&mut ws) {
+                Ok(()) | Err(Error::Closed) => {}
+                Err(error) => eprintln!("connection ended: {error}"),
+            },
+            Err(error) => eprintln!("handshake failed: {error}"),
         });
     }
+    // Exit once the drain is over; threads still open end with the process.
+    let _ = shutdown.join();
     Ok(())
 }
 
@@ -53,6 +65,7 @@ fn echo(ws: &mut rill_blocking::WebSocket<std::net::TcpStream>) -> Result<(), Er
         let (kind, bytes) = match ws.recv()? {
             Message::Text(text) => (MessageKind::Text, text.as_bytes()),
             Message::Binary(bytes) => (MessageKind::Binary, bytes),
+            // The peer's close, or our 1001's answer in a drain: the next `recv` waits for TCP's end.
             Message::Close(..) => continue,
         };
         copy.clear();

@@ -21,15 +21,18 @@
 
 mod handshake;
 mod pump;
+mod tcp;
 mod websocket;
 mod writer;
 
 pub use handshake::{accept, accept_with, client_handshake, connect, connect_with};
-pub use rill_ws::handshake::owned::{ClientOptions, Decision};
+pub use rill_net::{AcceptStats, Admission, Drain, DrainReport, GOING_AWAY_REASON};
+pub use rill_ws::handshake::owned::{ClientOptions, Decision, Origin};
 pub use rill_ws::handshake::server::Request;
 pub use rill_ws::{
     CloseCode, End, Limits, Message, MessageKind, Piece, ProtocolError, SessionConfig, Timeout,
 };
+pub use tcp::{Incoming, Listener};
 pub use websocket::{Reader, WebSocket};
 pub use writer::{Chunks, Writer};
 

@@ -18,12 +18,34 @@ impl<S: Read + Write + Timeouts> Stream for S {}
 pub(crate) struct Core {
     session: Mutex<Session>,
     origin: std::time::Instant,
+    /// The connection's place under a listener's limits and in a drain, held while it lives.
+    pub(crate) ticket: std::sync::OnceLock<rill_net::Ticket>,
 }
+
+/// How often a connection in a drain wakes from a blocking read to see whether the drain has started: a
+/// thread blocked in `read` cannot be woken otherwise without `poll` (and `unsafe`). It bounds how late
+/// a blocking connection starts its close.
+const DRAIN_POLL: Duration = Duration::from_millis(100);
 
 impl Core {
     pub(crate) fn new(session: Session, origin: std::time::Instant) -> Self {
         let session = Mutex::new(session);
-        Core { session, origin }
+        let ticket = std::sync::OnceLock::new();
+        Core {
+            session,
+            origin,
+            ticket,
+        }
+    }
+
+    /// The connection's membership of a drain.
+    fn member(&self) -> Option<&rill_net::Member> {
+        self.ticket.get().and_then(rill_net::Ticket::member)
+    }
+
+    /// True once the connection sent its 1001 for a drain: data that still arrives has no one to answer.
+    fn has_gone_away(&self) -> bool {
+        self.member().is_some_and(rill_net::Member::has_gone_away)
     }
 
     pub(crate) fn now(&self) -> Instant {
@@ -53,12 +75,16 @@ impl Core {
 }
 
 /// What a receive needs besides its buffers: the session, the stream to read, and how to send what
-/// the session owes (the reply to a ping or a close frame).
+/// the session owes (the reply to a ping or a close frame; with `Some(code)`, our own close frame first).
 pub(crate) struct Link<'a> {
     pub core: &'a Core,
     pub io: &'a mut dyn Stream,
-    pub tx: &'a mut dyn FnMut(&mut dyn Stream) -> Result<(), Error>,
+    pub tx: &'a mut SendOwed<'a>,
 }
+
+/// Sends what the session owes; with `Some(code)`, places our close frame first.
+pub(crate) type SendOwed<'a> =
+    dyn FnMut(&mut dyn Stream, Option<rill_ws::CloseCode>) -> Result<(), Error> + 'a;
 
 /// The socket timeout that wakes us at `deadline` (at least 1 ms: a zero timeout is refused).
 fn wait(deadline: Option<Instant>, now: Instant) -> Option<Duration> {
@@ -124,14 +150,30 @@ impl Input {
             let (owed, deadline) = (session.wants_transmit(), session.poll_timeout());
             drop(session);
             if owed {
-                (link.tx)(link.io)?;
+                (link.tx)(link.io, None)?;
+            }
+            let member = link.core.member();
+            if event == Event::Close {
+                member.inspect(|member| member.closed_cleanly());
             }
             if event != Event::NeedInput {
                 return Ok(Some(event));
             } else if until.is_some_and(|until| until <= now) {
                 return Ok(None);
             }
-            let deadline = deadline.into_iter().chain(until).min();
+            if let Some(member) = member.filter(|member| member.must_go_away()) {
+                // Refused when the connection ended or closed already: the next event says how it ends.
+                let sent = (link.tx)(link.io, Some(rill_ws::CloseCode::GOING_AWAY));
+                member.gone_away();
+                match sent {
+                    Err(Error::Io(error)) => return Err(Error::Io(error)),
+                    _ => continue,
+                }
+            }
+            let poll = member
+                .filter(|member| !member.has_gone_away())
+                .map(|_| now.after(DRAIN_POLL));
+            let deadline = deadline.into_iter().chain(until).chain(poll).min();
             if deadline.is_some_and(|at| at <= now) {
                 link.core.lock().handle_timeout(now);
                 continue;
@@ -154,6 +196,7 @@ impl Input {
         self.message.clear();
         loop {
             let at = match self.next(link, None)? {
+                Some(Event::Piece(_)) if link.core.has_gone_away() => continue,
                 Some(Event::Piece(at)) => at,
                 Some(Event::Close) => {
                     let session = link.core.lock();
@@ -187,6 +230,7 @@ impl Input {
     pub(crate) fn recv_piece(&mut self, link: &mut Link<'_>) -> Result<Option<Piece<'_>>, Error> {
         loop {
             match self.next(link, None)? {
+                Some(Event::Piece(_)) if link.core.has_gone_away() => continue,
                 Some(Event::Piece(at)) => {
                     return Ok(Some(at.of_with(&self.buf, self.inflater.as_deref())))
                 }
@@ -206,7 +250,7 @@ impl Input {
         let now = link.core.now();
         let id = link.core.lock().ping(now);
         let id = id.ok_or_else(|| link.core.refused(SendError::Closed))?;
-        (link.tx)(link.io)?;
+        (link.tx)(link.io, None)?;
         loop {
             match self.next(link, Some(now.after(timeout)))? {
                 None => return Err(Error::Timeout(Timeout::Ping)),

@@ -72,7 +72,10 @@ impl<S: Read + Write + Timeouts> WebSocket<S> {
         let mut guard = self.writer.lock();
         let (stream, output) = &mut *guard;
         let core = &*self.writer.core;
-        let tx = &mut |io: &mut dyn Stream| output.pump(core, io);
+        let tx = &mut |io: &mut dyn Stream, close: Option<CloseCode>| match close {
+            Some(code) => output.close(core, io, code, rill_net::GOING_AWAY_REASON),
+            None => output.pump(core, io),
+        };
         f(
             &mut self.input,
             &mut Link {
@@ -132,6 +135,24 @@ impl<S: Read + Write + Timeouts> WebSocket<S> {
     pub fn protocol(&self) -> Option<&str> {
         self.protocol.as_deref()
     }
+
+    /// Enrolls the connection in `drain`: once it starts, the next receive (a blocked one within 100 ms)
+    /// sends close 1001, discards the messages that still arrive and returns the peer's close frame.
+    /// Connections from a [`crate::Listener`] given a drain are enrolled already; for them this does
+    /// nothing.
+    pub fn enroll(&mut self, drain: &crate::Drain) {
+        let _ = self
+            .writer
+            .core
+            .ticket
+            .set(rill_net::Ticket::enrolled(drain));
+    }
+
+    /// Holds `ticket` (a listener's limits and drain) for as long as the connection lives.
+    pub(crate) fn admitted(self, ticket: rill_net::Ticket) -> Self {
+        let _ = self.writer.core.ticket.set(ticket);
+        self
+    }
 }
 
 impl<S> Deref for WebSocket<S> {
@@ -176,7 +197,15 @@ impl Reader {
             stream,
             writer,
         } = self;
-        let tx = &mut |_: &mut dyn Stream| writer.try_pump();
+        let tx = &mut |_: &mut dyn Stream, close: Option<CloseCode>| match close {
+            // A handle of its own: the reader keeps using `writer` meanwhile.
+            Some(code) => Writer {
+                core: writer.core.clone(),
+                out: writer.out.clone(),
+            }
+            .close(code, rill_net::GOING_AWAY_REASON),
+            None => writer.try_pump(),
+        };
         f(
             input,
             &mut Link {

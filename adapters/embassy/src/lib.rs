@@ -1,4 +1,4 @@
-//! rill-embassy: the [rill] WebSocket core over `embedded-io-async` streams, for embassy-net and any other
+//! rill-embassy: the [rill](rill_ws) WebSocket core over `embedded-io-async` streams, for embassy-net and any other
 //! stack. No allocation: every buffer is borrowed from the caller; time is `embassy-time`.
 //!
 //! After the handshake ([`accept`] or [`connect`]) a connection is one [`rill_ws::Session`], which owns all

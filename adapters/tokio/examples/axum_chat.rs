@@ -8,6 +8,11 @@
 //! The upgrade is checked by rill's strict handshake (a bad request gets rill's 4xx and its reason) and the
 //! socket is a rill-tokio `WebSocket`, split into a reader and a writer task. A slow client that falls
 //! more than 256 messages behind skips what it missed rather than holding everyone else back.
+//!
+//! `/ws` serves pages of its own origin only (`Origin::same_host()`: another site's page gets 403; clients
+//! without `Origin` are served). SIGTERM or Ctrl-C shuts down with axum's `with_graceful_shutdown` and a
+//! rill `Drain` (an `Extension` on the router, so every upgraded socket is enrolled): each chat gets close
+//! 1001, and the process exits with status 0.
 
 mod common;
 
@@ -15,9 +20,10 @@ use axum::extract::State;
 use axum::response::{Html, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
+use axum::Extension;
 use axum::Router;
 use rill_tokio::upgrade::UpgradedWebSocket;
-use rill_tokio::{Config, Message, WebSocketUpgrade};
+use rill_tokio::{Config, Drain, Message, Origin, WebSocketUpgrade};
 use tokio::sync::broadcast;
 
 const PAGE: &str = r#"<!doctype html>
@@ -52,17 +58,33 @@ async fn main() -> std::io::Result<()> {
         .route("/ws", get(ws))
         .route("/echo", get(echo))
         .with_state(room);
+    let drain = Drain::new();
+    let app = app.layer(Extension(drain.clone()));
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("axum_chat: open http://{}/", listener.local_addr()?);
     // Chat lines are small and must leave at once, not wait for Nagle's algorithm.
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, app).await
+    // axum stops accepting and waits for its HTTP requests; the signal also starts the drain, which closes
+    // the upgraded sockets (axum no longer knows them) with 1001.
+    let draining = drain.clone();
+    let shutdown = tokio::spawn(async move {
+        common::drain_on_signal(&draining, std::time::Duration::from_secs(10)).await
+    });
+    let started = drain.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { started.started().await })
+        .await?;
+    let _ = shutdown.await;
+    Ok(())
 }
 
 async fn ws(upgrade: WebSocketUpgrade, State(room): State<broadcast::Sender<String>>) -> Response {
-    upgrade.on_upgrade(move |ws| chat(ws, room))
+    match upgrade.allow_origin(&Origin::same_host()) {
+        Ok(upgrade) => upgrade.on_upgrade(move |ws| chat(ws, room)),
+        Err(forbidden) => forbidden,
+    }
 }
 
 async fn echo(upgrade: WebSocketUpgrade) -> Response {

@@ -14,12 +14,20 @@
 //!   writer is doing;
 //! - `--tls-cert PEM --tls-key PEM`: serve `wss://`, terminating TLS with this certificate chain and key
 //!   (needs feature `rustls`: `cargo run --release -p rill-tokio --features rustls --example echo_server`);
-//! - `--no-deflate`: decline permessage-deflate (no `Sec-WebSocket-Extensions` in any answer).
+//! - `--no-deflate`: decline permessage-deflate (no `Sec-WebSocket-Extensions` in any answer);
+//! - `--max-connections N`: at most N connections open at once; the next ones get `503` with
+//!   `Retry-After: 1` at their handshake;
+//! - `--drain-secs S`: how long a shutdown waits for close handshakes (default 10).
+//!
+//! SIGTERM or Ctrl-C drains: the listener stops, every connection gets close 1001 after the echoes already
+//! sent, and the process exits with status 0 once they are closed (or after `--drain-secs`). Out of file
+//! descriptors it keeps serving the open connections and accepts again as they end.
 
 mod common;
 
 use rill_tokio::{
-    accept_with, CloseCode, Config, Decision, Error, Listener, MessageKind, Request, WebSocket,
+    Admission, CloseCode, Config, Decision, Drain, Error, Incoming, Listener, MessageKind, Request,
+    WebSocket,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -48,24 +56,40 @@ async fn main() -> std::io::Result<()> {
         config.idle_timeout = Some(std::time::Duration::from_secs_f64(secs));
     }
     let tls = common::tls_acceptor()?;
-    let listener = Listener::bind(&addr).await?;
+    let drain = Drain::new();
+    let mut admission = Admission::new().drain(&drain);
+    let max_connections = common::flag("--max-connections", "");
+    if !max_connections.is_empty() {
+        admission =
+            admission.max_connections(max_connections.parse().map_err(std::io::Error::other)?);
+    }
+    let deadline = common::flag("--drain-secs", "10")
+        .parse()
+        .map_err(std::io::Error::other)?;
+    let listener = Listener::bind(&addr).await?.admit(admission);
     let scheme = if tls.is_some() { "wss" } else { "ws" };
     println!(
         "echo_server listening on {scheme}://{}",
         listener.local_addr()?
     );
-    loop {
-        let (stream, _) = listener.accept().await?;
+    let shutdown = {
+        let drain = drain.clone();
+        tokio::spawn(async move {
+            common::drain_on_signal(&drain, std::time::Duration::from_secs_f64(deadline)).await
+        })
+    };
+    while let Some(incoming) = listener.next().await? {
         let protocols = protocols.clone();
         let close_on = close_on.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
             match tls {
-                None => serve(stream, config, &protocols, &close_on).await,
+                None => serve(incoming, config, &protocols, &close_on).await,
                 #[cfg(feature = "rustls")]
                 Some(acceptor) => {
-                    match rill_tokio::tls::tls_accept(stream, &acceptor, &config).await {
-                        Ok(stream) => serve(stream, config, &protocols, &close_on).await,
+                    let tls = |tcp| rill_tokio::tls::tls_accept(tcp, &acceptor, &config);
+                    match incoming.wrap(tls).await {
+                        Ok(incoming) => serve(incoming, config, &protocols, &close_on).await,
                         Err(error) => eprintln!("{error}"),
                     }
                 }
@@ -74,11 +98,14 @@ async fn main() -> std::io::Result<()> {
             }
         });
     }
+    // The drain started: wait for it to finish (it prints its report), then exit with status 0.
+    let _ = shutdown.await;
+    Ok(())
 }
 
 /// One connection: the handshake, then the echo.
 async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
-    stream: S,
+    incoming: Incoming<S>,
     config: Config,
     protocols: &[String],
     close_on: &str,
@@ -91,7 +118,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         headers: Vec::new(),
         deflate: true,
     };
-    let Ok(mut ws) = accept_with(stream, config, decide).await else {
+    let Ok(mut ws) = incoming.accept_with(config, decide).await else {
         return;
     };
     let result = if close_on.is_empty() {

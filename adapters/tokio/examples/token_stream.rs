@@ -13,11 +13,16 @@
 //! sent first/last, first token rendered by the page) with a global order number, `--tls-cert PEM
 //! --tls-key PEM` serves the page and the socket over HTTPS and WSS on the same port (needs feature
 //! `rustls`: `cargo run --release -p rill-tokio --features rustls --example token_stream -- ...`).
+//!
+//! The socket serves pages of its own origin only (`Origin::same_host()`: a page elsewhere gets 403; clients
+//! without `Origin`, which are not browsers, are served); `--allow-origin URL` (repeatable) admits another.
+//! SIGTERM or Ctrl-C drains: each page gets close 1001 (its script reconnects elsewhere), exit status 0.
 
 mod common;
 
 use rill_tokio::{
-    accept_with, Config, Decision, EnvelopeKind, Error, Listener, Message, StreamSender, Writer,
+    Admission, Config, Decision, Drain, EnvelopeKind, Error, Incoming, Listener, Message, Origin,
+    StreamSender, Writer,
 };
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -75,6 +80,7 @@ impl Session {
 }
 
 struct Options {
+    origin: Origin,
     interval: Duration,
     drop_after: usize,
     events: bool,
@@ -103,7 +109,12 @@ type Sessions = Rc<RefCell<HashMap<String, Rc<tokio::sync::Mutex<Session>>>>>;
 
 fn main() -> std::io::Result<()> {
     let addr = common::flag("--addr", "127.0.0.1:8080");
+    let allowed = std::env::args()
+        .zip(std::env::args().skip(1))
+        .filter(|(flag, _)| flag == "--allow-origin")
+        .map(|(_, origin)| origin);
     let options = Rc::new(Options {
+        origin: Origin::same_host().and(allowed),
         interval: Duration::from_millis(common::flag("--interval-ms", "15").parse().unwrap_or(15)),
         drop_after: common::flag("--drop-after", "0").parse().unwrap_or(0),
         events: std::env::args().any(|a| a == "--events"),
@@ -114,7 +125,13 @@ fn main() -> std::io::Result<()> {
     let local = tokio::task::LocalSet::new();
     let tls = common::tls_acceptor()?;
     local.block_on(&runtime, async move {
-        let listener = Listener::bind(&addr).await?;
+        let drain = Drain::new();
+        let listener = Listener::bind(&addr)
+            .await?
+            .admit(Admission::new().drain(&drain));
+        let shutdown = tokio::task::spawn_local(async move {
+            common::drain_on_signal(&drain, Duration::from_secs(10)).await
+        });
         let scheme = if tls.is_some() { "https" } else { "http" };
         println!("token_stream: open {scheme}://{}/", listener.local_addr()?);
         let sessions: Sessions = Rc::default();
@@ -122,19 +139,18 @@ fn main() -> std::io::Result<()> {
             enabled: options.events,
             counter: Rc::default(),
         };
-        loop {
-            let (stream, _) = listener.accept().await?;
+        while let Some(incoming) = listener.next().await? {
             let (sessions, options, events) = (sessions.clone(), options.clone(), events.clone());
             let tls = tls.clone();
             tokio::task::spawn_local(async move {
                 let result = match tls {
-                    None => connection(stream, sessions, &options, &events).await,
+                    None => connection(incoming, sessions, &options, &events).await,
                     #[cfg(feature = "rustls")]
                     Some(acceptor) => {
-                        match rill_tokio::tls::tls_accept(stream, &acceptor, &Config::default())
-                            .await
-                        {
-                            Ok(stream) => connection(stream, sessions, &options, &events).await,
+                        let config = Config::default();
+                        let tls = |tcp| rill_tokio::tls::tls_accept(tcp, &acceptor, &config);
+                        match incoming.wrap(tls).await {
+                            Ok(incoming) => connection(incoming, sessions, &options, &events).await,
                             Err(error) => Err(error),
                         }
                     }
@@ -148,37 +164,44 @@ fn main() -> std::io::Result<()> {
                 }
             });
         }
+        // The drain started: wait for it to finish (it prints its report), then exit with status 0.
+        let _ = shutdown.await;
+        Ok(())
     })
 }
 
 async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
-    stream: S,
+    incoming: Incoming<S>,
     sessions: Sessions,
     options: &Options,
     events: &Events,
 ) -> Result<(), Error> {
     let mut session_id = String::new();
-    let mut ws = accept_with(stream, Config::default(), |request| {
-        match (request.path(), request.is_upgrade()) {
-            ("/ws", true) => {
-                let query = request.query().unwrap_or("");
-                session_id = query
-                    .split('&')
-                    .find_map(|kv| kv.strip_prefix("session="))
-                    .unwrap_or("")
-                    .to_string();
-                Decision::accept()
+    let mut ws = incoming
+        .accept_with(Config::default(), |request| {
+            match (request.path(), request.is_upgrade()) {
+                ("/ws", true) if options.origin.check(request).is_err() => {
+                    options.origin.refusal(request.origin().unwrap_or(""))
+                }
+                ("/ws", true) => {
+                    let query = request.query().unwrap_or("");
+                    session_id = query
+                        .split('&')
+                        .find_map(|kv| kv.strip_prefix("session="))
+                        .unwrap_or("")
+                        .to_string();
+                    Decision::accept()
+                }
+                ("/", false) => respond("text/html; charset=utf-8", PAGE),
+                ("/rill-streams.js", false) => respond("text/javascript; charset=utf-8", MODULE),
+                ("/expected", false) => respond("application/json", &expected_json()),
+                _ => Decision::Reject {
+                    status: 404,
+                    reason: "not found".into(),
+                },
             }
-            ("/", false) => respond("text/html; charset=utf-8", PAGE),
-            ("/rill-streams.js", false) => respond("text/javascript; charset=utf-8", MODULE),
-            ("/expected", false) => respond("application/json", &expected_json()),
-            _ => Decision::Reject {
-                status: 404,
-                reason: "not found".into(),
-            },
-        }
-    })
-    .await?;
+        })
+        .await?;
     let session = sessions
         .borrow_mut()
         .entry(session_id.clone())

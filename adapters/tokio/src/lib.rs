@@ -1,13 +1,13 @@
-//! rill-tokio: the [rill] WebSocket core driven over tokio.
+//! rill-tokio: the [rill](rill_ws) WebSocket core driven over tokio.
 //!
 //! ```no_run
 //! # async fn server() -> std::io::Result<()> {
-//! use rill_tokio::{accept, Config, Listener, Message};
-//! let listener = Listener::bind("127.0.0.1:9001").await?; // accepted sockets get TCP_NODELAY
-//! loop {
-//!     let (stream, _) = listener.accept().await?;
+//! use rill_tokio::{Config, Listener, Message};
+//! // Accepted sockets get TCP_NODELAY; the loop survives EMFILE and resets (see `Listener`, `Drain`).
+//! let listener = Listener::bind("127.0.0.1:9001").await?;
+//! while let Some(incoming) = listener.next().await? {
 //!     tokio::spawn(async move {
-//!         let mut ws = accept(stream, Config::default()).await?;
+//!         let mut ws = incoming.accept(Config::default()).await?;
 //!         while let Message::Text(text) = ws.recv().await? {
 //!             let reply = text.to_uppercase();
 //!             ws.send_text(&reply).await?; // written and flushed when this returns
@@ -15,7 +15,7 @@
 //!         Ok::<_, rill_tokio::Error>(())
 //!     });
 //! }
-//! # }
+//! # Ok(()) }
 //! ```
 //!
 //! Every connection has a fixed read buffer and a fixed write buffer; there is no unbounded queue. A slow
@@ -25,6 +25,7 @@
 #![warn(missing_docs)]
 
 mod config;
+mod drain;
 mod error;
 mod handshake;
 mod pool;
@@ -41,6 +42,7 @@ mod websocket;
 mod writer;
 
 pub use config::{Batch, Config};
+pub use drain::shutdown;
 pub use error::{Error, Timeout};
 pub use handshake::{
     accept, accept_with, accept_with_async, client_handshake, client_handshake_with_response,
@@ -49,14 +51,15 @@ pub use handshake::{
 #[cfg(feature = "rustls")]
 pub use handshake::{connect_tls, connect_tls_with_response};
 pub use reader::Reader;
-pub use rill_ws::handshake::owned::{ClientOptions, Decision};
+pub use rill_net::{AcceptStats, Admission, Drain, DrainReport, GOING_AWAY_REASON};
+pub use rill_ws::handshake::owned::{ClientOptions, Decision, Origin};
 pub use rill_ws::handshake::server::Request;
 pub use rill_ws::streams::{Envelope, EnvelopeKind};
 pub use rill_ws::{CloseCode, Message, MessageKind, Piece};
 #[cfg(feature = "futures")]
 pub use stream::OwnedMessage;
 pub use streams::{StreamEvent, StreamReceiver, StreamSender};
-pub use tcp::{connect_tcp, Listener};
+pub use tcp::{connect_tcp, Incoming, Listener};
 pub use tls::MaybeTlsStream;
 #[cfg(feature = "rustls")]
 pub use tls::{accept_tls, accept_tls_with, TlsError};

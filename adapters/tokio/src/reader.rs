@@ -69,7 +69,9 @@ pub struct Reader<S> {
     inflater: Option<Box<Inflater<Box<[u8]>>>>,
     /// Wakes a read at the session's next deadline or when buffers may shrink.
     alarm: Alarm,
-    shared: Arc<Shared<S>>,
+    pub(crate) shared: Arc<Shared<S>>,
+    /// The connection's place under a listener's limits and in a drain (`crate::drain`).
+    pub(crate) ticket: Option<Arc<rill_net::Ticket>>,
 }
 
 /// The reader's one timer. It is moved only to ring earlier than it is set for, or after it rang: the
@@ -126,6 +128,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             inflater: None,
             alarm: Alarm::default(),
             shared,
+            ticket: None,
         }
     }
 
@@ -137,7 +140,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
     /// continues the message where this one stopped.
     pub async fn recv(&mut self) -> Result<Message<'_>, Error> {
         let (kind, whole) = loop {
-            let Some(at) = self.next().await? else {
+            let Some(at) = self.next_or_leave().await? else {
                 let (code, reason) = self.close_frame();
                 return Ok(Message::Close(code, reason));
             };
@@ -175,7 +178,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
     /// `None` when the peer's close frame arrived (its reply is sent; see [`Reader::close_frame`]); the
     /// next call waits for the end of the connection and reports [`Error::Closed`].
     pub async fn recv_piece(&mut self) -> Result<Option<Piece<'_>>, Error> {
-        let Some(at) = self.next().await? else {
+        let Some(at) = self.next_or_leave().await? else {
             return Ok(None);
         };
         Ok(Some(at.of_with(&self.buf, self.inflater.as_deref())))
@@ -215,7 +218,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
 
     /// Decodes until a data piece (`Some`) or the peer's close frame (`None`); reads when the buffer runs
     /// dry, transmits replies on the way, and wakes on the session's deadlines.
-    async fn next(&mut self) -> Result<Option<PieceAt>, Error> {
+    pub(crate) async fn next(&mut self) -> Result<Option<PieceAt>, Error> {
         // Each receive spends from tokio's cooperative budget (before anything is decoded, so yielding here
         // loses nothing): a connection whose peer keeps the read buffer full yields to the others every
         // so often instead of starving them.

@@ -79,6 +79,8 @@ pub struct Upgrading {
     config: Config,
     protocol: Option<String>,
     deflate: Option<DeflateParams>,
+    /// The drain the connection joins (the axum extractor's `Drain` extension).
+    ticket: Option<rill_net::Ticket>,
 }
 
 impl Upgrading {
@@ -101,7 +103,7 @@ impl Upgrading {
             .map_err(|_| Error::Timeout(Timeout::Handshake))?
             .map_err(|e| Error::Io(std::io::Error::other(format!("hyper upgrade failed: {e}"))))?;
         let buf = Vec::with_capacity(self.config.read_buffer);
-        WebSocket::new(
+        let ws = WebSocket::new(
             TokioIo::new(upgraded),
             Role::Server,
             self.config,
@@ -109,7 +111,11 @@ impl Upgrading {
             0,
             self.protocol,
             self.deflate,
-        )
+        )?;
+        Ok(match self.ticket {
+            Some(ticket) => ws.admitted(ticket),
+            None => ws,
+        })
     }
 }
 
@@ -172,6 +178,7 @@ fn answer(
                 config,
                 protocol,
                 deflate,
+                ticket: None,
             });
             (to_response(&bytes), upgrading)
         }
@@ -244,7 +251,7 @@ pub use axum_extractor::WebSocketUpgrade;
 #[cfg(feature = "axum")]
 mod axum_extractor {
     use super::{answer, refusal, request_head, UpgradedWebSocket, Upgrading};
-    use crate::{Config, Decision, Request};
+    use crate::{Config, Decision, Drain, Request};
     use axum::extract::{FromRequestParts, OptionalFromRequestParts};
     use axum::response::{IntoResponse, Response};
     use http::request::Parts;
@@ -276,6 +283,12 @@ mod axum_extractor {
     ///
     /// The extractor checks the head against [`DEFAULT_MAX_HEAD_LEN`]; [`WebSocketUpgrade::config`] sets
     /// the connection's settings.
+    ///
+    /// Graceful shutdown: with a [`crate::Drain`] in the request's extensions (`.layer(Extension(drain))`
+    /// on the router), each upgraded connection is enrolled in it: when the drain starts, it sends close
+    /// 1001 and its receive loop sees the close, and an upgrade asked for after the start is answered
+    /// `503` with `Retry-After`. Start the drain from axum's `with_graceful_shutdown` signal, which stops
+    /// the HTTP side but does not know about upgraded connections (see the `axum_chat` example).
     #[derive(Debug)]
     pub struct WebSocketUpgrade {
         head: Vec<u8>,
@@ -284,6 +297,7 @@ mod axum_extractor {
         protocol: Option<String>,
         headers: Vec<(String, String)>,
         deflate: bool,
+        drain: Option<Drain>,
     }
 
     impl<S: Send + Sync> FromRequestParts<S> for WebSocketUpgrade {
@@ -332,6 +346,7 @@ mod axum_extractor {
                 protocol: None,
                 headers: Vec::new(),
                 deflate: true,
+                drain: parts.extensions.get::<Drain>().cloned(),
             }))
         }
 
@@ -341,6 +356,20 @@ mod axum_extractor {
                 Ok(Parsed::Complete { value, .. }) => value,
                 // The extractor parsed these same bytes successfully.
                 _ => unreachable!("the head was parsed when extracted"),
+            }
+        }
+
+        /// `Ok(self)` when the request's `Origin` passes `policy`, else the `403 Forbidden` to return
+        /// (naming the refused origin): `match upgrade.allow_origin(&Origin::same_host()) { ... }`.
+        #[allow(clippy::result_large_err)] // the refusal is the handler's response, returned at once
+        pub fn allow_origin(self, policy: &crate::Origin) -> Result<Self, Response> {
+            let checked = policy.check(&self.request());
+            match checked {
+                Ok(()) => Ok(self),
+                Err(refusal) => {
+                    let (response, _) = answer(&self.head, None, self.config, |_| refusal);
+                    Err(response.into_response())
+                }
             }
         }
 
@@ -385,13 +414,23 @@ mod axum_extractor {
         /// The `101` response, and the upgrade to await for the socket: for handlers that run the
         /// connection themselves (on a `LocalSet`, say, where nothing needs `Send`).
         pub fn into_parts(self) -> (Response, Option<Upgrading>) {
-            let decision = Decision::Accept {
-                protocol: self.protocol,
-                headers: self.headers,
-                deflate: self.deflate,
+            let draining = self.drain.as_ref().is_some_and(Drain::is_started);
+            let decision = match draining {
+                true => Decision::Unavailable {
+                    retry_after: 1,
+                    reason: "the server is shutting down".into(),
+                },
+                false => Decision::Accept {
+                    protocol: self.protocol,
+                    headers: self.headers,
+                    deflate: self.deflate,
+                },
             };
-            let (response, upgrading) =
+            let (response, mut upgrading) =
                 answer(&self.head, self.on_upgrade, self.config, |_| decision);
+            if let (Some(upgrading), Some(drain)) = (&mut upgrading, &self.drain) {
+                upgrading.ticket = Some(rill_net::Ticket::enrolled(drain));
+            }
             (response.into_response(), upgrading)
         }
 

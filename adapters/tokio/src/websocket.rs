@@ -55,6 +55,21 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
         (&mut self.reader, &mut self.writer)
     }
 
+    /// Enrolls the connection in `drain`: when it starts, the connection closes with 1001 from inside its
+    /// reading half (see [`crate::Drain`]). Connections from a [`crate::Listener`] given a drain, and axum
+    /// upgrades under a `Drain` extension, are enrolled already; for them this does nothing.
+    pub fn enroll(&mut self, drain: &crate::Drain) {
+        if self.reader.ticket.is_none() {
+            self.reader.set_ticket(rill_net::Ticket::enrolled(drain));
+        }
+    }
+
+    /// Holds `ticket` (a listener's limits and drain) for as long as the reading half lives.
+    pub(crate) fn admitted(mut self, ticket: rill_net::Ticket) -> Self {
+        self.reader.set_ticket(ticket);
+        self
+    }
+
     /// The subprotocol agreed in the handshake.
     pub fn protocol(&self) -> Option<&str> {
         self.protocol.as_deref()

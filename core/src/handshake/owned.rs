@@ -32,6 +32,14 @@ pub enum Decision {
         /// Why, in one line.
         reason: String,
     },
+    /// Refuse for now with `503 Service Unavailable` and `Retry-After: retry_after` (seconds): the server
+    /// is full or shutting down, and a client may come back. `reason` becomes the plain-text body.
+    Unavailable {
+        /// Seconds after which the client may try again.
+        retry_after: u32,
+        /// Why, in one line.
+        reason: String,
+    },
     /// Answer as plain HTTP (e.g. serve a page on `GET /`) and close the connection.
     Respond {
         /// The HTTP status.
@@ -101,6 +109,13 @@ pub fn respond(
         (Decision::Accept { deflate: true, .. }, Some(config)) => request.deflate(config),
         _ => None,
     };
+    if let Decision::Unavailable {
+        retry_after,
+        reason,
+    } = decision
+    {
+        return Ok(unavailable(*retry_after, reason));
+    }
     let pairs = borrow_pairs(headers);
     let (borrowed, variable) = match decision {
         Decision::Accept { protocol, .. } => (
@@ -114,6 +129,14 @@ pub fn respond(
         Decision::Reject { status, reason } => (
             Borrowed::Reject {
                 status: *status,
+                reason,
+            },
+            reason.len(),
+        ),
+        // Answered above with its Retry-After; a plain 503 would do.
+        Decision::Unavailable { reason, .. } => (
+            Borrowed::Reject {
+                status: 503,
                 reason,
             },
             reason.len(),
@@ -149,6 +172,156 @@ pub fn respond(
         bytes: out,
         outcome,
     })
+}
+
+/// `503 Service Unavailable` with `Retry-After`: the borrowed decisions have no header list for a
+/// rejection, and a 503 without `Retry-After` tells a client nothing about when to come back.
+fn unavailable(retry_after: u32, reason: &str) -> Answer {
+    let mut seconds = [0u8; 10];
+    let seconds = decimal(retry_after, &mut seconds);
+    let mut out = vec![0u8; 512 + reason.len()];
+    // 512 bytes hold the fixed lines; the reason is counted.
+    let len = super::server::encode_reject(503, reason, &[("Retry-After", seconds)], &mut out)
+        .unwrap_or(0);
+    out.truncate(len);
+    Answer {
+        bytes: out,
+        outcome: Err(Refusal::Rejected(503)),
+    }
+}
+
+/// `value` in decimal, written into `buf`.
+fn decimal(mut value: u32, buf: &mut [u8; 10]) -> &str {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    core::str::from_utf8(&buf[at..]).unwrap_or("1")
+}
+
+/// Which pages may open a WebSocket: browsers send the page's origin in `Origin` on every WebSocket
+/// request, and a server that ignores it lets any site a user visits talk to it with the user's cookies
+/// (cross-site WebSocket hijacking). Requests without `Origin` come from non-browser clients, which can
+/// send anything anyway, and are served.
+///
+/// ```
+/// use rill_ws::handshake::owned::{Decision, Origin};
+/// let origin = Origin::allow(["https://app.example"]);
+/// let decide = |request: &rill_ws::handshake::server::Request<'_>| match origin.check(request) {
+///     Err(refusal) => refusal, // 403 with the reason
+///     Ok(()) => Decision::accept(),
+/// };
+/// # let _ = decide;
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    same_host: bool,
+    allowed: Vec<String>,
+}
+
+impl Origin {
+    /// Any origin (the check always passes): for servers that authenticate every connection otherwise.
+    pub fn any() -> Origin {
+        Origin {
+            same_host: false,
+            allowed: vec![String::from("*")],
+        }
+    }
+
+    /// Pages served from the host the request is addressed to (the `Origin`'s host and port equal the
+    /// `Host` header's; the scheme is not compared, so a TLS-terminating proxy in front does not matter).
+    pub fn same_host() -> Origin {
+        Origin {
+            same_host: true,
+            allowed: Vec::new(),
+        }
+    }
+
+    /// Exactly these origins (`scheme://host[:port]`, compared without case; `"*"` allows any).
+    pub fn allow<I, T>(origins: I) -> Origin
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        Origin {
+            same_host: false,
+            allowed: origins.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// Also these origins (e.g. `Origin::same_host().and(["http://localhost:5173"])` for a dev server).
+    pub fn and<I, T>(mut self, origins: I) -> Origin
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        self.allowed.extend(origins.into_iter().map(Into::into));
+        self
+    }
+
+    /// True when `origin` (the header's value, if any) may connect to a request for `host`.
+    pub fn allows(&self, origin: Option<&str>, host: Option<&str>) -> bool {
+        let Some(origin) = origin else {
+            return true; // not a browser
+        };
+        let origin = origin.trim_end_matches('/');
+        if self
+            .allowed
+            .iter()
+            .any(|allowed| allowed == "*" || allowed.eq_ignore_ascii_case(origin))
+        {
+            return true;
+        }
+        self.same_host && host.is_some_and(|host| same_authority(origin, host))
+    }
+
+    /// `Ok` when the request's `Origin` is allowed, else the decision to answer with: `403 Forbidden`
+    /// naming the refused origin.
+    pub fn check(&self, request: &Request<'_>) -> Result<(), Decision> {
+        match self.allows(request.origin(), request.host()) {
+            true => Ok(()),
+            false => Err(self.refusal(request.origin().unwrap_or(""))),
+        }
+    }
+
+    /// The `403 Forbidden` for a refused `origin`.
+    pub fn refusal(&self, origin: &str) -> Decision {
+        // The reason is one line of the body: keep only printable ASCII of a hostile header.
+        let shown: String = origin
+            .chars()
+            .filter(|c| c.is_ascii_graphic())
+            .take(100)
+            .collect();
+        Decision::Reject {
+            status: 403,
+            reason: alloc::format!("cross-origin WebSocket refused: origin {shown} is not allowed"),
+        }
+    }
+}
+
+/// True when `origin` (`scheme://host[:port]`) names the authority `host` (`host[:port]`), a scheme's
+/// default port written or not.
+fn same_authority(origin: &str, host: &str) -> bool {
+    let Some((scheme, authority)) = origin.split_once("://") else {
+        return false; // "null" (a sandboxed page or a file) or garbage
+    };
+    let default = match scheme.to_ascii_lowercase().as_str() {
+        "https" | "wss" => ":443",
+        _ => ":80",
+    };
+    let strip = |a: &'_ str| -> String {
+        let a = a.to_ascii_lowercase();
+        match a.strip_suffix(default) {
+            Some(bare) => bare.into(),
+            None => a,
+        }
+    };
+    strip(authority) == strip(host.trim())
 }
 
 /// What a client asks for beyond host and path.
@@ -266,6 +439,103 @@ fn headers_len(headers: &[(&str, &str)]) -> usize {
         .iter()
         .map(|(name, value)| name.len() + value.len() + 4)
         .sum()
+}
+
+#[cfg(test)]
+mod origin_tests {
+    use super::*;
+    use crate::handshake::server::parse_request;
+
+    fn decide(policy: &Origin, origin: Option<&str>, host: &str) -> Result<(), u16> {
+        let mut head = alloc::format!(
+            "GET / HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        );
+        if let Some(origin) = origin {
+            head.push_str(&alloc::format!("Origin: {origin}\r\n"));
+        }
+        head.push_str("\r\n");
+        let Ok(crate::handshake::Parsed::Complete { value, .. }) =
+            parse_request(head.as_bytes(), 4096)
+        else {
+            panic!("unparsable test request");
+        };
+        policy.check(&value).map_err(|d| match d {
+            Decision::Reject { status, .. } => status,
+            _ => 0,
+        })
+    }
+
+    #[test]
+    fn same_host_serves_its_own_pages_and_clients_without_origin_and_refuses_others_with_403() {
+        let p = Origin::same_host();
+        assert_eq!(
+            decide(&p, Some("http://a.example:8080"), "a.example:8080"),
+            Ok(())
+        );
+        assert_eq!(
+            decide(&p, Some("https://A.example"), "a.example:443"),
+            Ok(())
+        );
+        assert_eq!(decide(&p, Some("http://a.example"), "a.example"), Ok(()));
+        assert_eq!(decide(&p, None, "a.example"), Ok(()));
+        assert_eq!(
+            decide(&p, Some("http://evil.example"), "a.example"),
+            Err(403)
+        );
+        assert_eq!(
+            decide(&p, Some("http://a.example:9"), "a.example:8080"),
+            Err(403)
+        );
+        assert_eq!(decide(&p, Some("null"), "a.example"), Err(403));
+    }
+
+    #[test]
+    fn an_allow_list_matches_whole_origins() {
+        let p = Origin::allow(["https://app.example"]);
+        assert_eq!(
+            decide(&p, Some("https://app.example"), "api.example"),
+            Ok(())
+        );
+        assert_eq!(
+            decide(&p, Some("https://app.example/"), "api.example"),
+            Ok(())
+        );
+        assert_eq!(
+            decide(&p, Some("http://app.example"), "api.example"),
+            Err(403)
+        );
+        assert_eq!(
+            decide(&p, Some("https://api.example"), "api.example"),
+            Err(403)
+        );
+        let both = Origin::same_host().and(["http://localhost:5173"]);
+        assert_eq!(decide(&both, Some("http://localhost:5173"), "h:1"), Ok(()));
+        assert_eq!(decide(&Origin::any(), Some("http://x"), "h"), Ok(()));
+    }
+
+    #[test]
+    fn unavailable_is_a_503_with_retry_after_and_the_reason() {
+        let head = "GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+        let Ok(crate::handshake::Parsed::Complete { value, .. }) =
+            parse_request(head.as_bytes(), 4096)
+        else {
+            panic!()
+        };
+        let decision = Decision::Unavailable {
+            retry_after: 30,
+            reason: "full".into(),
+        };
+        let answer = respond(&value, &decision, None).unwrap();
+        let text = core::str::from_utf8(&answer.bytes).unwrap();
+        assert!(
+            text.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("\r\nRetry-After: 30\r\n"), "{text}");
+        assert!(text.ends_with("\r\n\r\nfull"), "{text}");
+        assert_eq!(answer.outcome, Err(Refusal::Rejected(503)));
+    }
 }
 
 #[cfg(test)]

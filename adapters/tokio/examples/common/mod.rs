@@ -13,6 +13,27 @@ pub fn flag(name: &str, default: &str) -> String {
         .unwrap_or_else(|| default.to_string())
 }
 
+/// Waits for SIGTERM (what service managers and `kill` send) or Ctrl-C, then drains: every connection
+/// gets close 1001 and `deadline` to finish its close handshake. Prints the report to stderr.
+pub async fn drain_on_signal(drain: &rill_tokio::Drain, deadline: std::time::Duration) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    eprintln!("{}", rill_tokio::shutdown(drain, deadline).await);
+}
+
 /// The TLS acceptor that `--tls-cert PEM --tls-key PEM` ask for, or `None` without them (plain TCP).
 #[cfg(feature = "rustls")]
 pub fn tls_acceptor() -> std::io::Result<Option<rill_tokio::tls::TlsAcceptor>> {
