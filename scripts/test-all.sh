@@ -11,10 +11,10 @@
 # process, many builds one job). The lanes do not wait on each other's cargo lock (cargo locks target/debug and
 # target/release apart):
 #   workspace  the workspace's debug builds and tests (target/debug), then the Autobahn suites of rill-blocking and
-#              axum, which only run release binaries built by then;
+#              axum and the host-TAP server's checks, which use release binaries built by then;
 #   tokio      the release binaries of every script, built once (scripts/lib/release.sh), then rill-tokio's
 #              Autobahn suite (the longest step), interop peers, the cluster, the browser, the benchmark build;
-#   embedded   the bare-metal core, the fuzzers, the boards and the host-TAP server, each in a target dir of its own.
+#   embedded   the bare-metal core, the fuzzers and the boards, each in a target dir of its own.
 # Each step writes target/test-all/<step>.log; the logs are printed in the order of the steps below, each one as it
 # is written once the steps before it are printed, so the output reads as if the steps ran one by one.
 set -uo pipefail
@@ -59,7 +59,7 @@ step tokio browser env RILL_SCREENSHOT="$PWD/target/token_stream.png" bash scrip
 step embedded fuzz bash scripts/fuzz.sh ${FUZZ_SECONDS:---ci}
 step embedded size-probe env SIZE_BUDGET=26987 RAM_BUDGET=1024 bash scripts/size-probe.sh
 step embedded firmware-build bash scripts/firmware-build.sh
-step embedded firmware-host-tap bash scripts/firmware-host-tap.sh
+step workspace firmware-host-tap bash scripts/firmware-host-tap.sh
 step tokio bench-build bash scripts/bench.sh --build-only
 
 if [ "$quick" = 1 ]; then
