@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 shared=$(cd "$root/../shared/autobahn" && pwd)
 adapter=${1:-tokio}
-features=() path= roles=(servers clients)
+path= roles=(servers clients)
 # Sections 12 and 13 send up to 1000 messages of 128 KiB each way, compressed by wstest in Python: about 10
 # minutes per role. rill-tokio runs them all; the other adapters share its session code and run the cases up
 # to 8 KiB (cases 1-8 and 11-13 of each group).
@@ -22,22 +22,21 @@ heavy='"12.*.9", "12.*.10", "12.*.14", "12.*.15", "12.*.16", "12.*.17", "12.*.18
  "13.*.9", "13.*.10", "13.*.14", "13.*.15", "13.*.16", "13.*.17", "13.*.18"'
 exclude="$heavy"
 case $adapter in
-    tokio) package=rill-tokio server=echo_server client=autobahn_client agent=rill ports=(9301 9302) exclude= ;;
-    blocking) package=rill-blocking server=blocking_echo client=blocking_autobahn_client agent=rill-blocking ports=(9311 9312) ;;
-    axum) package=rill-tokio server=axum_chat client= agent=rill-axum ports=(9321 9322) features=(--features axum)
+    tokio) server=echo_server client=autobahn_client agent=rill ports=(9301 9302) exclude= ;;
+    blocking) server=blocking_echo client=blocking_autobahn_client agent=rill-blocking ports=(9311 9312) ;;
+    axum) server=axum_chat client= agent=rill-axum ports=(9321 9322)
         path=/echo roles=(servers) ;;
     *) echo "usage: scripts/autobahn.sh [tokio|blocking|axum]" >&2; exit 2 ;;
 esac
 wstest_dir=${AUTOBAHN_DIR:-$root/target/autobahn}
 out=$wstest_dir/$adapter
-target_dir=${CARGO_TARGET_DIR:-$root/target}
 mkdir -p "$out"
 
-if [ ! -x "$wstest_dir/wstest/wstest" ]; then
-    rm -rf "$wstest_dir/wstest"
-    "$shared/make-wstest.sh" "$wstest_dir/wstest"
-fi
-cargo build --release -p "$package" "${features[@]}" --example "$server" ${client:+--example "$client"}
+source scripts/lib/peers.sh
+install_wstest "$wstest_dir"
+# Every adapter's examples, one build for all the scripts (scripts/lib/release.sh).
+source scripts/lib/release.sh
+build_release
 
 # Each adapter has its own ports, so the suites can run at once.
 server_port=${AUTOBAHN_SERVER_PORT:-${ports[0]}}
@@ -76,19 +75,25 @@ cat > spec-client.json <<JSON
 JSON
 
 echo "== Autobahn fuzzingclient: wstest against $server"
-"$target_dir/release/examples/$server" --addr "127.0.0.1:$server_port" > "$server.log" 2>&1 &
+"$RELEASE_DIR/examples/$server" --addr "127.0.0.1:$server_port" > "$server.log" 2>&1 &
 pids+=($!)
 wait_for_port "$server_port"
 kill -0 "${pids[-1]}" 2>/dev/null || { echo "$server exited (see $out/$server.log)" >&2; exit 1; }
-timeout 2400 "$wstest_dir/wstest/wstest" -m fuzzingclient -s spec-server.json > wstest-client.log 2>&1
-
+# The client role runs beside the server role: each is mostly one wstest (Python) process busy on one core, and
+# the roles share nothing but the wstest install, so two cores finish both in the time of the longer one.
 if [ -n "$client" ]; then
-    echo "== Autobahn fuzzingserver: $client against wstest"
+    echo "== Autobahn fuzzingserver: $client against wstest (at the same time)"
     timeout 2400 "$wstest_dir/wstest/wstest" -m fuzzingserver -s spec-client.json -u 0 > wstest-server.log 2>&1 &
     pids+=($!)
     wait_for_port "$client_port"
-    timeout 2400 "$target_dir/release/examples/$client" --url "ws://127.0.0.1:$client_port" --agent "$agent" \
-        > "$client.log" 2>&1
+    timeout 2400 "$RELEASE_DIR/examples/$client" --url "ws://127.0.0.1:$client_port" --agent "$agent" \
+        > "$client.log" 2>&1 &
+    client_pid=$!
+    pids+=("$client_pid")
+fi
+timeout 2400 "$wstest_dir/wstest/wstest" -m fuzzingclient -s spec-server.json > wstest-client.log 2>&1
+if [ -n "$client" ]; then
+    wait "$client_pid"
 fi
 
 status=0

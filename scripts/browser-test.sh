@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Real-browser test of the token_stream demo: headless Debian Chromium + playwright-core + `node --test`
 # (docs/browser-test.md). Installs what it needs (apt chromium, npm ci), builds the example in release
-# with TLS (feature rustls), starts three demo servers on 127.0.0.1 (a free port each; the third over
+# with TLS (scripts/lib/release.sh), starts three demo servers on 127.0.0.1 (a free port each; the third over
 # HTTPS/WSS with a throwaway self-signed certificate, docs/tls.md), runs tests/browser (deflate.test.mjs: the
 # browser agreed permessage-deflate with the demo, ws.extensions and the 101 seen over the DevTools protocol),
 # stops the servers.
@@ -28,11 +28,10 @@ fi
 # 2. playwright-core, pinned by tests/browser/package-lock.json.
 (cd tests/browser && timeout 300 npm ci --no-audit --no-fund --loglevel=error)
 
-# 3. The demo server, in release.
-timeout 1800 cargo build --release -p rill-tokio --features rustls --example token_stream
-TARGET_DIR="$(cargo metadata --format-version 1 --no-deps | node -e \
-    'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')"
-BIN="$TARGET_DIR/release/examples/token_stream"
+# 3. The demo server, in release, in the build every test script shares (scripts/lib/release.sh).
+source scripts/lib/release.sh
+build_release
+BIN="$RELEASE_DIR/examples/token_stream"
 [ -x "$BIN" ] || { echo "browser-test: $BIN not found" >&2; exit 1; }
 
 # 4. Two servers, port 0 = a free port chosen by the OS; each prints its URL, then its --events.

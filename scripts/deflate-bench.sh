@@ -55,21 +55,14 @@ if ! awk -v l="$load" 'BEGIN { exit !(l < 1.0) }'; then
 fi
 
 export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1}
-TARGET_DIR=${CARGO_TARGET_DIR:-target}
-VENV=target/interop-venv
-PY=$VENV/bin/python
-if [ ! -x "$PY" ]; then
-    python3 -m venv "$VENV"
-fi
-if ! cmp -s tests/interop/requirements.txt "$VENV/.requirements"; then
-    "$PY" -m pip install --quiet --disable-pip-version-check -r tests/interop/requirements.txt
-    cp tests/interop/requirements.txt "$VENV/.requirements"
-fi
+source scripts/lib/peers.sh
+install_interop_venv
 (cd tests/interop/node && timeout 300 npm ci --no-audit --no-fund --loglevel=error)
-timeout 1800 cargo build --release -p rill-tokio --example echo_server
-timeout 1800 cargo build --release -p rill-benches --bin wsdeflate
-ECHO=$TARGET_DIR/release/examples/echo_server
-CLIENT=$TARGET_DIR/release/wsdeflate
+# echo_server and wsdeflate, built as scripts/interop.sh builds them (scripts/lib/release.sh).
+source scripts/lib/release.sh
+build_release
+ECHO=$RELEASE_DIR/examples/echo_server
+CLIENT=$RELEASE_DIR/wsdeflate
 WORK=$(mktemp -d)
 mkdir -p "$OUT"
 DATE=$(date -u +%Y-%m-%d)

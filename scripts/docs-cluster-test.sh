@@ -13,6 +13,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
+source scripts/lib/release.sh
 RUN=target/docs-cluster-test
 PORT=8190
 REDIS_PORT=6391
@@ -50,14 +51,14 @@ RUN_ABS=$(cd "$RUN" && pwd)
 
 # The conditional append on its own, against this Redis: of two instances extending the same version
 # exactly one wins, stale versions and resent ids are refused.
-target/release/docs-load --store-check --redis "redis://127.0.0.1:$REDIS_PORT" --prefix "store$(date +%s)" \
+"$RELEASE_DIR/docs-load" --store-check --redis "redis://127.0.0.1:$REDIS_PORT" --prefix "store$(date +%s)" \
     | tee "$RUN/store.log"
 passed=$((passed + $(grep -c '^PASS:' "$RUN/store.log" || true)))
 failed=$((failed + $(grep -c '^FAIL:' "$RUN/store.log" || true)))
 
 # The load binary kills and restarts the instance itself ({} is the chosen instance's id), so that it
 # knows the exact kill time for the failover measurement.
-timeout 120 target/release/docs-load \
+timeout 120 "$RELEASE_DIR/docs-load" \
     --url "ws://127.0.0.1:$PORT" --redis "redis://127.0.0.1:$REDIS_PORT" \
     --clients 60 --docs 12 --duration 20 \
     --kill-pidfile "$RUN_ABS/instance-{}.pid" --kill-at 5 \
@@ -79,7 +80,7 @@ fi
 # clients with the log, which both groups extended.
 SPLIT_PREFIX="split$(date +%s)"
 split_load() {
-    timeout 60 target/release/docs-load --url "ws://127.0.0.1:$((PORT + $1))" --redis "redis://127.0.0.1:$REDIS_PORT" \
+    timeout 60 "$RELEASE_DIR/docs-load" --url "ws://127.0.0.1:$((PORT + $1))" --redis "redis://127.0.0.1:$REDIS_PORT" \
         --clients 6 --docs 2 --duration 5 --prefix "$SPLIT_PREFIX" --shared-docs 2>>"$RUN/split.err" >"$RUN/split-$1.log"
 }
 split_load 1 &

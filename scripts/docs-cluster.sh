@@ -40,7 +40,8 @@ while [ $# -gt 0 ]; do
 done
 mkdir -p "$RUN"
 RUN=$(cd "$RUN" && pwd)
-BIN="$ROOT/target/release/docs-instance"
+source scripts/lib/release.sh
+BIN="$RELEASE_DIR/docs-instance"
 
 log() { echo "docs-cluster: $*"; }
 
@@ -156,8 +157,8 @@ write_nginx_conf() {
 up() {
     down >/dev/null 2>&1 || true
     install_missing
-    log "building docs-cluster (release)"
-    cargo build --release -p docs-cluster --bin docs-instance --bin docs-load
+    log "building docs-cluster (release, with the other test binaries: scripts/lib/release.sh)"
+    build_release
 
     if [ -n "$FRESH" ]; then
         rm -rf "$RUN/appendonlydir"

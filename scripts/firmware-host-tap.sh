@@ -31,29 +31,21 @@ SERVER_SECONDS=${RILL_FW_SERVER_SECONDS:-300}
 
 CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1} timeout 900 cargo build --locked --manifest-path "$PKG/Cargo.toml"
 BIN="$PKG/target/debug/rill-host-tap"
-# Step 5's server: rill-tokio's echo server with TLS (rustls), built before the namespace exists.
-CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1} timeout 900 cargo build --locked --release -p rill-tokio --features rustls \
-    --example echo_server
-TLS_SERVER=$root/target/release/examples/echo_server
+# Step 5's server: rill-tokio's echo server with TLS, built before the namespace exists, in the build every test
+# script shares (scripts/lib/release.sh).
+source scripts/lib/release.sh
+CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1} build_release
+TLS_SERVER=$RELEASE_DIR/examples/echo_server
 
 # Clients, prepared before the namespace exists (they come from package registries): pinned Python packages in
-# the venv scripts/interop.sh uses, and wstest as scripts/autobahn.sh builds it.
+# the venv scripts/interop.sh uses, and wstest as scripts/autobahn.sh builds it (scripts/lib/peers.sh).
 export PYTHONDONTWRITEBYTECODE=1
-VENV=target/interop-venv
-PY=$root/$VENV/bin/python
-if [ ! -x "$PY" ] || ! "$PY" -m pip --version >/dev/null 2>&1; then
-    timeout 300 python3 -m venv "$VENV"
-fi
-if ! cmp -s tests/interop/requirements.txt "$VENV/.requirements"; then
-    timeout 600 "$PY" -m pip install --quiet --disable-pip-version-check -r tests/interop/requirements.txt
-    cp tests/interop/requirements.txt "$VENV/.requirements"
-fi
+source scripts/lib/peers.sh
+install_interop_venv
 AUTOBAHN=${RILL_FW_AUTOBAHN:-1}
 AB_DIR=$root/target/autobahn
-if [ "$AUTOBAHN" != 0 ] && [ ! -x "$AB_DIR/wstest/wstest" ]; then
-    rm -rf "$AB_DIR/wstest"
-    mkdir -p "$AB_DIR"
-    timeout 600 "$root/../shared/autobahn/make-wstest.sh" "$AB_DIR/wstest"
+if [ "$AUTOBAHN" != 0 ]; then
+    install_wstest "$AB_DIR"
 fi
 
 NS="rill-fw-$$-$RANDOM"

@@ -6,7 +6,7 @@
 #
 #   bash scripts/interop.sh [pytest args...]     e.g. bash scripts/interop.sh -k close -x
 #
-# Builds the rill-tokio examples in release with TLS (feature rustls-webpki-roots; honours CARGO_TARGET_DIR),
+# Builds the rill-tokio examples in release with TLS (scripts/lib/release.sh; honours CARGO_TARGET_DIR),
 # makes a private CA and a certificate for localhost (trustme), starts two echo servers and a TLS echo server
 # on free 127.0.0.1 ports, runs pytest (each test bounded by pytest-timeout, the whole run by `timeout`), stops the
 # servers on exit, and exits non-zero when anything fails. See docs/interop.md.
@@ -15,26 +15,19 @@ cd "$(dirname "$0")/.."
 
 export PYTHONDONTWRITEBYTECODE=1 # no __pycache__ in tests/interop
 RUN_TIMEOUT=${INTEROP_TIMEOUT:-900}
-TARGET_DIR=${CARGO_TARGET_DIR:-target}
-VENV=target/interop-venv
-PY=$VENV/bin/python
+source scripts/lib/peers.sh
+source scripts/lib/release.sh
 LOGS=$TARGET_DIR/interop-logs
 
-if [ ! -x "$PY" ] || ! "$PY" -m pip --version >/dev/null 2>&1; then
-    python3 -m venv "$VENV"
-fi
-if ! cmp -s tests/interop/requirements.txt "$VENV/.requirements"; then
-    "$PY" -m pip install --quiet --disable-pip-version-check -r tests/interop/requirements.txt
-    cp tests/interop/requirements.txt "$VENV/.requirements"
-fi
+install_interop_venv
 
 # Node `ws` for the permessage-deflate tests (node and npm: scripts/setup.sh).
 (cd tests/interop/node && timeout 300 npm ci --no-audit --no-fund --loglevel=error)
 
-cargo build --release -p rill-tokio --features rustls-webpki-roots --example echo_server --example interop_client
-# wsdeflate: the rill-tokio client of the permessage-deflate tests (and of scripts/deflate-bench.sh).
-cargo build --release -p rill-benches --bin wsdeflate
-BIN=$TARGET_DIR/release/examples
+# echo_server, interop_client, and wsdeflate: the rill-tokio client of the permessage-deflate tests (and of
+# scripts/deflate-bench.sh).
+build_release
+BIN=$RELEASE_DIR/examples
 mkdir -p "$LOGS"
 
 source scripts/lib/servers.sh
@@ -71,13 +64,10 @@ open(f"{out}/server.pem", "wb").write(b"".join(blob.bytes() for blob in cert.cer
 EOF
 start_server echo-tls --tls-cert "$TLS_DIR/server.pem" --tls-key "$TLS_DIR/server.key"
 RILL_ECHO_TLS_URL="wss://localhost:$PORT"
-RILL_TLS_CA=$PWD/$TLS_DIR/ca.pem
-case $TLS_DIR in /*) RILL_TLS_CA=$TLS_DIR/ca.pem ;; esac
+RILL_TLS_CA=$TLS_DIR/ca.pem
 export RILL_ECHO_URL RILL_ECHO_SMALL_URL RILL_ECHO_NODEFLATE_URL RILL_ECHO_TLS_URL RILL_TLS_CA
-export RILL_INTEROP_CLIENT=$PWD/$BIN/interop_client
-case $TARGET_DIR in /*) RILL_INTEROP_CLIENT=$BIN/interop_client ;; esac
-export RILL_DEFLATE_CLIENT=$PWD/$TARGET_DIR/release/wsdeflate
-case $TARGET_DIR in /*) RILL_DEFLATE_CLIENT=$TARGET_DIR/release/wsdeflate ;; esac
+export RILL_INTEROP_CLIENT=$BIN/interop_client
+export RILL_DEFLATE_CLIENT=$RELEASE_DIR/wsdeflate
 export RILL_NODE_DIR=$PWD/tests/interop/node
 echo "interop: echo servers at $RILL_ECHO_URL, $RILL_ECHO_SMALL_URL and $RILL_ECHO_TLS_URL (logs in $LOGS)"
 
