@@ -2,7 +2,9 @@
 # User-space instructions per echoed message, deterministic (issue 13): each echo server runs under
 # `valgrind --tool=callgrind` on tokio's current-thread runtime while `wsload --msgs` drives one connection
 # with a fixed number of binary messages. Every point runs twice, with N and 2N messages; Ir per message is
-# (Ir(2N) - Ir(N)) / N, which cancels startup, handshake and close. All traffic goes to 127.0.0.1; every
+# (Ir(2N) - Ir(N)) / N, which cancels startup, handshake and close. Only what runs inside
+# `rill_benches::server::main` is counted (`--collect-atstart=no --toggle-collect`): a binary's own set-up before it
+# (sockudo-ws's clock calibration, whose count follows wall time) stays out. All traffic goes to 127.0.0.1; every
 # server is killed on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,7 +65,8 @@ run() {
     port=$(free_port)
     out=$WORK/$server-s$size-d$depth-$count.out
     log=$WORK/$server-s$size-d$depth-$count.log
-    valgrind --tool=callgrind --callgrind-out-file="$out" \
+    valgrind --tool=callgrind --callgrind-out-file="$out" --collect-atstart=no \
+        --toggle-collect='rill_benches::server::main' \
         "$TARGET/echo-$server" --addr "127.0.0.1:$port" --runtime current 2>"$log" &
     PID=$!
     # The server prints its listening line once bound; poll for it (bounded: 60 s under valgrind).
