@@ -32,14 +32,14 @@ options:
   --runs N          runs per point, interleaved across servers (default 3)
   --secs T          measured seconds per throughput run (default 5)
   --warmup T        warm-up seconds per throughput run (default 1)
-  --servers "A B"   servers to run (default: "rill rill-relay tungstenite fastws tokio-websockets"; missing binaries
-                    are skipped; rill-relay has no token mode and sits out --tokens)
+  --servers "A B"   servers to run (default: "rill rill-relay tungstenite fastws tokio-websockets sockudo"; missing
+                    binaries are skipped; rill-relay has no token mode and sits out --tokens)
   --points "C:S:D .."  --throughput: only these points (connections:payload bytes:depth), e.g. the pipelined
                     ones "1:16:16 64:1024:16" (default: the full matrix, C 1 64 x S 16 1024 65536 x D 1 16)
   --idle-conns N    connections for --memory (default 10000)
   --bulk-bytes B    --memory: each connection first echoes one message of B bytes, then idles (post-bulk memory)
   --port-base P     first TCP port to use on 127.0.0.1 (default 19400)
-  --uws-servers "A B"  rows of --uws (default: "uws rill rill-relay tungstenite fastws tokio-websockets
+  --uws-servers "A B"  rows of --uws (default: "uws rill rill-relay tungstenite fastws tokio-websockets sockudo
                     rill-per-core rill-multi"; the last two use both cores and skip the 1-connection points)
   --uws-reports N   --uws: load_test reports (4 s each) averaged per run, after the first one (warm-up) (default 2;
                     --uws uses the ports from --port-base + 50 on)
@@ -52,9 +52,9 @@ RUNS=3 SECS=5 WARMUP=1 QUICK=0 BUILD_ONLY=0 IDLE_CONNS=10000 PORT_BASE=19400 BUL
 SECTIONS=()
 # `rill` is the subject (whole messages, like the anchors); `rill-relay` relays pieces, a row of its own that never
 # counts as "rill" in the ratios.
-SERVERS=(rill rill-relay tungstenite fastws tokio-websockets)
-ANCHORS=(tungstenite fastws tokio-websockets)
-UWS_SERVERS=(uws rill rill-relay tungstenite fastws tokio-websockets rill-per-core rill-multi)
+SERVERS=(rill rill-relay tungstenite fastws tokio-websockets sockudo)
+ANCHORS=(tungstenite fastws tokio-websockets sockudo)
+UWS_SERVERS=(uws rill rill-relay tungstenite fastws tokio-websockets sockudo rill-per-core rill-multi)
 
 while [ $# -gt 0 ]; do
     case $1 in

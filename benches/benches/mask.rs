@@ -1,8 +1,9 @@
 //! Micro benchmarks of the byte-moving primitives, in bytes/s:
 //!
 //! - `copy`: `copy_from_slice`, the physical reference any masking loop is judged against;
-//! - `mask`: the public (un)masking functions of the WebSocket libraries. Of the anchors only fastwebsockets exposes
-//!   one (`fastwebsockets::unmask`); tungstenite's and tokio-websockets' are private.
+//! - `mask`: the public (un)masking functions of the WebSocket libraries. Of the anchors fastwebsockets
+//!   (`fastwebsockets::unmask`) and sockudo-ws (`sockudo_ws::simd::apply_mask`, SIMD with the `simd` feature)
+//!   expose one; tungstenite's and tokio-websockets' are private.
 //!
 //! To add an implementation, add one row to [`MASKERS`].
 
@@ -21,6 +22,7 @@ type MaskFn = fn(&mut [u8], [u8; 4]);
 const MASKERS: &[(&str, MaskFn)] = &[
     ("rill", |buf, key| rill_ws::frame::apply_mask(buf, key, 0)),
     ("fastwebsockets", fastwebsockets::unmask),
+    ("sockudo-ws", sockudo_ws::simd::apply_mask),
     ("byte-loop", byte_loop),
 ];
 

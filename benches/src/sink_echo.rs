@@ -1,5 +1,5 @@
 //! Echo and token loops for libraries exposing a `futures` `Stream + Sink` of messages (tokio-tungstenite,
-//! tokio-websockets).
+//! tokio-websockets, sockudo-ws).
 
 use crate::tokens::TokenPlan;
 use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
