@@ -71,7 +71,8 @@ impl<'a, S> WriteGuard<'a, S> {
     /// Puts the write side back; true when the session owes a transmit (asked under the same lock).
     pub(crate) fn release(mut self) -> bool {
         self.rest = None;
-        self.shared.put_back(self.side.take(), self.payload, None)
+        self.shared
+            .put_back(self.side.take(), self.payload, None, true)
     }
 
     /// Records how far a data send got placing its frames (`None` once all are placed).
@@ -104,7 +105,7 @@ impl<S> Drop for WriteGuard<'_, S> {
         if let Some(side) = self.side.take() {
             if self
                 .shared
-                .put_back(Some(side), self.payload, self.rest.take())
+                .put_back(Some(side), self.payload, self.rest.take(), false)
             {
                 self.shared.wake_reader();
             }
@@ -123,15 +124,23 @@ impl<S> Shared<S> {
 
     /// Puts the write side back, wakes a task waiting for it; true when the session owes a transmit. The
     /// unwritten rest of an unbuffered `payload`, and the frames of a data send not placed yet (`rest`),
-    /// are copied into the write buffer first, so the next holder sends the message whole.
+    /// are copied into the write buffer first, so the next holder sends the message whole. `released`: the
+    /// holder let go after finishing (a flush it made is done), not by being dropped (a flush it was in is
+    /// asked for again).
     fn put_back(
         &self,
         mut side: Option<WriteSide<S>>,
         payload: &[u8],
         rest: Option<Unplaced<'_>>,
+        released: bool,
     ) -> bool {
         let (wanted, owed) = {
             let mut state = self.lock();
+            // Under the lock every holder takes as it lets go: a finished flush costs no lock of its own.
+            match released {
+                true => state.session.flushed(),
+                false => state.session.flush_abandoned(),
+            }
             let unbuffered = !payload.is_empty() && state.session.unbuffered() > 0;
             if let Some(side) = side.as_mut().filter(|_| unbuffered) {
                 if side.absorb(&mut state.session, payload, self.config.write_buffer) {
@@ -429,13 +438,11 @@ impl<S: AsyncWrite> Shared<S> {
                 // Everything is out. Every caller asks the session again once it lets go of the write
                 // side (`transmit_if_free`, `transmit_owed`, or the next placing step), so this one stops
                 // here instead of polling once more for `Idle`. A TLS stream's flush writes, so it is
-                // bounded like a write (the session runs the write timeout for it until `flushed`).
+                // bounded like a write (the session runs the write timeout for it until the side is released).
                 Transmit::Flush => loop {
                     match self.bounded(deadline, side.io.flush()).await {
-                        Some(Ok(())) => {
-                            self.with(Session::flushed);
-                            return Ok(());
-                        }
+                        // The session hears that the flush is done when the side is released.
+                        Some(Ok(())) => return Ok(()),
                         Some(Err(error)) => return Err(self.abort(error)),
                         None => {
                             self.with_now(|s, now| s.handle_timeout(now));

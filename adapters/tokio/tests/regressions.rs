@@ -5,7 +5,7 @@ use rill_tokio::{accept, connect, CloseCode, Config, Error, Listener, MessageKin
 use rill_ws::connection::{ControlFrame, Decoded};
 use rill_ws::{Receiver, Role, Sender};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -197,7 +197,8 @@ async fn a_whole_message_send_cancelled_mid_message_still_leaves_whole_and_sends
 
 /// A stream whose flush and shutdown never finish once `stuck` is set, as a TLS stream's do when its peer
 /// vanished (they write); reads and writes go through.
-struct StuckFlush(DuplexStream, Arc<AtomicBool>);
+/// The third field counts the flushes that finished.
+struct StuckFlush(DuplexStream, Arc<AtomicBool>, Arc<AtomicUsize>);
 
 impl AsyncRead for StuckFlush {
     fn poll_read(
@@ -220,7 +221,10 @@ impl AsyncWrite for StuckFlush {
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         match self.1.load(Ordering::SeqCst) {
             true => Poll::Pending,
-            false => Pin::new(&mut self.0).poll_flush(cx),
+            false => {
+                self.2.fetch_add(1, Ordering::SeqCst);
+                Pin::new(&mut self.0).poll_flush(cx)
+            }
         }
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -241,7 +245,12 @@ async fn a_flush_that_never_finishes_fails_the_send_on_the_write_timeout() {
         ..plain()
     };
     let stuck = Arc::new(AtomicBool::new(false));
-    let mut ws = upgraded(StuckFlush(io, stuck.clone()), &mut peer, config).await;
+    let mut ws = upgraded(
+        StuckFlush(io, stuck.clone(), Arc::default()),
+        &mut peer,
+        config,
+    )
+    .await;
     stuck.store(true, Ordering::SeqCst);
     let started = tokio::time::Instant::now();
     let sent = tokio::time::timeout(Duration::from_secs(60), ws.send_text("hello"))
@@ -265,7 +274,12 @@ async fn a_shutdown_that_never_finishes_does_not_hold_the_receive_that_timed_out
         ..plain()
     };
     let stuck = Arc::new(AtomicBool::new(false));
-    let mut ws = upgraded(StuckFlush(io, stuck.clone()), &mut peer, config).await;
+    let mut ws = upgraded(
+        StuckFlush(io, stuck.clone(), Arc::default()),
+        &mut peer,
+        config,
+    )
+    .await;
     stuck.store(true, Ordering::SeqCst);
     let started = tokio::time::Instant::now();
     let received = tokio::time::timeout(Duration::from_secs(600), ws.recv())
@@ -377,5 +391,37 @@ async fn a_ping_replaced_by_a_keepalive_ping_reports_the_round_trip_of_the_answe
         .expect("ping never returned")
         .unwrap();
     assert!(rtt.is_ok(), "ping reported {rtt:?}");
+    reading.abort();
+}
+
+/// A send dropped while its flush waited left the flush undone: bytes a stream holds (a TLS record) stayed
+/// there until the next call. The flush is asked for again when the write side is dropped, and the reader
+/// makes it.
+#[tokio::test(start_paused = true)]
+async fn a_flush_abandoned_by_a_dropped_send_is_made_again_without_another_call() {
+    let (io, mut peer) = tokio::io::duplex(1 << 20);
+    let (stuck, flushes) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    let stream = StuckFlush(io, stuck.clone(), flushes.clone());
+    let (mut reader, mut writer) = upgraded(stream, &mut peer, plain()).await.split();
+    let reading = tokio::spawn(async move { while reader.recv().await.is_ok() {} });
+    stuck.store(true, Ordering::SeqCst);
+    let before = flushes.load(Ordering::SeqCst);
+    let sending = tokio::time::timeout(Duration::from_millis(100), writer.send_text("hello"));
+    assert!(
+        sending.await.is_err(),
+        "the send should have waited in its flush"
+    );
+    stuck.store(false, Ordering::SeqCst);
+    let flushed = tokio::time::timeout(Duration::from_secs(30), async {
+        // Paused time: each sleep lets every other task run, and the bound below still ends a wait
+        // for a flush that never comes.
+        while flushes.load(Ordering::SeqCst) == before {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
+    flushed.await.expect("the abandoned flush was never made");
     reading.abort();
 }

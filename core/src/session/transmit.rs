@@ -112,6 +112,14 @@ impl Session {
         }
     }
 
+    /// Records that the flush [`Transmit::Flush`] asked for was given up before it finished (the adapter's
+    /// future was dropped): it is asked for again, so bytes a stream holds (a TLS record) still leave.
+    pub fn flush_abandoned(&mut self) {
+        if core::mem::take(&mut self.flushing) {
+            self.flush_requested = true;
+        }
+    }
+
     /// True when bytes are waiting in the write buffer (or an unbuffered payload after it).
     pub fn has_pending_output(&self) -> bool {
         self.output.1 < self.output.0 || self.unbuffered > 0
