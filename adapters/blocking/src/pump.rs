@@ -5,7 +5,7 @@ use crate::{Error, Timeouts};
 use rill_ws::deflate::Inflater;
 use rill_ws::session::{Event, Instant, Session, Transmit, MIN_WRITE_BUFFER};
 use rill_ws::{End, Message, MessageKind, Piece, ProtocolError, SendError, Timeout};
-use rill_zlib::ZlibDeflater;
+use rill_zlib::LazyDeflater;
 use std::io::{self, ErrorKind, Read, Write};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -280,12 +280,12 @@ impl Input {
 /// The transmitting side: the write buffer the session places whole frames in.
 pub(crate) struct Output {
     buf: Vec<u8>,
-    /// permessage-deflate's compressor, when the handshake agreed it and zlib can make its window.
-    deflater: Option<ZlibDeflater>,
+    /// permessage-deflate's compressor, made at the first message that leaves compressed.
+    deflater: LazyDeflater,
 }
 
 impl Output {
-    pub(crate) fn new(len: usize, deflater: Option<ZlibDeflater>) -> Self {
+    pub(crate) fn new(len: usize, deflater: LazyDeflater) -> Self {
         let buf = vec![0; len.max(MIN_WRITE_BUFFER)];
         Output { buf, deflater }
     }
@@ -343,7 +343,10 @@ impl Output {
         // An empty non-final chunk would be an empty frame on the wire for nothing.
         while fin || done < payload.len() {
             let mut session = core.lock();
-            let (buf, deflater) = (&mut self.buf, self.deflater.as_mut());
+            if done == 0 {
+                self.deflater.prepare(&session, payload.len(), fin);
+            }
+            let (buf, deflater) = (&mut self.buf, self.deflater.get());
             let placed = session.send_chunk_with(buf, &[payload], done, fin, core.now(), deflater);
             let more = session.in_message() && fin;
             drop(session);

@@ -50,8 +50,7 @@ impl<S: Read + Write + Timeouts> WebSocket<S> {
         }
         // The handshake needed room for a header block; the connection reads `read_buffer` at a time.
         buf.truncate(config.read_buffer.max(early_len).max(1));
-        let settings = config.deflate.unwrap_or_default();
-        let deflater = rill_zlib::ZlibDeflater::agreed(&session, &settings);
+        let deflater = rill_zlib::LazyDeflater::new(config.deflate.unwrap_or_default());
         let out = Mutex::new((stream, Output::new(config.write_buffer, deflater)));
         let core = Arc::new(Core::new(session, origin));
         let writer = Writer {

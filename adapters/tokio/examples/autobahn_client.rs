@@ -4,8 +4,9 @@
 //!
 //! `cargo run --release -p rill-tokio --example autobahn_client -- --url ws://127.0.0.1:9001 --agent rill`
 //!
-//! permessage-deflate (RFC 7692) is offered by default, with `Config::default()`'s settings (the suite's
-//! sections 12 and 13 test it); `--no-deflate` offers no extension.
+//! permessage-deflate (RFC 7692) is offered by default, with `Config::default()`'s settings except that every
+//! message is compressed, whatever its size (the suite's sections 12 and 13 test it); `--no-deflate` offers
+//! no extension.
 
 mod common;
 
@@ -19,7 +20,12 @@ async fn main() -> Result<(), Error> {
         deflate: if std::env::args().any(|arg| arg == "--no-deflate") {
             None
         } else {
-            Config::default().deflate
+            Config::default()
+                .deflate
+                .map(|deflate| rill_ws::deflate::DeflateConfig {
+                    compress_threshold: 0,
+                    ..deflate
+                })
         },
         ..Config::default()
     };

@@ -15,6 +15,7 @@
 //! - `--tls-cert PEM --tls-key PEM`: serve `wss://`, terminating TLS with this certificate chain and key
 //!   (needs feature `rustls`: `cargo run --release -p rill-tokio --features rustls --example echo_server`);
 //! - `--no-deflate`: decline permessage-deflate (no `Sec-WebSocket-Extensions` in any answer);
+//! - `--compress-threshold BYTES`: send messages below BYTES uncompressed (default 1024; 0 compresses all);
 //! - `--max-connections N`: at most N connections open at once; the next ones get `503` with
 //!   `Retry-After: 1` at their handshake;
 //! - `--drain-secs S`: how long a shutdown waits for close handshakes (default 10).
@@ -37,6 +38,10 @@ async fn main() -> std::io::Result<()> {
     let mut config = Config::default();
     if std::env::args().any(|arg| arg == "--no-deflate") {
         config.deflate = None;
+    }
+    let threshold = common::flag("--compress-threshold", "");
+    if let (false, Some(deflate)) = (threshold.is_empty(), config.deflate.as_mut()) {
+        deflate.compress_threshold = threshold.parse().map_err(std::io::Error::other)?;
     }
     let max_message = common::flag("--max-message", "");
     if !max_message.is_empty() {

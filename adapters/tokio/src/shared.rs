@@ -5,7 +5,7 @@
 use crate::{Config, Error};
 use rill_ws::deflate::Inflater;
 use rill_ws::{Instant, Session, Transmit};
-use rill_zlib::ZlibDeflater;
+use rill_zlib::LazyDeflater;
 use std::io::ErrorKind;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -253,10 +253,8 @@ pub(crate) struct WriteSide<S> {
     io: WriteHalf<S>,
     /// Allocated at the first write (an idle connection never touches it).
     pub(crate) buf: Vec<u8>,
-    /// permessage-deflate's compressor, made at the first send when the handshake agreed it.
-    pub(crate) deflater: Option<ZlibDeflater>,
-    /// The first send looked for an agreement (and made the compressor if there was one).
-    pub(crate) deflate_checked: bool,
+    /// permessage-deflate's compressor, made at the first message that leaves compressed.
+    pub(crate) deflater: LazyDeflater,
 }
 
 impl<S> WriteSide<S> {
@@ -295,7 +293,7 @@ impl<S> WriteSide<S> {
                 done,
                 rest.fin,
                 now,
-                self.deflater.as_mut(),
+                self.deflater.get(),
             );
             let Ok(placed) = placed else { return };
             done = placed;
@@ -327,8 +325,7 @@ impl<S: AsyncWrite> Shared<S> {
                 write: Some(WriteSide {
                     io,
                     buf: Vec::new(),
-                    deflater: None,
-                    deflate_checked: false,
+                    deflater: LazyDeflater::new(config.deflate.unwrap_or_default()),
                 }),
                 write_wanted: false,
                 reader: None,
@@ -363,12 +360,6 @@ impl<S: AsyncWrite> Shared<S> {
     /// The inflater for the window the handshake agreed, when it agreed permessage-deflate.
     pub(crate) fn inflater(&self) -> Option<Box<Inflater<Box<[u8]>>>> {
         self.with(|s| rill_zlib::agreed_inflater(s))
-    }
-
-    /// The compressor for the agreement, when the handshake agreed permessage-deflate.
-    pub(crate) fn deflater(&self) -> Option<ZlibDeflater> {
-        let config = self.config.deflate.unwrap_or_default();
-        self.with(|s| ZlibDeflater::agreed(s, &config))
     }
 
     /// The error a finished session reports.

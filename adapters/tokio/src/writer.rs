@@ -67,17 +67,20 @@ impl<S: AsyncWrite> Writer<S> {
             if done == 0 && !s.has_pending_output() && size_buffer(buf, len, &shared.config) {
                 shared.write_grown.store(true, Ordering::Relaxed);
             }
-            let placed = place(s, buf, deflater.as_mut(), done, now)?;
+            // The compressor is made at the first message that leaves compressed.
+            if let (0, Some((_, fin))) = (done, data) {
+                deflater.prepare(s, len, fin);
+            }
+            let placed = place(s, buf, deflater.get(), done, now)?;
             if flush && matches!(placed, Placed::All) {
                 s.flush_by_policy();
             }
             Ok::<_, SendError>((placed, s.wants_transmit() || shared.config.batch.is_some()))
         };
-        // With the write side free (and its compressor settled), the first step runs where the side lies,
-        // under the session's lock: a send with nothing to write ends there without taking the side.
-        let mut first =
-            shared.with_free_side(|s, side| side.deflate_checked.then(|| step(s, side, 0, now)));
-        if let Some(Some(Ok((Placed::All, false)))) = first {
+        // With the write side free, the first step runs where the side lies, under the session's lock: a
+        // send with nothing to write ends there without taking the side.
+        let mut first = shared.with_free_side(|s, side| step(s, side, 0, now));
+        if let Some(Ok((Placed::All, false))) = first {
             return Ok(());
         }
         // Waited for only when another task holds it (the waiting future costs more than the lock).
@@ -86,13 +89,8 @@ impl<S: AsyncWrite> Writer<S> {
             None => shared.wait_write_side().await,
         };
         let mut done = 0;
-        // The compressor is made at the first data message (a close frame needs none).
-        if !side.deflate_checked && data.is_some() {
-            side.deflate_checked = true;
-            side.deflater = shared.deflater();
-        }
         let owed = loop {
-            let placed = match first.take().flatten() {
+            let placed = match first.take() {
                 Some(placed) => placed,
                 None => shared.with(|s| step(s, &mut side, done, now)),
             };

@@ -60,6 +60,65 @@ async fn handshake(server: Config, deflate: bool, client: Config) -> (HandshakeR
     (response, echo)
 }
 
+/// The first frame header the peer sends on `stream`, after its 101 response: (RSV1 set, payload length).
+/// Reads only what the test's messages need (a server's frames are unmasked).
+async fn next_frame(stream: &mut tokio::net::TcpStream) -> (bool, u64) {
+    use tokio::io::AsyncReadExt;
+    let mut head = [0u8; 2];
+    stream.read_exact(&mut head).await.unwrap();
+    let len = match head[1] & 0x7f {
+        126 => u64::from(stream.read_u16().await.unwrap()),
+        127 => stream.read_u64().await.unwrap(),
+        n => u64::from(n),
+    };
+    let mut payload = vec![0; len as usize];
+    stream.read_exact(&mut payload).await.unwrap();
+    (head[0] & 0x40 != 0, len)
+}
+
+#[tokio::test]
+async fn by_default_messages_below_one_kib_leave_uncompressed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    bounded(async {
+        let listener = Listener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let serving = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut ws = accept(stream, Config::default()).await.unwrap();
+            ws.send_text("a twenty byte token!").await.unwrap();
+            ws.send_text(&"x".repeat(1023)).await.unwrap();
+            ws.send_text(&"y".repeat(1024)).await.unwrap();
+            ws.recv().await.map(|_| ()).ok();
+        });
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        client
+            .write_all(
+                b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                  Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+                  Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
+            )
+            .await
+            .unwrap();
+        // The 101 response, up to its blank line.
+        let mut response = Vec::new();
+        while !response.ends_with(b"\r\n\r\n") {
+            response.push(client.read_u8().await.unwrap());
+        }
+        let response = String::from_utf8(response).unwrap();
+        assert!(response.contains("permessage-deflate"), "{response}");
+        assert_eq!(next_frame(&mut client).await, (false, 20));
+        assert_eq!(next_frame(&mut client).await, (false, 1023));
+        let (compressed, len) = next_frame(&mut client).await;
+        assert!(
+            compressed && len < 100,
+            "1 KiB of one letter leaves compressed: {len} bytes"
+        );
+        drop(client);
+        serving.await.unwrap();
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn connect_to_accept_agrees_deflate_by_default() {
     bounded(async {

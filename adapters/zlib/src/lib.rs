@@ -78,6 +78,42 @@ impl ZlibDeflater {
     }
 }
 
+/// A connection's compressor, made the first time a message leaves compressed ([`Session::compresses`]):
+/// a connection that agreed permessage-deflate but only sends messages below the threshold never pays for
+/// one (zlib's state is tens of KiB).
+#[derive(Debug)]
+pub struct LazyDeflater {
+    config: DeflateConfig,
+    /// The first compressed message asked for it (`deflater` is then what zlib could make).
+    made: bool,
+    deflater: Option<ZlibDeflater>,
+}
+
+impl LazyDeflater {
+    /// No compressor yet; `config`'s level and memory level make it when it is needed.
+    pub fn new(config: DeflateConfig) -> Self {
+        LazyDeflater {
+            config,
+            made: false,
+            deflater: None,
+        }
+    }
+
+    /// Called before a message's first frame of `len` payload bytes (its last too when `fin`): makes the
+    /// compressor if `session` compresses this message and none was made yet.
+    pub fn prepare(&mut self, session: &Session, len: usize, fin: bool) {
+        if !self.made && session.compresses(len, fin) {
+            self.made = true;
+            self.deflater = ZlibDeflater::agreed(session, &self.config);
+        }
+    }
+
+    /// The compressor, once a message needed one.
+    pub fn get(&mut self) -> Option<&mut ZlibDeflater> {
+        self.deflater.as_mut()
+    }
+}
+
 /// The inflater `session` needs for the permessage-deflate it agreed (`None` without one): a window of
 /// 2^bits bytes, at least 2^9 (zlib-based peers compress with 9 bits when 8 were agreed).
 pub fn agreed_inflater(session: &Session) -> Option<Box<Inflater<Box<[u8]>>>> {

@@ -515,3 +515,42 @@ fn an_empty_final_piece_of_a_compressed_message_waits_for_room_behind_an_owed_po
         }
     }
 }
+
+#[test]
+fn the_compressor_is_made_at_the_first_message_that_leaves_compressed() {
+    let params = DeflateParams {
+        server_no_context_takeover: false,
+        client_no_context_takeover: false,
+        server_max_window_bits: 12,
+        client_max_window_bits: 12,
+    };
+    let mut session = Session::new(
+        Role::Server,
+        rill_ws::SessionConfig::default(),
+        [7; 32],
+        NOW,
+    );
+    session.set_deflate(Some(params), 1024);
+    let mut lazy = rill_zlib::LazyDeflater::new(rill_ws::deflate::DeflateConfig::default());
+    // Whole messages below the threshold: no compressor.
+    lazy.prepare(&session, 1023, true);
+    assert!(lazy.get().is_none());
+    // The first frame of a message sent in chunks is compressed whatever its size; so is a whole one at
+    // the threshold.
+    lazy.prepare(&session, 10, false);
+    assert!(lazy.get().is_some());
+    let mut at_threshold = rill_zlib::LazyDeflater::new(rill_ws::deflate::DeflateConfig::default());
+    at_threshold.prepare(&session, 1024, true);
+    assert!(at_threshold.get().is_some());
+    // Without an agreement, never.
+    let mut plain = Session::new(
+        Role::Server,
+        rill_ws::SessionConfig::default(),
+        [7; 32],
+        NOW,
+    );
+    plain.set_deflate(None, 0);
+    let mut none = rill_zlib::LazyDeflater::new(rill_ws::deflate::DeflateConfig::default());
+    none.prepare(&plain, 1 << 20, false);
+    assert!(none.get().is_none());
+}

@@ -31,6 +31,7 @@ usage: wsdeflate --url ws://127.0.0.1:PORT/PATH [options]
   --send-window-bits N         window we compress with, 8..15 (default 12, rill's default)
   --receive-window-bits N      window we inflate with; below 15 asks server_max_window_bits=N (default 15)
   --send-no-context-takeover   reset our compressor after every message
+  --compress-threshold BYTES   send messages below BYTES uncompressed (default 1024, rill's default)
   --ask-no-context-takeover    ask the server to reset after every message (server_no_context_takeover)
   --timeout-secs T             give up after T seconds (default 60)
  echo:   --seed N (1) --count N (40) --max-size BYTES (204800)
@@ -289,6 +290,7 @@ fn config(args: &mut Args) -> Config {
         deflate.receive_window_bits = args.value("receive-window-bits", 15);
         deflate.send_no_context_takeover = args.switch("send-no-context-takeover");
         deflate.receive_no_context_takeover = args.switch("ask-no-context-takeover");
+        deflate.compress_threshold = args.value("compress-threshold", 1024);
     }
     config.limits.max_message_len = 64 << 20;
     config.limits.max_frame_len = 64 << 20;

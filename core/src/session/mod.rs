@@ -183,6 +183,14 @@ impl Session {
         self.receiver.set_deflate(params.is_some());
     }
 
+    /// True when a message whose first frame carries `len` payload bytes (its last frame too when `fin`)
+    /// leaves compressed, given a compressor: permessage-deflate was agreed, and the message is not one
+    /// sent whole below the threshold. Adapters make their compressor the first time this holds, so a
+    /// connection that only sends small messages never pays for one.
+    pub fn compresses(&self, len: usize, fin: bool) -> bool {
+        self.deflate.is_some() && !(fin && len < self.compress_threshold)
+    }
+
     /// This end's role.
     pub fn role(&self) -> Role {
         self.role

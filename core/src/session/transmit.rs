@@ -194,9 +194,7 @@ impl Session {
         let total: usize = parts.iter().map(|part| part.len()).sum();
         let rest = total.saturating_sub(skip);
         if self.sender.is_unstarted() && self.outflow.is_none() {
-            let compress = self.deflate.is_some()
-                && deflater.is_some()
-                && !(fin && rest < self.compress_threshold);
+            let compress = deflater.is_some() && self.compresses(rest, fin);
             self.outflow = compress.then_some(Outflow::default());
         }
         if self.outflow.is_some() {
