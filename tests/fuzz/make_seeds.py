@@ -249,9 +249,23 @@ def extensions():
         write("extensions", name, data)
 
 
+def masking():
+    """Key (4 bytes), offset, split point, alignment, then the payload: see fuzz_targets/mask.rs."""
+    seeds = {
+        "empty": KEY + bytes([0, 0, 0]),
+        "short": KEY + bytes([3, 2, 1]) + b"Hello",
+        "one-block": KEY + bytes([1, 16, 5]) + bytes(range(32)),
+        "blocks-and-tail": KEY + bytes([2, 100, 7]) + bytes(range(200)),
+        "many-blocks": KEY + bytes([0, 255, 31]) + bytes(i % 251 for i in range(1000)),
+    }
+    for name, data in seeds.items():
+        write("mask", name, data)
+
+
 if __name__ == "__main__":
     server_handshake()
     client_handshake()
     frame_header()
     session()
     extensions()
+    masking()

@@ -55,20 +55,23 @@ pub struct Config {
 }
 
 impl Default for Config {
+    /// The timeouts are [`rill_ws::SessionConfig::default`]'s: keepalive ping after 30 s of silence, idle
+    /// failure after 60 s, write failure after 30 s without progress, close handshake 5 s.
     fn default() -> Self {
+        let session = rill_ws::SessionConfig::default();
         Config {
             read_buffer: 8 * 1024,
             max_read_buffer: 256 * 1024,
             write_buffer: 8 * 1024,
             max_write_buffer: 128 * 1024,
-            limits: rill_ws::Limits::default(),
+            limits: session.limits,
             max_message: 1 << 20,
             max_head_len: rill_ws::handshake::DEFAULT_MAX_HEAD_LEN,
             handshake_timeout: Duration::from_secs(10),
-            close_timeout: Duration::from_secs(5),
-            idle_timeout: None,
-            keepalive: None,
-            write_timeout: None,
+            close_timeout: session.close_timeout,
+            idle_timeout: session.idle_timeout,
+            keepalive: session.keepalive,
+            write_timeout: session.write_timeout,
             nodelay: true,
             batch: None,
             deflate: Some(rill_ws::deflate::DeflateConfig::default()),

@@ -9,7 +9,7 @@ use rill_zlib::LazyDeflater;
 use std::io::ErrorKind;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::Waker;
+use std::task::{Poll, Waker};
 use tokio::io::{AsyncWrite, AsyncWriteExt, WriteHalf};
 use tokio::sync::watch;
 
@@ -407,10 +407,10 @@ impl<S: AsyncWrite> Shared<S> {
                             .map_or(&[][..], |at| &payload[at..]),
                     };
                     let write = write_pending(&mut side.io, &side.buf[start..end], rest);
-                    let result = self.bounded(deadline, write).await;
-                    // With deadlines running, progress is judged when the write ended; without any,
-                    // the session has no use for the time and the clock is not read.
-                    if deadline.is_some() {
+                    let (result, waited) = self.bounded(deadline, write).await;
+                    // Progress is judged when the write ended: a write that finished at once ended at
+                    // `now` as far as any deadline can tell, so only one that waited reads the clock.
+                    if waited {
                         now = self.write_now();
                     }
                     match result {
@@ -431,7 +431,7 @@ impl<S: AsyncWrite> Shared<S> {
                 // here instead of polling once more for `Idle`. A TLS stream's flush writes, so it is
                 // bounded like a write (the session runs the write timeout for it until the side is released).
                 Transmit::Flush => loop {
-                    match self.bounded(deadline, side.io.flush()).await {
+                    match self.bounded(deadline, side.io.flush()).await.0 {
                         // The session hears that the flush is done when the side is released.
                         Some(Ok(())) => return Ok(()),
                         Some(Err(error)) => return Err(self.abort(error)),
@@ -456,16 +456,25 @@ impl<S: AsyncWrite> Shared<S> {
         }
     }
 
-    /// `io` until the session deadline `at` (`None`: no deadline runs, and `io` is awaited alone).
+    /// `io` until the session deadline `at` (`None`: no deadline runs, and `io` is awaited alone), and
+    /// whether it waited. Most writes finish at once: `io` is polled once first, and the timer (a timer
+    /// registered per write cost about 800 instructions per 20 B echo, callgrind) is made only for one
+    /// that must wait.
     async fn bounded<F: std::future::Future>(
         &self,
         at: Option<Instant>,
         io: F,
-    ) -> Option<F::Output> {
-        match at {
+    ) -> (Option<F::Output>, bool) {
+        let mut io = std::pin::pin!(io);
+        let first = std::future::poll_fn(|cx| Poll::Ready(io.as_mut().poll(cx))).await;
+        if let Poll::Ready(output) = first {
+            return (Some(output), false);
+        }
+        let output = match at {
             None => Some(io.await),
             Some(at) => tokio::time::timeout_at(self.deadline(at), io).await.ok(),
-        }
+        };
+        (output, true)
     }
 
     /// Takes the write side, transmits (flushing everything first with `flush`), lets go, and transmits

@@ -606,3 +606,74 @@ fn a_connection_whose_socket_never_runs_dry_still_lets_other_tasks_run() {
         .expect("the flooded connection never yielded");
     assert!(received > 0, "the flooded connection received nothing");
 }
+
+/// With `Config::default()`, a peer that goes silent gets a ping after 30 s and is dropped after 60 s of
+/// silence (`Timeout::Idle`): a vanished peer never holds a connection for good.
+#[tokio::test(start_paused = true)]
+async fn by_default_a_silent_peer_is_pinged_at_30_s_and_dropped_at_60_s() {
+    let (server_io, mut peer) = tokio::io::duplex(4096);
+    let server = tokio::spawn(async move {
+        let mut ws = accept(server_io, Config::default()).await.unwrap();
+        let began = tokio::time::Instant::now();
+        let error = loop {
+            if let Err(error) = ws.recv().await {
+                break error;
+            }
+        };
+        (began.elapsed(), error)
+    });
+    peer.write_all(UPGRADE).await.unwrap();
+    read_upgrade_response(&mut peer).await;
+    let silent = tokio::time::Instant::now();
+    // The first bytes the server sends on its own: a ping (FIN + opcode 9, unmasked, 8-byte id).
+    let mut head = [0u8; 2];
+    tokio::time::timeout(Duration::from_secs(120), peer.read_exact(&mut head))
+        .await
+        .expect("no keepalive ping")
+        .unwrap();
+    let pinged = silent.elapsed();
+    assert_eq!(head, [0x89, 8], "a keepalive ping");
+    assert!(
+        pinged >= Duration::from_secs(30) && pinged < Duration::from_secs(31),
+        "pinged after {pinged:?}"
+    );
+    let (elapsed, error) = tokio::time::timeout(Duration::from_secs(120), server)
+        .await
+        .expect("the idle timeout never fired")
+        .unwrap();
+    assert!(matches!(error, Error::Timeout(Timeout::Idle)), "{error:?}");
+    assert!(
+        elapsed >= Duration::from_secs(60) && elapsed < Duration::from_secs(61),
+        "dropped after {elapsed:?}"
+    );
+}
+
+/// With `Config::default()`, a send to a peer that stopped reading fails within the 30 s write timeout
+/// instead of waiting forever.
+#[tokio::test(start_paused = true)]
+async fn by_default_a_send_to_a_peer_that_stopped_reading_fails_within_30_s() {
+    let (server_io, mut peer) = tokio::io::duplex(4096);
+    let server = tokio::spawn(async move {
+        let mut ws = accept(server_io, Config::default()).await.unwrap();
+        let began = tokio::time::Instant::now();
+        let chunk = vec![1u8; 1000];
+        let error = loop {
+            if let Err(error) = ws.send_binary(&chunk).await {
+                break error;
+            }
+        };
+        (began.elapsed(), error)
+    });
+    peer.write_all(UPGRADE).await.unwrap();
+    read_upgrade_response(&mut peer).await;
+    let (elapsed, error) = tokio::time::timeout(Duration::from_secs(120), server)
+        .await
+        .expect("the send waited forever")
+        .unwrap();
+    drop(peer);
+    assert!(matches!(error, Error::Timeout(Timeout::Write)), "{error:?}");
+    assert!(
+        elapsed <= Duration::from_secs(31),
+        "failed after {elapsed:?}"
+    );
+}

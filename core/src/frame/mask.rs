@@ -9,6 +9,13 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     // Start the key at `offset`: byte `i` of the rotated key is byte `i + offset` of the original. A word
     // rotation does it without `slice::rotate_left`, which pulls a generic `memmove` into firmware images.
     let key = (u32::from_le_bytes(key).rotate_right(8 * (offset % 4) as u32)).to_le_bytes();
+    // With feature `simd-mask` (the std adapters), whole 32-byte blocks go through AVX2 when the CPU has
+    // it; a multiple of 32 bytes leaves the key where it was for the rest.
+    #[cfg(feature = "simd-mask")]
+    let buf = {
+        let done = rill_mask::mask_blocks(buf, key);
+        &mut buf[done..]
+    };
     let key_word = u64::from_ne_bytes([
         key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
     ]);

@@ -49,13 +49,18 @@ pub struct SessionConfig {
 }
 
 impl Default for SessionConfig {
+    /// A peer that vanishes is dropped on time and no write waits forever: a ping after 30 s of silence
+    /// (below the 60 s at which common load balancers and NATs drop idle connections), failure after 60 s
+    /// with nothing from the peer (not even the pong), and after 30 s without progress on pending output;
+    /// 5 s for the close handshake. The deadlines cost about 600 instructions per 20 B echo
+    /// (`docs/performance.md`); set them to `None` to turn them off.
     fn default() -> Self {
         SessionConfig {
             limits: Limits::default(),
-            idle_timeout: None,
-            keepalive: None,
+            idle_timeout: Some(Duration::from_secs(60)),
+            keepalive: Some(Duration::from_secs(30)),
             close_timeout: Duration::from_secs(5),
-            write_timeout: None,
+            write_timeout: Some(Duration::from_secs(30)),
             batch: None,
         }
     }
