@@ -649,3 +649,76 @@ async fn the_close_timeout_runs_from_the_close_not_from_the_connection_start() {
     })
     .await;
 }
+
+/// Messages that arrive over many reads, in every shape the reader handles: one frame gathered where it
+/// lies in the read buffer (when it fits), one too large for the buffer (copied out as it fills),
+/// fragments with pings between them, text split inside characters, and a message followed at once by
+/// another. A 1 KiB pipe makes every read small; each message comes back whole and byte-exact, both ways.
+#[tokio::test]
+async fn messages_spanning_many_reads_arrive_whole_in_every_shape() {
+    let plain = Config {
+        deflate: None,
+        ..Config::default()
+    };
+    // Uncompressed, pieces lie in the read buffer (and are gathered there); compressed, in the inflater.
+    spanning_many_reads(plain).await;
+    spanning_many_reads(Config::default()).await;
+}
+
+async fn spanning_many_reads(config: Config) {
+    let (server_io, client_io) = tokio::io::duplex(1024);
+    let sizes = [0usize, 100, 1023, 3000, 6000, 7000, 20_000, 70_000];
+    let server = tokio::spawn(async move {
+        let mut ws = accept(server_io, config).await.unwrap();
+        loop {
+            match ws.recv().await.unwrap() {
+                Message::Text(text) => {
+                    let text = text.to_owned();
+                    ws.send_text(&text).await.unwrap();
+                }
+                Message::Binary(bytes) => {
+                    let bytes = bytes.to_vec();
+                    ws.send_binary(&bytes).await.unwrap();
+                }
+                Message::Close(..) => return,
+            }
+        }
+    });
+    bounded(async {
+        let options = rill_tokio::ClientOptions::default();
+        let mut ws = rill_tokio::client_handshake(client_io, "x", "/", &options, config)
+            .await
+            .unwrap();
+        for (n, size) in sizes.iter().enumerate() {
+            let payload: Vec<u8> = (0..*size).map(|i| (i * 31 + n) as u8).collect();
+            ws.send_binary(&payload).await.unwrap();
+            assert_eq!(ws.recv().await.unwrap(), Message::Binary(&payload[..]), "{size} B");
+        }
+        // Text of 3- and 4-byte characters, so reads end inside characters.
+        let text: String = "€𝄞ab".repeat(1500);
+        ws.send_text(&text).await.unwrap();
+        assert_eq!(ws.recv().await.unwrap(), Message::Text(&text[..]));
+        // Fragments with a ping between each: the pieces do not meet end to end.
+        let (reader, writer) = ws.halves();
+        let mut chunks = writer.begin(MessageKind::Binary).await.unwrap();
+        let mut whole = Vec::new();
+        for part in 0..4u8 {
+            let chunk = vec![part; 2500];
+            chunks.send(&chunk).await.unwrap();
+            whole.extend_from_slice(&chunk);
+        }
+        chunks.finish(b"end").await.unwrap();
+        whole.extend_from_slice(b"end");
+        assert_eq!(reader.recv().await.unwrap(), Message::Binary(&whole[..]));
+        // Two messages in one burst: the second follows the first's last piece in the same read.
+        let first = vec![7u8; 5000];
+        writer.feed(MessageKind::Binary, &first).await.unwrap();
+        writer.feed(MessageKind::Text, b"after").await.unwrap();
+        writer.flush().await.unwrap();
+        assert_eq!(reader.recv().await.unwrap(), Message::Binary(&first[..]));
+        assert_eq!(reader.recv().await.unwrap(), Message::Text("after"));
+        ws.close(rill_tokio::CloseCode::NORMAL, "").await.unwrap();
+    })
+    .await;
+    server.await.unwrap();
+}
