@@ -29,6 +29,7 @@ mod drain;
 mod error;
 mod handshake;
 mod pool;
+mod proxy;
 mod reader;
 mod shared;
 #[cfg(feature = "futures")]
@@ -51,8 +52,9 @@ pub use handshake::{
 #[cfg(feature = "rustls")]
 pub use handshake::{connect_tls, connect_tls_with_response};
 pub use reader::Reader;
+pub use rill_net::proxy::{proxy_error, ProxyError};
 pub use rill_net::{AcceptStats, Admission, Drain, DrainReport, GOING_AWAY_REASON};
-pub use rill_ws::handshake::owned::{ClientOptions, Decision, Origin};
+pub use rill_ws::handshake::owned::{ClientOptions, Decision, Origin, Proxy};
 pub use rill_ws::handshake::server::Request;
 pub use rill_ws::streams::{Envelope, EnvelopeKind};
 pub use rill_ws::{CloseCode, Message, MessageKind, Piece};
