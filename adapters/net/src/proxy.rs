@@ -210,8 +210,9 @@ fn in_network(ip: IpAddr, network: IpAddr, bits: u8) -> bool {
     }
 }
 
-/// Splits `host[:port]` (an IPv6 literal in brackets) into the host without brackets and the port.
-fn split_host_port(authority: &str) -> Option<(&str, Option<u16>)> {
+/// Splits `host[:port]` (an IPv6 literal in brackets) into the host without brackets and the port;
+/// `None` when the host is empty or the port not a number.
+pub fn split_host_port(authority: &str) -> Option<(&str, Option<u16>)> {
     let (host, port) = match authority.strip_prefix('[') {
         Some(rest) => {
             let (host, after) = rest.split_once(']')?;
