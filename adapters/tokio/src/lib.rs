@@ -31,6 +31,7 @@ mod handshake;
 mod pool;
 mod proxy;
 mod reader;
+pub mod reconnect;
 mod shared;
 #[cfg(feature = "futures")]
 mod stream;
