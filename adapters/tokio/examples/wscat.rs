@@ -19,7 +19,10 @@
 //! the server closes normally (1000, or a close frame without a code) and prints the reason and exits 1
 //! on any other end.
 
-use rill_tokio::{ClientOptions, CloseCode, Config, Error, Message, Proxy};
+use rill_tokio::reconnect::{Reconnect, ReconnectState, RetryPolicy};
+use rill_tokio::{
+    ClientOptions, CloseCode, Config, Error, MaybeTlsStream, Message, Proxy, WebSocket,
+};
 use std::process::ExitCode;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -109,39 +112,89 @@ async fn run(args: Args) -> Result<(), String> {
             }
         }
     };
-    let (lines_in, mut lines) = tokio::sync::mpsc::channel::<Option<String>>(64);
+    let (lines_in, mut lines) = tokio::sync::mpsc::channel::<String>(64);
     tokio::spawn(async move {
         let mut stdin = BufReader::new(tokio::io::stdin()).lines();
         while let Ok(Some(line)) = stdin.next_line().await {
-            if lines_in.send(Some(line)).await.is_err() {
+            if lines_in.send(line).await.is_err() {
                 return;
             }
         }
-        let _ = lines_in.send(None).await; // end of input: close
+        // Dropping the sender ends `lines`: the end of input.
     });
-    let ws = connect().await.map_err(|e| e.to_string())?;
-    let (mut reader, mut writer) = ws.split();
-    let _ = args.reconnect;
+    // Without --reconnect: one dial, and the first failure is the end.
+    let policy = RetryPolicy {
+        max_attempts: (!args.reconnect).then_some(1),
+        ..RetryPolicy::default()
+    };
+    let mut client = Reconnect::new(policy, connect);
+    let mut state = client.state();
+    tokio::spawn(async move {
+        while state.changed().await.is_ok() {
+            if let ReconnectState::Retrying { delay, .. } = &*state.borrow() {
+                eprintln!("wscat: reconnecting in {} ms", delay.as_millis());
+            }
+        }
+    });
     let mut input_open = true;
     loop {
+        let ws = client.connect().await.map_err(|e| describe(&e))?;
+        let (code, reason) = match relay(ws, &mut lines, &mut input_open).await {
+            Ok(Some((code, reason))) => (code, reason),
+            Ok(None) => return Ok(()), // the connection ended after our close
+            Err(error) if args.reconnect => {
+                eprintln!("wscat: connection lost: {}", describe(&error));
+                client.closed(None);
+                continue;
+            }
+            Err(error) => return Err(describe(&error)),
+        };
+        if args.reconnect && client.closed(code) {
+            eprintln!("wscat: server closed with {code:?} {reason:?}");
+            continue;
+        }
+        return match code {
+            None | Some(CloseCode::NORMAL) => Ok(()),
+            Some(code) => Err(format!("server closed with {} {reason:?}", code.0)),
+        };
+    }
+}
+
+/// Relays stdin lines out and messages in until the server's close frame (its code and reason), or the
+/// end of the connection after ours (`None`). Closes with 1000 once the input has ended.
+async fn relay(
+    ws: WebSocket<MaybeTlsStream>,
+    lines: &mut tokio::sync::mpsc::Receiver<String>,
+    input_open: &mut bool,
+) -> Result<Option<(Option<CloseCode>, String)>, Error> {
+    let (mut reader, mut writer) = ws.split();
+    if !*input_open {
+        writer.send_close(CloseCode::NORMAL, "").await?;
+    }
+    loop {
         tokio::select! {
-            line = lines.recv(), if input_open => match line.flatten() {
-                Some(line) => writer.send_text(&line).await.map_err(|e| e.to_string())?,
+            line = lines.recv(), if *input_open => match line {
+                Some(line) => writer.send_text(&line).await?,
                 None => {
-                    input_open = false;
-                    writer.send_close(CloseCode::NORMAL, "").await.map_err(|e| e.to_string())?
+                    *input_open = false;
+                    writer.send_close(CloseCode::NORMAL, "").await?;
                 }
             },
             message = reader.recv() => match message {
                 Ok(Message::Text(text)) => println!("{text}"),
                 Ok(Message::Binary(bytes)) => println!("{}", String::from_utf8_lossy(bytes)),
-                Ok(Message::Close(None | Some(CloseCode::NORMAL), _)) => return Ok(()),
-                Ok(Message::Close(Some(code), reason)) => {
-                    return Err(format!("server closed with {} {reason:?}", code.0))
-                }
-                Err(Error::Closed) => return Ok(()),
-                Err(error) => return Err(error.to_string()),
+                Ok(Message::Close(code, reason)) => return Ok(Some((code, reason.to_string()))),
+                Err(Error::Closed) => return Ok(None),
+                Err(error) => return Err(error),
             },
         }
+    }
+}
+
+/// The error's message; an I/O error's own (a proxy's refusal, a TLS failure) rather than its `Debug`.
+fn describe(error: &Error) -> String {
+    match error {
+        Error::Io(io) => io.to_string(),
+        other => other.to_string(),
     }
 }
