@@ -40,7 +40,7 @@ EOF
 start() { # PORT LOG COMMAND...: starts COMMAND in the background and waits for PORT
     local port=$1 log=$2
     shift 2
-    "$@" >"$WORK/$log" 2>&1 &
+    "$@" >"$WORK/$log" 2>&1 3>&- & # not holding wscat's input open (fd 3, below)
     PIDS+=($!)
     wait_port "$port" "$!" || { cat "$WORK/$log"; exit 1; }
 }
@@ -155,12 +155,46 @@ wscat_echo "NO_PROXY exempts the host" env HTTP_PROXY="http://127.0.0.1:$DEAD_PO
 wscat_echo "NO_PROXY exempts the host:port" env HTTPS_PROXY="http://127.0.0.1:$DEAD_PORT" \
     no_proxy="localhost:$WSS_PORT" "$W" --url "$WSS" "${CA[@]}"
 
+# wscat --reconnect: the server is killed (SIGKILL) between two lines and started again on the same port;
+# wscat says it is reconnecting, comes back, sends the second line there, and exits 0 after its 1000 close.
+# Waits are bounded polls of wscat's output (until_in FILE TEXT).
+until_in() {
+    local deadline=$((SECONDS + 15))
+    until grep -q -- "$2" "$1"; do
+        [ $SECONDS -lt $deadline ] || return 1
+        sleep 0.05
+    done
+}
+RE_PORT=$(free_port)
+start "$RE_PORT" echo-re.log "$BIN/echo_server" --addr "127.0.0.1:$RE_PORT"
+re_server=$!
+mkfifo "$WORK/in"
+timeout 60 "$W" --reconnect --url "ws://127.0.0.1:$RE_PORT/" <"$WORK/in" >"$WORK/re.out" 2>"$WORK/re.err" &
+re_client=$!
+exec 3>"$WORK/in"
+echo "before the kill" >&3
+if until_in "$WORK/re.out" "before the kill" && kill -KILL "$re_server" && until_in "$WORK/re.err" "reconnecting in"; then
+    start "$RE_PORT" echo-re2.log "$BIN/echo_server" --addr "127.0.0.1:$RE_PORT"
+    echo "after the restart" >&3
+    until_in "$WORK/re.out" "after the restart" || true
+fi
+exec 3>&-
+re_status=0
+wait "$re_client" || re_status=$?
+if [ "$re_status" -eq 0 ] && [ "$(cat "$WORK/re.out")" = $'before the kill\nafter the restart' ]; then
+    ok "wscat --reconnect: $(tr '\n' ' ' <"$WORK/re.err")"
+else
+    fail "wscat --reconnect: exit $re_status, stdout [$(cat "$WORK/re.out")], stderr [$(cat "$WORK/re.err")]"
+fi
+
 # rill-blocking's client through the same proxies (its tests there are ignored by a plain `cargo test`).
+# `--workspace` resolves features as the workspace step's `cargo test --workspace` does, so the test binary
+# reuses that step's build instead of building the crates again with other features.
 if RILL_ECHO_WS=$WS RILL_PROXY_HTTP="http://127.0.0.1:$HTTP_PORT" \
     RILL_PROXY_HTTP_AUTH="http://alice:s3cr3t@127.0.0.1:$HTTP_AUTH_PORT" \
     RILL_PROXY_SOCKS5="socks5://127.0.0.1:$SOCKS_PORT" \
     RILL_PROXY_SOCKS5_AUTH="socks5://bob:pa%40ss@127.0.0.1:$SOCKS_AUTH_PORT" \
-    timeout 600 cargo test -q -p rill-blocking --test proxy -- --ignored; then
+    timeout 600 cargo test -q --workspace --test proxy -- --ignored; then
     ok "rill-blocking through the proxies"
 else
     fail "rill-blocking through the proxies"
