@@ -18,7 +18,7 @@ targets=(server_handshake client_handshake frame_header session extensions infla
 # in speed (frame_header parses a few bytes, inflate compresses and inflates up to a few hundred KiB); see
 # docs/fuzzing.md "In CI".
 declare -A runs=([server_handshake]=1000000 [client_handshake]=1000000 [frame_header]=2000000 [session]=100000
-    [extensions]=300000 [inflate]=5000 [proxy_connect]=1000000 [proxy_socks5]=1000000)
+    [extensions]=300000 [inflate]=5000 [proxy_connect]=500000 [proxy_socks5]=500000)
 if [ "${1:-}" = --ci ]; then
     seconds=
 else
