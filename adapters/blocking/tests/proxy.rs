@@ -1,6 +1,7 @@
 //! rill-blocking's client through real proxies (tinyproxy for HTTP CONNECT, pproxy for SOCKS5), which
 //! scripts/proxy-test.sh starts and names in `RILL_PROXY_*`, with its echo server in `RILL_ECHO_WS`:
-//! `bash scripts/proxy-test.sh` runs these (they are ignored by a plain `cargo test`).
+//! `bash scripts/proxy-test.sh` runs these (they are ignored by a plain `cargo test`). The deadline test
+//! runs everywhere.
 
 use rill_blocking::{connect_with, proxy_error, ClientOptions, CloseCode, Config, Message, Proxy};
 use std::time::Duration;
@@ -62,4 +63,33 @@ fn a_refused_connect_reports_the_proxys_status_line() {
         message.contains("407 Proxy Authentication Required"),
         "{message}"
     );
+}
+
+#[test]
+fn a_proxy_that_never_answers_fails_the_connect_at_the_handshake_timeout() {
+    // Accepts TCP (the kernel does, from the backlog) and never says a word.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = silent.local_addr().unwrap().to_string();
+    let config = Config {
+        handshake_timeout: Duration::from_millis(300),
+        ..Config::default()
+    };
+    for scheme in ["http", "socks5"] {
+        let start = std::time::Instant::now();
+        let proxy = format!("{scheme}://{address}");
+        let Err(error) = connect_with("ws://example.com/", &options(&proxy), config) else {
+            panic!("{scheme}: connected through a silent proxy");
+        };
+        let elapsed = start.elapsed();
+        assert!(elapsed >= Duration::from_millis(300), "{elapsed:?}");
+        assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+        let failure = proxy_error(&error).unwrap_or_else(|| panic!("{error}"));
+        assert_eq!(failure.proxy(), address);
+        assert!(
+            failure
+                .to_string()
+                .contains("no tunnel within the handshake timeout"),
+            "{failure}"
+        );
+    }
 }
