@@ -26,6 +26,7 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v redis-cli >/dev/null || missing+=(redis-tools)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
+command -v tinyproxy >/dev/null || missing+=(tinyproxy) # the HTTP CONNECT proxy of scripts/proxy-test.sh
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "setup: need root to install ${missing[*]}" >&2

@@ -55,6 +55,7 @@ step tokio autobahn bash scripts/autobahn.sh
 step workspace autobahn-blocking bash scripts/autobahn.sh blocking
 step workspace autobahn-axum bash scripts/autobahn.sh axum
 step tokio interop bash scripts/interop.sh
+step tokio proxy bash scripts/proxy-test.sh
 step tokio docs-cluster bash scripts/docs-cluster-test.sh
 step tokio browser env RILL_SCREENSHOT="$PWD/target/token_stream.png" bash scripts/browser-test.sh
 step embedded fuzz bash scripts/fuzz.sh ${FUZZ_SECONDS:---ci}

@@ -5,6 +5,7 @@
 //!
 //! - [`handshake`]: the opening HTTP/1.1 upgrade, server side (parse, validate, accept or reject) and client
 //!   side (encode the request, verify the response).
+//! - [`proxy`]: tunnels through an HTTP `CONNECT` or SOCKS5 proxy.
 //! - [`frame`]: frame headers and masking.
 //! - [`session`]: the whole life of a connection after the handshake ([`Session`]): receiving, sending,
 //!   replies, the close handshake, timers and the flush policy. Adapters only pump it.
@@ -20,6 +21,7 @@ pub mod deflate;
 pub mod error;
 pub mod frame;
 pub mod handshake;
+pub mod proxy;
 pub mod session;
 pub mod streams;
 pub mod utf8;

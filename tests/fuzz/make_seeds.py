@@ -260,6 +260,26 @@ def masking():
     }
     for name, data in seeds.items():
         write("mask", name, data)
+def proxies():
+    # proxy_connect: a proxy's whole answer to CONNECT.
+    for name, data in {
+        "tinyproxy": b"HTTP/1.0 200 Connection established\r\nProxy-agent: tinyproxy/1.11.1\r\n\r\n",
+        "squid-407": b"HTTP/1.1 407 Proxy Authentication Required\r\nServer: squid\r\n"
+        b"Proxy-Authenticate: Basic realm=\"proxy\"\r\nContent-Length: 0\r\n\r\n",
+        "bare-lf": b"HTTP/1.1 200 OK\n\n",
+        "refused-502": b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\n\r\nunreachable",
+    }.items():
+        write("proxy_connect", name, data)
+    # proxy_socks5: the control byte (bit 0 credentials, bits 1-2 target kind), then the proxy's bytes.
+    for name, data in {
+        "no-auth-v4-reply": bytes([0, 5, 0, 5, 0, 0, 1, 127, 0, 0, 1, 0x1F, 0x90]),
+        "auth-v6-reply": bytes([1, 5, 2, 1, 0, 5, 0, 0, 4]) + bytes(16) + bytes([1, 187]),
+        "named-reply": bytes([2, 5, 0, 5, 0, 0, 3, 9]) + b"localhost" + bytes([0, 80]),
+        "refused": bytes([4, 5, 0, 5, 5, 0, 1, 0, 0, 0, 0, 0, 0]),
+        "bad-password": bytes([1, 5, 2, 1, 1]),
+        "no-method": bytes([0, 5, 0xFF]),
+    }.items():
+        write("proxy_socks5", name, data)
 
 
 if __name__ == "__main__":
@@ -269,3 +289,4 @@ if __name__ == "__main__":
     session()
     extensions()
     masking()
+    proxies()

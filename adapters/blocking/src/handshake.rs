@@ -65,12 +65,26 @@ pub fn connect(url: &str) -> Result<WebSocket<TcpStream>, Error> {
 
 /// [`connect`] with subprotocols, Origin, extra headers and settings. For `wss://`, open the TLS
 /// stream yourself and use [`client_handshake`].
+///
+/// With a proxy ([`ClientOptions::proxy`], by default the one the environment names: `HTTP_PROXY`,
+/// `ALL_PROXY`, `NO_PROXY`, see docs/client.md) TCP goes to the proxy, which opens a tunnel to the URL's
+/// host (HTTP `CONNECT` or SOCKS5) within `config.handshake_timeout`; a proxy's failure (its refusal with
+/// its status line, or its I/O) is an [`Error::Io`] holding a [`crate::ProxyError`].
 pub fn connect_with(
     url: &str,
     options: &ClientOptions,
     config: Config,
 ) -> Result<WebSocket<TcpStream>, Error> {
     let (authority, path) = split_ws_url(url).map_err(Error::InvalidUrl)?;
+    let (host, port) = rill_net::proxy::split_host_port(authority)
+        .ok_or(Error::InvalidUrl("invalid host or port"))?;
+    let port = port.unwrap_or(80);
+    let proxy = rill_net::proxy::choose(&options.proxy, false, host, port)
+        .map_err(|e| Error::Io(e.into_io()))?;
+    if let Some(proxy) = proxy {
+        let stream = crate::proxy::connect_via(&proxy, host, port, &config)?;
+        return client_handshake(stream, authority, path, options, config);
+    }
     // `[::1]` has colons but no port.
     let port = authority
         .rsplit_once(':')
@@ -132,7 +146,7 @@ pub fn client_handshake<S: Read + Write + Timeouts>(
 }
 
 /// Reads the next bytes of a handshake; the peer leaving mid-handshake is an abnormal closure.
-fn read_some<S: Read + Timeouts>(
+pub(crate) fn read_some<S: Read + Timeouts>(
     stream: &mut S,
     buf: &mut [u8],
     deadline: Instant,
@@ -150,7 +164,8 @@ fn read_some<S: Read + Timeouts>(
     }
 }
 
-fn write_all<S: Write + Timeouts>(
+/// Writes and flushes `bytes` before `deadline`.
+pub(crate) fn write_all<S: Write + Timeouts>(
     stream: &mut S,
     bytes: &[u8],
     deadline: Instant,

@@ -20,14 +20,16 @@
 #![warn(missing_docs)]
 
 mod handshake;
+mod proxy;
 mod pump;
 mod tcp;
 mod websocket;
 mod writer;
 
 pub use handshake::{accept, accept_with, client_handshake, connect, connect_with};
+pub use rill_net::proxy::{proxy_error, ProxyError};
 pub use rill_net::{AcceptStats, Admission, Drain, DrainReport, GOING_AWAY_REASON};
-pub use rill_ws::handshake::owned::{ClientOptions, Decision, Origin};
+pub use rill_ws::handshake::owned::{ClientOptions, Decision, Origin, Proxy};
 pub use rill_ws::handshake::server::Request;
 pub use rill_ws::{
     CloseCode, End, Limits, Message, MessageKind, Piece, ProtocolError, SessionConfig, Timeout,

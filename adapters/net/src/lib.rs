@@ -11,10 +11,13 @@
 //!   per IP, answered with `503` and `Retry-After`), the [`Drain`] it joins, and counters ([`AcceptStats`]).
 //! - [`Drain`]: graceful shutdown. It stops the listeners, tells every enrolled connection to close with
 //!   1001 (Going Away) after what it already sent, and reports how many finished the close handshake.
+//! - [`proxy`]: what the clients share to go through a proxy: the proxy URL, the environment's choice
+//!   (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`) and the error a failed tunnel reports.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod drain;
+pub mod proxy;
 
 pub use drain::{Drain, DrainReport, Member, Waiting};
 

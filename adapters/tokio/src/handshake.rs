@@ -264,9 +264,15 @@ fn find_header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h st
 /// carry the URL's host, which is also sent as SNI; ALPN offers `http/1.1`. TCP gets `TCP_NODELAY` as
 /// configured; TCP, TLS and the WebSocket handshake each finish within `config.handshake_timeout`.
 ///
-/// Failures tell their stage: a TLS failure is an [`Error::Io`] holding a `tls::TlsError` (see
-/// `tls::tls_error`), any other `Error::Io` is TCP, and `Error::Response`/`Error::Rejected` are the
-/// WebSocket handshake.
+/// With a proxy ([`ClientOptions::proxy`], by default the one the environment names: `HTTPS_PROXY`,
+/// `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`, see docs/client.md) TCP goes to the proxy, which opens a tunnel
+/// to the URL's host (HTTP `CONNECT` or SOCKS5) within `config.handshake_timeout`; TLS and the WebSocket
+/// handshake then run through the tunnel with the URL's host, as without a proxy.
+///
+/// Failures tell their stage: a proxy's failure (its refusal with its status line, or its I/O) is an
+/// [`Error::Io`] holding a [`crate::ProxyError`] (see [`crate::proxy_error`]), a TLS failure one holding
+/// a `tls::TlsError` (see `tls::tls_error`), any other `Error::Io` is TCP, and
+/// `Error::Response`/`Error::Rejected` are the WebSocket handshake.
 pub async fn connect(url: &str, config: Config) -> Result<WebSocket<MaybeTlsStream>, Error> {
     connect_with(url, &ClientOptions::default(), config).await
 }
@@ -337,18 +343,23 @@ async fn open(
     }
     let (secure, host, address) = (target.secure, &target.host, &target.address);
     let (authority, path) = (&target.authority, &target.path);
-    let tcp = tokio::time::timeout(
-        config.handshake_timeout,
-        connect_tcp(address, config.nodelay),
-    )
-    .await
-    .map_err(|_| Error::Timeout(Timeout::Handshake))?
-    .map_err(|e| {
-        Error::Io(std::io::Error::new(
-            e.kind(),
-            format!("TCP connect to {address} failed: {e}"),
-        ))
-    })?;
+    let proxy = rill_net::proxy::choose(&options.proxy, secure, host, target.port)
+        .map_err(|e| Error::Io(e.into_io()))?;
+    let tcp = match proxy {
+        Some(proxy) => crate::proxy::connect_via(&proxy, host, target.port, &config).await?,
+        None => tokio::time::timeout(
+            config.handshake_timeout,
+            connect_tcp(address, config.nodelay),
+        )
+        .await
+        .map_err(|_| Error::Timeout(Timeout::Handshake))?
+        .map_err(|e| {
+            Error::Io(std::io::Error::new(
+                e.kind(),
+                format!("TCP connect to {address} failed: {e}"),
+            ))
+        })?,
+    };
     let stream = if secure {
         tls_stream(tcp, host, tls, &config).await?
     } else {
@@ -392,6 +403,8 @@ struct Target {
     host: String,
     /// `host:port` to connect to (IPv6 in brackets).
     address: String,
+    /// The port, the scheme's default when the URL has none.
+    port: u16,
     /// The `Host` header's value: as written in the URL.
     authority: String,
     /// Path and query.
@@ -422,6 +435,7 @@ impl Target {
             secure,
             host: host.to_string(),
             address,
+            port,
             authority: authority.to_string(),
             path: path.to_string(),
         })

@@ -29,7 +29,9 @@ mod drain;
 mod error;
 mod handshake;
 mod pool;
+mod proxy;
 mod reader;
+pub mod reconnect;
 mod shared;
 #[cfg(feature = "futures")]
 mod stream;
@@ -51,8 +53,9 @@ pub use handshake::{
 #[cfg(feature = "rustls")]
 pub use handshake::{connect_tls, connect_tls_with_response};
 pub use reader::Reader;
+pub use rill_net::proxy::{proxy_error, ProxyError};
 pub use rill_net::{AcceptStats, Admission, Drain, DrainReport, GOING_AWAY_REASON};
-pub use rill_ws::handshake::owned::{ClientOptions, Decision, Origin};
+pub use rill_ws::handshake::owned::{ClientOptions, Decision, Origin, Proxy};
 pub use rill_ws::handshake::server::Request;
 pub use rill_ws::streams::{Envelope, EnvelopeKind};
 pub use rill_ws::{CloseCode, Message, MessageKind, Piece};

@@ -192,6 +192,7 @@ async fn application_decides_protocol_headers_or_rejection() {
             origin: Some("http://example.test".into()),
             headers: vec![],
             deflate: None,
+            proxy: rill_tokio::Proxy::Direct,
         };
         let mut ws = connect_with(&format!("{url}/chat?room=1"), &options, Config::default())
             .await

@@ -336,6 +336,22 @@ pub struct ClientOptions {
     /// Offer permessage-deflate as this describes; `None` (the default here) offers no extension.
     /// rill-tokio and rill-blocking set it from their `Config::deflate`.
     pub deflate: Option<DeflateConfig>,
+    /// The proxy rill-tokio's and rill-blocking's `connect` functions go through; by default the one the
+    /// environment names (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`, see docs/client.md).
+    pub proxy: Proxy,
+}
+
+/// Which proxy a client's connection goes through.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Proxy {
+    /// The one the environment names for the URL, or none (curl's conventions, see docs/client.md).
+    #[default]
+    Environment,
+    /// None: straight to the target, whatever the environment says.
+    Direct,
+    /// This proxy: `http://[user:password@]host[:port]` (HTTP `CONNECT`), or `socks5://` / `socks5h://`
+    /// (SOCKS5, the proxy resolving the target's name); the port defaults to 1080.
+    Url(String),
 }
 
 impl ClientOptions {
