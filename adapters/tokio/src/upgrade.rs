@@ -149,6 +149,7 @@ const H2_KEY: &str = "AAAAAAAAAAAAAAAAAAAAAA==";
 /// it is, as HTTP/1.1 (no `Upgrade`, so it is a plain request); versions other than 1.0, 1.1 and 2 are
 /// written as 1.0, which the core refuses with 505. An HTTP/2 request carrying the HTTP/1.1 handshake's
 /// `Sec-WebSocket-Key` is refused with 400.
+#[allow(clippy::result_large_err)] // the refusal is the response, returned at once
 fn request_head(
     method: &Method,
     uri: &Uri,
@@ -434,6 +435,7 @@ mod axum_extractor {
         /// Checks the request with the core's rules; on success takes hyper's upgrade handle from it.
         /// `optional`: a request without `Upgrade: websocket` (whatever its method; over HTTP/2, one that
         /// is not an extended CONNECT) is `None`, not an error.
+        #[allow(clippy::result_large_err)] // the refusal is the response, returned at once
         fn extract(
             parts: &mut Parts,
             optional: bool,

@@ -298,8 +298,9 @@ async fn refusals_over_h2_are_statuses_with_reasons() {
             }
         });
         let axum_addr = serve(app(), None, true).await;
-        let key = ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
-        let cases: [(SocketAddr, &str, &[(&str, &str)], u16, &str); 5] = [
+        const KEY: (&str, &str) = ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
+        type Case<'a> = (SocketAddr, &'a str, &'a [(&'a str, &'a str)], u16, &'a str);
+        let cases: [Case<'_>; 5] = [
             (
                 axum_addr,
                 "/ws",
@@ -310,7 +311,7 @@ async fn refusals_over_h2_are_statuses_with_reasons() {
             (
                 axum_addr,
                 "/ws",
-                &[key],
+                &[KEY],
                 400,
                 "Sec-WebSocket-Key is not used over HTTP/2 (RFC 8441)",
             ),
@@ -325,7 +326,7 @@ async fn refusals_over_h2_are_statuses_with_reasons() {
             (
                 hyper_addr,
                 "/ws",
-                &[key],
+                &[KEY],
                 400,
                 "Sec-WebSocket-Key is not used over HTTP/2 (RFC 8441)",
             ),
