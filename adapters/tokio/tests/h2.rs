@@ -649,3 +649,81 @@ async fn an_h2_handshake_that_gets_no_answer_ends_at_the_handshake_timeout() {
     })
     .await;
 }
+
+/// Echo throughput and handshake time, HTTP/2 against HTTP/1.1, same server, same run (cleartext: h2c
+/// and `ws://`). Not a check, a measurement for docs/http2.md:
+/// `cargo test --release -p rill-tokio --all-features --test h2 -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn measure_h2_against_http1() {
+    let addr = serve(app(), None, true).await;
+    let config = Config {
+        deflate: None,
+        ..Config::default()
+    };
+    let options = ClientOptions::default();
+    const HANDSHAKES: u32 = 500;
+    let started = std::time::Instant::now();
+    for _ in 0..HANDSHAKES {
+        let url = format!("ws://{addr}/ws");
+        let (ws, _) = rill_tokio::connect_with_response(&url, &options, config)
+            .await
+            .unwrap();
+        drop(ws);
+    }
+    let http1 = started.elapsed() / HANDSHAKES;
+    let started = std::time::Instant::now();
+    for _ in 0..HANDSHAKES {
+        let connection = H2Connection::connect(&format!("ws://{addr}"), None, config)
+            .await
+            .unwrap();
+        drop(connection.open("/ws", &options).await.unwrap());
+    }
+    let h2_new = started.elapsed() / HANDSHAKES;
+    let shared = H2Connection::connect(&format!("ws://{addr}"), None, config)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    for _ in 0..HANDSHAKES {
+        drop(shared.open("/ws", &options).await.unwrap());
+    }
+    let h2_stream = started.elapsed() / HANDSHAKES;
+    println!(
+        "handshake, mean of {HANDSHAKES}: HTTP/1.1 (TCP + upgrade) {http1:?}, HTTP/2 (TCP + preface + \
+         settings + CONNECT) {h2_new:?}, HTTP/2 stream on an open connection {h2_stream:?}"
+    );
+    for size in [20usize, 16 << 10, 1 << 20] {
+        let rounds = ((64usize << 20) / size).clamp(64, 20_000);
+        let (mut h1_ws, _) =
+            rill_tokio::connect_with_response(&format!("ws://{addr}/ws"), &options, config)
+                .await
+                .unwrap();
+        let (mut h2_ws, _) = shared.open("/ws", &options).await.unwrap();
+        let message = vec![0x42u8; size];
+        let h1_time = echo_rounds(&mut h1_ws, &message, rounds).await;
+        let h2_time = echo_rounds(&mut h2_ws, &message, rounds).await;
+        let rate = |t: Duration| (size * rounds * 2) as f64 / t.as_secs_f64() / 1e6;
+        println!(
+            "echo {size} B x {rounds}: HTTP/1.1 {h1_time:?} ({:.1} MB/s both ways), HTTP/2 {h2_time:?} ({:.1} MB/s)",
+            rate(h1_time),
+            rate(h2_time)
+        );
+    }
+}
+
+/// Sends `message` and waits for its echo, `rounds` times.
+async fn echo_rounds<S: AsyncRead + AsyncWrite>(
+    ws: &mut rill_tokio::WebSocket<S>,
+    message: &[u8],
+    rounds: usize,
+) -> Duration {
+    let started = std::time::Instant::now();
+    for _ in 0..rounds {
+        ws.send_binary(message).await.unwrap();
+        match ws.recv().await.unwrap() {
+            Message::Binary(bytes) => assert_eq!(bytes.len(), message.len()),
+            other => panic!("{other:?}"),
+        }
+    }
+    started.elapsed()
+}
