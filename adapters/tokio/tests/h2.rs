@@ -97,6 +97,8 @@ async fn serve(app: Router, tls: Option<TlsAcceptor>, connect_protocol: bool) ->
     tokio::spawn(async move {
         loop {
             let (tcp, _) = listener.accept().await.unwrap();
+            // As axum_chat does: a frame's last small segment must not wait for Nagle's algorithm.
+            tcp.set_nodelay(true).unwrap();
             let (http, tls, app) = (http.clone(), tls.clone(), app.clone());
             tokio::spawn(async move {
                 let service = TowerToHyperService::new(app);
