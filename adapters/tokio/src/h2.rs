@@ -317,6 +317,7 @@ fn extended_connect(head: &[u8], secure: bool) -> Result<(http::Request<()>, Str
 
 /// One HTTP/2 stream as a byte stream: what the WebSocket reads is released to the peer's window as it
 /// is read, and a write sends at most what the window allows (the rest waits for the peer to read).
+/// Dropped before the stream ended, h2 resets the stream (`CANCEL`), which frees its window.
 pub struct H2Stream {
     send: SendStream<Bytes>,
     recv: RecvStream,
@@ -392,12 +393,5 @@ impl AsyncWrite for H2Stream {
         let this = self.get_mut();
         this.send.reserve_capacity(0);
         Poll::Ready(this.send.send_data(Bytes::new(), true).map_err(h2_io_error))
-    }
-}
-
-impl Drop for H2Stream {
-    /// A socket dropped before its stream ended resets the stream (`CANCEL`), freeing its window.
-    fn drop(&mut self) {
-        self.send.send_reset(h2::Reason::CANCEL);
     }
 }

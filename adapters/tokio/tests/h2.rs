@@ -66,6 +66,9 @@ async fn both_route(upgrade: Option<WebSocketUpgrade>) -> Response {
 /// Bytes sent to the stalled socket of the hundred, counted as each send returns.
 static FLOODED: AtomicUsize = AtomicUsize::new(0);
 
+/// Told when the flood's sends fail (its stream was reset).
+static FLOOD_ENDED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
 /// Sends 16 KiB messages until the client stops taking them (or leaves).
 async fn flood_route(upgrade: WebSocketUpgrade) -> Response {
     upgrade.on_upgrade(|mut ws| async move {
@@ -73,6 +76,7 @@ async fn flood_route(upgrade: WebSocketUpgrade) -> Response {
         while ws.send_binary(&chunk).await.is_ok() {
             FLOODED.fetch_add(chunk.len(), Ordering::SeqCst);
         }
+        FLOOD_ENDED.notify_one();
     })
 }
 
@@ -612,8 +616,10 @@ async fn a_hundred_sockets_share_a_connection_and_a_stalled_reader_holds_back_on
             flooded <= 256 << 10,
             "the flood was held back: {flooded} bytes"
         );
-        // Dropping the stalled socket resets its stream; the connection goes on.
+        // Dropping the stalled socket resets its stream: the server's blocked send fails, and the
+        // connection goes on.
         drop(stalled);
+        FLOOD_ENDED.notified().await;
         let (mut again, _) = connection
             .open("/ws", &ClientOptions::default())
             .await
