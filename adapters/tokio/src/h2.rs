@@ -94,9 +94,10 @@ impl H2Connection {
                 .handshake::<_, Bytes>(stream)
                 .await
                 .map_err(h2_error)?;
+            // Taken once, here, from a connection just made: always there.
             let mut ping = connection
                 .ping_pong()
-                .ok_or_else(|| unsupported("no ping handle"))?;
+                .ok_or_else(|| Error::Io(io::Error::other("h2 gave no ping handle")))?;
             tokio::spawn(async move {
                 let _ = connection.await;
             });
@@ -218,7 +219,7 @@ pub async fn connect(
         return Err(Error::InvalidUrl("h2::connect needs a wss:// URL"));
     }
     let tcp = target.tcp(&config).await?;
-    let stream = tls_with_alpn(tcp, &target.host, &tls, &[b"h2", b"http/1.1"], &config).await?;
+    let mut stream = tls_with_alpn(tcp, &target.host, &tls, &[b"h2", b"http/1.1"], &config).await?;
     if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
         match H2Connection::handshake(stream, &target.authority, true, config).await {
             Ok(connection) => {
@@ -226,9 +227,8 @@ pub async fn connect(
                 return Ok(Connected::Http2(ws, response));
             }
             Err(Error::Io(error)) if error.kind() == io::ErrorKind::Unsupported => {
-                let (ws, response) =
-                    crate::connect_tls_with_response(url, options, tls, config).await?;
-                return Ok(Connected::Http1(ws, response));
+                let tcp = target.tcp(&config).await?;
+                stream = tls_with_alpn(tcp, &target.host, &tls, &[b"http/1.1"], &config).await?;
             }
             Err(error) => return Err(error),
         }
