@@ -606,7 +606,7 @@ async fn a_hundred_sockets_share_a_connection_and_a_stalled_reader_holds_back_on
             done.unwrap();
         }
         // All that while the flood stayed within the stalled stream's window (64 KiB) and the buffers
-        // on its way (the server's write buffer, hyper's one pending write): bounded, not growing.
+        // on its way (the server's write buffer, the few writes hyper holds): bounded, not growing.
         let flooded = FLOODED.load(Ordering::SeqCst);
         assert!(
             flooded >= 64 << 10,
