@@ -3,8 +3,9 @@
 # (docs/browser-test.md). Installs what it needs (apt chromium, npm ci), builds the example in release
 # with TLS (scripts/lib/release.sh), starts three demo servers on 127.0.0.1 (a free port each; the third over
 # HTTPS/WSS with a throwaway self-signed certificate, docs/tls.md), runs tests/browser (deflate.test.mjs: the
-# browser agreed permessage-deflate with the demo, ws.extensions and the 101 seen over the DevTools protocol),
-# stops the servers.
+# browser agreed permessage-deflate with the demo, ws.extensions and the 101 seen over the DevTools protocol;
+# h2.test.mjs: axum_chat over HTTPS with ALPN h2, its page over HTTP/2 and its socket working, the socket's
+# protocol read from the DevTools protocol and printed), stops the servers.
 #
 # Env: CARGO_TARGET_DIR (honoured), CARGO_BUILD_JOBS (default 1), CHROMIUM (default /usr/bin/chromium),
 # RILL_SCREENSHOT (default docs/img/token_stream.png; "0" for none).
@@ -38,14 +39,16 @@ BIN="$RELEASE_DIR/examples/token_stream"
 WORK="$(mktemp -d)"
 source scripts/lib/servers.sh
 
-# start_server NAME ARGS...: sets URL to the server's http(s)://127.0.0.1:PORT/ once it listens.
+# start_server NAME ARGS...: sets URL to the server's http(s)://127.0.0.1:PORT/ once it listens (SERVER: the
+# example, token_stream unless set).
 start_server() {
     local name="$1"; shift
+    local server="${SERVER:-token_stream}"
     : >"$WORK/$name.out"
-    timeout 600 "$BIN" --addr 127.0.0.1:0 "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    timeout 600 "$RELEASE_DIR/examples/$server" --addr 127.0.0.1:0 "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
     PIDS+=("$!")
     for _ in $(seq 100); do
-        URL="$(sed -n 's|^token_stream: open \(https\{0,1\}://[^ ]*\)$|\1|p' "$WORK/$name.out" | head -n1)"
+        URL="$(sed -n "s|^$server: open \\(https\\{0,1\\}://[^ ]*\\)\$|\\1|p" "$WORK/$name.out" | head -n1)"
         [ -n "$URL" ] && { echo "browser-test: $name server at $URL"; return 0; }
         kill -0 "$!" 2>/dev/null || break
         sleep 0.1
@@ -66,13 +69,17 @@ start_server tls --interval-ms 15 --tls-cert "$WORK/tls.pem" --tls-key "$WORK/tl
 RILL_TLS_SPKI="$(openssl x509 -in "$WORK/tls.pem" -pubkey -noout | openssl pkey -pubin -outform der \
     | openssl dgst -sha256 -binary | base64)"
 export RILL_TLS_URL="$URL" RILL_TLS_SPKI
+# axum_chat with the same certificate: HTTP/1.1 and HTTP/2 on one port, ALPN choosing.
+SERVER=axum_chat start_server axum --tls-cert "$WORK/tls.pem" --tls-key "$WORK/tls.key"
+export RILL_AXUM_URL="$URL"
 
 # 5. The tests.
 cd tests/browser
 status=0
-timeout 300 node --test --test-concurrency=1 token_stream.test.mjs tls.test.mjs deflate.test.mjs || status=$?
+timeout 300 node --test --test-concurrency=1 token_stream.test.mjs tls.test.mjs deflate.test.mjs h2.test.mjs \
+    || status=$?
 if [ "$status" != 0 ]; then
-    for name in plain drop tls; do
+    for name in plain drop tls axum; do
         echo "--- $name server stderr" >&2
         cat "$WORK/$name.err" >&2
     done

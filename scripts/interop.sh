@@ -2,7 +2,8 @@
 # Interop tests against real peers nobody here wrote: Python `websockets` (client and server) and
 # `websocket-client`, pinned in tests/interop/requirements.txt and installed into a venv this script makes,
 # and Node `ws` (permessage-deflate, tests/interop/test_node_deflate.py), pinned by
-# tests/interop/node/package-lock.json and installed with `npm ci`.
+# tests/interop/node/package-lock.json and installed with `npm ci`; Node's built-in `http2` client against
+# axum_chat over HTTP/2 (RFC 8441, tests/interop/test_node_h2.py).
 #
 #   bash scripts/interop.sh [pytest args...]     e.g. bash scripts/interop.sh -k close -x
 #
@@ -65,7 +66,21 @@ EOF
 start_server echo-tls --tls-cert "$TLS_DIR/server.pem" --tls-key "$TLS_DIR/server.key"
 RILL_ECHO_TLS_URL="wss://localhost:$PORT"
 RILL_TLS_CA=$TLS_DIR/ca.pem
+# axum_chat, HTTP/1.1 and HTTP/2 on one port, for Node's http2 client (test_node_h2.py): h2c and TLS.
+start_axum() { # log name, then axum_chat flags; sets PORT
+    local name=$1
+    shift
+    PORT=$(free_port)
+    "$BIN/axum_chat" --addr "127.0.0.1:$PORT" "$@" >"$LOGS/$name.log" 2>&1 &
+    PIDS+=($!)
+    wait_port "$PORT" "$!"
+}
+start_axum axum-h2c
+RILL_AXUM_H2C_URL="http://127.0.0.1:$PORT"
+start_axum axum-h2 --tls-cert "$TLS_DIR/server.pem" --tls-key "$TLS_DIR/server.key"
+RILL_AXUM_H2_URL="https://localhost:$PORT"
 export RILL_ECHO_URL RILL_ECHO_SMALL_URL RILL_ECHO_NODEFLATE_URL RILL_ECHO_TLS_URL RILL_TLS_CA
+export RILL_AXUM_H2C_URL RILL_AXUM_H2_URL
 export RILL_INTEROP_CLIENT=$BIN/interop_client
 export RILL_DEFLATE_CLIENT=$RELEASE_DIR/wsdeflate
 export RILL_NODE_DIR=$PWD/tests/interop/node

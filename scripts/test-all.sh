@@ -48,7 +48,7 @@ step workspace unit-and-integration cargo test --workspace
 step workspace core-without-features cargo test -p rill-ws
 step workspace futures-feature cargo test -p rill-tokio --features futures
 step workspace embassy-deflate cargo test -p rill-embassy --features deflate
-step workspace tls-axum cargo test -p rill-tokio --all-features --test tls --test axum --test server_life
+step workspace tls-axum cargo test -p rill-tokio --all-features --test tls --test axum --test h2 --test server_life
 step embedded cross-builds bash scripts/cross-check.sh
 step embedded packages-and-msrv bash scripts/package-check.sh
 step tokio autobahn bash scripts/autobahn.sh

@@ -207,7 +207,7 @@ pub struct HandshakeResponse {
 }
 
 impl HandshakeResponse {
-    fn new(protocol: Option<&str>, deflate: Option<DeflateParams>, head: &[u8]) -> Self {
+    pub(crate) fn new(protocol: Option<&str>, deflate: Option<DeflateParams>, head: &[u8]) -> Self {
         let mut slots = [httparse::EMPTY_HEADER; rill_ws::handshake::MAX_HEADERS];
         let mut raw = httparse::Response::new(&mut slots);
         // The core verified these same bytes already, so this parse succeeds.
@@ -325,10 +325,10 @@ pub async fn connect_tls_with_response(
 
 /// A client TLS config, present only with feature `rustls`.
 #[cfg(feature = "rustls")]
-type TlsConfig = std::sync::Arc<crate::tls::rustls::ClientConfig>;
+pub(crate) type TlsConfig = std::sync::Arc<crate::tls::rustls::ClientConfig>;
 /// Without feature `rustls` there is no TLS config to pass.
 #[cfg(not(feature = "rustls"))]
-type TlsConfig = std::convert::Infallible;
+pub(crate) type TlsConfig = std::convert::Infallible;
 
 /// Opens TCP, then TLS for `wss://` (with `tls`, else the default roots), then the WebSocket.
 async fn open(
@@ -341,24 +341,13 @@ async fn open(
     if tls.is_some() && !target.secure {
         return Err(Error::InvalidUrl("connect_tls needs a wss:// URL"));
     }
-    let (secure, host, address) = (target.secure, &target.host, &target.address);
+    let (secure, host) = (target.secure, &target.host);
     let (authority, path) = (&target.authority, &target.path);
     let proxy = rill_net::proxy::choose(&options.proxy, secure, host, target.port)
         .map_err(|e| Error::Io(e.into_io()))?;
     let tcp = match proxy {
         Some(proxy) => crate::proxy::connect_via(&proxy, host, target.port, &config).await?,
-        None => tokio::time::timeout(
-            config.handshake_timeout,
-            connect_tcp(address, config.nodelay),
-        )
-        .await
-        .map_err(|_| Error::Timeout(Timeout::Handshake))?
-        .map_err(|e| {
-            Error::Io(std::io::Error::new(
-                e.kind(),
-                format!("TCP connect to {address} failed: {e}"),
-            ))
-        })?,
+        None => target.tcp(&config).await?,
     };
     let stream = if secure {
         tls_stream(tcp, host, tls, &config).await?
@@ -397,22 +386,39 @@ async fn tls_stream(
 
 /// Where a `ws://` or `wss://` URL points.
 #[derive(Debug, PartialEq, Eq)]
-struct Target {
-    secure: bool,
+pub(crate) struct Target {
+    pub(crate) secure: bool,
     /// The host without brackets: SNI and the name the certificate must carry.
-    host: String,
+    pub(crate) host: String,
     /// `host:port` to connect to (IPv6 in brackets).
     address: String,
     /// The port, the scheme's default when the URL has none.
     port: u16,
     /// The `Host` header's value: as written in the URL.
-    authority: String,
+    pub(crate) authority: String,
     /// Path and query.
-    path: String,
+    pub(crate) path: String,
 }
 
 impl Target {
-    fn parse(url: &str) -> Result<Target, Error> {
+    /// A TCP connection to the target, within `config.handshake_timeout`.
+    pub(crate) async fn tcp(&self, config: &Config) -> Result<TcpStream, Error> {
+        let address = &self.address;
+        tokio::time::timeout(
+            config.handshake_timeout,
+            connect_tcp(address, config.nodelay),
+        )
+        .await
+        .map_err(|_| Error::Timeout(Timeout::Handshake))?
+        .map_err(|e| {
+            Error::Io(std::io::Error::new(
+                e.kind(),
+                format!("TCP connect to {address} failed: {e}"),
+            ))
+        })
+    }
+
+    pub(crate) fn parse(url: &str) -> Result<Target, Error> {
         let (secure, rest) = match url.split_once("://") {
             Some(("ws", rest)) => (false, rest),
             Some(("wss", rest)) => (true, rest),

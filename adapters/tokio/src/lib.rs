@@ -27,6 +27,8 @@
 mod config;
 mod drain;
 mod error;
+#[cfg(feature = "hyper")]
+pub mod h2;
 mod handshake;
 mod pool;
 mod proxy;

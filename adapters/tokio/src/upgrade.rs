@@ -28,11 +28,19 @@
 //! ```
 //!
 //! axum: the [`WebSocketUpgrade`] extractor (see its docs).
+//!
+//! Both accept a WebSocket over HTTP/2 as well (RFC 8441): on a connection whose server advertises
+//! `SETTINGS_ENABLE_CONNECT_PROTOCOL` (hyper's `http2::Builder::enable_connect_protocol`), a `CONNECT`
+//! request with `:protocol websocket` is checked by the same rules and the same decision as the HTTP/1.1
+//! upgrade it stands for (path, `Host` from `:authority`, `Sec-WebSocket-Version: 13`, subprotocols,
+//! extensions, `Origin`), answered `200` (or the same 4xx with its reason), and the WebSocket runs over
+//! the HTTP/2 stream, its flow control h2's. See docs/http2.md.
 
 use crate::{Config, Decision, Error, Request, Timeout, WebSocket};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
 use http_body_util::Full;
+use hyper::ext::Protocol;
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use rill_ws::deflate::DeflateParams;
@@ -48,9 +56,10 @@ pub type UpgradedStream = TokioIo<Upgraded>;
 pub type UpgradedWebSocket = WebSocket<UpgradedStream>;
 
 /// Answers `request` the way rill's own listener would: a valid upgrade that `decide` accepts gets
-/// `101 Switching Protocols` and an [`Upgrading`]; an invalid one gets the core's 4xx (400, 405, 426, 431,
-/// 505) with its reason as the body; `decide` may also reject it or answer it as plain HTTP. Return the
-/// response from the hyper service, then await [`Upgrading::websocket`].
+/// `101 Switching Protocols` (`200` to an HTTP/2 extended CONNECT) and an [`Upgrading`]; an invalid one gets
+/// the core's 4xx (400, 405, 426, 431, 505) with its reason as the body; `decide` may also reject it or
+/// answer it as plain HTTP. Return the response from the hyper service, then await
+/// [`Upgrading::websocket`].
 ///
 /// The request head is re-serialised from hyper's parsed parts and checked by the core's parser, so the
 /// limits (`config.max_head_len`, 32 header lines) are the listener's too.
@@ -62,12 +71,16 @@ pub fn upgrade<B>(
     config: Config,
     decide: impl FnOnce(&Request<'_>) -> Decision,
 ) -> (http::Response<Full<Bytes>>, Option<Upgrading>) {
-    let head = request_head(
+    let head = match request_head(
         request.method(),
         request.uri(),
         request.version(),
         request.headers(),
-    );
+        request.extensions(),
+    ) {
+        Ok(head) => head,
+        Err(refused) => return (refused, None),
+    };
     let on_upgrade = request.extensions_mut().remove::<OnUpgrade>();
     answer(&head, on_upgrade, config, decide)
 }
@@ -119,31 +132,113 @@ impl Upgrading {
     }
 }
 
-/// The request head as HTTP/1.1 bytes, for the core's parser. Versions other than 1.0 and 1.1 are written
-/// as 1.0, which the core refuses with 505 (a WebSocket over HTTP/2 is a different handshake).
-fn request_head(method: &Method, uri: &Uri, version: Version, headers: &HeaderMap) -> Vec<u8> {
-    let target = uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut head = Vec::with_capacity(256 + headers.len() * 48);
-    head.extend_from_slice(method.as_str().as_bytes());
-    head.push(b' ');
-    head.extend_from_slice(target.as_bytes());
-    head.extend_from_slice(if version == Version::HTTP_11 {
-        b" HTTP/1.1\r\n"
-    } else {
-        b" HTTP/1.0\r\n"
-    });
-    for (name, value) in headers {
-        head.extend_from_slice(name.as_str().as_bytes());
-        head.extend_from_slice(b": ");
-        head.extend_from_slice(value.as_bytes());
-        head.extend_from_slice(b"\r\n");
-    }
-    head.extend_from_slice(b"\r\n");
-    head
+/// A request head as HTTP/1.1 bytes for the core's parser, and whether it came over HTTP/2.
+#[derive(Debug)]
+struct Head {
+    bytes: Vec<u8>,
+    h2: bool,
 }
 
-/// The core's answer to `head` as a hyper response, and the pending upgrade when it is a `101`.
+/// The `Sec-WebSocket-Key` written into the HTTP/1.1 form of an HTTP/2 extended CONNECT, which has none
+/// (RFC 8441 section 5): it satisfies the core's check, and its accept value is never sent.
+const H2_KEY: &str = "AAAAAAAAAAAAAAAAAAAAAA==";
+
+/// The request's head as HTTP/1.1 bytes, for the core's parser. An HTTP/2 extended CONNECT with
+/// `:protocol websocket` is written as the HTTP/1.1 upgrade it stands for (`GET`, `Host` from
+/// `:authority`), so the same rules and the same decision apply. Any other HTTP/2 request is written as
+/// it is, as HTTP/1.1 (no `Upgrade`, so it is a plain request); versions other than 1.0, 1.1 and 2 are
+/// written as 1.0, which the core refuses with 505. An HTTP/2 request carrying the HTTP/1.1 handshake's
+/// `Sec-WebSocket-Key` is refused with 400.
+#[allow(clippy::result_large_err)] // the refusal is the response, returned at once
+fn request_head(
+    method: &Method,
+    uri: &Uri,
+    version: Version,
+    headers: &HeaderMap,
+    extensions: &http::Extensions,
+) -> Result<Head, http::Response<Full<Bytes>>> {
+    let h2 = version == Version::HTTP_2;
+    let extended_connect = h2
+        && method == Method::CONNECT
+        && extensions
+            .get::<Protocol>()
+            .is_some_and(|protocol| protocol.as_str().eq_ignore_ascii_case("websocket"));
+    if extended_connect && headers.contains_key(http::header::SEC_WEBSOCKET_KEY) {
+        return Err(plain(
+            StatusCode::BAD_REQUEST,
+            "Sec-WebSocket-Key is not used over HTTP/2 (RFC 8441)",
+        ));
+    }
+    let target = uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut bytes = Vec::with_capacity(256 + headers.len() * 48);
+    bytes.extend_from_slice(
+        match extended_connect {
+            true => "GET",
+            false => method.as_str(),
+        }
+        .as_bytes(),
+    );
+    bytes.push(b' ');
+    bytes.extend_from_slice(target.as_bytes());
+    bytes.extend_from_slice(match version {
+        Version::HTTP_11 | Version::HTTP_2 => b" HTTP/1.1\r\n",
+        _ => b" HTTP/1.0\r\n",
+    });
+    let authority = uri.authority().filter(|_| h2);
+    if let Some(authority) = authority {
+        bytes.extend_from_slice(b"host: ");
+        bytes.extend_from_slice(authority.as_str().as_bytes());
+        bytes.extend_from_slice(b"\r\n");
+    }
+    if extended_connect {
+        bytes.extend_from_slice(b"upgrade: websocket\r\nconnection: upgrade\r\n");
+        bytes.extend_from_slice(b"sec-websocket-key: ");
+        bytes.extend_from_slice(H2_KEY.as_bytes());
+        bytes.extend_from_slice(b"\r\n");
+    }
+    for (name, value) in headers {
+        if authority.is_some() && name == http::header::HOST {
+            continue;
+        }
+        bytes.extend_from_slice(name.as_str().as_bytes());
+        bytes.extend_from_slice(b": ");
+        bytes.extend_from_slice(value.as_bytes());
+        bytes.extend_from_slice(b"\r\n");
+    }
+    bytes.extend_from_slice(b"\r\n");
+    Ok(Head { bytes, h2 })
+}
+
+/// The core's answer to `head` as a hyper response, and the pending upgrade when it accepts; over HTTP/2
+/// the answer is [`for_h2`]'s.
 fn answer(
+    head: &Head,
+    on_upgrade: Option<OnUpgrade>,
+    config: Config,
+    decide: impl FnOnce(&Request<'_>) -> Decision,
+) -> (http::Response<Full<Bytes>>, Option<Upgrading>) {
+    let (response, upgrading) = answer_http1(&head.bytes, on_upgrade, config, decide);
+    match head.h2 {
+        true => (for_h2(response), upgrading),
+        false => (response, upgrading),
+    }
+}
+
+/// An HTTP/1.1 answer as the answer to an HTTP/2 request (RFC 8441 section 5): `101` becomes `200`, and
+/// the fields HTTP/2 has no use for (`Upgrade`, `Connection`, `Sec-WebSocket-Accept`) are left out.
+fn for_h2(mut response: http::Response<Full<Bytes>>) -> http::Response<Full<Bytes>> {
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        *response.status_mut() = StatusCode::OK;
+    }
+    let headers = response.headers_mut();
+    headers.remove(http::header::UPGRADE);
+    headers.remove(http::header::CONNECTION);
+    headers.remove(http::header::SEC_WEBSOCKET_ACCEPT);
+    response
+}
+
+/// The core's answer to an HTTP/1.1 `head`, and the pending upgrade when it is a `101`.
+fn answer_http1(
     head: &[u8],
     on_upgrade: Option<OnUpgrade>,
     config: Config,
@@ -250,11 +345,13 @@ pub use axum_extractor::WebSocketUpgrade;
 
 #[cfg(feature = "axum")]
 mod axum_extractor {
-    use super::{answer, refusal, request_head, UpgradedWebSocket, Upgrading};
+    use super::{answer, for_h2, refusal, request_head, Head, UpgradedWebSocket, Upgrading};
     use crate::{Config, Decision, Drain, Request};
     use axum::extract::{FromRequestParts, OptionalFromRequestParts};
     use axum::response::{IntoResponse, Response};
+    use bytes::Bytes;
     use http::request::Parts;
+    use http_body_util::Full;
     use hyper::upgrade::OnUpgrade;
     use rill_ws::handshake::server::{parse_request, RequestError};
     use rill_ws::handshake::{Parsed, DEFAULT_MAX_HEAD_LEN};
@@ -263,7 +360,8 @@ mod axum_extractor {
     /// An axum extractor for a WebSocket upgrade, checked by rill's strict handshake: a request that is
     /// not a valid upgrade is rejected with rill's 4xx answer and reason (a plain `GET` gets 426). The
     /// handler may look at the request, choose a subprotocol and add headers, then returns
-    /// [`WebSocketUpgrade::on_upgrade`]'s `101` response; the callback gets the rill-tokio WebSocket.
+    /// [`WebSocketUpgrade::on_upgrade`]'s `101` response (`200` over HTTP/2); the callback gets the
+    /// rill-tokio WebSocket.
     ///
     /// ```no_run
     /// use axum::{response::Response, routing::get, Router};
@@ -278,8 +376,15 @@ mod axum_extractor {
     ///         }
     ///     })
     /// }
-    /// let app: Router = Router::new().route("/ws", get(ws));
+    /// let app: Router = Router::new().route("/ws", get(ws).connect(ws));
     /// ```
+    ///
+    /// HTTP/2: a WebSocket over HTTP/2 (RFC 8441) is a `CONNECT` request with `:protocol websocket`, so
+    /// route `CONNECT` to the handler as well (`get(ws).connect(ws)`, or `any(ws)`), and serve the router
+    /// with extended CONNECT enabled (hyper-util's `server::conn::auto::Builder`, `.http2()
+    /// .enable_connect_protocol()`; `axum::serve` does not enable it): the extractor checks it by the same
+    /// rules as the HTTP/1.1 upgrade, [`WebSocketUpgrade::request`] shows it as that upgrade (`GET`,
+    /// `Host` from `:authority`), and the response is `200` instead of `101`. See the `axum_chat` example.
     ///
     /// The extractor checks the head against [`DEFAULT_MAX_HEAD_LEN`]; [`WebSocketUpgrade::config`] sets
     /// the connection's settings.
@@ -291,7 +396,7 @@ mod axum_extractor {
     /// the HTTP side but does not know about upgraded connections (see the `axum_chat` example).
     #[derive(Debug)]
     pub struct WebSocketUpgrade {
-        head: Vec<u8>,
+        head: Head,
         on_upgrade: Option<OnUpgrade>,
         config: Config,
         protocol: Option<String>,
@@ -307,7 +412,7 @@ mod axum_extractor {
             match WebSocketUpgrade::extract(parts, false) {
                 Ok(Some(upgrade)) => Ok(upgrade),
                 Ok(None) => Err(refusal(RequestError::NotUpgrade).into_response()),
-                Err(error) => Err(refusal(error).into_response()),
+                Err(refused) => Err(refused.into_response()),
             }
         }
     }
@@ -322,22 +427,40 @@ mod axum_extractor {
             parts: &mut Parts,
             _state: &S,
         ) -> Result<Option<Self>, Response> {
-            WebSocketUpgrade::extract(parts, true).map_err(|error| refusal(error).into_response())
+            WebSocketUpgrade::extract(parts, true).map_err(IntoResponse::into_response)
         }
     }
 
     impl WebSocketUpgrade {
         /// Checks the request with the core's rules; on success takes hyper's upgrade handle from it.
-        /// `optional`: a request without `Upgrade: websocket` (whatever its method) is `None`, not an error.
-        fn extract(parts: &mut Parts, optional: bool) -> Result<Option<Self>, RequestError> {
-            let head = request_head(&parts.method, &parts.uri, parts.version, &parts.headers);
-            match parse_request(&head, DEFAULT_MAX_HEAD_LEN) {
+        /// `optional`: a request without `Upgrade: websocket` (whatever its method; over HTTP/2, one that
+        /// is not an extended CONNECT) is `None`, not an error.
+        #[allow(clippy::result_large_err)] // the refusal is the response, returned at once
+        fn extract(
+            parts: &mut Parts,
+            optional: bool,
+        ) -> Result<Option<Self>, http::Response<Full<Bytes>>> {
+            let head = request_head(
+                &parts.method,
+                &parts.uri,
+                parts.version,
+                &parts.headers,
+                &parts.extensions,
+            )?;
+            let checked = match parse_request(&head.bytes, DEFAULT_MAX_HEAD_LEN) {
                 Ok(Parsed::Complete { value, .. }) if optional && !value.is_upgrade() => {
                     return Ok(None)
                 }
-                Ok(Parsed::Complete { value, .. }) => value.validate().map(|_| ())?,
-                Ok(Parsed::Partial) => return Err(RequestError::Malformed),
-                Err(error) => return Err(error),
+                Ok(Parsed::Complete { value, .. }) => value.validate().map(|_| ()),
+                Ok(Parsed::Partial) => Err(RequestError::Malformed),
+                Err(error) => Err(error),
+            };
+            if let Err(error) = checked {
+                let refused = refusal(error);
+                return Err(match head.h2 {
+                    true => for_h2(refused),
+                    false => refused,
+                });
             }
             Ok(Some(WebSocketUpgrade {
                 head,
@@ -352,7 +475,7 @@ mod axum_extractor {
 
         /// The request as rill parsed it: path, query, Origin, offered subprotocols, any header.
         pub fn request(&self) -> Request<'_> {
-            match parse_request(&self.head, usize::MAX) {
+            match parse_request(&self.head.bytes, usize::MAX) {
                 Ok(Parsed::Complete { value, .. }) => value,
                 // The extractor parsed these same bytes successfully.
                 _ => unreachable!("the head was parsed when extracted"),

@@ -443,7 +443,8 @@ async fn blocking_echo_drains_on_sigterm_and_exits_0() {
 
 #[cfg(feature = "axum")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn axum_chat_refuses_foreign_origins_and_its_chats_get_1001_on_sigterm() {
+async fn axum_chat_refuses_foreign_origins_and_its_chats_get_1001_on_sigterm_over_http1_and_http2()
+{
     let mut server = Server::start("axum_chat", &[], None);
     let addr = server.addr.clone();
     let foreign = raw_upgrade(&addr, "/ws", "Origin: https://evil.example\r\n").await;
@@ -462,14 +463,31 @@ async fn axum_chat_refuses_foreign_origins_and_its_chats_get_1001_on_sigterm() {
         .await
         .expect("same-origin chat");
     echo_once(&mut chat, "hi room").await; // the room sends it back to its sender too
+                                           // A second chat over HTTP/2 (prior knowledge), in the same room, on the same port.
+    let h2 =
+        rill_tokio::h2::H2Connection::connect(&format!("ws://{addr}"), None, Config::default())
+            .await
+            .expect("HTTP/2 with extended CONNECT");
+    let (mut h2_chat, _) = h2.open("/ws", &options).await.expect("chat over HTTP/2");
+    h2_chat.send_text("hi over h2").await.expect("send");
+    for ws_reply in [chat.recv().await, h2_chat.recv().await] {
+        match ws_reply.expect("the room's line") {
+            Message::Text(text) => assert_eq!(text, "hi over h2"),
+            other => panic!("{other:?}"),
+        }
+    }
     server.terminate();
-    let closed = tokio::time::timeout(Duration::from_secs(15), chat.recv()).await;
-    match closed
-        .expect("a close within the deadline")
-        .expect("close frame")
-    {
-        Message::Close(code, _) => assert_eq!(code, Some(CloseCode::GOING_AWAY)),
-        other => panic!("{other:?}"),
+    for closed in [
+        tokio::time::timeout(Duration::from_secs(15), chat.recv()).await,
+        tokio::time::timeout(Duration::from_secs(15), h2_chat.recv()).await,
+    ] {
+        match closed
+            .expect("a close within the deadline")
+            .expect("close frame")
+        {
+            Message::Close(code, _) => assert_eq!(code, Some(CloseCode::GOING_AWAY)),
+            other => panic!("{other:?}"),
+        }
     }
     assert!(server.exit_within(Duration::from_secs(15)).await.success());
 }
