@@ -693,7 +693,11 @@ async fn spanning_many_reads(config: Config) {
         for (n, size) in sizes.iter().enumerate() {
             let payload: Vec<u8> = (0..*size).map(|i| (i * 31 + n) as u8).collect();
             ws.send_binary(&payload).await.unwrap();
-            assert_eq!(ws.recv().await.unwrap(), Message::Binary(&payload[..]), "{size} B");
+            assert_eq!(
+                ws.recv().await.unwrap(),
+                Message::Binary(&payload[..]),
+                "{size} B"
+            );
         }
         // Text of 3- and 4-byte characters, so reads end inside characters.
         let text: String = "€𝄞ab".repeat(1500);
