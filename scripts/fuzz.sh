@@ -13,12 +13,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 fuzz_dir=tests/fuzz
-targets=(server_handshake client_handshake frame_header session extensions inflate)
+targets=(server_handshake client_handshake frame_header session extensions inflate head_scanner)
 # --ci: new inputs per target after its corpus, about 10-30 s each on one idle core: the targets differ 1,000-fold
 # in speed (frame_header parses a few bytes, inflate compresses and inflates up to a few hundred KiB); see
 # docs/fuzzing.md "In CI".
 declare -A runs=([server_handshake]=1000000 [client_handshake]=1000000 [frame_header]=2000000 [session]=100000
-    [extensions]=300000 [inflate]=5000)
+    [extensions]=300000 [inflate]=5000 [head_scanner]=1000000)
 if [ "${1:-}" = --ci ]; then
     seconds=
 else
