@@ -11,12 +11,13 @@
 #![no_std]
 
 use core::task::Waker;
+use core::time::Duration;
 use embedded_io_async::{ErrorKind, ErrorType, Read, Write};
 #[cfg(not(feature = "client"))]
 use rill_embassy::{accept, Decision};
 #[cfg(feature = "client")]
 use rill_embassy::{connect, ClientRequest};
-use rill_embassy::{Config, Error};
+use rill_embassy::{Config, Error, Flush, Limits};
 
 extern "C" {
     /// Reads up to `len` bytes into `buf`; returns the count, 0 at end of stream, negative on error.
@@ -32,6 +33,25 @@ extern "C" {
 
 /// Input and output buffer size: a browser's upgrade request fits, and so does the largest control frame.
 const BUF_LEN: usize = 1024;
+
+/// The connection's settings as a firmware writes them, a `const` (with `Config::default()`'s values): a
+/// reference to it points into flash, where a `&Config::default()` would keep a 144-byte copy in the
+/// connection's future while the handshake runs.
+const CONFIG: Config = Config {
+    limits: Limits {
+        max_frame_len: 16 << 20,
+        max_message_len: 64 << 20,
+    },
+    max_head_len: 1024,
+    handshake_timeout: Duration::from_secs(10),
+    close_timeout: Duration::from_secs(5),
+    idle_timeout: None,
+    keepalive: None,
+    write_timeout: None,
+    batch: None,
+    deflate: None,
+    flush: Flush::NoAckWait,
+};
 
 /// Why [`rill_serve`] returned.
 #[repr(i32)]
@@ -123,7 +143,7 @@ async fn client(read_buf: &mut [u8], write_buf: &mut [u8]) -> Outcome {
         read_buf,
         write_buf,
         &mut shared,
-        &Config::default(),
+        &CONFIG,
         mask_seed,
     )
     .await
@@ -137,8 +157,7 @@ async fn client(read_buf: &mut [u8], write_buf: &mut [u8]) -> Outcome {
 
 #[cfg(not(feature = "client"))]
 async fn serve(read_buf: &mut [u8], write_buf: &mut [u8]) -> Outcome {
-    // Both halves are the same platform stream; one task drives them, so no locking is needed. The
-    // configuration is made where it is used, not kept in the future.
+    // Both halves are the same platform stream; one task drives them, so no locking is needed.
     let mut shared = None;
     let halves = match accept(
         Stream,
@@ -146,7 +165,7 @@ async fn serve(read_buf: &mut [u8], write_buf: &mut [u8]) -> Outcome {
         read_buf,
         write_buf,
         &mut shared,
-        &Config::default(),
+        &CONFIG,
         |_| Decision::accept(),
     )
     .await
