@@ -17,7 +17,8 @@
 //! assert_eq!(tunnel.receive(reply), Ok(Step::Open));
 //! ```
 
-use crate::handshake::{EncodeError, Writer, DEFAULT_MAX_HEAD_LEN, MAX_HEADERS};
+use crate::handshake::head::{parse_response_head, HeadError};
+use crate::handshake::{EncodeError, Parsed, Writer, DEFAULT_MAX_HEAD_LEN};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use core::fmt;
@@ -366,24 +367,23 @@ fn put_base64_group(w: &mut Writer<'_>, group: &[u8]) -> Result<(), EncodeError>
     })
 }
 
-/// The length of a complete `CONNECT` answer with a 2xx status, `None` while partial.
+/// The length of a complete `CONNECT` answer with a 2xx status, `None` while partial. The head is checked by
+/// the handshake's scanner ([`crate::handshake::head`]), as strictly as a WebSocket handshake's answer.
 fn parse_connect_reply(input: &[u8]) -> Result<Option<usize>, TunnelError> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut response = httparse::Response::new(&mut headers);
     let window = &input[..input.len().min(DEFAULT_MAX_HEAD_LEN)];
-    let used = match response.parse(window) {
-        Ok(httparse::Status::Complete(used)) => used,
-        Ok(httparse::Status::Partial) if window.len() >= DEFAULT_MAX_HEAD_LEN => {
+    let (head, used) = match parse_response_head(window) {
+        Ok(Parsed::Complete { value, consumed }) => (value, consumed),
+        Ok(Parsed::Partial) if window.len() >= DEFAULT_MAX_HEAD_LEN => {
             return Err(TunnelError::TooLarge)
         }
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => return Err(TunnelError::TooLarge),
-        Err(_) => return Err(TunnelError::Malformed),
+        Ok(Parsed::Partial) => return Ok(None),
+        Err(HeadError::TooManyHeaders) => return Err(TunnelError::TooLarge),
+        Err(HeadError::Malformed) => return Err(TunnelError::Malformed),
     };
-    let code = response.code.ok_or(TunnelError::Malformed)?;
+    let code = head.status;
     if !(200..300).contains(&code) {
         let mut reason = heapless::String::new();
-        for c in response.reason.unwrap_or("").chars() {
+        for c in status_reason(&window[..used]).chars() {
             if reason.push(c).is_err() {
                 break;
             }
@@ -393,6 +393,20 @@ fn parse_connect_reply(input: &[u8]) -> Result<Option<usize>, TunnelError> {
     // A 2xx answer to CONNECT has no content: its Content-Length and Transfer-Encoding are ignored
     // (RFC 9110 section 9.3.6); what follows the blank line is the target's.
     Ok(Some(used))
+}
+
+/// The reason phrase of a scanned response head's status line (`HTTP/1.x 3DIGIT SP reason`): empty when
+/// there is none or it is not UTF-8 (obs-text).
+fn status_reason(head: &[u8]) -> &str {
+    // The scanner skipped empty lines before the status line and checked the line itself.
+    let start = head
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(0);
+    let line = &head[start..];
+    let end = line.iter().position(|&b| b == b'\n').unwrap_or(line.len());
+    let reason = line.get(13..end).unwrap_or_default();
+    core::str::from_utf8(reason).map_or("", |reason| reason.trim_ascii())
 }
 
 /// The length of a complete SOCKS5 reply (RFC 1928 section 6) that reports success, `None` while partial.

@@ -280,6 +280,22 @@ def proxies():
         "no-method": bytes([0, 5, 0xFF]),
     }.items():
         write("proxy_socks5", name, data)
+def head_scanner():
+    # Byte 0: 0 scans a request, 1 a response.
+    many = b"GET / HTTP/1.1\r\n" + b"A: b\r\n" * 33 + b"\r\n"
+    seeds = {
+        "chrome": b"\0" + CHROME,
+        "firefox": b"\0" + FIREFOX,
+        "rfc-request": b"\0" + RFC_REQUEST + frame(0x81, b"Hello", KEY),
+        "bare-lf": b"\0\r\nGET /x?y HTTP/1.0\nHost:a\nX:\t\x80 v \n\n",
+        "too-many": b"\0" + many,
+        "folded": b"\0GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n",
+        "rfc-response": b"\1" + RFC_RESPONSE,
+        "no-reason": b"\1HTTP/1.0 404\r\nContent-Length: 0\r\n\r\n",
+        "obs-reason": b"\1HTTP/1.1 200 \xc3\x28\t ok\nA : b\n\n",
+    }
+    for name, data in seeds.items():
+        write("head_scanner", name, data)
 
 
 if __name__ == "__main__":
@@ -290,3 +306,4 @@ if __name__ == "__main__":
     extensions()
     masking()
     proxies()
+    head_scanner()

@@ -35,6 +35,30 @@ pub struct Config {
     /// `1 << receive_window_bits` bytes to inflate with (below 15 the peer must agree to compress with no
     /// more; a server declines clients that cannot). The agreement is in [`crate::Upgraded::deflate`].
     pub deflate: Option<rill_ws::deflate::DeflateConfig>,
+    /// What a flush does with the stream: by default ([`Flush::NoAckWait`]) it hands the bytes to the
+    /// network stack and returns.
+    pub flush: Flush,
+}
+
+/// What rill-embassy does when the session asks for a flush ([`Config::flush`]).
+///
+/// embassy-net's `TcpSocket::flush` returns only when the peer has acknowledged every byte. rill-embassy
+/// flushes after each `send_*` (so a ready message leaves at once), so with the socket's own flush each
+/// send would also wait a round trip plus the peer's delayed ACK (up to 40 ms on Linux): a streaming echo
+/// over the host TAP ran at about 50 KB/s that way and above 10 MB/s without the wait. The stack sends what
+/// is in its buffer on its own (turn Nagle off with `set_nagle_enabled(false)`); a write still waits for
+/// room in the buffer, which is the backpressure, and a graceful close still waits for every byte to be
+/// acknowledged (the firmware's `socket.flush()` after `socket.close()`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Flush {
+    /// Written bytes are in the stream's hands: the stream's `flush` is not called. For embassy-net's
+    /// `TcpSocket` halves, whose writes go straight into the stack's transmit buffer.
+    #[default]
+    NoAckWait,
+    /// Call the stream's `flush`: for streams that hold bytes back until flushed (a TLS session, a
+    /// buffered writer), or to wait for the peer's ACK on embassy-net.
+    Stream,
 }
 
 impl Default for Config {
@@ -49,6 +73,7 @@ impl Default for Config {
             write_timeout: None,
             batch: None,
             deflate: None,
+            flush: Flush::NoAckWait,
         }
     }
 }

@@ -7,7 +7,8 @@ use embedded_io_async::{Read, Write};
 use rill_ws::deflate::DeflateParams;
 use rill_ws::handshake::client::{parse_response, ClientRequest};
 pub use rill_ws::handshake::server::Decision;
-use rill_ws::handshake::server::{answer, parse_request, Answered, Request};
+use rill_ws::handshake::server::{answer, parse_request, Answer, Answered, Request};
+use rill_ws::handshake::EncodeError;
 use rill_ws::handshake::Parsed;
 
 /// A finished handshake: `read_buf[start..end]` holds bytes that followed it (early frames), to hand to
@@ -46,53 +47,39 @@ where
         let mut filled = 0;
         loop {
             filled += read_more(stream, &mut read_buf[filled..]).await?;
-            let (request, consumed) =
-                match parse_request(&read_buf[..filled], config.max_head_len.min(read_buf.len())) {
-                    Ok(Parsed::Partial) => continue,
-                    Ok(Parsed::Complete { value, consumed }) => (value, consumed),
-                    Err(error) => {
-                        let len = error.encode_response(write_buf)?;
-                        stream
-                            .write_all(&write_buf[..len])
-                            .await
-                            .map_err(Error::Io)?;
-                        stream.flush().await.map_err(Error::Io)?;
-                        return Err(Error::Request(error));
-                    }
-                };
-            let mut decision = decide(&request);
-            if let Decision::Accept {
-                deflate: agreed, ..
-            } = &mut decision
-            {
-                if cfg!(not(feature = "deflate")) {
-                    // Without the feature there is no inflater to lend: nothing is agreed (and the
-                    // negotiation code stays out of the firmware).
-                    *agreed = None;
-                } else if agreed.is_none() {
-                    *agreed = config.deflate().and_then(|c| request.deflate(&c));
+            // The request is parsed, decided on and answered in `write_buf` here, with no await: it
+            // borrows the read buffer and, kept across the writes, would take some 400 bytes of every
+            // connection's future.
+            let limit = config.max_head_len.min(read_buf.len());
+            let (head_len, body, outcome) = match parse_request(&read_buf[..filled], limit) {
+                Ok(Parsed::Partial) => continue,
+                Ok(Parsed::Complete { value, consumed }) => {
+                    let answered = decide_and_answer(&value, write_buf, config, decide)?;
+                    let (answer, deflate) = answered;
+                    let outcome = match answer.outcome {
+                        Answered::Upgraded => Ok(Upgraded {
+                            start: consumed,
+                            end: filled,
+                            deflate,
+                        }),
+                        Answered::Refused(error) => Err(Error::Request(error)),
+                        Answered::Rejected(status) => Err(Error::Rejected(status)),
+                    };
+                    (answer.head_len, answer.body, outcome)
                 }
-            }
-            let answer = answer(&request, &decision, write_buf)?;
+                Err(error) => {
+                    let len = error.encode_response(write_buf)?;
+                    (len, &[][..], Err(Error::Request(error)))
+                }
+            };
             stream
-                .write_all(&write_buf[..answer.head_len])
+                .write_all(&write_buf[..head_len])
                 .await
                 .map_err(Error::Io)?;
             // A page body goes out from where it lies (flash), so it never has to fit the write buffer.
-            stream.write_all(answer.body).await.map_err(Error::Io)?;
+            stream.write_all(body).await.map_err(Error::Io)?;
             stream.flush().await.map_err(Error::Io)?;
-            return match answer.outcome {
-                Answered::Upgraded => Ok(Upgraded {
-                    start: consumed,
-                    end: filled,
-                    deflate: match decision {
-                        Decision::Accept { deflate, .. } => deflate,
-                        _ => None,
-                    },
-                }),
-                Answered::Refused(error) => Err(Error::Request(error)),
-                Answered::Rejected(status) => Err(Error::Rejected(status)),
-            };
+            return outcome;
         }
     };
     with_deadline(after(config.handshake_timeout), handshake)
@@ -148,6 +135,32 @@ pub async fn connect<S: Read + Write>(
     with_deadline(after(config.handshake_timeout), handshake)
         .await
         .map_err(|_| Error::Timeout(Timeout::Handshake))?
+}
+
+/// What `decide` says to `request`, encoded in `write_buf`, with the permessage-deflate agreement of an
+/// accepted request.
+fn decide_and_answer<'d, F>(
+    request: &Request<'_>,
+    write_buf: &mut [u8],
+    config: &Config,
+    decide: F,
+) -> Result<(Answer<'d>, Option<DeflateParams>), EncodeError>
+where
+    F: FnOnce(&Request<'_>) -> Decision<'d>,
+{
+    let mut decision = decide(request);
+    let mut agreed = None;
+    if let Decision::Accept { deflate, .. } = &mut decision {
+        if cfg!(not(feature = "deflate")) {
+            // Without the feature there is no inflater to lend: nothing is agreed (and the negotiation
+            // code stays out of the firmware).
+            *deflate = None;
+        } else if deflate.is_none() {
+            *deflate = config.deflate().and_then(|c| request.deflate(&c));
+        }
+        agreed = *deflate;
+    }
+    Ok((answer(request, &decision, write_buf)?, agreed))
 }
 
 /// Reads the next bytes of a handshake; the peer leaving mid-handshake is an abnormal closure.

@@ -8,11 +8,10 @@
 //!
 //! ```ignore
 //! // After `socket.accept(80).await`, with buffers the firmware owns:
-//! let upgraded = rill_embassy::accept(&mut socket, &mut read_buf, &mut write_buf, &config, |_| Decision::accept()).await?;
 //! let (rx, tx) = socket.split();
-//! let shared = Shared::<NoopRawMutex, _>::new(tx, &mut write_buf, Role::Server, [0; 32], config);
-//! let mut reader = Reader::new(rx, &mut read_buf, upgraded, &mut [], &shared);
-//! let mut writer = Writer::new(&shared);
+//! let mut shared = None; // the state both halves share, in this task's memory
+//! let (mut reader, mut writer) =
+//!     rill_embassy::accept(rx, tx, &mut read_buf, &mut write_buf, &mut shared, &config, |_| Decision::accept()).await?;
 //! while let Ok(Some(piece)) = reader.recv_piece().await {
 //!     writer.feed_piece(&piece).await?;   // echo a message of any size, piece by piece
 //!     if !reader.has_buffered_input() { writer.flush().await?; }
@@ -21,25 +20,27 @@
 //! // socket; its FIN ends the connection.
 //! ```
 //!
-//! The halves share a [`Shared`] (the session and the write side) that the caller owns; pick the mutex kind
-//! with `M` (`NoopRawMutex` when both halves run on one executor).
+//! The halves share a [`Shared`] (the session and the write side) that the caller owns. [`accept`] and
+//! [`connect`] keep it in the [`Slot`] the caller lends, for halves on one executor; the pieces they are made of
+//! ([`handshake::accept`], [`Shared::new`], [`Reader::new`], [`Writer::new`]) serve other cases: a mutex
+//! kind `M` for halves on different executors, a stream that is not split, the subprotocol a client got.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod config;
-mod handshake;
-mod no_ack_wait;
+pub mod handshake;
+mod open;
 mod reader;
 mod shared;
 mod writer;
 
-pub use config::{Batch, Config};
-pub use handshake::{accept, connect, Decision, Upgraded};
-pub use no_ack_wait::NoAckWait;
+pub use config::{Batch, Config, Flush};
+pub use handshake::{Decision, Upgraded};
+pub use open::{accept, connect, Halves, Slot};
 pub use reader::Reader;
 pub use rill_ws::handshake::client::ClientRequest;
 pub use rill_ws::handshake::server::Request;
-pub use rill_ws::{CloseCode, Error, Message, MessageKind, Piece, Role, Timeout};
+pub use rill_ws::{CloseCode, Error, Limits, Message, MessageKind, Piece, Role, Timeout};
 pub use shared::Shared;
 pub use writer::{Chunks, Writer};

@@ -12,10 +12,12 @@ use embedded_io_async::{ErrorType, Read, Write};
 use rill_ws::{CloseCode, Event, Message, Piece, PieceAt, ProtocolError, Session};
 
 /// The reading half of a connection. Pings are answered and pongs recorded while it reads.
+///
+/// `'s` is what it borrows (the buffers, the [`Shared`] state), `'b` the write buffer the shared state holds.
 pub struct Reader<'s, 'b, M: RawMutex, R, W> {
     io: R,
-    buf: &'b mut [u8],
-    message: &'b mut [u8],
+    buf: &'s mut [u8],
+    message: &'s mut [u8],
     /// Bytes of the message being reassembled in `message`; a field, so that a cancelled
     /// [`Reader::recv`] resumes the same message.
     message_len: usize,
@@ -23,7 +25,7 @@ pub struct Reader<'s, 'b, M: RawMutex, R, W> {
     /// session's copy is behind the lock); later reads, all discarded, go after it.
     close: Option<(Option<CloseCode>, usize)>,
     /// permessage-deflate's inflater, lent with `Reader::inflating` (feature `deflate`).
-    inflater: Option<&'b mut (dyn rill_ws::deflate::Inflate + Send)>,
+    inflater: Option<&'s mut (dyn rill_ws::deflate::Inflate + Send)>,
     shared: &'s Shared<'b, M, W>,
 }
 
@@ -39,17 +41,22 @@ where
     /// that arrive in one piece fit; [`Reader::recv_piece`] needs none).
     pub fn new(
         io: R,
-        read_buf: &'b mut [u8],
+        read_buf: &'s mut [u8],
         upgraded: Upgraded,
-        message_buf: &'b mut [u8],
+        message_buf: &'s mut [u8],
         shared: &'s Shared<'b, M, W>,
     ) -> Self {
-        // The agreement first: frames that came right behind the handshake may be compressed.
-        shared.with(|s| s.set_deflate(upgraded.deflate, 0));
-        // Frames that came right behind the handshake are decoded where they lie.
-        if upgraded.start < upgraded.end && upgraded.end <= read_buf.len() {
-            shared.with(|s| s.handle_buffered_input(upgraded.start..upgraded.end, now()));
-        }
+        shared.begin(upgraded, read_buf.len());
+        Self::over(io, read_buf, message_buf, shared)
+    }
+
+    /// The reading half of a connection whose session [`Shared::begin`] has started.
+    pub(crate) fn over(
+        io: R,
+        read_buf: &'s mut [u8],
+        message_buf: &'s mut [u8],
+        shared: &'s Shared<'b, M, W>,
+    ) -> Self {
         Reader {
             io,
             buf: read_buf,
@@ -61,11 +68,18 @@ where
         }
     }
 
+    /// Lends the buffer [`Reader::recv`] reassembles messages in that arrive in several pieces (replacing
+    /// the one given to [`Reader::new`]; [`crate::accept`] and [`crate::connect`] give none).
+    pub fn reassembling(mut self, message_buf: &'s mut [u8]) -> Self {
+        self.message = message_buf;
+        self
+    }
+
     /// Lends the inflater compressed messages are inflated with (permessage-deflate, feature `deflate`):
     /// e.g. a `rill_ws::deflate::Inflater` over a window of `1 << receive_window_bits` bytes, as
     /// [`crate::Config::deflate`] agreed. Pieces of a compressed message then lie in its window.
     #[cfg(feature = "deflate")]
-    pub fn inflating(mut self, inflater: &'b mut (dyn rill_ws::deflate::Inflate + Send)) -> Self {
+    pub fn inflating(mut self, inflater: &'s mut (dyn rill_ws::deflate::Inflate + Send)) -> Self {
         self.inflater = Some(inflater);
         self
     }

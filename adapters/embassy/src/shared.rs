@@ -6,7 +6,7 @@
 //! only while bytes are written; whoever holds it runs the transmit pump. After letting go it looks again,
 //! so a reply the reader queued while the lock was held is never stranded.
 
-use crate::{Config, Error};
+use crate::{Config, Error, Flush, Upgraded};
 use core::cell::RefCell;
 use core::future::{pending, Future};
 use core::pin::{pin, Pin};
@@ -92,6 +92,8 @@ pub struct Shared<'b, M: RawMutex, W> {
     /// closer (our close frame, pending output) or the connection ended.
     pub(crate) reader_wake: Signal<M, ()>,
     writer_wake: Signal<M, ()>,
+    /// [`Config::flush`].
+    flush: Flush,
 }
 
 impl<'b, M: RawMutex, W: Write> Shared<'b, M, W> {
@@ -117,6 +119,17 @@ impl<'b, M: RawMutex, W: Write> Shared<'b, M, W> {
             pong: Signal::new(),
             reader_wake: Signal::new(),
             writer_wake: Signal::new(),
+            flush: config.flush,
+        }
+    }
+
+    /// Starts the session after the handshake `upgraded` describes: the permessage-deflate agreement
+    /// first (frames that came right behind the handshake may be compressed), then those frames, decoded
+    /// where they lie in the read buffer of `read_len` bytes.
+    pub(crate) fn begin(&self, upgraded: Upgraded, read_len: usize) {
+        self.with(|s| s.set_deflate(upgraded.deflate, 0));
+        if upgraded.start < upgraded.end && upgraded.end <= read_len {
+            self.with(|s| s.handle_buffered_input(upgraded.start..upgraded.end, now()));
         }
     }
 
@@ -206,7 +219,10 @@ impl<'b, M: RawMutex, W: Write> Shared<'b, M, W> {
                     }
                     self.with(|s| s.wrote(written, now()));
                 }
-                Transmit::Flush => self.finish(pin!(side.io.flush())).await?,
+                Transmit::Flush if self.flush == Flush::Stream => {
+                    self.finish(pin!(side.io.flush())).await?
+                }
+                Transmit::Flush => {}
                 // A server's close frame is out and it must end TCP first (RFC 6455 section 7.1.1), but
                 // embedded-io has no half-close. So the session ends here, keeping why it ended: the
                 // reader returns that, and the application closes the socket, which sends the FIN (and,

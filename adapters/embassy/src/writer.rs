@@ -15,9 +15,20 @@ use rill_ws::{CloseCode, MessageKind, Piece, SendError};
 /// The writing half. Each `send_*` returns once the message is written and flushed (or, under a
 /// [`crate::Batch`] policy, placed to leave with its batch); [`Writer::feed`] and [`Writer::feed_piece`]
 /// place without flushing, for replies to input that arrived together.
+///
+/// A copy is another handle on the same write side (e.g. for a task that streams while another echoes):
+/// each send holds the write side while it writes, so frames never interleave.
 pub struct Writer<'s, 'b, M: RawMutex, W> {
     shared: &'s Shared<'b, M, W>,
 }
+
+impl<M: RawMutex, W> Clone for Writer<'_, '_, M, W> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<M: RawMutex, W> Copy for Writer<'_, '_, M, W> {}
 
 impl<'s, 'b, M: RawMutex, W: Write> Writer<'s, 'b, M, W> {
     /// The writing half of the connection `shared` belongs to.

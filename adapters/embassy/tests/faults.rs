@@ -793,7 +793,7 @@ async fn timeouts_of_duration_max_mean_never_and_do_not_overflow_the_clock() {
         .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
-    let accepted = bounded(rill_embassy::accept(
+    let accepted = bounded(rill_embassy::handshake::accept(
         &mut stream,
         &mut b.read,
         &mut b.write,
@@ -802,4 +802,62 @@ async fn timeouts_of_duration_max_mean_never_and_do_not_overflow_the_clock() {
     ))
     .await;
     assert!(matches!(accepted, Err(Error::Request(_))), "{accepted:?}");
+}
+
+/// A write half that counts the flushes asked of it.
+struct CountingFlush<'c> {
+    io: Tx,
+    flushes: &'c Cell<usize>,
+}
+
+impl embedded_io_async::ErrorType for CountingFlush<'_> {
+    type Error = std::io::Error;
+}
+
+impl embedded_io_async::Write for CountingFlush<'_> {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+        self.io.write(buf).await
+    }
+
+    async fn flush(&mut self) -> Result<(), Self::Error> {
+        self.flushes.set(self.flushes.get() + 1);
+        self.io.flush().await
+    }
+}
+
+/// `Config::flush`: by default a send hands its bytes to the stream and never calls the stream's flush
+/// (embassy-net's waits for the peer's ACK); `Flush::Stream` calls it after every send. The message
+/// arrives either way.
+#[tokio::test]
+async fn the_streams_flush_is_called_only_when_the_config_asks_for_it() {
+    for (flush, expected) in [
+        (rill_embassy::Flush::NoAckWait, 0),
+        (rill_embassy::Flush::Stream, 2),
+    ] {
+        let (_rx, tx, peer) = pipe(4096);
+        let (mut peer_rx, _peer_tx) = tokio::io::split(peer);
+        let flushes = Cell::new(0);
+        let mut b = Buffers::new();
+        let config = Config {
+            flush,
+            ..Config::default()
+        };
+        let io = CountingFlush {
+            io: tx,
+            flushes: &flushes,
+        };
+        let shared =
+            Shared::<NoopRawMutex, _>::new(io, &mut b.write, Role::Server, [0; 32], config);
+        let mut writer = Writer::new(&shared);
+        bounded(async {
+            writer.send_text("one").await.unwrap();
+            writer.send_text("two").await.unwrap();
+            for text in ["one", "two"] {
+                let (fin, opcode, payload) = read_frame(&mut peer_rx).await;
+                assert!(fin && opcode == TEXT && payload == text.as_bytes());
+            }
+        })
+        .await;
+        assert_eq!(flushes.get(), expected, "{flush:?}");
+    }
 }

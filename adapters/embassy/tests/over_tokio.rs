@@ -4,9 +4,8 @@
 
 use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, NoopRawMutex};
 use embedded_io_adapters::tokio_1::FromTokio;
-use rill_embassy::{
-    accept, connect, ClientRequest, Config, Decision, Error, Message, Reader, Role, Shared, Writer,
-};
+use rill_embassy::handshake::{accept, connect};
+use rill_embassy::{ClientRequest, Config, Decision, Error, Message, Reader, Role, Shared, Writer};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -273,6 +272,115 @@ async fn embassy_client_talks_to_a_tokio_server() {
             Message::Close(Some(_), _)
         ));
         assert!(matches!(reader.recv().await, Err(Error::Closed)));
+    })
+    .await;
+    server.await.unwrap();
+}
+
+/// The one-call API: `rill_embassy::accept` serves a tokio client (the halves run in this task, so the
+/// server is joined, not spawned), and `rill_embassy::connect` talks to a tokio server; each hands back a
+/// reader and a writer that echo and close.
+#[tokio::test]
+async fn one_call_accept_and_connect_give_a_working_reader_and_writer() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/echo", listener.local_addr().unwrap());
+    let server = async {
+        let (stream, _) = listener.accept().await.unwrap();
+        let (read_half, write_half) = stream.into_split();
+        let (rx, tx) = (FromTokio::new(read_half), FromTokio::new(write_half));
+        let (mut read_buf, mut write_buf) = ([0u8; 512], [0u8; 512 + 14]);
+        let mut shared = None;
+        let (mut reader, mut writer) = rill_embassy::accept(
+            rx,
+            tx,
+            &mut read_buf,
+            &mut write_buf,
+            &mut shared,
+            &Config::default(),
+            |request| match request.path() {
+                "/echo" => Decision::accept(),
+                _ => Decision::Reject {
+                    status: 404,
+                    reason: "no such route",
+                },
+            },
+        )
+        .await?;
+        while let Some(piece) = reader.recv_piece().await? {
+            writer.feed_piece(&piece).await?;
+            if !reader.has_buffered_input() {
+                writer.flush().await?;
+            }
+        }
+        Ok::<_, Error<std::io::Error>>(reader.close_frame().0)
+    };
+    let client = async {
+        let mut ws = rill_tokio::connect(&url, rill_tokio::Config::default())
+            .await
+            .unwrap();
+        ws.send_text("hello board").await.unwrap();
+        assert_eq!(
+            ws.recv().await.unwrap(),
+            rill_tokio::Message::Text("hello board")
+        );
+        let big: Vec<u8> = (0..64 * 1024).map(|i| (i % 251) as u8).collect();
+        ws.send_binary(&big).await.unwrap();
+        assert_eq!(ws.recv().await.unwrap(), rill_tokio::Message::Binary(&big));
+        ws.close(rill_tokio::CloseCode::NORMAL, "done")
+            .await
+            .unwrap();
+    };
+    let (served, ()) = bounded(async { tokio::join!(server, client) }).await;
+    assert_eq!(served.unwrap(), Some(rill_embassy::CloseCode::NORMAL));
+
+    let listener = rill_tokio::Listener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut ws = rill_tokio::accept(stream, rill_tokio::Config::default())
+            .await
+            .unwrap();
+        let (reader, writer) = ws.halves();
+        while let Ok(rill_tokio::Message::Text(text)) = reader.recv().await {
+            writer.send_text(&text.to_uppercase()).await.unwrap();
+        }
+    });
+    bounded(async {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (read_half, write_half) = stream.into_split();
+        let (rx, tx) = (FromTokio::new(read_half), FromTokio::new(write_half));
+        let (mut read_buf, mut write_buf, mut message_buf) = ([0u8; 256], [0u8; 256], [0u8; 64]);
+        let host = addr.to_string();
+        let request = ClientRequest {
+            host: &host,
+            path: "/",
+            key: *b"0123456789abcdef",
+            protocols: &[],
+            origin: None,
+            headers: &[],
+            deflate: None,
+        };
+        let mut shared = None;
+        let (reader, mut writer) = rill_embassy::connect(
+            rx,
+            tx,
+            &request,
+            &mut read_buf,
+            &mut write_buf,
+            &mut shared,
+            &Config::default(),
+            [0xA5; 32],
+        )
+        .await
+        .unwrap();
+        let mut reader = reader.reassembling(&mut message_buf);
+        writer.send_text("one call").await.unwrap();
+        assert_eq!(reader.recv().await.unwrap(), Message::Text("ONE CALL"));
+        writer
+            .send_close(rill_embassy::CloseCode::NORMAL, "")
+            .await
+            .unwrap();
+        assert!(matches!(reader.recv().await.unwrap(), Message::Close(..)));
     })
     .await;
     server.await.unwrap();

@@ -2,7 +2,8 @@
 
 use super::encode::{EncodeError, Writer};
 use super::fields::{find_header, has_token, push_value, Values};
-use super::{accept_key, Parsed, MAX_HEADERS};
+use super::head::{parse_response_head, HeadError, Headers};
+use super::{accept_key, Parsed};
 use crate::deflate::{self, AgreementError, DeflateConfig, DeflateParams};
 use core::fmt;
 
@@ -87,7 +88,7 @@ pub enum ResponseError {
         /// The configured limit, in bytes.
         limit: usize,
     },
-    /// More header lines than [`MAX_HEADERS`], or a header repeated more than four times.
+    /// More header lines than [`MAX_HEADERS`](super::MAX_HEADERS), or a header repeated more than four times.
     TooManyHeaders,
     /// The server answered with another status than 101 (e.g. 403, 404).
     NotSwitching {
@@ -143,7 +144,7 @@ impl core::error::Error for ResponseError {}
 pub struct Response<'b> {
     protocol: Option<&'b str>,
     deflate: Option<DeflateParams>,
-    head: &'b [u8],
+    headers: Headers<'b>,
 }
 
 impl<'b> Response<'b> {
@@ -160,7 +161,12 @@ impl<'b> Response<'b> {
 
     /// Any response header by name (case-insensitive): the first occurrence.
     pub fn header(&self, name: &str) -> Option<&'b str> {
-        find_header(self.head, name, false)
+        find_header(&self.headers, name)
+    }
+
+    /// Every header line, in order: `(name as sent, value without the whitespace around it)`.
+    pub fn headers(&self) -> Headers<'b> {
+        self.headers
     }
 }
 
@@ -173,51 +179,42 @@ pub fn parse_response<'b>(
     // Without the `deflate` feature nothing was offered (see `ClientRequest::encode`).
     let offered = request.deflate.filter(|_| deflate::SUPPORTED);
     let window = &buf[..buf.len().min(max_head_len)];
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut raw = httparse::Response::new(&mut headers);
-    let consumed = match raw.parse(window) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) if window.len() >= max_head_len => {
+    let (head, consumed) = match parse_response_head(window) {
+        Ok(Parsed::Complete { value, consumed }) => (value, consumed),
+        Ok(Parsed::Partial) if window.len() >= max_head_len => {
             return Err(ResponseError::HeadTooLarge {
                 limit: max_head_len,
             })
         }
-        Ok(httparse::Status::Partial) => return Ok(Parsed::Partial),
-        Err(httparse::Error::TooManyHeaders) => return Err(ResponseError::TooManyHeaders),
-        Err(_) => return Err(ResponseError::Malformed),
+        Ok(Parsed::Partial) => return Ok(Parsed::Partial),
+        Err(HeadError::TooManyHeaders) => return Err(ResponseError::TooManyHeaders),
+        Err(HeadError::Malformed) => return Err(ResponseError::Malformed),
     };
-    match (raw.version, raw.code) {
-        (Some(1), Some(101)) => {}
+    match (head.minor, head.status) {
+        (1, 101) => {}
         // A 101 only switches protocols over HTTP/1.1; reporting it as "101 instead of 101" would hide that.
-        (Some(_), Some(status)) if status != 101 => {
-            return Err(ResponseError::NotSwitching { status })
-        }
-        _ => return Err(ResponseError::Malformed),
+        (_, 101) => return Err(ResponseError::Malformed),
+        (_, status) => return Err(ResponseError::NotSwitching { status }),
     }
     let mut upgrade = Values::new();
     let mut connection = Values::new();
     let mut extensions = Values::new();
     let mut accept = None;
     let mut protocol = None;
-    for header in raw.headers.iter() {
-        let name = header.name;
+    for (name, value) in head.headers {
         let list = |values: &mut Values<'b>| {
-            push_value(values, header.value).map_err(|_| ResponseError::TooManyHeaders)
+            push_value(values, value).map_err(|_| ResponseError::TooManyHeaders)
         };
         if name.eq_ignore_ascii_case("upgrade") {
             list(&mut upgrade)?;
         } else if name.eq_ignore_ascii_case("connection") {
             list(&mut connection)?;
         } else if name.eq_ignore_ascii_case("sec-websocket-accept") {
-            accept = Some(header.value);
+            accept = Some(value);
         } else if name.eq_ignore_ascii_case("sec-websocket-protocol") {
-            protocol = Some(
-                core::str::from_utf8(header.value)
-                    .map_err(|_| ResponseError::Malformed)?
-                    .trim_ascii(),
-            );
+            protocol = Some(core::str::from_utf8(value).map_err(|_| ResponseError::Malformed)?);
         } else if name.eq_ignore_ascii_case("sec-websocket-extensions") {
-            if offered.is_none() && !header.value.trim_ascii().is_empty() {
+            if offered.is_none() && !value.is_empty() {
                 return Err(ResponseError::UnexpectedExtension);
             }
             list(&mut extensions)?;
@@ -230,7 +227,7 @@ pub fn parse_response<'b>(
         return Err(ResponseError::MissingConnectionUpgrade);
     }
     let expected = accept_key(&request.encoded_key());
-    if accept.map(<[u8]>::trim_ascii) != Some(&expected[..]) {
+    if accept != Some(&expected[..]) {
         return Err(ResponseError::BadAccept);
     }
     if let Some(chosen) = protocol {
@@ -248,7 +245,7 @@ pub fn parse_response<'b>(
         value: Response {
             protocol,
             deflate,
-            head: &buf[..consumed],
+            headers: head.headers,
         },
         consumed,
     })

@@ -1,6 +1,6 @@
 //! Header values as the handshake sees them: repeated headers, comma-separated token lists, lookups.
 
-use super::MAX_HEADERS;
+use super::head::Headers;
 
 /// Up to four occurrences of one header (e.g. `Sec-WebSocket-Protocol` sent twice).
 pub(crate) type Values<'b> = heapless::Vec<&'b str, 4>;
@@ -55,20 +55,8 @@ pub(crate) fn push_value<'b>(values: &mut Values<'b>, value: &'b [u8]) -> Result
     values.push(value).map_err(|_| ())
 }
 
-/// The first value of header `name` in a complete header block, looked up by parsing the block again.
-pub(crate) fn find_header<'b>(head: &'b [u8], name: &str, is_request: bool) -> Option<&'b str> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let parsed = if is_request {
-        httparse::Request::new(&mut headers).parse(head).map(|_| ())
-    } else {
-        httparse::Response::new(&mut headers)
-            .parse(head)
-            .map(|_| ())
-    };
-    parsed.ok()?;
-    let value = headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case(name))?
-        .value;
+/// The first value of header `name` among `headers`.
+pub(crate) fn find_header<'b>(headers: &Headers<'b>, name: &str) -> Option<&'b str> {
+    let (_, value) = { *headers }.find(|(header, _)| header.eq_ignore_ascii_case(name))?;
     core::str::from_utf8(value).ok()
 }

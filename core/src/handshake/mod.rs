@@ -1,4 +1,4 @@
-//! The opening handshake (RFC 6455 section 4): an HTTP/1.1 upgrade, parsed with `httparse` and validated
+//! The opening handshake (RFC 6455 section 4): an HTTP/1.1 upgrade, scanned by [`head`] and validated
 //! strictly.
 //!
 //! - [`server`]: parse a client's request, check every rule of section 4.2.1, then accept (choosing a
@@ -13,6 +13,7 @@ pub mod client;
 mod digest;
 mod encode;
 mod fields;
+pub mod head;
 #[cfg(feature = "alloc")]
 pub mod owned;
 pub mod server;

@@ -3,7 +3,8 @@
 use super::digest::is_base64_of_16_bytes;
 use super::encode::{EncodeError, Writer};
 use super::fields::{find_header, has_token, push_value, Tokens, Values};
-use super::{accept_key, Parsed, MAX_HEADERS};
+use super::head::{parse_request_head, HeadError, Headers, RequestHead};
+use super::{accept_key, Parsed};
 use crate::deflate::{self, DeflateConfig, DeflateParams};
 use core::fmt;
 
@@ -18,7 +19,7 @@ pub enum RequestError {
         /// The configured limit, in bytes.
         limit: usize,
     },
-    /// More header lines than [`MAX_HEADERS`], or a header repeated more than four times (431).
+    /// More header lines than [`MAX_HEADERS`](super::MAX_HEADERS), or a header repeated more than four times (431).
     TooManyHeaders,
     /// A method other than GET (405).
     MethodNotAllowed,
@@ -105,28 +106,29 @@ pub struct Request<'b> {
     connection: Values<'b>,
     protocols: Values<'b>,
     extensions: Values<'b>,
-    head: &'b [u8],
+    headers: Headers<'b>,
 }
 
 /// Parses a request head from the start of `buf`. `max_head_len` bounds the header block (431 beyond it).
 pub fn parse_request(buf: &[u8], max_head_len: usize) -> Result<Parsed<Request<'_>>, RequestError> {
     let window = &buf[..buf.len().min(max_head_len)];
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut raw = httparse::Request::new(&mut headers);
-    let consumed = match raw.parse(window) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) if window.len() >= max_head_len => {
+    let (head, consumed) = match parse_request_head(window) {
+        Ok(Parsed::Complete { value, consumed }) => (value, consumed),
+        Ok(Parsed::Partial) if window.len() >= max_head_len => {
             return Err(RequestError::HeadTooLarge {
                 limit: max_head_len,
             })
         }
-        Ok(httparse::Status::Partial) => return Ok(Parsed::Partial),
-        Err(httparse::Error::TooManyHeaders) => return Err(RequestError::TooManyHeaders),
-        Err(_) => return Err(RequestError::Malformed),
+        Ok(Parsed::Partial) => return Ok(Parsed::Partial),
+        Err(HeadError::TooManyHeaders) => return Err(RequestError::TooManyHeaders),
+        Err(HeadError::Malformed) => return Err(RequestError::Malformed),
     };
-    let (Some(method), Some(target), Some(minor)) = (raw.method, raw.path, raw.version) else {
-        return Err(RequestError::Malformed);
-    };
+    let RequestHead {
+        method,
+        target,
+        minor,
+        headers,
+    } = head;
     let mut request = Request {
         method,
         target,
@@ -139,10 +141,10 @@ pub fn parse_request(buf: &[u8], max_head_len: usize) -> Result<Parsed<Request<'
         connection: Values::new(),
         protocols: Values::new(),
         extensions: Values::new(),
-        head: &buf[..consumed],
+        headers,
     };
-    for header in raw.headers.iter() {
-        request.record(header.name, header.value)?;
+    for (name, value) in headers {
+        request.record(name, value)?;
     }
     Ok(Parsed::Complete {
         value: request,
@@ -238,7 +240,12 @@ impl<'b> Request<'b> {
 
     /// Any header by name (case-insensitive): the first occurrence.
     pub fn header(&self, name: &str) -> Option<&'b str> {
-        find_header(self.head, name, true)
+        find_header(&self.headers, name)
+    }
+
+    /// Every header line, in order: `(name as sent, value without the whitespace around it)`.
+    pub fn headers(&self) -> Headers<'b> {
+        self.headers
     }
 
     /// True when the client asks for a WebSocket (`Upgrade: websocket`); false for a plain HTTP request.

@@ -12,10 +12,7 @@ use embassy_sync::blocking_mutex::raw::NoopRawMutex;
 use embassy_time::Duration;
 
 use embedded_io_async::{ErrorType, Read, Write};
-use rill_embassy::NoAckWait;
-use rill_embassy::{
-    ClientRequest, CloseCode, Error, Message, MessageKind, Reader, Role, Shared, Writer,
-};
+use rill_embassy::{ClientRequest, CloseCode, Error, Message, MessageKind, Reader, Writer};
 
 /// The text message [`exchange`] sends first.
 pub const HELLO: &str = "hello from rill-embassy";
@@ -76,7 +73,7 @@ pub const WS_BUF: usize = 1024;
 
 /// Connects to `ws://{host}{path}` at `remote` and runs the exchange described in the module docs. `seed` seeds
 /// the handshake key; `mask_seed` keys the masking keys and must be 32 fresh bytes from the board's hardware
-/// RNG (see `rill_embassy::Shared::new`).
+/// RNG (see `rill_embassy::connect`).
 pub async fn exchange(
     stack: Stack<'_>,
     remote: IpEndpoint,
@@ -92,24 +89,21 @@ pub async fn exchange(
     let request = request(host, path, seed);
     let config = crate::ws::CLIENT_CONFIG;
     let result = async {
-        let (upgraded, _) = rill_embassy::connect(
-            &mut socket,
+        let (rx, tx) = socket.split();
+        // Both halves run in this task: no locking needed between them.
+        let mut shared = None;
+        let connected = rill_embassy::connect(
+            rx,
+            tx,
             &request,
             &mut read_buf,
             &mut write_buf,
+            &mut shared,
             &config,
-        )
-        .await?;
-        let (rx, tx) = socket.split();
-        let shared = Shared::<NoopRawMutex, _>::new(
-            NoAckWait(tx),
-            &mut write_buf,
-            Role::Client,
             mask_seed,
-            config,
         );
-        let mut reader = Reader::new(rx, &mut read_buf, upgraded, &mut message_buf, &shared);
-        let mut writer = Writer::new(&shared);
+        let (reader, mut writer) = connected.await?;
+        let mut reader = reader.reassembling(&mut message_buf);
         talk(&mut reader, &mut writer).await
     }
     .await;

@@ -19,6 +19,10 @@ pub mod client;
 pub mod http;
 #[cfg(feature = "net")]
 pub mod net;
+/// README's board listener ("On a microcontroller"), compiled here so that it cannot rot; the test
+/// `readme_shows_this_listener` checks that README.md shows exactly this file.
+#[cfg(feature = "net")]
+pub mod readme;
 mod route;
 #[cfg(feature = "tls")]
 pub mod tls;
@@ -39,3 +43,15 @@ pub static INDEX_HTML: &[u8] = include_bytes!("index.html");
 
 /// The TCP port every example listens on.
 pub const HTTP_PORT: u16 = 80;
+
+#[cfg(all(test, feature = "net"))]
+mod tests {
+    #[test]
+    fn readme_shows_this_listener() {
+        let readme = include_str!("../../../README.md");
+        assert!(
+            readme.contains(include_str!("readme.rs")),
+            "README.md's board listener differs from firmware-examples/app/src/readme.rs"
+        );
+    }
+}

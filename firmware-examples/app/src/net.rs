@@ -6,9 +6,8 @@
 
 use embassy_net::tcp::{self, TcpSocket};
 use embassy_net::{ConfigV4, Ipv4Address, Ipv4Cidr, Stack, StaticConfigV4};
-use embassy_sync::blocking_mutex::raw::NoopRawMutex;
 use embassy_time::{with_timeout, Duration};
-use rill_embassy::{Error, NoAckWait, Reader, Role, Shared};
+use rill_embassy::Error;
 
 use crate::{http, ws, Route, HTTP_PORT, INDEX_HTML};
 
@@ -105,27 +104,33 @@ pub async fn serve(
     write_buf: &mut [u8],
 ) -> Result<Route, Error<tcp::Error>> {
     let mut route = Route::NotFound;
-    let upgraded = match rill_embassy::accept(socket, read_buf, write_buf, &ws::CONFIG, |request| {
+    let (rx, tx) = socket.split();
+    // Both halves run in this task: no locking needed between them.
+    let mut shared = None;
+    let decide = |request: &rill_embassy::Request<'_>| {
         let (r, decision) = http::decide(request);
         route = r;
         decision
-    })
-    .await
-    {
-        Ok(upgraded) => upgraded,
+    };
+    let accepted = rill_embassy::accept(
+        rx,
+        tx,
+        read_buf,
+        write_buf,
+        &mut shared,
+        &ws::CONFIG,
+        decide,
+    );
+    let (reader, writer) = match accepted.await {
+        Ok(halves) => halves,
         // Answered as plain HTTP (the page, 404, 405) or refused (426 for a plain GET on a WebSocket route).
         Err(Error::Rejected(_) | Error::Request(_)) => return Ok(route),
         Err(e) => return Err(e),
     };
-    let (rx, tx) = socket.split();
-    // Both halves run in this task: no locking needed between them.
-    let shared =
-        Shared::<NoopRawMutex, _>::new(NoAckWait(tx), write_buf, Role::Server, [0; 32], ws::CONFIG);
     #[cfg(feature = "deflate")]
     let mut window = [0u8; 1 << ws::INFLATE_WINDOW_BITS];
     #[cfg(feature = "deflate")]
     let mut inflater = rill_ws::deflate::Inflater::new(&mut window[..]);
-    let reader = Reader::new(rx, read_buf, upgraded, &mut [], &shared);
     #[cfg(feature = "deflate")]
     let reader = reader.inflating(&mut inflater);
     let mut reader = reader;
@@ -133,7 +138,7 @@ pub async fn serve(
         Route::Tokens => ws::Endpoint::Tokens,
         _ => ws::Endpoint::Echo,
     };
-    ws::serve(endpoint, &mut reader, &shared, ws::TOKEN_INTERVAL).await?;
+    ws::serve(endpoint, &mut reader, writer, ws::TOKEN_INTERVAL).await?;
     Ok(route)
 }
 

@@ -23,7 +23,7 @@ use embedded_tls::{
     Aes128GcmSha256, Certificate, CryptoProvider, TlsConfig, TlsConnection, TlsContext,
     TLS_RECORD_OVERHEAD,
 };
-use rill_embassy::{Reader, Role, Shared, Writer};
+use rill_embassy::{Config, Flush};
 
 use crate::client::{self, ClientError, Summary, SOCKET_BUF, WS_BUF};
 
@@ -91,8 +91,8 @@ impl Write for Halves<'_, '_> {
         self.tx.lock().await.write(buf).await
     }
 
-    /// Returns at once, as `rill_embassy::NoAckWait` does: embassy-net's flush waits for the peer's ACK, and
-    /// embedded-tls flushes after every record (see `NoAckWait` for what that wait costs).
+    /// Returns at once, as rill-embassy's `Flush::NoAckWait` does: embassy-net's flush waits for the peer's ACK, and
+    /// embedded-tls flushes after every record (see `rill_embassy::Flush` for what that wait costs).
     async fn flush(&mut self) -> Result<(), Self::Error> {
         Ok(())
     }
@@ -177,19 +177,30 @@ pub async fn exchange_tls<Clock: TlsClock>(
         .map_err(ClientError::Tls)?;
         info!("client: TLS 1.3 session open, server certificate verified");
 
-        let (upgraded, _) =
-            rill_embassy::connect(&mut tls, &request, &mut read_buf, &mut write_buf, &config)
-                .await?;
         let (tls_rx, tls_tx) = tls.split();
-        // The writer goes to rill as it is: its flush is what encrypts and sends the gathered record.
-        let shared =
-            Shared::<NoopRawMutex, _>::new(tls_tx, &mut write_buf, Role::Client, mask_seed, config);
         let tls_rx = CloseNotifyIsEof {
             inner: tls_rx,
             closed: false,
         };
-        let mut reader = Reader::new(tls_rx, &mut read_buf, upgraded, &mut message_buf, &shared);
-        let mut writer = Writer::new(&shared);
+        // The writer goes to rill as it is: its flush is what encrypts and sends the gathered record, so
+        // rill must call it (`Flush::Stream`).
+        let config = Config {
+            flush: Flush::Stream,
+            ..config
+        };
+        let mut shared = None;
+        let connected = rill_embassy::connect(
+            tls_rx,
+            tls_tx,
+            &request,
+            &mut read_buf,
+            &mut write_buf,
+            &mut shared,
+            &config,
+            mask_seed,
+        );
+        let (reader, mut writer) = connected.await?;
+        let mut reader = reader.reassembling(&mut message_buf);
         client::talk(&mut reader, &mut writer).await
     }
     .await;

@@ -11,7 +11,7 @@ use embassy_sync::blocking_mutex::raw::{NoopRawMutex, RawMutex};
 use embassy_sync::signal::Signal;
 use embassy_time::{Duration, Timer};
 use embedded_io_async::{ErrorType, Read, Write};
-use rill_embassy::{CloseCode, Config, Error, MessageKind, Reader, Shared, Writer};
+use rill_embassy::{CloseCode, Config, Error, Flush, MessageKind, Reader, Writer};
 use rill_ws::streams::{Envelope, EnvelopeKind, ENVELOPE_HEADER_LEN};
 
 use crate::{token_envelope, ENVELOPE_MAX, STREAMS, TOKENS_PER_STREAM};
@@ -37,6 +37,8 @@ pub const CONFIG: Config = Config {
     // Every send leaves at once: tokens are paced, and the echo flushes when it runs out of input.
     batch: None,
     deflate: DEFLATE,
+    // A flush hands the bytes to embassy-net without waiting for the peer's ACK.
+    flush: Flush::NoAckWait,
 };
 
 /// The board client's settings: [`CONFIG`] without permessage-deflate (it lends no inflater; the server
@@ -97,7 +99,7 @@ pub enum Endpoint {
 pub async fn serve<M, R, W>(
     endpoint: Endpoint,
     reader: &mut Reader<'_, '_, M, R, W>,
-    shared: &Shared<'_, M, W>,
+    writer: Writer<'_, '_, M, W>,
     interval: Duration,
 ) -> Result<(), Error<W::Error>>
 where
@@ -112,7 +114,7 @@ where
 
     let receive = async {
         let read = async {
-            let mut writer = Writer::new(shared);
+            let mut writer = writer;
             let mut head = [0u8; ENVELOPE_HEADER_LEN];
             let mut len = 0;
             let mut binary = false;
@@ -161,7 +163,7 @@ where
         if endpoint == Endpoint::Echo {
             return Ok(());
         }
-        let result = send_tokens(shared, interval, &resume, &stop).await;
+        let result = send_tokens(writer, interval, &resume, &stop).await;
         // Stop reading when sending failed, or when the peer did not answer our close frame in time.
         if !matches!(result, Ok(false)) {
             give_up.signal(());
@@ -178,51 +180,48 @@ where
 /// The sending side of [`Endpoint::Tokens`]. Returns `false` when the reading side asked it to stop (the peer closed) or the
 /// peer answered our close frame, `true` when the answer did not come within `CLOSE_WAIT`.
 async fn send_tokens<M: RawMutex, W: Write>(
-    shared: &Shared<'_, M, W>,
+    mut writer: Writer<'_, '_, M, W>,
     interval: Duration,
     resume: &[Cell<Option<u32>>; STREAMS as usize],
     stop: &Signal<NoopRawMutex, ()>,
 ) -> Result<bool, Error<W::Error>> {
-    {
-        let mut writer = Writer::new(shared);
-        let mut next = [0u32; STREAMS as usize];
-        let mut turn = 0;
-        let mut message = [0u8; ENVELOPE_MAX];
-        loop {
-            for (slot, request) in resume.iter().enumerate() {
-                if let Some(sequence) = request.take() {
-                    if sequence <= TOKENS_PER_STREAM {
-                        next[slot] = sequence;
-                    } else {
-                        let gone = Envelope {
-                            kind: EnvelopeKind::Gone,
-                            stream: slot as u32 + 1,
-                            sequence,
-                        };
-                        writer.send_binary(&gone.header()).await?;
-                    }
+    let mut next = [0u32; STREAMS as usize];
+    let mut turn = 0;
+    let mut message = [0u8; ENVELOPE_MAX];
+    loop {
+        for (slot, request) in resume.iter().enumerate() {
+            if let Some(sequence) = request.take() {
+                if sequence <= TOKENS_PER_STREAM {
+                    next[slot] = sequence;
+                } else {
+                    let gone = Envelope {
+                        kind: EnvelopeKind::Gone,
+                        stream: slot as u32 + 1,
+                        sequence,
+                    };
+                    writer.send_binary(&gone.header()).await?;
                 }
             }
-            // Round robin over the streams that still have tokens.
-            let Some(slot) = (0..next.len())
-                .map(|k| (turn + k) % next.len())
-                .find(|&s| next[s] < TOKENS_PER_STREAM)
-            else {
-                break;
-            };
-            turn = slot + 1;
-            if let Some(len) = token_envelope(slot as u32 + 1, next[slot], &mut message) {
-                writer.send_binary(&message[..len]).await?;
-            }
-            next[slot] += 1;
-            if let Either::Second(()) = select(Timer::after(interval), stop.wait()).await {
-                return Ok(false);
-            }
         }
-        writer.send_close(CloseCode::NORMAL, "done").await?;
-        Ok(matches!(
-            select(Timer::after(CLOSE_WAIT), stop.wait()).await,
-            Either::First(())
-        ))
+        // Round robin over the streams that still have tokens.
+        let Some(slot) = (0..next.len())
+            .map(|k| (turn + k) % next.len())
+            .find(|&s| next[s] < TOKENS_PER_STREAM)
+        else {
+            break;
+        };
+        turn = slot + 1;
+        if let Some(len) = token_envelope(slot as u32 + 1, next[slot], &mut message) {
+            writer.send_binary(&message[..len]).await?;
+        }
+        next[slot] += 1;
+        if let Either::Second(()) = select(Timer::after(interval), stop.wait()).await {
+            return Ok(false);
+        }
     }
+    writer.send_close(CloseCode::NORMAL, "done").await?;
+    Ok(matches!(
+        select(Timer::after(CLOSE_WAIT), stop.wait()).await,
+        Either::First(())
+    ))
 }

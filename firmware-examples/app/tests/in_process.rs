@@ -17,7 +17,7 @@ use embassy_net::{IpEndpoint, Ipv4Address, Ipv4Cidr, Stack, StackResources, Stat
 use embassy_net_driver::{Capabilities, Driver, HardwareAddress, LinkState, RxToken, TxToken};
 use embassy_sync::blocking_mutex::raw::NoopRawMutex;
 use embassy_time::{with_timeout, Duration};
-use rill_embassy::{ClientRequest, CloseCode, Error, Message, Reader, Role, Shared};
+use rill_embassy::{ClientRequest, CloseCode, Error, Message, Reader};
 use rill_ws::streams::{Envelope, EnvelopeKind};
 
 /// One direction of the cable: frames in flight and the waker of the stack that receives them.
@@ -193,20 +193,21 @@ async fn tokens(stack: Stack<'_>) {
         headers: &[],
         deflate: None,
     };
-    let (upgraded, _) = rill_embassy::connect(
-        &mut socket,
-        &request,
-        &mut read_buf,
-        &mut write_buf,
-        &config,
-    )
-    .await
-    .expect("handshake");
     {
         let (r, w) = socket.split();
-        let shared =
-            Shared::<NoopRawMutex, _>::new(w, &mut write_buf, Role::Client, [7; 32], config);
-        let mut reader = Reader::new(r, &mut read_buf, upgraded, &mut message_buf, &shared);
+        let mut shared = None;
+        let connected = rill_embassy::connect(
+            r,
+            w,
+            &request,
+            &mut read_buf,
+            &mut write_buf,
+            &mut shared,
+            &config,
+            [7; 32],
+        );
+        let (reader, _writer) = connected.await.expect("handshake");
+        let mut reader = reader.reassembling(&mut message_buf);
         receive_tokens(&mut reader).await;
     }
     socket.close();

@@ -11,13 +11,13 @@
 #![no_std]
 
 use core::task::Waker;
-use embassy_sync::blocking_mutex::raw::NoopRawMutex;
+use core::time::Duration;
 use embedded_io_async::{ErrorKind, ErrorType, Read, Write};
 #[cfg(not(feature = "client"))]
 use rill_embassy::{accept, Decision};
 #[cfg(feature = "client")]
 use rill_embassy::{connect, ClientRequest};
-use rill_embassy::{Config, Error, Reader, Role, Shared, Writer};
+use rill_embassy::{Config, Error, Flush, Limits};
 
 extern "C" {
     /// Reads up to `len` bytes into `buf`; returns the count, 0 at end of stream, negative on error.
@@ -34,6 +34,25 @@ extern "C" {
 /// Input and output buffer size: a browser's upgrade request fits, and so does the largest control frame.
 const BUF_LEN: usize = 1024;
 
+/// The connection's settings as a firmware writes them, a `const` (with `Config::default()`'s values): a
+/// reference to it points into flash, where a `&Config::default()` would keep a 144-byte copy in the
+/// connection's future while the handshake runs.
+const CONFIG: Config = Config {
+    limits: Limits {
+        max_frame_len: 16 << 20,
+        max_message_len: 64 << 20,
+    },
+    max_head_len: 1024,
+    handshake_timeout: Duration::from_secs(10),
+    close_timeout: Duration::from_secs(5),
+    idle_timeout: None,
+    keepalive: None,
+    write_timeout: None,
+    batch: None,
+    deflate: None,
+    flush: Flush::NoAckWait,
+};
+
 /// Why [`rill_serve`] returned.
 #[repr(i32)]
 enum Outcome {
@@ -47,22 +66,13 @@ enum Outcome {
     Io = 3,
 }
 
-/// Runs a connection over the platform stream after its handshake: the [`Shared`] state with the session,
-/// then an echo of every message, piece by piece, until the close handshake. A macro, not a function, so
-/// that each entry point keeps its halves in its own future and the server's image holds no client code
-/// (a shared function would take the role at run time).
+/// Echoes every message, piece by piece, until the close handshake, with the reader and writer that the
+/// one-call `accept` or `connect` handed back. A macro, not a function, so that each entry point keeps its
+/// halves in its own future and the server's image holds no client code (a shared function would take the
+/// role at run time).
 macro_rules! echo {
-    ($read_buf:expr, $write_buf:expr, $upgraded:expr, $role:expr, $mask_seed:expr) => {{
-        // Both halves are the same platform stream; one task drives them, so no locking is needed.
-        let shared = Shared::<NoopRawMutex, _>::new(
-            Stream,
-            $write_buf,
-            $role,
-            $mask_seed,
-            Config::default(),
-        );
-        let mut reader = Reader::new(Stream, $read_buf, $upgraded, &mut [], &shared);
-        let mut writer = Writer::new(&shared);
+    ($halves:expr) => {{
+        let (mut reader, mut writer) = $halves;
         let echoed = async {
             while let Some(piece) = reader.recv_piece().await? {
                 writer.feed_piece(&piece).await?;
@@ -118,46 +128,58 @@ async fn client(read_buf: &mut [u8], write_buf: &mut [u8]) -> Outcome {
         headers: &[],
         deflate: None,
     };
-    let upgraded = match connect(
-        &mut Stream,
-        &request,
-        read_buf,
-        write_buf,
-        &Config::default(),
-    )
-    .await
-    {
-        Ok((upgraded, _)) => upgraded,
-        Err(Error::Response(_)) => return Outcome::Rejected,
-        Err(_) => return Outcome::Io,
-    };
     // The masking keys' seed: 32 bytes apart from the handshake key, which goes out in the clear.
     let mut mask_seed = [0u8; 32];
     for word in mask_seed.chunks_exact_mut(8) {
         // SAFETY: as above.
         word.copy_from_slice(&unsafe { rill_random() }.to_le_bytes());
     }
-    echo!(read_buf, write_buf, upgraded, Role::Client, mask_seed)
+    // Both halves are the same platform stream; one task drives them, so no locking is needed.
+    let mut shared = None;
+    let halves = match connect(
+        Stream,
+        Stream,
+        &request,
+        read_buf,
+        write_buf,
+        &mut shared,
+        &CONFIG,
+        mask_seed,
+    )
+    .await
+    {
+        Ok(halves) => halves,
+        Err(Error::Response(_)) => return Outcome::Rejected,
+        Err(_) => return Outcome::Io,
+    };
+    echo!(halves)
 }
 
 #[cfg(not(feature = "client"))]
 async fn serve(read_buf: &mut [u8], write_buf: &mut [u8]) -> Outcome {
-    // The configuration is made where it is used (a firmware's `const`), not kept in the future.
-    let upgraded = match accept(&mut Stream, read_buf, write_buf, &Config::default(), |_| {
-        Decision::accept()
-    })
+    // Both halves are the same platform stream; one task drives them, so no locking is needed.
+    let mut shared = None;
+    let halves = match accept(
+        Stream,
+        Stream,
+        read_buf,
+        write_buf,
+        &mut shared,
+        &CONFIG,
+        |_| Decision::accept(),
+    )
     .await
     {
-        Ok(upgraded) => upgraded,
+        Ok(halves) => halves,
         Err(Error::Request(_) | Error::Rejected(_)) => return Outcome::Rejected,
         Err(_) => return Outcome::Io,
     };
     if cfg!(feature = "handshake-only") {
         // What the handshake alone costs (scripts/size-probe.sh's third line): the echo is left out.
-        core::hint::black_box(&upgraded);
+        core::hint::black_box(&halves);
         return Outcome::Closed;
     }
-    echo!(read_buf, write_buf, upgraded, Role::Server, [0; 32])
+    echo!(halves)
 }
 
 /// The platform's byte stream, both halves.
