@@ -62,15 +62,19 @@ pub enum Flush {
 }
 
 impl Default for Config {
+    /// The session's timeouts are [`rill_ws::SessionConfig::default`]'s, as in the std adapters: keepalive
+    /// ping after 30 s of silence, idle failure after 60 s, write failure after 30 s without progress, so a
+    /// vanished peer never holds one of a board's few sockets.
     fn default() -> Self {
+        let session = rill_ws::SessionConfig::default();
         Config {
-            limits: rill_ws::Limits::default(),
+            limits: session.limits,
             max_head_len: 1024,
             handshake_timeout: Duration::from_secs(10),
-            close_timeout: Duration::from_secs(5),
-            idle_timeout: None,
-            keepalive: None,
-            write_timeout: None,
+            close_timeout: session.close_timeout,
+            idle_timeout: session.idle_timeout,
+            keepalive: session.keepalive,
+            write_timeout: session.write_timeout,
             batch: None,
             deflate: None,
             flush: Flush::NoAckWait,

@@ -45,9 +45,10 @@ const CONFIG: Config = Config {
     max_head_len: 1024,
     handshake_timeout: Duration::from_secs(10),
     close_timeout: Duration::from_secs(5),
-    idle_timeout: None,
-    keepalive: None,
-    write_timeout: None,
+    // The defaults (`SessionConfig::default()`): a board pays for dropping a vanished peer.
+    idle_timeout: Some(Duration::from_secs(60)),
+    keepalive: Some(Duration::from_secs(30)),
+    write_timeout: Some(Duration::from_secs(30)),
     batch: None,
     deflate: None,
     flush: Flush::NoAckWait,
