@@ -9,14 +9,21 @@
 //! - [`frame`]: frame headers and masking.
 //! - [`session`]: the whole life of a connection after the handshake ([`Session`]): receiving, sending,
 //!   replies, the close handshake, timers and the flush policy. Adapters only pump it.
-//! - [`connection`]: the codec layers the session is built from: [`connection::Receiver`] streams message
-//!   pieces out of any split of the input, [`connection::Sender`] frames whole and chunked messages.
+//! - `codec` (public with feature `codec`, for tests and fuzzing): the layers the session is built from:
+//!   `codec::Receiver` streams message pieces out of any split of the input, `codec::Sender` frames whole
+//!   and chunked messages. Applications drive a [`Session`] instead.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod close;
-pub mod connection;
+// The frame codec under the session: its types are what tests and fuzz targets drive directly, so they are
+// public only with feature `codec`; without it the items only those use are unused.
+#[cfg(feature = "codec")]
+pub mod codec;
+#[cfg(not(feature = "codec"))]
+#[allow(dead_code, unused_imports)]
+mod codec;
 pub mod deflate;
 pub mod error;
 pub mod frame;
@@ -27,6 +34,8 @@ pub mod streams;
 pub mod utf8;
 
 pub use close::CloseCode;
-pub use connection::{Limits, Message, MessageKind, Piece, Receiver, Role, Sender};
+pub use codec::{Limits, Message, MessageKind, Piece, Role};
+#[cfg(feature = "codec")]
+pub use codec::{Receiver, Sender};
 pub use error::{Error, ProtocolError, SendError, Timeout};
 pub use session::{Batch, End, Event, Instant, PieceAt, Session, SessionConfig, Transmit};

@@ -358,7 +358,7 @@ fn one_byte_at_a_time_streams_payload_as_it_arrives() {
         pending.push(*byte);
         let received = rx.receive(&mut pending).unwrap();
         let consumed = received.consumed;
-        if let Some(rill_ws::connection::Decoded::Data(data)) = received.event {
+        if let Some(rill_ws::codec::Decoded::Data(data)) = received.event {
             pieces += 1;
             got.extend_from_slice(data.payload);
         }

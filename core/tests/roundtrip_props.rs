@@ -4,7 +4,7 @@
 mod common;
 use common::{drive, Item};
 use proptest::prelude::*;
-use rill_ws::connection::ControlFrame;
+use rill_ws::codec::ControlFrame;
 use rill_ws::{Limits, MessageKind, Receiver, Role, Sender};
 
 #[derive(Clone, Debug)]

@@ -2,7 +2,7 @@
 
 mod common;
 use common::{drive, Item};
-use rill_ws::connection::ControlFrame;
+use rill_ws::codec::ControlFrame;
 use rill_ws::{CloseCode, Limits, MessageKind, Receiver, Role, SendError, Sender};
 
 #[test]

@@ -2,7 +2,7 @@
 //! pong never waits for the application's next send, and cancelled futures never corrupt the byte stream.
 
 use rill_tokio::{accept, Config, Error, Listener, MessageKind, Timeout};
-use rill_ws::connection::{ControlFrame, Decoded};
+use rill_ws::codec::{ControlFrame, Decoded};
 use rill_ws::deflate::{Inflate, Inflater};
 use rill_ws::{Receiver, Role, Sender};
 use std::pin::Pin;

@@ -2,7 +2,7 @@
 //! a test per defect that failed (or hung) before its fix.
 
 use rill_tokio::{accept, connect, CloseCode, Config, Error, Listener, MessageKind, Timeout};
-use rill_ws::connection::{ControlFrame, Decoded};
+use rill_ws::codec::{ControlFrame, Decoded};
 use rill_ws::{Receiver, Role, Sender};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

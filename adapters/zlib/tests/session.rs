@@ -435,7 +435,7 @@ fn poll_event_without_an_inflater_fails_a_compressed_message_with_1007() {
 /// Hands `peer` a ping with `payload` from the other end, so a pong is owed.
 fn owe_pong(peer: &mut Peer, payload: &[u8]) {
     let mut frame = [0u8; 256];
-    let ping = rill_ws::connection::ControlFrame::ping(payload).unwrap();
+    let ping = rill_ws::codec::ControlFrame::ping(payload).unwrap();
     let len = rill_ws::Sender::client([3; 32])
         .encode_control(&ping, &mut frame)
         .unwrap();

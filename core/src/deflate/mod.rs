@@ -19,7 +19,7 @@ pub use inflate::Inflater;
 pub use inflate::{Inflate, InflateError, Inflated, TAIL};
 pub use negotiate::{negotiate, parse_agreement, write_offer, AgreementError};
 
-use crate::connection::Role;
+use crate::codec::Role;
 
 /// True when the core is built with its `deflate` feature. Without it the handshake neither offers, agrees
 /// nor answers permessage-deflate (so the negotiation code stays out of a firmware that cannot inflate).

@@ -1,7 +1,7 @@
 //! The frame header: parse from and emit into bytes, with exact length math.
 
 use super::{OpCode, MAX_CONTROL_PAYLOAD};
-use crate::connection::Role;
+use crate::codec::Role;
 use crate::error::ProtocolError;
 
 /// The longest frame header: 2 fixed bytes, an 8-byte extended length and a 4-byte masking key.

@@ -24,7 +24,7 @@ pub use clock::{micros, Instant};
 pub use receive::{Event, NoInflate, PieceAt};
 pub use transmit::{NoDeflate, Transmit, MAX_COMPRESS_STEP, MIN_WRITE_BUFFER};
 
-use crate::connection::{Limits, Receiver, Role, Sender};
+use crate::codec::{Limits, Receiver, Role, Sender};
 use crate::deflate::DeflateParams;
 use crate::error::{ProtocolError, Timeout};
 use core::time::Duration;

@@ -2,7 +2,7 @@
 
 use super::{End, Instant, Phase, Session};
 use crate::close::CloseCode;
-use crate::connection::{Decoded, MessageKind, Piece};
+use crate::codec::{Decoded, MessageKind, Piece};
 use crate::deflate::Inflate;
 use crate::error::ProtocolError;
 use crate::utf8::Utf8Validator;

@@ -206,7 +206,7 @@ fn an_empty_final_chunk_behind_an_owed_pong_waits_for_room_and_a_tiny_buffer_is_
                 );
                 assert_eq!(placed, Ok(head));
                 let mut frame = [0u8; 256];
-                let ping_frame = crate::connection::ControlFrame::ping(&[b'p'; 125][..ping]);
+                let ping_frame = crate::codec::ControlFrame::ping(&[b'p'; 125][..ping]);
                 let n = Sender::client([3; 32])
                     .encode_control(&ping_frame.unwrap(), &mut frame)
                     .unwrap();

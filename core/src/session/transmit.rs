@@ -4,7 +4,7 @@
 use super::clock::Stamp;
 use super::{Instant, Phase, Session};
 use crate::close::CloseCode;
-use crate::connection::{ControlFrame, FrameHead, MessageKind, Piece, Role, Sender};
+use crate::codec::{ControlFrame, FrameHead, MessageKind, Piece, Role, Sender};
 use crate::deflate::{bound, fits, Deflate, DeflateError, TAIL};
 use crate::error::SendError;
 use crate::frame::{OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};

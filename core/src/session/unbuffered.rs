@@ -6,7 +6,7 @@
 
 use super::transmit::frame_len;
 use super::{Instant, Phase, Session};
-use crate::connection::{MessageKind, Role};
+use crate::codec::{MessageKind, Role};
 use crate::error::SendError;
 use crate::frame::MAX_HEADER_LEN;
 

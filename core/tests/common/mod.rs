@@ -1,7 +1,7 @@
 //! Test helpers: drive a receiver over input split at given points and collect what it reports.
 #![allow(dead_code)]
 
-use rill_ws::connection::Decoded;
+use rill_ws::codec::Decoded;
 use rill_ws::{MessageKind, ProtocolError, Receiver};
 
 /// Everything a receiver reported, with message pieces joined into whole messages.

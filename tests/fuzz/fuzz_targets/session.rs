@@ -16,7 +16,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rill_ws::connection::Decoded;
+use rill_ws::codec::Decoded;
 use rill_ws::deflate::{DeflateParams, Inflate, Inflater};
 use rill_ws::session::MIN_WRITE_BUFFER;
 use rill_ws::{

@@ -1,7 +1,9 @@
-//! The connection after the handshake: a [`Receiver`] that decodes what the peer sends, a [`Sender`] that
-//! frames what the application sends, and the control replies owed in between.
+//! The frame codec: a [`Receiver`] that decodes what the peer sends, a [`Sender`] that frames what the
+//! application sends, and the control replies owed in between; and the types the whole API shares
+//! ([`Role`], [`Message`], [`MessageKind`], [`Piece`], [`Limits`]), re-exported at the crate root.
 //!
-//! These are the codec layers; [`crate::Session`] combines them with the rest of a connection's life.
+//! [`crate::Session`] combines the codec with the rest of a connection's life; the codec itself is public
+//! only with feature `codec` (tests and fuzz targets drive it directly).
 
 mod chacha;
 mod control;
