@@ -35,13 +35,16 @@ source scripts/lib/servers.sh
 
 URL=
 PORT=
-start_server() { # log name, then echo_server flags; sets URL and PORT
-    local name=$1
-    shift
+start_example() { # example, log name, then its flags; sets PORT
+    local example=$1 name=$2
+    shift 2
     PORT=$(free_port)
-    "$BIN/echo_server" --addr "127.0.0.1:$PORT" "$@" >"$LOGS/$name.log" 2>&1 &
+    "$BIN/$example" --addr "127.0.0.1:$PORT" "$@" >"$LOGS/$name.log" 2>&1 &
     PIDS+=($!)
     wait_port "$PORT" "$!"
+}
+start_server() { # log name, then echo_server flags; sets URL and PORT
+    start_example echo_server "$@"
     URL="ws://127.0.0.1:$PORT"
 }
 
@@ -67,17 +70,9 @@ start_server echo-tls --tls-cert "$TLS_DIR/server.pem" --tls-key "$TLS_DIR/serve
 RILL_ECHO_TLS_URL="wss://localhost:$PORT"
 RILL_TLS_CA=$TLS_DIR/ca.pem
 # axum_chat, HTTP/1.1 and HTTP/2 on one port, for Node's http2 client (test_node_h2.py): h2c and TLS.
-start_axum() { # log name, then axum_chat flags; sets PORT
-    local name=$1
-    shift
-    PORT=$(free_port)
-    "$BIN/axum_chat" --addr "127.0.0.1:$PORT" "$@" >"$LOGS/$name.log" 2>&1 &
-    PIDS+=($!)
-    wait_port "$PORT" "$!"
-}
-start_axum axum-h2c
+start_example axum_chat axum-h2c
 RILL_AXUM_H2C_URL="http://127.0.0.1:$PORT"
-start_axum axum-h2 --tls-cert "$TLS_DIR/server.pem" --tls-key "$TLS_DIR/server.key"
+start_example axum_chat axum-h2 --tls-cert "$TLS_DIR/server.pem" --tls-key "$TLS_DIR/server.key"
 RILL_AXUM_H2_URL="https://localhost:$PORT"
 export RILL_ECHO_URL RILL_ECHO_SMALL_URL RILL_ECHO_NODEFLATE_URL RILL_ECHO_TLS_URL RILL_TLS_CA
 export RILL_AXUM_H2C_URL RILL_AXUM_H2_URL
