@@ -12,7 +12,7 @@ use embassy_sync::blocking_mutex::raw::NoopRawMutex;
 use embassy_time::Duration;
 
 use embedded_io_async::{ErrorType, Read, Write};
-use rill_embassy::{ClientRequest, CloseCode, Error, Message, MessageKind, Reader, Writer};
+use rill_embassy::{ClientRequest, CloseCode, Config, Error, Message, MessageKind, Reader, Writer};
 
 /// The text message [`exchange`] sends first.
 pub const HELLO: &str = "hello from rill-embassy";
@@ -88,25 +88,9 @@ pub async fn exchange(
     let mut socket = open(stack, remote, &mut rx, &mut tx).await?;
     let request = request(host, path, seed);
     let config = crate::ws::CLIENT_CONFIG;
-    let result = async {
-        let (rx, tx) = socket.split();
-        // Both halves run in this task: no locking needed between them.
-        let mut shared = None;
-        let connected = rill_embassy::connect(
-            rx,
-            tx,
-            &request,
-            &mut read_buf,
-            &mut write_buf,
-            &mut shared,
-            &config,
-            mask_seed,
-        );
-        let (reader, mut writer) = connected.await?;
-        let mut reader = reader.reassembling(&mut message_buf);
-        talk(&mut reader, &mut writer).await
-    }
-    .await;
+    let (rx, tx) = socket.split();
+    let buffers = (&mut read_buf[..], &mut write_buf[..], &mut message_buf[..]);
+    let result = connect_and_talk(rx, tx, &request, buffers, &config, mask_seed).await;
     // After the close handshake (or a failure) end TCP gracefully, bounded.
     crate::net::close(&mut socket).await;
     result
@@ -143,8 +127,41 @@ pub(crate) fn request<'a>(host: &'a str, path: &'a str, seed: u64) -> ClientRequ
     }
 }
 
+/// The WebSocket handshake on `rx`/`tx` (plain TCP or TLS), then [`talk`]. `buffers` are rill's read and
+/// write buffers and the reassembly buffer for whole messages.
+pub(crate) async fn connect_and_talk<R, W>(
+    rx: R,
+    tx: W,
+    request: &ClientRequest<'_>,
+    buffers: (&mut [u8], &mut [u8], &mut [u8]),
+    config: &Config,
+    mask_seed: [u8; 32],
+) -> Result<Summary, ClientError>
+where
+    W: Write,
+    R: Read + ErrorType<Error = W::Error>,
+    ClientError: From<Error<W::Error>>,
+{
+    let (read_buf, write_buf, message_buf) = buffers;
+    // Both halves run in this task: no locking needed between them.
+    let mut shared = None;
+    let connected = rill_embassy::connect(
+        rx,
+        tx,
+        request,
+        read_buf,
+        write_buf,
+        &mut shared,
+        config,
+        mask_seed,
+    );
+    let (reader, mut writer) = connected.await?;
+    let mut reader = reader.reassembling(message_buf);
+    talk(&mut reader, &mut writer).await
+}
+
 /// The exchange itself, over any transport (plain TCP or TLS): echoes, ping, close handshake.
-pub(crate) async fn talk<R, W>(
+async fn talk<R, W>(
     reader: &mut Reader<'_, '_, NoopRawMutex, R, W>,
     writer: &mut Writer<'_, '_, NoopRawMutex, W>,
 ) -> Result<Summary, ClientError>

@@ -188,20 +188,8 @@ pub async fn exchange_tls<Clock: TlsClock>(
             flush: Flush::Stream,
             ..config
         };
-        let mut shared = None;
-        let connected = rill_embassy::connect(
-            tls_rx,
-            tls_tx,
-            &request,
-            &mut read_buf,
-            &mut write_buf,
-            &mut shared,
-            &config,
-            mask_seed,
-        );
-        let (reader, mut writer) = connected.await?;
-        let mut reader = reader.reassembling(&mut message_buf);
-        client::talk(&mut reader, &mut writer).await
+        let buffers = (&mut read_buf[..], &mut write_buf[..], &mut message_buf[..]);
+        client::connect_and_talk(tls_rx, tls_tx, &request, buffers, &config, mask_seed).await
     }
     .await;
     // The server ends TCP after the close handshake; end ours gracefully, bounded.
