@@ -62,27 +62,31 @@ pub enum Flush {
 }
 
 impl Default for Config {
-    /// The session's timeouts are [`rill_ws::SessionConfig::default`]'s, as in the std adapters: keepalive
-    /// ping after 30 s of silence, idle failure after 60 s, write failure after 30 s without progress, so a
-    /// vanished peer never holds one of a board's few sockets.
+    /// [`Config::DEFAULT`].
     fn default() -> Self {
-        let session = rill_ws::SessionConfig::default();
-        Config {
-            limits: session.limits,
-            max_head_len: 1024,
-            handshake_timeout: Duration::from_secs(10),
-            close_timeout: session.close_timeout,
-            idle_timeout: session.idle_timeout,
-            keepalive: session.keepalive,
-            write_timeout: session.write_timeout,
-            batch: None,
-            deflate: None,
-            flush: Flush::NoAckWait,
-        }
+        Self::DEFAULT
     }
 }
 
 impl Config {
+    /// The defaults, as a `const` (a `const CONFIG: Config = Config::DEFAULT;` lies in flash, where a
+    /// `let` holding `Config::default()` across awaits is a copy in the connection's future). The session's
+    /// timeouts are [`rill_ws::SessionConfig::DEFAULT`]'s, as in the std adapters: keepalive ping after 30 s
+    /// of silence, idle failure after 60 s, write failure after 30 s without progress, so a vanished peer
+    /// never holds one of a board's few sockets.
+    pub const DEFAULT: Config = Config {
+        limits: rill_ws::Limits::DEFAULT,
+        max_head_len: 1024,
+        handshake_timeout: Duration::from_secs(10),
+        close_timeout: rill_ws::SessionConfig::DEFAULT.close_timeout,
+        idle_timeout: rill_ws::SessionConfig::DEFAULT.idle_timeout,
+        keepalive: rill_ws::SessionConfig::DEFAULT.keepalive,
+        write_timeout: rill_ws::SessionConfig::DEFAULT.write_timeout,
+        batch: None,
+        deflate: None,
+        flush: Flush::NoAckWait,
+    };
+
     /// The permessage-deflate configuration the handshakes use: [`Config::deflate`], inflate only, and
     /// only with the feature `deflate` (without it nothing is offered or accepted).
     pub fn deflate(&self) -> Option<rill_ws::deflate::DeflateConfig> {

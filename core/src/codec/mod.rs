@@ -80,12 +80,17 @@ pub struct Limits {
     pub max_message_len: u64,
 }
 
-impl Default for Limits {
+impl Limits {
     /// 16 MiB frames and 64 MiB messages.
+    pub const DEFAULT: Limits = Limits {
+        max_frame_len: 16 << 20,
+        max_message_len: 64 << 20,
+    };
+}
+
+impl Default for Limits {
+    /// [`Limits::DEFAULT`].
     fn default() -> Self {
-        Limits {
-            max_frame_len: 16 << 20,
-            max_message_len: 64 << 20,
-        }
+        Self::DEFAULT
     }
 }

@@ -8,7 +8,7 @@ pub async fn websocket_listener(stack: Stack<'_>) -> ! {
     // an echoed piece leaves as one frame.
     let (mut rx, mut tx) = ([0u8; 2048], [0u8; 2048]);
     let (mut read_buf, mut write_buf) = ([0u8; 2048], [0u8; 2048 + 14]);
-    let config = Config::default();
+    const CONFIG: Config = Config::DEFAULT; // in flash, not in the connection's future
     let routes = |request: &Request<'_>| match request.path() {
         "/echo" => Decision::accept(),
         "/" => Decision::Respond {
@@ -31,7 +31,7 @@ pub async fn websocket_listener(stack: Stack<'_>) -> ! {
         let mut shared = None; // the state the reader and writer share, in this task
         let (rbuf, wbuf) = (&mut read_buf[..], &mut write_buf[..]);
         let accepted =
-            rill_embassy::accept(rx_half, tx_half, rbuf, wbuf, &mut shared, &config, routes);
+            rill_embassy::accept(rx_half, tx_half, rbuf, wbuf, &mut shared, &CONFIG, routes);
         if let Ok((mut reader, mut writer)) = accepted.await {
             // Echo a message of any size piece by piece; ends after the close handshake or an error.
             while let Ok(Some(piece)) = reader.recv_piece().await {

@@ -11,13 +11,12 @@
 #![no_std]
 
 use core::task::Waker;
-use core::time::Duration;
 use embedded_io_async::{ErrorKind, ErrorType, Read, Write};
 #[cfg(not(feature = "client"))]
-use rill_embassy::{accept, Decision};
+use rill_embassy::{accept, Decision, Request};
 #[cfg(feature = "client")]
 use rill_embassy::{connect, ClientRequest};
-use rill_embassy::{Config, Error, Flush, Limits};
+use rill_embassy::{Config, Error};
 
 extern "C" {
     /// Reads up to `len` bytes into `buf`; returns the count, 0 at end of stream, negative on error.
@@ -34,25 +33,10 @@ extern "C" {
 /// Input and output buffer size: a browser's upgrade request fits, and so does the largest control frame.
 const BUF_LEN: usize = 1024;
 
-/// The connection's settings as a firmware writes them, a `const` (with `Config::default()`'s values): a
-/// reference to it points into flash, where a `&Config::default()` would keep a 144-byte copy in the
-/// connection's future while the handshake runs.
-const CONFIG: Config = Config {
-    limits: Limits {
-        max_frame_len: 16 << 20,
-        max_message_len: 64 << 20,
-    },
-    max_head_len: 1024,
-    handshake_timeout: Duration::from_secs(10),
-    close_timeout: Duration::from_secs(5),
-    // The defaults (`SessionConfig::default()`): a board pays for dropping a vanished peer.
-    idle_timeout: Some(Duration::from_secs(60)),
-    keepalive: Some(Duration::from_secs(30)),
-    write_timeout: Some(Duration::from_secs(30)),
-    batch: None,
-    deflate: None,
-    flush: Flush::NoAckWait,
-};
+/// The connection's settings as README's board listener writes them, the defaults as a `const`: a reference
+/// to it points into flash, where a `&Config::default()` would keep a 144-byte copy in the connection's
+/// future while the handshake runs.
+const CONFIG: Config = Config::DEFAULT;
 
 /// Why [`rill_serve`] returned.
 #[repr(i32)]
@@ -167,7 +151,19 @@ async fn serve(read_buf: &mut [u8], write_buf: &mut [u8]) -> Outcome {
         write_buf,
         &mut shared,
         &CONFIG,
-        |_| Decision::accept(),
+        // README's board listener's routes: a WebSocket, a page, a refusal.
+        |request: &Request<'_>| match request.path() {
+            "/echo" => Decision::accept(),
+            "/" => Decision::Respond {
+                status: 200,
+                content_type: "text/html",
+                body: b"hi",
+            },
+            _ => Decision::Reject {
+                status: 404,
+                reason: "not found",
+            },
+        },
     )
     .await
     {
