@@ -219,7 +219,7 @@ async fn embassy_client_talks_to_a_tokio_server() {
         let stream = TcpStream::connect(addr).await.unwrap();
         let (read_half, write_half) = stream.into_split();
         let (mut rx, tx) = (FromTokio::new(read_half), FromTokio::new(write_half));
-        let (mut read_buf, mut write_buf, mut message_buf) = ([0u8; 256], [0u8; 256], [0u8; 64]);
+        let (mut read_buf, mut write_buf, mut message_buf) = ([0u8; 256], [0u8; 256], [0u8; 1024]);
         let config = Config::default();
         let host = addr.to_string();
         let request = ClientRequest {
@@ -349,7 +349,7 @@ async fn one_call_accept_and_connect_give_a_working_reader_and_writer() {
         let stream = TcpStream::connect(addr).await.unwrap();
         let (read_half, write_half) = stream.into_split();
         let (rx, tx) = (FromTokio::new(read_half), FromTokio::new(write_half));
-        let (mut read_buf, mut write_buf, mut message_buf) = ([0u8; 256], [0u8; 256], [0u8; 64]);
+        let (mut read_buf, mut write_buf, mut message_buf) = ([0u8; 256], [0u8; 256], [0u8; 1024]);
         let host = addr.to_string();
         let request = ClientRequest {
             host: &host,
@@ -376,6 +376,11 @@ async fn one_call_accept_and_connect_give_a_working_reader_and_writer() {
         let mut reader = reader.reassembling(&mut message_buf);
         writer.send_text("one call").await.unwrap();
         assert_eq!(reader.recv().await.unwrap(), Message::Text("ONE CALL"));
+        // Larger than the 256-byte read buffer: whole only through the lent reassembly buffer.
+        let long = "x".repeat(600);
+        writer.send_text(&long).await.unwrap();
+        let upper = long.to_uppercase();
+        assert_eq!(reader.recv().await.unwrap(), Message::Text(&upper[..]));
         writer
             .send_close(rill_embassy::CloseCode::NORMAL, "")
             .await
