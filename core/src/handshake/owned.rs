@@ -8,7 +8,7 @@ use super::client::{parse_response, ClientRequest, Response, ResponseError};
 use super::server::{answer, Answered, Decision as Borrowed, Request, RequestError};
 use super::{EncodeError, Parsed};
 use crate::deflate::{DeflateConfig, DeflateParams};
-use alloc::string::String;
+use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -109,13 +109,6 @@ pub fn respond(
         (Decision::Accept { deflate: true, .. }, Some(config)) => request.deflate(config),
         _ => None,
     };
-    if let Decision::Unavailable {
-        retry_after,
-        reason,
-    } = decision
-    {
-        return Ok(unavailable(*retry_after, reason));
-    }
     let pairs = borrow_pairs(headers);
     let (borrowed, variable) = match decision {
         Decision::Accept { protocol, .. } => (
@@ -133,14 +126,10 @@ pub fn respond(
             },
             reason.len(),
         ),
-        // Answered above with its Retry-After; a plain 503 would do.
-        Decision::Unavailable { reason, .. } => (
-            Borrowed::Reject {
-                status: 503,
-                reason,
-            },
-            reason.len(),
-        ),
+        Decision::Unavailable {
+            retry_after,
+            reason,
+        } => return unavailable(*retry_after, reason),
         Decision::Respond {
             status,
             content_type,
@@ -176,32 +165,16 @@ pub fn respond(
 
 /// `503 Service Unavailable` with `Retry-After`: the borrowed decisions have no header list for a
 /// rejection, and a 503 without `Retry-After` tells a client nothing about when to come back.
-fn unavailable(retry_after: u32, reason: &str) -> Answer {
-    let mut seconds = [0u8; 10];
-    let seconds = decimal(retry_after, &mut seconds);
-    let mut out = vec![0u8; 512 + reason.len()];
+fn unavailable(retry_after: u32, reason: &str) -> Result<Answer, EncodeError> {
+    let seconds = retry_after.to_string();
     // 512 bytes hold the fixed lines; the reason is counted.
-    let len = super::server::encode_reject(503, reason, &[("Retry-After", seconds)], &mut out)
-        .unwrap_or(0);
+    let mut out = vec![0u8; 512 + reason.len()];
+    let len = super::server::encode_reject(503, reason, &[("Retry-After", &seconds)], &mut out)?;
     out.truncate(len);
-    Answer {
+    Ok(Answer {
         bytes: out,
         outcome: Err(Refusal::Rejected(503)),
-    }
-}
-
-/// `value` in decimal, written into `buf`.
-fn decimal(mut value: u32, buf: &mut [u8; 10]) -> &str {
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (value % 10) as u8;
-        value /= 10;
-        if value == 0 {
-            break;
-        }
-    }
-    core::str::from_utf8(&buf[at..]).unwrap_or("1")
+    })
 }
 
 /// Which pages may open a WebSocket: browsers send the page's origin in `Origin` on every WebSocket
