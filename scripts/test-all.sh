@@ -59,7 +59,7 @@ step tokio proxy bash scripts/proxy-test.sh
 step tokio docs-cluster bash scripts/docs-cluster-test.sh
 step tokio browser env RILL_SCREENSHOT="$PWD/target/token_stream.png" bash scripts/browser-test.sh
 step embedded fuzz bash scripts/fuzz.sh ${FUZZ_SECONDS:---ci}
-step embedded size-probe env SIZE_BUDGET=27387 RAM_BUDGET=1058 bash scripts/size-probe.sh
+step embedded size-probe env SIZE_BUDGET=27242 RAM_BUDGET=1058 bash scripts/size-probe.sh
 step embedded firmware-build bash scripts/firmware-build.sh
 step workspace firmware-host-tap bash scripts/firmware-host-tap.sh
 step tokio bench-build bash scripts/bench.sh --build-only

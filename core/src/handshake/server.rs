@@ -154,12 +154,9 @@ pub fn parse_request(buf: &[u8], max_head_len: usize) -> Result<Parsed<Request<'
 
 impl<'b> Request<'b> {
     fn record(&mut self, name: &str, value: &'b [u8]) -> Result<(), RequestError> {
+        // The scanner's header values come without the whitespace around them.
         let single = |slot: &mut Option<&'b str>| {
-            *slot = Some(
-                core::str::from_utf8(value)
-                    .map_err(|_| RequestError::Malformed)?
-                    .trim_ascii(),
-            );
+            *slot = Some(core::str::from_utf8(value).map_err(|_| RequestError::Malformed)?);
             Ok(())
         };
         let list = |values: &mut Values<'b>| {
