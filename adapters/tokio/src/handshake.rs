@@ -390,8 +390,6 @@ pub(crate) struct Target {
     pub(crate) secure: bool,
     /// The host without brackets: SNI and the name the certificate must carry.
     pub(crate) host: String,
-    /// `host:port` to connect to (IPv6 in brackets).
-    address: String,
     /// The port, the scheme's default when the URL has none.
     port: u16,
     /// The `Host` header's value: as written in the URL.
@@ -403,7 +401,7 @@ pub(crate) struct Target {
 impl Target {
     /// A TCP connection to the target, within `config.handshake_timeout`.
     pub(crate) async fn tcp(&self, config: &Config) -> Result<TcpStream, Error> {
-        let address = &self.address;
+        let address = &self.address();
         tokio::time::timeout(
             config.handshake_timeout,
             connect_tcp(address, config.nodelay),
@@ -416,6 +414,14 @@ impl Target {
                 format!("TCP connect to {address} failed: {e}"),
             ))
         })
+    }
+
+    /// `host:port` to connect to (an IPv6 literal in brackets).
+    fn address(&self) -> String {
+        match self.host.contains(':') {
+            true => format!("[{}]:{}", self.host, self.port),
+            false => format!("{}:{}", self.host, self.port),
+        }
     }
 
     pub(crate) fn parse(url: &str) -> Result<Target, Error> {
@@ -432,15 +438,9 @@ impl Target {
         let as_ws = format!("ws://{rest}");
         let (authority, path) = split_ws_url(&as_ws).map_err(Error::InvalidUrl)?;
         let (host, port) = split_authority(authority, if secure { 443 } else { 80 })?;
-        let address = if host.contains(':') {
-            format!("[{host}]:{port}") // an IPv6 literal
-        } else {
-            format!("{host}:{port}")
-        };
         Ok(Target {
             secure,
             host: host.to_string(),
-            address,
             port,
             authority: authority.to_string(),
             path: path.to_string(),
@@ -549,7 +549,7 @@ mod tests {
 
     fn target(url: &str) -> (bool, String, String, String, String) {
         let t = Target::parse(url).unwrap();
-        (t.secure, t.host, t.address, t.authority, t.path)
+        (t.secure, t.host.clone(), t.address(), t.authority, t.path)
     }
 
     #[test]
