@@ -148,7 +148,7 @@ impl<S> Shared<S> {
                 }
             }
             if let (Some(side), Some(rest)) = (side.as_mut(), rest) {
-                side.place_rest(&mut state.session, rest, self.write_now());
+                side.place_rest(&mut state.session, rest, self.place_now());
                 if side.buf.len() > self.config.write_buffer {
                     self.write_grown.store(true, Ordering::Relaxed);
                 }
@@ -168,14 +168,23 @@ impl<S> Shared<S> {
         Instant(self.origin.elapsed().as_micros() as u64)
     }
 
-    /// The instant for the session's write-side calls (placing frames, writes). The session uses the time
-    /// of writes only for the write timeout and for batching; without either, the clock is not read (it
-    /// costs more than placing a small frame) and the connection's start stands in.
+    /// The instant for writes and flushes: the session uses it only for the write timeout and for
+    /// batching; without either, the clock is not read (it costs more than placing a small frame) and the
+    /// connection's start stands in.
     pub(crate) fn write_now(&self) -> Instant {
         if self.config.write_timeout.is_some() || self.config.batch.is_some() {
             self.now()
         } else {
             Instant(0)
+        }
+    }
+
+    /// The instant for placing data frames: the session uses it only for batching (when the oldest pending
+    /// byte was placed), so without a batch policy the clock is not read.
+    pub(crate) fn place_now(&self) -> Instant {
+        match self.config.batch {
+            Some(_) => self.now(),
+            None => Instant(0),
         }
     }
 
@@ -375,27 +384,20 @@ impl<S: AsyncWrite> Shared<S> {
     pub(crate) async fn transmit(
         &self,
         side: &mut WriteSide<S>,
-        now: Instant,
         flush: bool,
         payload: &[u8],
     ) -> Result<(), Error> {
         side.allocate(&self.config);
-        let (mut now, mut written, mut flush) = (now, None, flush);
+        let (mut now, mut written, mut flush) = (self.write_now(), None, flush);
         loop {
-            let (transmit, mut deadline, unbuffered) = self.with(|s| {
+            let (transmit, unbuffered) = self.with(|s| {
                 if std::mem::take(&mut flush) {
                     s.flush();
                 }
                 if let Some(n) = written.take() {
                     s.wrote(n, now);
                 }
-                let transmit = s.poll_transmit(&mut side.buf, now);
-                // Only I/O waits, so only I/O needs the deadline.
-                let deadline = match transmit {
-                    Transmit::Idle => None,
-                    _ => s.poll_timeout(),
-                };
-                (transmit, deadline, s.unbuffered())
+                (s.poll_transmit(&mut side.buf, now), s.unbuffered())
             });
             match transmit {
                 Transmit::Write { start, end } => {
@@ -407,7 +409,7 @@ impl<S: AsyncWrite> Shared<S> {
                             .map_or(&[][..], |at| &payload[at..]),
                     };
                     let write = write_pending(&mut side.io, &side.buf[start..end], rest);
-                    let (result, waited) = self.bounded(deadline, write).await;
+                    let (result, waited) = self.bounded(write).await;
                     // Progress is judged when the write ended: a write that finished at once ended at
                     // `now` as far as any deadline can tell, so only one that waited reads the clock.
                     if waited {
@@ -431,7 +433,7 @@ impl<S: AsyncWrite> Shared<S> {
                 // here instead of polling once more for `Idle`. A TLS stream's flush writes, so it is
                 // bounded like a write (the session runs the write timeout for it until the side is released).
                 Transmit::Flush => loop {
-                    match self.bounded(deadline, side.io.flush()).await.0 {
+                    match self.bounded(side.io.flush()).await.0 {
                         // The session hears that the flush is done when the side is released.
                         Some(Ok(())) => return Ok(()),
                         Some(Err(error)) => return Err(self.abort(error)),
@@ -441,7 +443,6 @@ impl<S: AsyncWrite> Shared<S> {
                                 return Err(error);
                             }
                             // Another deadline passed (a keepalive ping is now owed): flush on.
-                            deadline = self.with(|s| s.poll_timeout());
                         }
                     }
                 },
@@ -456,21 +457,17 @@ impl<S: AsyncWrite> Shared<S> {
         }
     }
 
-    /// `io` until the session deadline `at` (`None`: no deadline runs, and `io` is awaited alone), and
-    /// whether it waited. Most writes finish at once: `io` is polled once first, and the timer (a timer
-    /// registered per write cost about 800 instructions per 20 B echo, callgrind) is made only for one
-    /// that must wait.
-    async fn bounded<F: std::future::Future>(
-        &self,
-        at: Option<Instant>,
-        io: F,
-    ) -> (Option<F::Output>, bool) {
+    /// `io` until the session's next deadline (`None` when it passed first), and whether it waited. Most
+    /// writes finish at once: `io` is polled once first, and the deadline is asked for and the timer made
+    /// only for one that must wait (a timer registered per write cost about 800 instructions per 20 B
+    /// echo, asking for the deadline about 70, callgrind).
+    async fn bounded<F: std::future::Future>(&self, io: F) -> (Option<F::Output>, bool) {
         let mut io = std::pin::pin!(io);
         let first = std::future::poll_fn(|cx| Poll::Ready(io.as_mut().poll(cx))).await;
         if let Poll::Ready(output) = first {
             return (Some(output), false);
         }
-        let output = match at {
+        let output = match self.with(|s| s.poll_timeout()) {
             None => Some(io.await),
             Some(at) => tokio::time::timeout_at(self.deadline(at), io).await.ok(),
         };
@@ -484,8 +481,7 @@ impl<S: AsyncWrite> Shared<S> {
             Some(side) => side,
             None => self.wait_write_side().await,
         };
-        self.transmit(&mut side, self.write_now(), flush, &[])
-            .await?;
+        self.transmit(&mut side, flush, &[]).await?;
         match side.release() {
             true => self.transmit_owed(true).await,
             false => Ok(()),
@@ -510,8 +506,7 @@ impl<S: AsyncWrite> Shared<S> {
             let Some(mut side) = self.try_write_side() else {
                 return Ok(());
             };
-            self.transmit(&mut side, self.write_now(), false, &[])
-                .await?;
+            self.transmit(&mut side, false, &[]).await?;
             owed = side.release();
         }
         Ok(())

@@ -54,7 +54,7 @@ impl<S: AsyncWrite> Writer<S> {
         // A close frame starts the close timeout, which runs on the real clock.
         let clock = || {
             if data.is_some() {
-                shared.write_now()
+                shared.place_now()
             } else {
                 shared.now()
             }
@@ -106,13 +106,13 @@ impl<S: AsyncWrite> Writer<S> {
                 fin,
                 flush,
             }));
-            shared.transmit(&mut side, now, false, &[]).await?;
+            shared.transmit(&mut side, false, &[]).await?;
             now = clock();
         };
         side.placing(None);
         // A send that neither flushes nor fills the buffer has nothing to write yet.
         if owed {
-            shared.transmit(&mut side, now, false, &[]).await?;
+            shared.transmit(&mut side, false, &[]).await?;
         }
         match shared.sent(side) {
             true => shared.transmit_owed(true).await,
@@ -149,21 +149,21 @@ impl<S: AsyncWrite> Writer<S> {
             None => shared.wait_write_side().await,
         };
         side.allocate(&shared.config);
-        let mut now = shared.write_now();
+        let mut now = shared.place_now();
         loop {
             match shared.with(|s| s.send_unbuffered(&mut side.buf, kind, payload.len(), now)) {
                 Ok(true) => break,
                 // The pending bytes leave first to make room for the header.
-                Ok(false) => shared.transmit(&mut side, now, false, &[]).await?,
+                Ok(false) => shared.transmit(&mut side, false, &[]).await?,
                 Err(error) => return Err(shared.ended().unwrap_or(Error::Send(error))),
             }
-            now = shared.write_now();
+            now = shared.place_now();
         }
         side.hold(payload);
         if flush {
             shared.with(|s| s.flush_by_policy());
         }
-        shared.transmit(&mut side, now, false, payload).await?;
+        shared.transmit(&mut side, false, payload).await?;
         match shared.sent(side) {
             true => shared.transmit_owed(true).await,
             false => Ok(()),
