@@ -3,7 +3,7 @@
 //! write side is free; it never waits for the writer.
 
 use crate::pool;
-use crate::shared::Shared;
+use crate::shared::{Parked, Shared};
 use crate::Error;
 use rill_ws::deflate::Inflater;
 use rill_ws::{CloseCode, Event, Message, Piece, PieceAt, ProtocolError};
@@ -255,7 +255,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         let mut input = None;
         loop {
             let inflater = self.inflater.as_deref_mut();
-            let (event, owed, deadline, buffered) = self.shared.with(|s| {
+            let (event, owed, buffered) = self.shared.with(|s| {
                 match input.take() {
                     Some(Input::Bytes(read, now)) => s.handle_input(read, now),
                     Some(Input::Eof) => s.handle_eof(),
@@ -263,11 +263,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                     None => {}
                 }
                 let event = s.poll_event_with(&mut self.buf, inflater);
-                let deadline = match event {
-                    Event::NeedInput => s.poll_timeout(),
-                    _ => None,
-                };
-                (event, s.wants_transmit(), deadline, s.has_buffered_input())
+                (event, s.wants_transmit(), s.has_buffered_input())
             });
             self.buffered = buffered;
             match event {
@@ -276,12 +272,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                     if owed {
                         self.shared.transmit_owed(owed).await?;
                     }
-                    // A transmit may have moved the deadlines (output that stalls).
-                    let deadline = match owed {
-                        true => self.shared.with(|s| s.poll_timeout()),
-                        false => deadline,
-                    };
-                    input = Some(self.read(deadline).await?);
+                    input = Some(self.read().await?);
                 }
                 Event::Ping if owed => self.shared.transmit_owed(owed).await?,
                 Event::Ping => {}
@@ -314,9 +305,9 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         Ok(None)
     }
 
-    /// One read into the empty buffer, bounded by the session's next deadline (`deadline`, as the session
-    /// gave it just before).
-    async fn read(&mut self, deadline: Option<rill_ws::Instant>) -> Result<Input, Error> {
+    /// One read into the empty buffer, bounded by the session's next deadline (asked for only when the
+    /// socket is dry: a read that finds bytes waits for nothing).
+    async fn read(&mut self) -> Result<Input, Error> {
         // A peer that keeps the socket full would keep this task running for as long as it sends: tokio's
         // cooperative budget stops that only for tasks that are not `unconstrained`, so the reader bounds
         // its own turn too (yielding before a read loses nothing).
@@ -326,7 +317,6 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             self.turn_began = self.shared.now();
         }
         self.size_buffer();
-        let mut deadline = deadline;
         loop {
             self.buf.clear();
             // Memory a burst grew is returned once the connection has been quiet for a moment, so an idle
@@ -334,10 +324,6 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             let shrink = self.holds_bulk_memory().then(|| {
                 tokio::time::Instant::now() + std::time::Duration::from_millis(SHRINK_AFTER_MS)
             });
-            let wake = match (deadline.map(|at| self.shared.deadline(at)), shrink) {
-                (Some(deadline), Some(shrink)) => Some(deadline.min(shrink)),
-                (deadline, shrink) => deadline.or(shrink),
-            };
             let Reader {
                 io,
                 buf,
@@ -346,15 +332,20 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                 ..
             } = self;
             let shared = &*self.shared;
-            let mut waited = false;
+            let (mut waited, mut deadline) = (false, None);
             let timed = std::future::poll_fn(|cx| {
                 if let Poll::Ready(result) = poll_read_pooled(io, buf, *capacity, cx) {
                     return Poll::Ready(Woke::Read(result));
                 }
                 waited = true;
-                if shared.park_reader(cx.waker()) {
-                    return Poll::Ready(Woke::Owed);
-                }
+                deadline = match shared.park_reader(cx.waker()) {
+                    Parked::Owed => return Poll::Ready(Woke::Owed),
+                    Parked::Until(at) => at,
+                };
+                let wake = match (deadline.map(|at| shared.deadline(at)), shrink) {
+                    (Some(deadline), Some(shrink)) => Some(deadline.min(shrink)),
+                    (deadline, shrink) => deadline.or(shrink),
+                };
                 match wake {
                     Some(at) => alarm.poll_at(at, cx).map(|()| Woke::Alarm),
                     None => Poll::Pending,
@@ -365,10 +356,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                 tokio::select! {
                     biased;
                     result = timed => result,
-                    () = self.shared.deadline_moved.notified() => {
-                        deadline = self.shared.with(|s| s.poll_timeout());
-                        continue;
-                    }
+                    () = self.shared.deadline_moved.notified() => continue,
                 }
             } else {
                 timed.await

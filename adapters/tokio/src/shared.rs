@@ -13,6 +13,14 @@ use std::task::{Poll, Waker};
 use tokio::io::{AsyncWrite, AsyncWriteExt, WriteHalf};
 use tokio::sync::watch;
 
+/// What the reader does as it starts waiting for its socket (see [`Shared::park_reader`]).
+pub(crate) enum Parked {
+    /// Make the transmit a dropped write left owed.
+    Owed,
+    /// Wait for the socket until the session's next deadline (`None`: none runs).
+    Until(Option<Instant>),
+}
+
 /// State shared by the halves of one connection.
 pub(crate) struct Shared<S> {
     state: Mutex<State<S>>,
@@ -188,19 +196,19 @@ impl<S> Shared<S> {
         }
     }
 
-    /// Called by the reader as it starts waiting for its socket: true when a transmit is owed and the
-    /// write side is free (a write was dropped with it owed: make it now); else the reader is woken if that
-    /// happens while it waits.
-    pub(crate) fn park_reader(&self, waker: &Waker) -> bool {
+    /// Called by the reader as it starts waiting for its socket: [`Parked::Owed`] when a transmit is owed
+    /// and the write side is free (a write was dropped with it owed: make it now); else the reader is
+    /// woken if that happens while it waits, and waits until the session's next deadline.
+    pub(crate) fn park_reader(&self, waker: &Waker) -> Parked {
         let mut state = self.lock();
         if state.write.is_some() && state.session.wants_transmit() {
-            return true;
+            return Parked::Owed;
         }
         match &mut state.reader {
             Some(parked) if parked.will_wake(waker) => {}
             slot => *slot = Some(waker.clone()),
         }
-        false
+        Parked::Until(state.session.poll_timeout())
     }
 
     /// Wakes the reader if it waits for its socket (see [`Shared::park_reader`]).
