@@ -9,7 +9,7 @@ use rill_zlib::LazyDeflater;
 use std::io::ErrorKind;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 use tokio::io::{AsyncWrite, AsyncWriteExt, WriteHalf};
 use tokio::sync::watch;
 
@@ -46,9 +46,19 @@ struct State<S> {
     write: Option<WriteSide<S>>,
     /// A task waits for the write side: wake it when it comes back.
     write_wanted: bool,
+    /// The shutdown the session asked for could not finish at once ([`Shared::transmit_at_once`]): the
+    /// next transmit makes it.
+    shutdown_owed: bool,
     /// The reader, while it waits for its socket: woken when a dropped write leaves a transmit owed that
     /// no task would otherwise make (see [`WriteGuard`]'s `Drop`).
     reader: Option<Waker>,
+}
+
+impl<S> State<S> {
+    /// True when a transmit is owed: the session's, or a shutdown that could not finish at once.
+    fn owes(&self) -> bool {
+        self.shutdown_owed || self.session.wants_transmit()
+    }
 }
 
 /// The write side, taken out of [`Shared`]; put back by [`WriteGuard::release`], which tells its caller
@@ -163,7 +173,7 @@ impl<S> Shared<S> {
             }
             state.write = side;
             let wanted = std::mem::take(&mut state.write_wanted);
-            (wanted, state.session.wants_transmit())
+            (wanted, state.owes())
         };
         if wanted {
             self.write_free.notify_waiters();
@@ -201,7 +211,7 @@ impl<S> Shared<S> {
     /// woken if that happens while it waits, and waits until the session's next deadline.
     pub(crate) fn park_reader(&self, waker: &Waker) -> Parked {
         let mut state = self.lock();
-        if state.write.is_some() && state.session.wants_transmit() {
+        if state.write.is_some() && state.owes() {
             return Parked::Owed;
         }
         match &mut state.reader {
@@ -345,6 +355,7 @@ impl<S: AsyncWrite> Shared<S> {
                     deflater: LazyDeflater::new(config.deflate.unwrap_or_default()),
                 }),
                 write_wanted: false,
+                shutdown_owed: false,
                 reader: None,
             }),
             write_free: tokio::sync::Notify::new(),
@@ -398,15 +409,21 @@ impl<S: AsyncWrite> Shared<S> {
         side.allocate(&self.config);
         let (mut now, mut written, mut flush) = (self.write_now(), None, flush);
         loop {
-            let (transmit, unbuffered) = self.with(|s| {
+            let (transmit, unbuffered) = {
+                let mut state = self.lock();
+                let shutdown = std::mem::take(&mut state.shutdown_owed);
+                let s = &mut state.session;
                 if std::mem::take(&mut flush) {
                     s.flush();
                 }
                 if let Some(n) = written.take() {
                     s.wrote(n, now);
                 }
-                (s.poll_transmit(&mut side.buf, now), s.unbuffered())
-            });
+                match shutdown {
+                    true => (Transmit::Shutdown, 0),
+                    false => (s.poll_transmit(&mut side.buf, now), s.unbuffered()),
+                }
+            };
             match transmit {
                 Transmit::Write { start, end } => {
                     let rest = match unbuffered {
@@ -454,12 +471,7 @@ impl<S: AsyncWrite> Shared<S> {
                         }
                     }
                 },
-                // The peer may already be gone; the connection is over either way, so the shutdown (a
-                // TLS close_notify is a write) gets the close timeout at most.
-                Transmit::Shutdown => {
-                    let limit = self.config.close_timeout;
-                    drop(tokio::time::timeout(limit, side.io.shutdown()).await);
-                }
+                Transmit::Shutdown => self.shut_down(side).await,
                 Transmit::Idle => return Ok(()),
             }
         }
@@ -482,9 +494,90 @@ impl<S: AsyncWrite> Shared<S> {
         (output, true)
     }
 
+    /// Writes what the session says under one lock, with the write side where it lies, as long as every
+    /// write and flush finishes at once (the socket has room: the common case). Taking the side out, the
+    /// transmit's futures and putting the side back cost about 400 instructions per 20 B echo (callgrind).
+    /// `None` when another task holds the side, a write, flush or shutdown would wait (its deadline is the
+    /// slow path's), or a batch policy runs (the reader must hear of a moved deadline): the caller then
+    /// transmits the slow way, which goes on from where this stopped. With `flush`, asks the session for a
+    /// flush first.
+    fn transmit_at_once(&self, cx: &mut Context<'_>, flush: bool) -> Option<Result<(), Error>> {
+        if self.config.batch.is_some() {
+            return None;
+        }
+        let mut state = self.lock();
+        let State {
+            session,
+            write,
+            shutdown_owed,
+            ..
+        } = &mut *state;
+        let side = write.as_mut()?;
+        side.allocate(&self.config);
+        if flush {
+            session.flush();
+        }
+        let now = self.write_now();
+        loop {
+            let io = std::pin::Pin::new(&mut side.io);
+            let done = match session.poll_transmit(&mut side.buf, now) {
+                Transmit::Write { start, end } => match io.poll_write(cx, &side.buf[start..end]) {
+                    Poll::Ready(Ok(0)) => Err(ErrorKind::WriteZero.into()),
+                    Poll::Ready(Ok(n)) => {
+                        session.wrote(n, now);
+                        continue;
+                    }
+                    Poll::Ready(Err(error)) => Err(error),
+                    Poll::Pending => return None,
+                },
+                Transmit::Flush => match io.poll_flush(cx) {
+                    // The next poll records the flush done.
+                    Poll::Ready(Ok(())) => continue,
+                    Poll::Ready(Err(error)) => Err(error),
+                    Poll::Pending => {
+                        // Asked for again, so the slow path flushes.
+                        session.flush_abandoned();
+                        return None;
+                    }
+                },
+                // The session asks once: a shutdown that must wait is the slow path's to finish.
+                Transmit::Shutdown => match io.poll_shutdown(cx) {
+                    Poll::Ready(_) => continue,
+                    Poll::Pending => {
+                        *shutdown_owed = true;
+                        return None;
+                    }
+                },
+                Transmit::Idle => Ok(()),
+            };
+            return Some(done.map_err(|error| {
+                session.abort();
+                Error::Io(error)
+            }));
+        }
+    }
+
+    /// Ends our side of the TCP connection. The peer may already be gone; the connection is over either
+    /// way, so the shutdown (a TLS close_notify is a write) gets the close timeout at most.
+    async fn shut_down(&self, side: &mut WriteSide<S>) {
+        let limit = self.config.close_timeout;
+        drop(tokio::time::timeout(limit, side.io.shutdown()).await);
+    }
+
+    /// [`Shared::transmit_at_once`] from an async caller: `Some` when it is done.
+    pub(crate) fn at_once(
+        &self,
+        flush: bool,
+    ) -> impl std::future::Future<Output = Option<Result<(), Error>>> + '_ {
+        std::future::poll_fn(move |cx| Poll::Ready(self.transmit_at_once(cx, flush)))
+    }
+
     /// Takes the write side, transmits (flushing everything first with `flush`), lets go, and transmits
     /// anything queued meanwhile.
     pub(crate) async fn transmit_now(&self, flush: bool) -> Result<(), Error> {
+        if let Some(done) = self.at_once(flush).await {
+            return done;
+        }
         let mut side = match self.try_write_side() {
             Some(side) => side,
             None => self.wait_write_side().await,
@@ -505,11 +598,16 @@ impl<S: AsyncWrite> Shared<S> {
     /// True when the session has something to transmit. Hot paths ask this before awaiting
     /// [`Shared::transmit_owed`]: even a transmit with nothing to do costs its future.
     pub(crate) fn owes(&self) -> bool {
-        self.with(|s| s.wants_transmit())
+        self.lock().owes()
     }
 
     /// [`Shared::transmit_if_free`] when the caller already asked the session whether anything is owed.
     pub(crate) async fn transmit_owed(&self, mut owed: bool) -> Result<(), Error> {
+        if owed {
+            if let Some(done) = self.at_once(false).await {
+                return done;
+            }
+        }
         while owed {
             let Some(mut side) = self.try_write_side() else {
                 return Ok(());

@@ -80,8 +80,15 @@ impl<S: AsyncWrite> Writer<S> {
         // With the write side free, the first step runs where the side lies, under the session's lock: a
         // send with nothing to write ends there without taking the side.
         let mut first = shared.with_free_side(|s, side| step(s, side, 0, now));
-        if let Some(Ok((Placed::All, false))) = first {
-            return Ok(());
+        match first {
+            Some(Ok((Placed::All, false))) => return Ok(()),
+            // Placed and owed (a send that flushes): written at once where the socket has room.
+            Some(Ok((Placed::All, true))) => {
+                if let Some(done) = shared.at_once(false).await {
+                    return done;
+                }
+            }
+            _ => {}
         }
         // Waited for only when another task holds it (the waiting future costs more than the lock).
         let mut side = match shared.try_write_side() {

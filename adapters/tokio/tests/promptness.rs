@@ -216,3 +216,38 @@ async fn a_batch_that_stops_growing_leaves_when_its_delay_has_passed() {
     );
     reading.abort();
 }
+
+/// The close handshake ends when the server's FIN arrives (RFC 6455 section 7.1.1: the server ends TCP
+/// first once its close frame is out), not when the close timeout runs out: with a 30 s close timeout,
+/// both ends are done within the test's 10 s bound. A shutdown the server's write path skipped left the
+/// client waiting for the whole timeout.
+#[tokio::test]
+async fn the_close_handshake_ends_at_the_servers_fin_not_at_the_close_timeout() {
+    let config = Config {
+        close_timeout: Duration::from_secs(30),
+        ..Config::default()
+    };
+    let listener = Listener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    let server = async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut ws = accept(stream, config).await.unwrap();
+        assert_eq!(ws.recv().await.unwrap(), Message::Text("hi"));
+        ws.send_text("hi").await.unwrap();
+        assert_eq!(
+            ws.recv().await.unwrap(),
+            Message::Close(Some(CloseCode::NORMAL), "done")
+        );
+        assert!(matches!(ws.recv().await, Err(rill_tokio::Error::Closed)));
+    };
+    let client = async move {
+        let mut ws = connect(&url, config).await.unwrap();
+        ws.send_text("hi").await.unwrap();
+        assert_eq!(ws.recv().await.unwrap(), Message::Text("hi"));
+        ws.close(CloseCode::NORMAL, "done").await.unwrap();
+    };
+    let both = async { tokio::join!(server, client) };
+    tokio::time::timeout(Duration::from_secs(10), both)
+        .await
+        .expect("the close handshake waited for its timeout");
+}
