@@ -4,6 +4,10 @@
 //! touch a few buffers instead of one each, and an idle connection holds none.
 
 use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// At most this many buffers wait on one thread's free list.
 const MAX_BUFFERS: usize = 16;
@@ -67,6 +71,28 @@ pub(crate) fn give(mut buf: Vec<u8>) {
         free.bytes += capacity;
         free.buffers.push(buf);
     });
+}
+
+/// One read from `io` into `buf`. A reader that holds no buffer of `capacity` bytes takes one from the
+/// thread's free list first; a read that finds the socket dry gives it back, so the reader holds it only
+/// while it holds bytes.
+pub(crate) fn poll_read<S: AsyncRead + ?Sized>(
+    mut io: Pin<&mut S>,
+    buf: &mut Vec<u8>,
+    capacity: usize,
+    cx: &mut Context<'_>,
+) -> Poll<std::io::Result<usize>> {
+    if buf.capacity() < capacity {
+        if buf.capacity() > 0 {
+            give(std::mem::take(buf));
+        }
+        *buf = take(capacity);
+    }
+    let result = std::pin::pin!(io.read_buf(buf)).poll(cx);
+    if result.is_pending() {
+        give(std::mem::take(buf));
+    }
+    result
 }
 
 #[cfg(test)]

@@ -2,7 +2,6 @@
 //! into the read buffer, hands it to the session, and transmits the replies the session owes when the
 //! write side is free; it never waits for the writer.
 
-use crate::pool;
 use crate::shared::{Parked, Shared};
 use crate::Error;
 use rill_ws::deflate::Inflater;
@@ -11,7 +10,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadHalf};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Sleep;
 
 /// How long a connection stays quiet before buffers grown by a burst are returned.
@@ -42,7 +41,6 @@ enum Input {
 
 /// The reading half of a connection. Pings are answered and pongs recorded while it reads.
 pub struct Reader<S> {
-    io: ReadHalf<S>,
     /// The read buffer: its length is the bytes read, its capacity the most one read may take. Held only
     /// while its bytes are in use: a read that finds the socket dry returns it to the thread's free list
     /// ([`pool`]), and the next read takes one from there.
@@ -117,12 +115,7 @@ impl Alarm {
 
 impl<S: AsyncRead + AsyncWrite> Reader<S> {
     /// A reader over `io`; `buf` holds bytes that followed the handshake at `start..`.
-    pub(crate) fn new(
-        io: ReadHalf<S>,
-        mut buf: Vec<u8>,
-        start: usize,
-        shared: Arc<Shared<S>>,
-    ) -> Self {
+    pub(crate) fn new(mut buf: Vec<u8>, start: usize, shared: Arc<Shared<S>>) -> Self {
         buf.drain(..start.min(buf.len()));
         let early = buf.len();
         if early > 0 {
@@ -130,7 +123,6 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         }
         let buffered = shared.with(|s| s.has_buffered_input());
         Reader {
-            io,
             buf,
             capacity: shared.config.read_buffer,
             message: Vec::new(),
@@ -231,7 +223,10 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         }
         let mut context = Context::from_waker(Waker::noop());
         self.buf.clear();
-        match poll_read_pooled(&mut self.io, &mut self.buf, self.capacity, &mut context) {
+        match self
+            .shared
+            .poll_read(&mut self.buf, self.capacity, &mut context)
+        {
             Poll::Ready(result) => {
                 // An error ends the session; the next receive reports how it ended.
                 let _ = self.handle_read(Some(result));
@@ -325,7 +320,6 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                 tokio::time::Instant::now() + std::time::Duration::from_millis(SHRINK_AFTER_MS)
             });
             let Reader {
-                io,
                 buf,
                 capacity,
                 alarm,
@@ -334,14 +328,12 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             let shared = &*self.shared;
             let (mut waited, mut deadline) = (false, None);
             let timed = std::future::poll_fn(|cx| {
-                if let Poll::Ready(result) = poll_read_pooled(io, buf, *capacity, cx) {
-                    return Poll::Ready(Woke::Read(result));
-                }
-                waited = true;
-                deadline = match shared.park_reader(cx.waker()) {
+                deadline = match shared.read_or_park(buf, *capacity, cx) {
+                    Parked::Read(result) => return Poll::Ready(Woke::Read(result)),
                     Parked::Owed => return Poll::Ready(Woke::Owed),
                     Parked::Until(at) => at,
                 };
+                waited = true;
                 let wake = match (deadline.map(|at| shared.deadline(at)), shrink) {
                     (Some(deadline), Some(shrink)) => Some(deadline.min(shrink)),
                     (deadline, shrink) => deadline.or(shrink),
@@ -448,26 +440,4 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             self.capacity = (self.capacity * 2).min(max);
         }
     }
-}
-
-/// One read into `buf`. A reader that holds no buffer of `capacity` bytes takes one from the thread's free
-/// list first; a read that finds the socket dry gives it back, so the reader holds it only while it holds
-/// bytes.
-fn poll_read_pooled<S: AsyncRead>(
-    io: &mut ReadHalf<S>,
-    buf: &mut Vec<u8>,
-    capacity: usize,
-    cx: &mut Context<'_>,
-) -> Poll<std::io::Result<usize>> {
-    if buf.capacity() < capacity {
-        if buf.capacity() > 0 {
-            pool::give(std::mem::take(buf));
-        }
-        *buf = pool::take(capacity);
-    }
-    let result = std::pin::pin!(io.read_buf(buf)).poll(cx);
-    if result.is_pending() {
-        pool::give(std::mem::take(buf));
-    }
-    result
 }

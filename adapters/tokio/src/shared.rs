@@ -2,19 +2,22 @@
 //! the write side beside it, taken out by whichever half writes and put back when it is done (or dropped),
 //! and the pump that writes what the session says.
 
-use crate::{Config, Error};
+use crate::{pool, Config, Error};
 use rill_ws::deflate::Inflater;
 use rill_ws::{Instant, Session, Transmit};
 use rill_zlib::LazyDeflater;
 use std::io::ErrorKind;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
-use tokio::io::{AsyncWrite, AsyncWriteExt, WriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
-/// What the reader does as it starts waiting for its socket (see [`Shared::park_reader`]).
+/// What a read by the reader came to (see [`Shared::read_or_park`]).
 pub(crate) enum Parked {
+    /// The read finished.
+    Read(std::io::Result<usize>),
     /// Make the transmit a dropped write left owed.
     Owed,
     /// Wait for the socket until the session's next deadline (`None`: none runs).
@@ -42,8 +45,11 @@ pub(crate) struct Shared<S> {
 /// owes a transmit, which the holder must look at once it lets go.
 struct State<S> {
     session: Session,
+    /// The socket, read and written under the lock (one lock per poll, as `tokio::io::split` takes its own;
+    /// a transmit made at once and the reader's parking take it anyway).
+    io: Pin<Box<S>>,
     /// `None` while a [`WriteGuard`] holds it.
-    write: Option<WriteSide<S>>,
+    write: Option<WriteSide>,
     /// A task waits for the write side: wake it when it comes back.
     write_wanted: bool,
     /// The shutdown the session asked for could not finish at once ([`Shared::transmit_at_once`]): the
@@ -66,7 +72,7 @@ impl<S> State<S> {
 /// reader, which is woken to make it, so no frame's rest, pong or close reply waits for the next call.
 pub(crate) struct WriteGuard<'a, S> {
     shared: &'a Shared<S>,
-    side: Option<WriteSide<S>>,
+    side: Option<WriteSide>,
     /// The payload of an unbuffered send in progress: what is still unwritten of it is copied into the
     /// write buffer when the side is put back.
     payload: &'a [u8],
@@ -106,14 +112,14 @@ impl<'a, S> WriteGuard<'a, S> {
 }
 
 impl<S> std::ops::Deref for WriteGuard<'_, S> {
-    type Target = WriteSide<S>;
-    fn deref(&self) -> &WriteSide<S> {
+    type Target = WriteSide;
+    fn deref(&self) -> &WriteSide {
         self.side.as_ref().expect("held until released")
     }
 }
 
 impl<S> std::ops::DerefMut for WriteGuard<'_, S> {
-    fn deref_mut(&mut self) -> &mut WriteSide<S> {
+    fn deref_mut(&mut self) -> &mut WriteSide {
         self.side.as_mut().expect("held until released")
     }
 }
@@ -147,7 +153,7 @@ impl<S> Shared<S> {
     /// asked for again).
     fn put_back(
         &self,
-        mut side: Option<WriteSide<S>>,
+        mut side: Option<WriteSide>,
         payload: &[u8],
         rest: Option<Unplaced<'_>>,
         released: bool,
@@ -206,22 +212,7 @@ impl<S> Shared<S> {
         }
     }
 
-    /// Called by the reader as it starts waiting for its socket: [`Parked::Owed`] when a transmit is owed
-    /// and the write side is free (a write was dropped with it owed: make it now); else the reader is
-    /// woken if that happens while it waits, and waits until the session's next deadline.
-    pub(crate) fn park_reader(&self, waker: &Waker) -> Parked {
-        let mut state = self.lock();
-        if state.write.is_some() && state.owes() {
-            return Parked::Owed;
-        }
-        match &mut state.reader {
-            Some(parked) if parked.will_wake(waker) => {}
-            slot => *slot = Some(waker.clone()),
-        }
-        Parked::Until(state.session.poll_timeout())
-    }
-
-    /// Wakes the reader if it waits for its socket (see [`Shared::park_reader`]).
+    /// Wakes the reader if it waits for its socket (see [`Shared::read_or_park`]).
     fn wake_reader(&self) {
         let parked = self.lock().reader.take();
         if let Some(waker) = parked {
@@ -232,7 +223,7 @@ impl<S> Shared<S> {
     /// Runs `f` on the session and on the write side where it lies, if no task holds it (`None` then).
     pub(crate) fn with_free_side<T>(
         &self,
-        f: impl FnOnce(&mut Session, &mut WriteSide<S>) -> T,
+        f: impl FnOnce(&mut Session, &mut WriteSide) -> T,
     ) -> Option<T> {
         let mut state = self.lock();
         let State { session, write, .. } = &mut *state;
@@ -275,16 +266,15 @@ impl<S> Shared<S> {
     }
 }
 
-/// The socket's write half and the write buffer the session places frames in.
-pub(crate) struct WriteSide<S> {
-    io: WriteHalf<S>,
+/// The write buffer the session places frames in, and the compressor.
+pub(crate) struct WriteSide {
     /// Allocated at the first write (an idle connection never touches it).
     pub(crate) buf: Vec<u8>,
     /// permessage-deflate's compressor, made at the first message that leaves compressed.
     pub(crate) deflater: LazyDeflater,
 }
 
-impl<S> WriteSide<S> {
+impl WriteSide {
     /// Allocates the write buffer at the first write (an idle connection never touches it).
     pub(crate) fn allocate(&mut self, config: &Config) {
         if self.buf.is_empty() {
@@ -338,19 +328,14 @@ impl<S> WriteSide<S> {
 }
 
 impl<S: AsyncWrite> Shared<S> {
-    pub(crate) fn new(
-        io: WriteHalf<S>,
-        role: rill_ws::Role,
-        seed: [u8; 32],
-        config: Config,
-    ) -> Arc<Self> {
+    pub(crate) fn new(io: S, role: rill_ws::Role, seed: [u8; 32], config: Config) -> Arc<Self> {
         let origin = tokio::time::Instant::now();
         let session = Session::new(role, config.session(), seed, Instant(0));
         Arc::new(Shared {
             state: Mutex::new(State {
                 session,
+                io: Box::pin(io),
                 write: Some(WriteSide {
-                    io,
                     buf: Vec::new(),
                     deflater: LazyDeflater::new(config.deflate.unwrap_or_default()),
                 }),
@@ -402,7 +387,7 @@ impl<S: AsyncWrite> Shared<S> {
     /// buffer's pending bytes in the same write.
     pub(crate) async fn transmit(
         &self,
-        side: &mut WriteSide<S>,
+        side: &mut WriteSide,
         flush: bool,
         payload: &[u8],
     ) -> Result<(), Error> {
@@ -433,7 +418,7 @@ impl<S: AsyncWrite> Shared<S> {
                             .checked_sub(n)
                             .map_or(&[][..], |at| &payload[at..]),
                     };
-                    let write = write_pending(&mut side.io, &side.buf[start..end], rest);
+                    let write = self.write_pending(&side.buf[start..end], rest);
                     let (result, waited) = self.bounded(write).await;
                     // Progress is judged when the write ended: a write that finished at once ended at
                     // `now` as far as any deadline can tell, so only one that waited reads the clock.
@@ -458,7 +443,8 @@ impl<S: AsyncWrite> Shared<S> {
                 // here instead of polling once more for `Idle`. A TLS stream's flush writes, so it is
                 // bounded like a write (the session runs the write timeout for it until the side is released).
                 Transmit::Flush => loop {
-                    match self.bounded(side.io.flush()).await.0 {
+                    let flush = std::future::poll_fn(|cx| self.lock().io.as_mut().poll_flush(cx));
+                    match self.bounded(flush).await.0 {
                         // The session hears that the flush is done when the side is released.
                         Some(Ok(())) => return Ok(()),
                         Some(Err(error)) => return Err(self.abort(error)),
@@ -471,7 +457,7 @@ impl<S: AsyncWrite> Shared<S> {
                         }
                     }
                 },
-                Transmit::Shutdown => self.shut_down(side).await,
+                Transmit::Shutdown => self.shut_down().await,
                 Transmit::Idle => return Ok(()),
             }
         }
@@ -508,6 +494,7 @@ impl<S: AsyncWrite> Shared<S> {
         let mut state = self.lock();
         let State {
             session,
+            io,
             write,
             shutdown_owed,
             ..
@@ -519,7 +506,7 @@ impl<S: AsyncWrite> Shared<S> {
         }
         let now = self.write_now();
         loop {
-            let io = std::pin::Pin::new(&mut side.io);
+            let io = io.as_mut();
             let done = match session.poll_transmit(&mut side.buf, now) {
                 Transmit::Write { start, end } => match io.poll_write(cx, &side.buf[start..end]) {
                     Poll::Ready(Ok(0)) => Err(ErrorKind::WriteZero.into()),
@@ -559,9 +546,31 @@ impl<S: AsyncWrite> Shared<S> {
 
     /// Ends our side of the TCP connection. The peer may already be gone; the connection is over either
     /// way, so the shutdown (a TLS close_notify is a write) gets the close timeout at most.
-    async fn shut_down(&self, side: &mut WriteSide<S>) {
+    async fn shut_down(&self) {
         let limit = self.config.close_timeout;
-        drop(tokio::time::timeout(limit, side.io.shutdown()).await);
+        let shutdown = std::future::poll_fn(|cx| self.lock().io.as_mut().poll_shutdown(cx));
+        drop(tokio::time::timeout(limit, shutdown).await);
+    }
+
+    /// Writes `pending` (bytes of the write buffer) followed by `rest` (an unbuffered payload's unwritten
+    /// end) in one write; returns how many bytes of the two went.
+    fn write_pending<'a>(
+        &'a self,
+        pending: &'a [u8],
+        rest: &'a [u8],
+    ) -> impl std::future::Future<Output = std::io::Result<usize>> + 'a {
+        std::future::poll_fn(move |cx| {
+            let mut state = self.lock();
+            let io = state.io.as_mut();
+            match (pending.is_empty(), rest.is_empty()) {
+                (_, true) => io.poll_write(cx, pending),
+                (true, false) => io.poll_write(cx, rest),
+                (false, false) => io.poll_write_vectored(
+                    cx,
+                    &[std::io::IoSlice::new(pending), std::io::IoSlice::new(rest)],
+                ),
+            }
+        })
     }
 
     /// [`Shared::transmit_at_once`] from an async caller: `Some` when it is done.
@@ -649,22 +658,38 @@ impl<S: AsyncWrite> Shared<S> {
     }
 }
 
-/// Writes `pending` (bytes of the write buffer) followed by `rest` (an unbuffered payload's unwritten end)
-/// in one write; returns how many bytes of the two went.
-fn write_pending<'a, S: AsyncWrite>(
-    io: &'a mut WriteHalf<S>,
-    pending: &'a [u8],
-    rest: &'a [u8],
-) -> impl std::future::Future<Output = std::io::Result<usize>> + 'a {
-    std::future::poll_fn(move |cx| {
-        let io = std::pin::Pin::new(&mut *io);
-        match (pending.is_empty(), rest.is_empty()) {
-            (_, true) => io.poll_write(cx, pending),
-            (true, false) => io.poll_write(cx, rest),
-            (false, false) => io.poll_write_vectored(
-                cx,
-                &[std::io::IoSlice::new(pending), std::io::IoSlice::new(rest)],
-            ),
+impl<S: AsyncRead> Shared<S> {
+    /// One read into `buf` for the reader (see [`pool::poll_read`]).
+    pub(crate) fn poll_read(
+        &self,
+        buf: &mut Vec<u8>,
+        capacity: usize,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<usize>> {
+        pool::poll_read(self.lock().io.as_mut(), buf, capacity, cx)
+    }
+
+    /// One read into `buf` for the reader and, when the socket is dry, the reader's parking, under one
+    /// lock: [`Parked::Owed`] when a transmit is owed and the write side is free (a write was dropped with
+    /// it owed: make it now); else the reader is woken if that happens while it waits, and waits until
+    /// the session's next deadline.
+    pub(crate) fn read_or_park(
+        &self,
+        buf: &mut Vec<u8>,
+        capacity: usize,
+        cx: &mut Context<'_>,
+    ) -> Parked {
+        let mut state = self.lock();
+        if let Poll::Ready(result) = pool::poll_read(state.io.as_mut(), buf, capacity, cx) {
+            return Parked::Read(result);
         }
-    })
+        if state.write.is_some() && state.owes() {
+            return Parked::Owed;
+        }
+        match &mut state.reader {
+            Some(parked) if parked.will_wake(cx.waker()) => {}
+            slot => *slot = Some(cx.waker().clone()),
+        }
+        Parked::Until(state.session.poll_timeout())
+    }
 }

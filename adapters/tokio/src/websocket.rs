@@ -33,12 +33,11 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
             Role::Client => mask_seed()?,
             Role::Server => [0; 32],
         };
-        let (read, write) = tokio::io::split(stream);
-        let shared = Shared::new(write, role, seed, config);
+        let shared = Shared::new(stream, role, seed, config);
         let threshold = config.deflate.map_or(0, |d| d.compress_threshold);
         shared.with(|session| session.set_deflate(deflate, threshold));
         Ok(WebSocket {
-            reader: Reader::new(read, buf, start, shared.clone()),
+            reader: Reader::new(buf, start, shared.clone()),
             writer: Writer::new(shared),
             protocol,
         })

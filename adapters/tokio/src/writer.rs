@@ -62,7 +62,7 @@ impl<S: AsyncWrite> Writer<S> {
         let mut now = clock();
         // One placing step: size the empty buffer, place, flush by policy, and ask whether anything must
         // be written now (under a batch policy a full batch is written without a flush request).
-        let mut step = |s: &mut Session, side: &mut WriteSide<S>, done: usize, now| {
+        let mut step = |s: &mut Session, side: &mut WriteSide, done: usize, now| {
             let WriteSide { buf, deflater, .. } = side;
             if done == 0 && !s.has_pending_output() && size_buffer(buf, len, &shared.config) {
                 shared.write_grown.store(true, Ordering::Relaxed);
