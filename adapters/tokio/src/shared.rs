@@ -1,6 +1,8 @@
-//! What the reader and writer halves share: the [`Session`] behind a lock held only for synchronous calls,
-//! the write side beside it, taken out by whichever half writes and put back when it is done (or dropped),
-//! and the pump that writes what the session says.
+//! What the reader and writer halves share: the [`Session`] and the socket behind a lock held only for
+//! synchronous calls (a poll of the socket included), the write side beside them, taken out by whichever
+//! half writes and must wait and put back when it is done (or dropped), and the pump that writes what the
+//! session says: at once under the lock when the socket has room, the slow way with the side taken out
+//! otherwise.
 
 use crate::{pool, Config, Error};
 use rill_ws::deflate::Inflater;
@@ -40,9 +42,9 @@ pub(crate) struct Shared<S> {
     pub(crate) config: Config,
 }
 
-/// What the lock guards: the session, and the write side while no task holds it. Taking the write side out
-/// and putting it back are one uncontended lock each, and putting it back also asks whether the session
-/// owes a transmit, which the holder must look at once it lets go.
+/// What the lock guards: the session, the socket, and the write side while no task holds it. Taking the
+/// write side out and putting it back are one uncontended lock each, and putting it back also asks whether
+/// the session owes a transmit, which the holder must look at once it lets go.
 struct State<S> {
     session: Session,
     /// The socket, read and written under the lock (one lock per poll, as `tokio::io::split` takes its own;
