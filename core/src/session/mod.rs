@@ -52,9 +52,9 @@ impl SessionConfig {
     /// A peer that vanishes is dropped on time and no write waits forever: a ping after 30 s of silence
     /// (below the 60 s at which common load balancers and NATs drop idle connections), failure after 60 s
     /// with nothing from the peer (not even the pong), and after 30 s without progress on pending output;
-    /// 5 s for the close handshake. The deadlines cost about 600 instructions per 20 B echo
-    /// (`docs/performance.md`); set them to `None` to turn them off. A `const`, so firmware can keep its
-    /// configuration in flash instead of in a connection's future.
+    /// 5 s for the close handshake. What the deadlines cost per message in rill-tokio is measured in
+    /// `docs/performance.md` ("Issue 29"); set them to `None` to turn them off. A `const`, so firmware can
+    /// keep its configuration in flash instead of in a connection's future.
     pub const DEFAULT: SessionConfig = SessionConfig {
         limits: Limits::DEFAULT,
         idle_timeout: Some(Duration::from_secs(60)),
