@@ -40,7 +40,8 @@ options:
   --bulk-bytes B    --memory: each connection first echoes one message of B bytes, then idles (post-bulk memory)
   --port-base P     first TCP port to use on 127.0.0.1 (default 19400)
   --uws-servers "A B"  rows of --uws (default: "uws rill rill-relay tungstenite fastws tokio-websockets sockudo
-                    rill-per-core rill-multi"; the last two use both cores and skip the 1-connection points)
+                    rill-per-core rill-multi"; the last two use both cores and skip the 1-connection points;
+                    also rill-no-deadlines: echo-rill with its idle, keepalive and write timeouts off)
   --uws-reports N   --uws: load_test reports (4 s each) averaged per run, after the first one (warm-up) (default 2;
                     --uws uses the ports from --port-base + 50 on)
   --uws-summarize CSV  print the --uws tables and draw its charts for an existing uws CSV (no build, no run)
@@ -438,6 +439,11 @@ uws_server_cmd() {
         rill-multi)
             SERVER_BIN=$BIN/echo-rill CORES=2
             CMD=("$SERVER_BIN" --addr "127.0.0.1:$port" --runtime multi --workers 2)
+            ;;
+        # echo-rill with its idle, keepalive and write timeouts off: what the deadlines cost.
+        rill-no-deadlines)
+            SERVER_BIN=$BIN/echo-rill
+            CMD=(env ECHO_RILL_DEADLINES=off taskset -c 0 "$SERVER_BIN" --addr "127.0.0.1:$port" --runtime current)
             ;;
         *)
             SERVER_BIN=$BIN/echo-$name

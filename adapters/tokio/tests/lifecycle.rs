@@ -677,3 +677,42 @@ async fn by_default_a_send_to_a_peer_that_stopped_reading_fails_within_30_s() {
         "failed after {elapsed:?}"
     );
 }
+
+/// The write timeout runs from the write that stalled, not from an earlier instant: sends place and write
+/// frames without reading the clock, and a write that has to wait gives the session the time first. A
+/// connection that was quiet for 40 s and then meets a full socket fails 5 s later, not at once (an instant
+/// from the connection's start) and not never (an instant the session never learnt).
+#[tokio::test(start_paused = true)]
+async fn a_write_timeout_runs_from_the_stalled_write_after_a_long_quiet_time() {
+    let (server_io, mut peer) = tokio::io::duplex(4096);
+    let server = tokio::spawn(async move {
+        let config = Config {
+            idle_timeout: None,
+            keepalive: None,
+            write_timeout: Some(Duration::from_secs(5)),
+            ..Config::default()
+        };
+        let mut ws = accept(server_io, config).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(40)).await;
+        let began = tokio::time::Instant::now();
+        let chunk = vec![1u8; 1000];
+        let error = loop {
+            if let Err(error) = ws.send_binary(&chunk).await {
+                break error;
+            }
+        };
+        (began.elapsed(), error)
+    });
+    peer.write_all(UPGRADE).await.unwrap();
+    read_upgrade_response(&mut peer).await;
+    let (elapsed, error) = tokio::time::timeout(Duration::from_secs(120), server)
+        .await
+        .expect("the write timeout never fired")
+        .unwrap();
+    drop(peer);
+    assert!(matches!(error, Error::Timeout(Timeout::Write)), "{error:?}");
+    assert!(
+        elapsed >= Duration::from_secs(5) && elapsed < Duration::from_secs(6),
+        "failed {elapsed:?} after the sends began"
+    );
+}

@@ -10,6 +10,17 @@ use core::time::Duration;
 pub struct Instant(pub u64);
 
 impl Instant {
+    /// An instant the adapter did not read its clock for: reading it costs more than placing or writing a
+    /// small frame, and the session needs the time there only if a write then waits, or for a batch
+    /// policy. Accepted where data and control frames are placed and written
+    /// ([`Session::send_chunk`](super::Session::send_chunk), [`Session::relay`](super::Session::relay),
+    /// [`Session::send_unbuffered`](super::Session::send_unbuffered),
+    /// [`Session::poll_transmit`](super::Session::poll_transmit), [`Session::wrote`](super::Session::wrote))
+    /// when no batch policy runs. A write timeout it starts begins at the next known instant one of those
+    /// calls or [`Session::handle_timeout`](super::Session::handle_timeout) is given, so an adapter passes a
+    /// known instant to one of them before it waits for its socket.
+    pub const UNKNOWN: Instant = Instant(u64::MAX - 1);
+
     /// The instant `duration` after this one (saturating: a far deadline never wraps to the past).
     pub fn after(self, duration: Duration) -> Instant {
         Instant(self.0.saturating_add(micros(duration)))
@@ -128,6 +139,13 @@ impl Clock {
             stalled_since: Stamp::NONE,
             oldest: Stamp::NONE,
             close_by: Stamp::NONE,
+        }
+    }
+
+    /// Puts `now`, when known, in place of a write stall stamped with [`Instant::UNKNOWN`].
+    pub fn learn(&mut self, now: Instant) {
+        if now != Instant::UNKNOWN && self.stalled_since.get() == Some(Instant::UNKNOWN) {
+            self.stalled_since = Stamp::new(Some(now));
         }
     }
 

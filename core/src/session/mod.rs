@@ -241,6 +241,7 @@ impl Session {
         if self.phase == Phase::Done {
             return;
         }
+        self.clock.learn(now);
         let reached = |deadline: Option<Instant>| deadline.is_some_and(|at| at <= now);
         if reached(self.idle_deadline()) {
             return self.finish(End::Timeout(Timeout::Idle));

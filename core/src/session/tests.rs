@@ -297,6 +297,75 @@ fn output_that_makes_no_progress_fails_after_the_write_timeout() {
 }
 
 #[test]
+fn a_write_timeout_started_at_an_unknown_instant_runs_from_the_next_known_one() {
+    let config = SessionConfig {
+        write_timeout: Some(Duration::from_secs(3)),
+        idle_timeout: None,
+        keepalive: None,
+        ..SessionConfig::default()
+    };
+    let mut server = End_::new(Role::Server, config);
+    server.session.begin(MessageKind::Text).unwrap();
+    let placed =
+        (server.session).send_chunk(&mut server.write, &[b"token"], 0, true, Instant::UNKNOWN);
+    assert_eq!(placed, Ok(5));
+    server.session.flush_by_policy();
+    // The adapter writes part of it without reading the clock, then the socket is full.
+    let Transmit::Write { start, end } = server
+        .session
+        .poll_transmit(&mut server.write, Instant::UNKNOWN)
+    else {
+        panic!("the frame is written");
+    };
+    server.session.wrote((end - start) / 2, Instant::UNKNOWN);
+    assert_eq!(
+        server.session.poll_timeout(),
+        Some(Instant(u64::MAX)),
+        "no deadline from an unknown start"
+    );
+    // Before it waits, it polls with the time: the write timeout runs from there, not from the origin.
+    let Transmit::Write { .. } = server.session.poll_transmit(&mut server.write, at(100)) else {
+        panic!("the rest is written");
+    };
+    assert_eq!(server.session.poll_timeout(), Some(at(103)));
+    server.session.handle_timeout(at(102));
+    assert_eq!(server.session.end(), None);
+    server.session.handle_timeout(at(103));
+    assert_eq!(server.session.end(), Some(End::Timeout(Timeout::Write)));
+}
+
+#[test]
+fn a_known_instant_in_handle_timeout_starts_a_write_timeout_left_unknown() {
+    let config = SessionConfig {
+        write_timeout: Some(Duration::from_secs(3)),
+        idle_timeout: None,
+        keepalive: None,
+        ..SessionConfig::default()
+    };
+    let mut server = End_::new(Role::Server, config);
+    server.session.begin(MessageKind::Binary).unwrap();
+    (server.session)
+        .send_chunk(&mut server.write, &[b"data"], 0, true, Instant::UNKNOWN)
+        .unwrap();
+    server.session.flush_by_policy();
+    let Transmit::Write { .. } = server
+        .session
+        .poll_transmit(&mut server.write, Instant::UNKNOWN)
+    else {
+        panic!("the frame is written");
+    };
+    // A late keepalive check must not count the stall from the origin (that would fail it at once).
+    server.session.handle_timeout(at(50));
+    assert_eq!(server.session.end(), None);
+    assert_eq!(
+        server.session.poll_timeout().map(|t| t <= at(53)),
+        Some(true)
+    );
+    server.session.handle_timeout(at(53));
+    assert_eq!(server.session.end(), Some(End::Timeout(Timeout::Write)));
+}
+
+#[test]
 fn close_handshake_server_ends_tcp_first_and_client_lingers_until_it_does() {
     let mut client = End_::new(Role::Client, SessionConfig::default());
     let mut server = End_::new(Role::Server, SessionConfig::default());

@@ -53,6 +53,8 @@ struct Driver {
     read: Vec<u8>,
     write: Vec<u8>,
     now: Instant,
+    /// Places and writes without reading the clock ([`Instant::UNKNOWN`]), as rill-tokio does.
+    unclocked: bool,
     /// Everything written, in order.
     out: Vec<u8>,
     /// Pings the peer sent, as their payloads; a pong must carry one of them.
@@ -70,10 +72,20 @@ struct Driver {
 }
 
 impl Driver {
+    /// The instant given to placing and writing calls.
+    fn placing_now(&self) -> Instant {
+        if self.unclocked {
+            Instant::UNKNOWN
+        } else {
+            self.now
+        }
+    }
+
     /// Runs the transmit pump, writing at most `limit` bytes per write (a slow peer).
     fn transmit(&mut self, limit: usize, rounds: usize) {
         for _ in 0..rounds {
-            match self.session.poll_transmit(&mut self.write, self.now) {
+            let now = self.placing_now();
+            match self.session.poll_transmit(&mut self.write, now) {
                 Transmit::Write { start, end } => {
                     let unbuffered = self.session.unbuffered();
                     assert!(start <= end && end <= self.write.len());
@@ -82,7 +94,11 @@ impl Driver {
                     bytes.extend_from_slice(&self.payload[self.payload.len() - unbuffered..]);
                     let n = bytes.len().min(limit.max(1));
                     self.out.extend_from_slice(&bytes[..n]);
-                    self.session.wrote(n, self.now);
+                    self.session.wrote(n, now);
+                    if self.unclocked && n < bytes.len() {
+                        // rill-tokio's write that has to wait tells the session the time first.
+                        self.session.handle_timeout(self.now);
+                    }
                 }
                 Transmit::Flush | Transmit::Shutdown => {}
                 Transmit::Idle => return,
@@ -123,8 +139,9 @@ impl Driver {
                         };
                         let mut done = 0;
                         for _ in 0..64 {
+                            let now = self.placing_now();
                             let deflater = self.deflater.as_mut();
-                            match self.session.relay_with(&mut self.write, &relayed, done, self.now, deflater) {
+                            match self.session.relay_with(&mut self.write, &relayed, done, now, deflater) {
                                 Ok(placed) if placed == payload.len() && !(relayed.last && self.session.in_message()) => break,
                                 Ok(placed) => done = placed,
                                 Err(_) => break,
@@ -164,7 +181,8 @@ impl Driver {
             return;
         }
         for _ in 0..64 {
-            match self.session.send_unbuffered(&mut self.write, kind, len, self.now) {
+            let now = self.placing_now();
+            match self.session.send_unbuffered(&mut self.write, kind, len, now) {
                 Ok(true) => break,
                 Ok(false) => self.transmit(usize::MAX, 64),
                 Err(_) => return,
@@ -193,8 +211,9 @@ impl Driver {
         }
         let mut done = 0;
         for _ in 0..64 {
+            let now = self.placing_now();
             let deflater = self.deflater.as_mut();
-            match self.session.send_chunk_with(&mut self.write, &[&payload], done, fin, self.now, deflater) {
+            match self.session.send_chunk_with(&mut self.write, &[&payload], done, fin, now, deflater) {
                 Ok(placed) if placed == len && !(fin && self.session.in_message()) => break,
                 Ok(placed) => done = placed,
                 Err(_) => return,
@@ -244,6 +263,7 @@ fuzz_target!(|data: &[u8]| {
         read: vec![0; READ_BUFFERS[usize::from(flags >> 3) & 3]],
         write: vec![0; WRITE_BUFFERS[usize::from(flags >> 1) & 3]],
         now: Instant(0),
+        unclocked: false,
         out: Vec::new(),
         pings: Vec::new(),
         own_message: false,
@@ -295,6 +315,7 @@ fuzz_target!(|data: &[u8]| {
                     driver.own_message = driver.session.in_message();
                 }
             }
+            4 if op & 0x80 != 0 => driver.unclocked = !driver.unclocked,
             4 => drop(driver.session.ping(driver.now)),
             5 => {
                 let Some((&code, tail)) = rest.split_first() else { break };
