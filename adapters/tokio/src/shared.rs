@@ -204,8 +204,9 @@ impl<S> Shared<S> {
         }
     }
 
-    /// The instant for placing data frames: the session uses it only for batching (when the oldest pending
-    /// byte was placed), so without a batch policy the clock is not read.
+    /// The instant for placing data frames and for writes that may finish at once: the session uses it only
+    /// for batching (when the oldest pending byte was placed) and for a write timeout, which `bounded` starts
+    /// with the real time before a write waits, so without a batch policy the clock is not read.
     pub(crate) fn place_now(&self) -> Instant {
         match self.config.batch {
             Some(_) => self.now(),
@@ -393,8 +394,9 @@ impl<S: AsyncWrite> Shared<S> {
         payload: &[u8],
     ) -> Result<(), Error> {
         side.allocate(&self.config);
-        // The clock is read only for a write that waits (`bounded`), not for one that finishes at once.
-        let (mut now, mut written, mut flush) = (Instant::UNKNOWN, None, flush);
+        // The clock is read only for a write that waits (`bounded`), not for one that finishes at once
+        // (a batch policy needs it for placing).
+        let (mut now, mut written, mut flush) = (self.place_now(), None, flush);
         loop {
             let (transmit, unbuffered) = {
                 let mut state = self.lock();

@@ -16,9 +16,9 @@ impl Instant {
     /// ([`Session::send_chunk`](super::Session::send_chunk), [`Session::relay`](super::Session::relay),
     /// [`Session::send_unbuffered`](super::Session::send_unbuffered),
     /// [`Session::poll_transmit`](super::Session::poll_transmit), [`Session::wrote`](super::Session::wrote))
-    /// when no batch policy runs. A write timeout it starts begins at the next known instant one of those
-    /// calls or [`Session::handle_timeout`](super::Session::handle_timeout) is given, so an adapter passes a
-    /// known instant to one of them before it waits for its socket.
+    /// when no batch policy runs. A write timeout it starts begins at the instant the next
+    /// [`Session::handle_timeout`](super::Session::handle_timeout) is given, so an adapter that passes it calls
+    /// that before it waits for its socket.
     pub const UNKNOWN: Instant = Instant(u64::MAX - 1);
 
     /// The instant `duration` after this one (saturating: a far deadline never wraps to the past).
@@ -142,7 +142,7 @@ impl Clock {
         }
     }
 
-    /// Puts `now`, when known, in place of a write stall stamped with [`Instant::UNKNOWN`].
+    /// Puts `now` in place of a write stall stamped with [`Instant::UNKNOWN`].
     pub fn learn(&mut self, now: Instant) {
         if now != Instant::UNKNOWN && self.stalled_since.get() == Some(Instant::UNKNOWN) {
             self.stalled_since = Stamp::new(Some(now));

@@ -42,7 +42,6 @@ impl Session {
     pub fn poll_transmit(&mut self, buf: &mut [u8], now: Instant) -> Transmit {
         // Polled again: the flush asked for last time is done.
         self.flushed();
-        self.clock.learn(now);
         if self.phase == Phase::Done {
             return self.shutdown_once();
         }
@@ -77,7 +76,6 @@ impl Session {
     /// Records that `written` bytes of the range [`Transmit::Write`] gave (and of the unbuffered payload
     /// after it) were written.
     pub fn wrote(&mut self, written: usize, now: Instant) {
-        self.clock.learn(now);
         let (len, sent) = self.output;
         let from_buffer = written.min(len - sent);
         let sent = sent + from_buffer;
