@@ -648,13 +648,17 @@ async fn by_default_a_silent_peer_is_pinged_at_30_s_and_dropped_at_60_s() {
     );
 }
 
-/// With `Config::default()`, a send to a peer that stopped reading fails within the 30 s write timeout
-/// instead of waiting forever.
-#[tokio::test(start_paused = true)]
-async fn by_default_a_send_to_a_peer_that_stopped_reading_fails_within_30_s() {
+/// A server with `config` that stays quiet for `quiet`, then sends to a peer that never reads until a send
+/// fails: how long the sends took, and the error (within 120 s of paused time, else `never` panics).
+async fn sends_to_a_peer_that_never_reads(
+    config: Config,
+    quiet: Duration,
+    never: &str,
+) -> (Duration, Error) {
     let (server_io, mut peer) = tokio::io::duplex(4096);
     let server = tokio::spawn(async move {
-        let mut ws = accept(server_io, Config::default()).await.unwrap();
+        let mut ws = accept(server_io, config).await.unwrap();
+        tokio::time::sleep(quiet).await;
         let began = tokio::time::Instant::now();
         let chunk = vec![1u8; 1000];
         let error = loop {
@@ -666,11 +670,24 @@ async fn by_default_a_send_to_a_peer_that_stopped_reading_fails_within_30_s() {
     });
     peer.write_all(UPGRADE).await.unwrap();
     read_upgrade_response(&mut peer).await;
-    let (elapsed, error) = tokio::time::timeout(Duration::from_secs(120), server)
+    let ended = tokio::time::timeout(Duration::from_secs(120), server)
         .await
-        .expect("the send waited forever")
+        .expect(never)
         .unwrap();
     drop(peer);
+    ended
+}
+
+/// With `Config::default()`, a send to a peer that stopped reading fails within the 30 s write timeout
+/// instead of waiting forever.
+#[tokio::test(start_paused = true)]
+async fn by_default_a_send_to_a_peer_that_stopped_reading_fails_within_30_s() {
+    let (elapsed, error) = sends_to_a_peer_that_never_reads(
+        Config::default(),
+        Duration::ZERO,
+        "the send waited forever",
+    )
+    .await;
     assert!(matches!(error, Error::Timeout(Timeout::Write)), "{error:?}");
     assert!(
         elapsed <= Duration::from_secs(31),
@@ -684,32 +701,15 @@ async fn by_default_a_send_to_a_peer_that_stopped_reading_fails_within_30_s() {
 /// from the connection's start) and not never (an instant the session never learnt).
 #[tokio::test(start_paused = true)]
 async fn a_write_timeout_runs_from_the_stalled_write_after_a_long_quiet_time() {
-    let (server_io, mut peer) = tokio::io::duplex(4096);
-    let server = tokio::spawn(async move {
-        let config = Config {
-            idle_timeout: None,
-            keepalive: None,
-            write_timeout: Some(Duration::from_secs(5)),
-            ..Config::default()
-        };
-        let mut ws = accept(server_io, config).await.unwrap();
-        tokio::time::sleep(Duration::from_secs(40)).await;
-        let began = tokio::time::Instant::now();
-        let chunk = vec![1u8; 1000];
-        let error = loop {
-            if let Err(error) = ws.send_binary(&chunk).await {
-                break error;
-            }
-        };
-        (began.elapsed(), error)
-    });
-    peer.write_all(UPGRADE).await.unwrap();
-    read_upgrade_response(&mut peer).await;
-    let (elapsed, error) = tokio::time::timeout(Duration::from_secs(120), server)
-        .await
-        .expect("the write timeout never fired")
-        .unwrap();
-    drop(peer);
+    let config = Config {
+        idle_timeout: None,
+        keepalive: None,
+        write_timeout: Some(Duration::from_secs(5)),
+        ..Config::default()
+    };
+    let quiet = Duration::from_secs(40);
+    let (elapsed, error) =
+        sends_to_a_peer_that_never_reads(config, quiet, "the write timeout never fired").await;
     assert!(matches!(error, Error::Timeout(Timeout::Write)), "{error:?}");
     assert!(
         elapsed >= Duration::from_secs(5) && elapsed < Duration::from_secs(6),
