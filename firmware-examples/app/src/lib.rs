@@ -46,12 +46,46 @@ pub const HTTP_PORT: u16 = 80;
 
 #[cfg(all(test, feature = "net"))]
 mod tests {
+    extern crate std;
+    use std::borrow::ToOwned;
+    use std::string::String;
+
     #[test]
     fn readme_shows_this_listener() {
         let readme = include_str!("../../../README.md");
         assert!(
             readme.contains(include_str!("readme.rs")),
             "README.md's board listener differs from firmware-examples/app/src/readme.rs"
+        );
+    }
+
+    /// The closure from `|request: &Request<'_>|` to `end` in `source`, without whitespace or a trailing
+    /// comma.
+    fn routes(source: &str, end: &str) -> String {
+        let start = source
+            .find("|request: &Request<'_>|")
+            .expect("a route closure");
+        let len = source[start..].find(end).expect("the closure's end");
+        let squeezed: String = source[start..start + len]
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        squeezed.trim_end_matches(',').to_owned()
+    }
+
+    /// The size probe measures README's listener: its routes are the listener's, character for character
+    /// (whitespace aside).
+    #[test]
+    fn the_size_probe_measures_these_routes() {
+        let listener = routes(include_str!("readme.rs"), ";\n    loop");
+        let probe = routes(include_str!("../../size-probe/src/lib.rs"), "\n    )\n");
+        assert!(
+            listener.starts_with("|request:&Request<'_>|matchrequest.path(){"),
+            "{listener}"
+        );
+        assert_eq!(
+            probe, listener,
+            "firmware-examples/size-probe/src/lib.rs's routes differ from README's board listener"
         );
     }
 }
