@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the Autobahn|Testsuite against one rill adapter in both roles and fails on any FAILED, NON-STRICT or
 # UNIMPLEMENTED case (sections 12 and 13 need permessage-deflate, which every example negotiates by default;
-# which of their large cases run: see `heavy` below):
+# which of their large cases run: see `heavy_of` below):
 #   bash scripts/autobahn.sh            rill-tokio:    wstest tests examples/echo_server (relays pieces),
 #                                       examples/autobahn_client (whole messages with recv) is tested by wstest
 #   bash scripts/autobahn.sh tokio --all   the same with every case of sections 12 and 13 (AUTOBAHN_ALL=1 too)
@@ -26,8 +26,7 @@ path= roles=(servers clients)
 # session code and run the cases up to 8 KiB.
 sizes='9 10 14 15 16 17 18'
 heavy_of() { local g n out=; for g in "$@"; do for n in $sizes; do out+="${out:+, }\"$g.$n\""; done; done; echo "$out"; }
-heavy=$(heavy_of '12.*' '13.*')
-exclude="$heavy"
+exclude=$(heavy_of '12.*' '13.*')
 server_flags=()
 case $adapter in
     # Sections 12 and 13 compress messages of every size: echo_server compresses them all (the default

@@ -15,20 +15,13 @@ fn main() {
 async fn serve(stream: TcpStream, mode: Mode) -> Result<(), BoxError> {
     // Messages up to 64 MiB, like the other servers' defaults. `ECHO_RILL_DEADLINES=off` turns the idle,
     // keepalive and write timeouts off, to measure what they cost (docs/performance.md).
-    let deadlines = std::env::var_os("ECHO_RILL_DEADLINES").is_none_or(|v| v != "off");
-    let config = Config {
+    let mut config = Config {
         max_message: 64 << 20,
         ..Config::default()
     };
-    let config = match deadlines {
-        true => config,
-        false => Config {
-            idle_timeout: None,
-            keepalive: None,
-            write_timeout: None,
-            ..config
-        },
-    };
+    if std::env::var_os("ECHO_RILL_DEADLINES").is_some_and(|v| v == "off") {
+        (config.idle_timeout, config.keepalive, config.write_timeout) = (None, None, None);
+    }
     let mut ws = accept(stream, config).await?;
     match mode {
         Mode::Echo => {
