@@ -91,4 +91,10 @@ impl Config {
             batch: self.batch,
         }
     }
+
+    /// The size of the buffer a read takes at first: `read_buffer`, at least one byte (a read into
+    /// nothing would look like the end of the stream).
+    pub(crate) fn read_capacity(&self) -> usize {
+        self.read_buffer.max(1)
+    }
 }

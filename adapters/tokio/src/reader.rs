@@ -41,9 +41,10 @@ enum Input {
 
 /// The reading half of a connection. Pings are answered and pongs recorded while it reads.
 pub struct Reader<S> {
-    /// The read buffer: its length is the bytes read, its capacity the most one read may take. Held only
-    /// while its bytes are in use: a read that finds the socket dry returns it to the thread's free list
-    /// ([`pool`]), and the next read takes one from there.
+    /// The read buffer: its length is the most one read may take, initialised once when it is made (the
+    /// session knows how many bytes the last read brought). Held only while its bytes are in use: a read
+    /// that finds the socket dry returns it to the thread's free list ([`pool`]), and the next read takes
+    /// one from there.
     buf: Vec<u8>,
     /// The size of the buffer a read takes: `read_buffer`, doubled while reads fill it.
     capacity: usize,
@@ -124,7 +125,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         let buffered = shared.with(|s| s.has_buffered_input());
         Reader {
             buf,
-            capacity: shared.config.read_buffer,
+            capacity: shared.config.read_capacity(),
             message: Vec::new(),
             last_read: 0,
             turn_began: rill_ws::Instant(0),
@@ -222,7 +223,6 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             return true;
         }
         let mut context = Context::from_waker(Waker::noop());
-        self.buf.clear();
         match self
             .shared
             .poll_read(&mut self.buf, self.capacity, &mut context)
@@ -313,7 +313,6 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         }
         self.size_buffer();
         loop {
-            self.buf.clear();
             // Memory a burst grew is returned once the connection has been quiet for a moment, so an idle
             // connection costs its configured buffers only; under load the alarm never rings for it.
             let shrink = self.holds_bulk_memory().then(|| {
@@ -392,7 +391,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
     /// True when a burst left buffers larger than configured.
     fn holds_bulk_memory(&self) -> bool {
         let config = &self.shared.config;
-        self.capacity > config.read_buffer
+        self.capacity > config.read_capacity()
             || self.message.capacity() > config.read_buffer
             || self.shared.write_buffer_grown()
     }
@@ -401,7 +400,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
     /// back on the thread's free list here: a read is being waited for).
     fn release_bulk_memory(&mut self) {
         debug_assert_eq!(self.buf.capacity(), 0, "a dry read gave the buffer back");
-        self.capacity = self.shared.config.read_buffer;
+        self.capacity = self.shared.config.read_capacity();
         self.last_read = 0;
         self.message = Vec::new();
         self.shared.shrink_write_buffer();

@@ -664,6 +664,14 @@ async fn messages_spanning_many_reads_arrive_whole_in_every_shape() {
     // Uncompressed, pieces lie in the read buffer (and are gathered there); compressed, in the inflater.
     spanning_many_reads(plain).await;
     spanning_many_reads(Config::default()).await;
+    // A read buffer configured at zero bytes starts at one and grows as reads fill it (a read into no
+    // room at all would look like the end of the stream).
+    let from_nothing = Config {
+        read_buffer: 0,
+        max_read_buffer: 4096,
+        ..plain
+    };
+    spanning_many_reads(from_nothing).await;
 }
 
 async fn spanning_many_reads(config: Config) {
