@@ -50,6 +50,8 @@ pub struct Reader<S> {
     capacity: usize,
     /// Where [`Reader::recv`] reassembles a message that spans reads.
     message: Vec<u8>,
+    /// [`Reader::recv`] is reassembling a message in `message`: kept however long its sender pauses.
+    gathering: bool,
     /// Bytes the last read returned.
     last_read: usize,
     /// When this task last waited for its socket or yielded (see [`TURN_MICROS`]).
@@ -127,6 +129,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             buf,
             capacity: shared.config.read_capacity(),
             message: Vec::new(),
+            gathering: false,
             last_read: 0,
             turn_began: rill_ws::Instant(0),
             turn_over: false,
@@ -168,7 +171,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             }
             let piece = at.of_with(&self.buf, self.inflater.as_deref()).payload;
             if whole || self.message.len() + piece.len() > limit {
-                self.message = Vec::new();
+                (self.message, self.gathering) = (Vec::new(), false);
                 let error = ProtocolError::MessageTooLarge {
                     limit: limit as u64,
                 };
@@ -176,6 +179,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                 continue;
             }
             self.message.extend_from_slice(piece);
+            self.gathering = !at.last;
             if at.last {
                 break (at.kind, None);
             }
@@ -199,6 +203,8 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         let Some(at) = next else {
             return Ok(None);
         };
+        // Pieces are not reassembled: a message `recv` began and left is given up, its buffer may go.
+        self.gathering = false;
         Ok(Some(at.of_with(&self.buf, self.inflater.as_deref())))
     }
 
@@ -388,11 +394,12 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         }
     }
 
-    /// True when a burst left buffers larger than configured.
+    /// True when a burst left buffers larger than configured (a message being reassembled does not count:
+    /// it is kept, not returned).
     fn holds_bulk_memory(&self) -> bool {
         let config = &self.shared.config;
         self.capacity > config.read_capacity()
-            || self.message.capacity() > config.read_buffer
+            || (!self.gathering && self.message.capacity() > config.read_buffer)
             || self.shared.write_buffer_grown()
     }
 
@@ -402,7 +409,9 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         debug_assert_eq!(self.buf.capacity(), 0, "a dry read gave the buffer back");
         self.capacity = self.shared.config.read_capacity();
         self.last_read = 0;
-        self.message = Vec::new();
+        if !self.gathering {
+            self.message = Vec::new();
+        }
         self.shared.shrink_write_buffer();
     }
 

@@ -716,3 +716,64 @@ async fn a_write_timeout_runs_from_the_stalled_write_after_a_long_quiet_time() {
         "failed {elapsed:?} after the sends began"
     );
 }
+
+/// A masked binary frame carrying `payload`, with key `key`; `fin` ends the message, `first` begins it.
+fn masked_frame(payload: &[u8], key: [u8; 4], first: bool, fin: bool) -> Vec<u8> {
+    let opcode = if first { 0x2 } else { 0x0 };
+    let mut frame = vec![if fin { 0x80 | opcode } else { opcode }];
+    match payload.len() {
+        len @ 0..=125 => frame.push(0x80 | len as u8),
+        len @ 126..=0xffff => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        len => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&key);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    frame
+}
+
+/// Memory a burst grew is returned after a quiet moment (500 ms), but never the part of a message that
+/// `recv` has gathered: a peer that pauses for seconds in the middle of a large message, inside one frame
+/// or between fragments, still gets it delivered whole and byte-exact.
+#[tokio::test(start_paused = true)]
+async fn a_message_gathered_across_a_long_pause_arrives_whole() {
+    let (server_io, mut peer) = tokio::io::duplex(1 << 20);
+    let server = tokio::spawn(async move {
+        let mut ws = accept(server_io, Config::default()).await.unwrap();
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            match ws.recv().await.unwrap() {
+                rill_tokio::Message::Binary(bytes) => got.push(bytes.to_vec()),
+                other => panic!("{other:?}"),
+            }
+        }
+        got
+    });
+    peer.write_all(UPGRADE).await.unwrap();
+    read_upgrade_response(&mut peer).await;
+    let payload: Vec<u8> = (0..40_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    // One frame, paused after 30,000 of its bytes.
+    let frame = masked_frame(&payload, [9, 8, 7, 6], true, true);
+    peer.write_all(&frame[..30_000]).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    peer.write_all(&frame[30_000..]).await.unwrap();
+    // Two fragments, paused between them.
+    peer.write_all(&masked_frame(&payload[..25_000], [1, 2, 3, 4], true, false))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    peer.write_all(&masked_frame(&payload[25_000..], [5, 6, 7, 8], false, true))
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(30), server)
+        .await
+        .expect("both messages arrive")
+        .unwrap();
+    assert!(got[0] == payload, "the frame paused in the middle");
+    assert!(got[1] == payload, "the fragments paused between");
+}
