@@ -7,7 +7,9 @@ use std::time::Duration;
 #[derive(Clone, Copy, Debug)]
 pub struct Config {
     /// The read buffer's initial size: bytes read from the socket at most per read, and the largest piece
-    /// the streaming API yields, until bulk traffic grows it.
+    /// the streaming API yields, until bulk traffic grows it. The buffer a read takes (from the thread's
+    /// free list, while the connection holds bytes) is twice this, so that a frame that begins in a read
+    /// has room behind it for its rest ([`crate::Reader::recv`] completes it there without a copy).
     pub read_buffer: usize,
     /// How far the read buffer may grow while large frames arrive faster than they are read (see
     /// [`crate::Reader`]). Set it equal to `read_buffer` to keep memory per connection fixed. A connection

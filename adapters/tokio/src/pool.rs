@@ -4,6 +4,7 @@
 //! touch a few buffers instead of one each, and an idle connection holds none.
 
 use std::cell::{Cell, RefCell};
+use std::ops::Range;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, ReadBuf};
@@ -63,7 +64,7 @@ pub(crate) fn take(capacity: usize) -> Vec<u8> {
 
 /// Returns `buf` to this thread: it becomes the buffer returned last, the one it replaces goes to the
 /// free list.
-#[inline]
+#[inline(always)]
 pub(crate) fn give(buf: Vec<u8>) {
     if buf.capacity() > MAX_BYTES {
         return;
@@ -93,22 +94,29 @@ fn shelve(mut buf: Vec<u8>) {
     });
 }
 
-/// One read from `io` into `buf`. A reader that holds no buffer of `capacity` bytes takes one from the
-/// thread's free list first; a read that finds the socket dry gives it back, so the reader holds it only
-/// while it holds bytes.
+/// One read from `io` into `buf`: into `within` when given (the rest of a frame behind a message gathered
+/// in the buffer: the reader keeps the buffer while it waits), else into its first `capacity` bytes. A
+/// reader that holds no buffer takes one from the thread's free list first, of twice `capacity` bytes so
+/// that a frame that begins within a read has room behind it for its rest; a read that finds the socket
+/// dry gives it back, so the reader holds it only while it holds bytes.
 pub(crate) fn poll_read<S: AsyncRead + ?Sized>(
     mut io: Pin<&mut S>,
     buf: &mut Vec<u8>,
     capacity: usize,
+    within: Option<Range<usize>>,
     cx: &mut Context<'_>,
 ) -> Poll<std::io::Result<usize>> {
-    if buf.len() < capacity {
+    if let Some(range) = within {
+        let mut read = ReadBuf::new(&mut buf[range]);
+        return (io.as_mut().poll_read(cx, &mut read)).map_ok(|()| read.filled().len());
+    }
+    if buf.len() < 2 * capacity {
         if buf.capacity() > 0 {
             give(std::mem::take(buf));
         }
-        *buf = take(capacity);
+        *buf = take(2 * capacity);
     }
-    let mut read = ReadBuf::new(buf);
+    let mut read = ReadBuf::new(&mut buf[..capacity]);
     let result = io
         .as_mut()
         .poll_read(cx, &mut read)

@@ -48,10 +48,16 @@ pub struct Reader<S> {
     buf: Vec<u8>,
     /// The size of the buffer a read takes: `read_buffer`, doubled while reads fill it.
     capacity: usize,
-    /// Where [`Reader::recv`] reassembles a message that spans reads.
+    /// Where [`Reader::recv`] reassembles a message that spans reads, unless it lies in the read buffer.
     message: Vec<u8>,
-    /// [`Reader::recv`] is reassembling a message in `message`: kept however long its sender pauses.
+    /// [`Reader::recv`] is reassembling a message: kept however long its sender pauses.
     gathering: bool,
+    /// The message being reassembled lies in the read buffer, at (start, length): its first piece ended
+    /// where its read did, and the rest of its frame is read straight behind it (see
+    /// [`Reader::read_within`]), so it is never copied.
+    in_place: Option<(usize, usize)>,
+    /// Where in the read buffer the last read went (0 unless it went behind a message in place).
+    read_at: usize,
     /// Bytes the last read returned.
     last_read: usize,
     /// When this task last waited for its socket or yielded (see [`TURN_MICROS`]).
@@ -130,6 +136,8 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             capacity: shared.config.read_capacity(),
             message: Vec::new(),
             gathering: false,
+            in_place: None,
+            read_at: 0,
             last_read: 0,
             turn_began: rill_ws::Instant(0),
             turn_over: false,
@@ -144,8 +152,10 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
     }
 
     /// Receives the next complete message. A message that arrived in one read is returned straight from the
-    /// read buffer; a larger one is reassembled in memory, up to `max_message` (the peer gets close code
-    /// 1009 beyond it). Use [`Reader::recv_piece`] to stream instead.
+    /// read buffer; a larger one is reassembled, up to `max_message` (the peer gets close code 1009 beyond
+    /// it). A frame that began in a read is completed in the read buffer itself when its rest fits there
+    /// (the rest is read straight behind it), so most large messages are never copied; others are
+    /// reassembled in memory. Use [`Reader::recv_piece`] to stream instead.
     ///
     /// Cancel-safe: dropped while waiting (e.g. in `tokio::select!`), it loses nothing; the next call
     /// continues the message where this one stopped.
@@ -167,26 +177,43 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                 break (at.kind, Some(at));
             }
             if at.first {
+                (self.in_place, self.read_at) = (None, 0);
                 self.message.clear();
             }
-            let piece = at.of_with(&self.buf, self.inflater.as_deref()).payload;
-            if whole || self.message.len() + piece.len() > limit {
-                (self.message, self.gathering) = (Vec::new(), false);
+            let len = at.end - at.start;
+            let gathered = self.in_place.map_or(self.message.len(), |(_, len)| len);
+            if whole || gathered + len > limit {
+                (self.message, self.gathering, self.in_place) = (Vec::new(), false, None);
                 let error = ProtocolError::MessageTooLarge {
                     limit: limit as u64,
                 };
                 self.shared.with_now(|s, now| s.fail(error, now));
                 continue;
             }
-            self.message.extend_from_slice(piece);
+            match self.in_place {
+                // Read straight behind it.
+                Some((start, gathered)) if at.start == start + gathered => {
+                    self.in_place = Some((start, gathered + len));
+                }
+                // Nothing follows it in the read buffer: the rest can be read behind it.
+                _ if at.first && !at.inflated && !self.buffered => {
+                    self.in_place = Some((at.start, len));
+                }
+                _ => {
+                    self.leave_in_place();
+                    let piece = at.of_with(&self.buf, self.inflater.as_deref()).payload;
+                    self.message.extend_from_slice(piece);
+                }
+            }
             self.gathering = !at.last;
             if at.last {
                 break (at.kind, None);
             }
         };
-        let bytes = match whole {
-            Some(at) => at.of_with(&self.buf, self.inflater.as_deref()).payload,
-            None => &self.message[..],
+        let bytes = match (whole, self.in_place) {
+            (Some(at), _) => at.of_with(&self.buf, self.inflater.as_deref()).payload,
+            (None, Some((start, len))) => &self.buf[start..start + len],
+            (None, None) => &self.message[..],
         };
         Ok(Message::new(kind, bytes))
     }
@@ -204,8 +231,18 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             return Ok(None);
         };
         // Pieces are not reassembled: a message `recv` began and left is given up, its buffer may go.
-        self.gathering = false;
+        (self.gathering, self.in_place) = (false, None);
         Ok(Some(at.of_with(&self.buf, self.inflater.as_deref())))
+    }
+
+    /// Copies a message reassembled in the read buffer into `message`, before the read buffer is read
+    /// into from its start again.
+    fn leave_in_place(&mut self) {
+        if let Some((start, len)) = self.in_place.take() {
+            self.message.clear();
+            self.message
+                .extend_from_slice(&self.buf[start..start + len]);
+        }
     }
 
     /// The peer's close frame, once [`Reader::recv_piece`] returned `None`: its code and reason.
@@ -228,6 +265,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         if self.has_buffered_input() {
             return true;
         }
+        self.leave_in_place();
         let mut context = Context::from_waker(Waker::noop());
         match self
             .shared
@@ -255,9 +293,12 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         // A read's outcome, handed to the session under the same lock as the next decode.
         let mut input = None;
         loop {
-            let inflater = self.inflater.as_deref_mut();
+            let (inflater, at) = (self.inflater.as_deref_mut(), self.read_at);
             let (event, owed, buffered) = self.shared.with(|s| {
                 match input.take() {
+                    Some(Input::Bytes(read, now)) if at > 0 => {
+                        s.handle_buffered_input(at..at + read, now)
+                    }
                     Some(Input::Bytes(read, now)) => s.handle_input(read, now),
                     Some(Input::Eof) => s.handle_eof(),
                     Some(Input::Timeout(now)) => s.handle_timeout(now),
@@ -318,6 +359,12 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             self.turn_began = self.shared.now();
         }
         self.size_buffer();
+        // A message returned from the read buffer is done with once the next read begins. (Checked here:
+        // the call would cost a read that reassembles nothing about 20 instructions.)
+        let within = match self.gathering {
+            true => self.in_place.and_then(|_| self.read_within()),
+            false => self.in_place.take().and(None),
+        };
         loop {
             // Memory a burst grew is returned once the connection has been quiet for a moment, so an idle
             // connection costs its configured buffers only; under load the alarm never rings for it.
@@ -333,7 +380,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             let shared = &*self.shared;
             let (mut waited, mut deadline) = (false, None);
             let timed = std::future::poll_fn(|cx| {
-                deadline = match shared.read_or_park(buf, *capacity, cx) {
+                deadline = match shared.read_or_park(buf, *capacity, within.clone(), cx) {
                     Parked::Read(result) => return Poll::Ready(Woke::Read(result)),
                     Parked::Owed => return Poll::Ready(Woke::Owed),
                     Parked::Until(at) => at,
@@ -378,7 +425,10 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                 None => Ok(Input::Timeout(self.shared.now())),
                 Some(Ok(0)) => Ok(Input::Eof),
                 Some(Ok(read)) => {
-                    self.last_read = read;
+                    match &within {
+                        Some(range) => self.read_at = range.start,
+                        None => (self.last_read, self.read_at) = (read, 0),
+                    }
                     let now = self.shared.now();
                     if waited {
                         self.turn_began = now;
@@ -394,6 +444,23 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         }
     }
 
+    /// Where in the read buffer the next read goes when a message is reassembled there: straight behind
+    /// it, up to the end of its frame, when the session says the bytes to come are that frame's payload
+    /// and nothing else ([`rill_ws::Session::payload_left`]) and they fit (the session unmasks them where
+    /// they land). Otherwise the message moves to `message` and the read goes to the buffer's start.
+    fn read_within(&mut self) -> Option<std::ops::Range<usize>> {
+        let (start, gathered) = self.in_place?;
+        let left = self.shared.with(|s| s.payload_left());
+        let at = start + gathered;
+        match left.and_then(|left| usize::try_from(left).ok()) {
+            Some(left) if at + left <= self.buf.len() => Some(at..at + left),
+            _ => {
+                self.leave_in_place();
+                None
+            }
+        }
+    }
+
     /// True when a burst left buffers larger than configured (a message being reassembled does not count:
     /// it is kept, not returned).
     fn holds_bulk_memory(&self) -> bool {
@@ -406,7 +473,10 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
     /// Returns the read, reassembly and write buffers to their configured sizes (the read buffer itself is
     /// back on the thread's free list here: a read is being waited for).
     fn release_bulk_memory(&mut self) {
-        debug_assert_eq!(self.buf.capacity(), 0, "a dry read gave the buffer back");
+        debug_assert!(
+            self.buf.capacity() == 0 || self.in_place.is_some(),
+            "a dry read gave the buffer back"
+        );
         self.capacity = self.shared.config.read_capacity();
         self.last_read = 0;
         if !self.gathering {
@@ -424,7 +494,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                 self.shared.with(|s| s.handle_eof());
             }
             Some(Ok(read)) => {
-                self.last_read = read;
+                (self.last_read, self.read_at) = (read, 0);
                 self.buffered = self.shared.with_now(|s, now| {
                     s.handle_input(read, now);
                     s.has_buffered_input()
@@ -447,5 +517,52 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         if self.last_read >= self.capacity && self.capacity < max {
             self.capacity = (self.capacity * 2).min(max);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Config, WebSocket};
+    use rill_ws::{Message, Role};
+    use tokio::io::AsyncWriteExt;
+
+    /// A masked binary frame of `payload`.
+    fn masked(payload: &[u8]) -> Vec<u8> {
+        let key = [3, 1, 4, 1];
+        let mut frame = vec![0x82, 0x80 | 127];
+        frame.extend_from_slice(&(payload.len() as u64).to_be_bytes());
+        frame.extend_from_slice(&key);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+        frame
+    }
+
+    /// Frames that span reads (a 16 KiB pipe) are completed in the read buffer when they fit behind their
+    /// first piece: nothing is copied into the reassembly buffer. One that does not fit is reassembled
+    /// there, whole all the same.
+    #[tokio::test]
+    async fn a_frame_spanning_reads_is_completed_in_the_read_buffer_when_it_fits() {
+        let (server_io, mut peer) = tokio::io::duplex(16 << 10);
+        let config = Config {
+            read_buffer: 64 << 10,
+            max_read_buffer: 64 << 10,
+            ..Config::default()
+        };
+        let role = Role::Server;
+        let mut ws = WebSocket::new(server_io, role, config, Vec::new(), 0, None, None).unwrap();
+        let fits: Vec<u8> = (0..40_000u32).map(|i| (i % 253) as u8).collect();
+        let larger: Vec<u8> = (0..300_000u32).map(|i| (i % 249) as u8).collect();
+        let frames = [masked(&fits), masked(&larger)];
+        let peer = tokio::spawn(async move {
+            for frame in frames {
+                peer.write_all(&frame).await.unwrap();
+            }
+            peer
+        });
+        let (reader, _) = ws.halves();
+        assert!(reader.recv().await.unwrap() == Message::Binary(&fits));
+        assert_eq!(reader.message.capacity(), 0, "completed in the read buffer");
+        assert!(reader.recv().await.unwrap() == Message::Binary(&larger));
+        assert!(reader.message.capacity() >= larger.len(), "reassembled");
+        drop(peer.await.unwrap());
     }
 }

@@ -681,7 +681,7 @@ impl<S: AsyncRead> Shared<S> {
         capacity: usize,
         cx: &mut Context<'_>,
     ) -> Poll<std::io::Result<usize>> {
-        pool::poll_read(self.lock().io.as_mut(), buf, capacity, cx)
+        pool::poll_read(self.lock().io.as_mut(), buf, capacity, None, cx)
     }
 
     /// One read into `buf` for the reader and, when the socket is dry, the reader's parking, under one
@@ -692,10 +692,11 @@ impl<S: AsyncRead> Shared<S> {
         &self,
         buf: &mut Vec<u8>,
         capacity: usize,
+        within: Option<std::ops::Range<usize>>,
         cx: &mut Context<'_>,
     ) -> Parked {
         let mut state = self.lock();
-        if let Poll::Ready(result) = pool::poll_read(state.io.as_mut(), buf, capacity, cx) {
+        if let Poll::Ready(result) = pool::poll_read(state.io.as_mut(), buf, capacity, within, cx) {
             return Parked::Read(result);
         }
         if state.write.is_some() && state.owes() {

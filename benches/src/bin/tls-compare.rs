@@ -223,7 +223,7 @@ async fn tungstenite_echo(tcp: TcpStream, acceptor: TlsAcceptor) -> Result<(), B
 // ---- clients ----------------------------------------------------------------------------------------------
 
 enum Client {
-    Rill(WebSocket<MaybeTlsStream>),
+    Rill(Box<WebSocket<MaybeTlsStream>>),
     Tungstenite(Box<WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>>),
 }
 
@@ -238,9 +238,9 @@ impl Client {
                     target.tungstenite
                 };
                 let url = format!("wss://{addr}/");
-                Ok(Client::Rill(
+                Ok(Client::Rill(Box::new(
                     connect_tls(&url, target.tls.clone(), rill_config()).await?,
-                ))
+                )))
             }
             Label::Tungstenite => {
                 let url = format!("wss://{}/", target.tungstenite);

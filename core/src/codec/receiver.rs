@@ -230,6 +230,18 @@ impl Receiver {
         Ok(Received { consumed, event })
     }
 
+    /// The payload bytes still to come of the uncompressed data frame in progress (its header decoded):
+    /// input of exactly that length holds nothing but the frame's payload.
+    pub fn payload_left(&self) -> Option<u64> {
+        match self.state {
+            State::Payload(frame) if !frame.opcode.is_control() => {
+                let compressed = self.message.is_some_and(|message| message.compressed);
+                (!compressed && frame.remaining > 0).then_some(frame.remaining)
+            }
+            _ => None,
+        }
+    }
+
     /// The limits on what the peer may send.
     pub fn limits(&self) -> Limits {
         self.limits

@@ -148,6 +148,21 @@ impl Session {
         self.input.0 < self.input.1 || self.inflow.is_some_and(|flow| flow.pending.is_some())
     }
 
+    /// The payload bytes still to come of the uncompressed data frame in progress, once the input read so
+    /// far is decoded (`None` otherwise). The next read may go anywhere the adapter likes, up to this
+    /// many bytes: they are the frame's payload and nothing else. An adapter gathering a whole message
+    /// reads them straight into the message buffer behind the bytes gathered so far, hands them over with
+    /// [`Session::handle_buffered_input`], and decodes from that buffer: the piece comes back unmasked
+    /// where it lies, and the payload is never copied out of a read buffer.
+    pub fn payload_left(&self) -> Option<u64> {
+        match self.phase {
+            Phase::Open | Phase::Closing if !self.has_buffered_input() => {
+                self.receiver.payload_left()
+            }
+            _ => None,
+        }
+    }
+
     /// True while the session wants input read: open, closing, or lingering until the peer ends TCP.
     pub fn wants_input(&self) -> bool {
         self.phase != Phase::Done

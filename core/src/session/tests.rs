@@ -584,6 +584,49 @@ fn input_that_followed_the_handshake_is_decoded_where_it_lies() {
 }
 
 #[test]
+fn the_rest_of_a_frame_read_into_another_buffer_is_unmasked_where_it_lies() {
+    let mut server = End_::new(Role::Server, SessionConfig::default());
+    let payload: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+    // One masked binary frame of 1000 bytes.
+    let key = [1, 2, 3, 4];
+    let mut wire = std::vec![0x82, 0xFE, 0x03, 0xE8];
+    wire.extend_from_slice(&key);
+    wire.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    let len = wire.len();
+    // The header (8 bytes with the mask key) and 93 payload bytes arrive in the read buffer.
+    server.read[..101].copy_from_slice(&wire[..101]);
+    server.session.handle_input(101, T0);
+    assert_eq!(server.session.payload_left(), None, "input still to decode");
+    let Event::Piece(first) = server.session.poll_event(&mut server.read) else {
+        panic!("the first piece");
+    };
+    assert_eq!(first.of(&server.read).payload, &payload[..93]);
+    assert_eq!(server.session.payload_left(), Some(907));
+    // The rest is read straight behind the first piece in a message buffer (at an odd offset, so the
+    // mask runs on from where it stopped).
+    let mut message = std::vec![0u8; 2000];
+    message[..93].copy_from_slice(&payload[..93]);
+    message[93..1000].copy_from_slice(&wire[101..len]);
+    server.session.handle_buffered_input(93..1000, T0);
+    let Event::Piece(rest) = server.session.poll_event(&mut message) else {
+        panic!("the rest");
+    };
+    assert_eq!(
+        (rest.start, rest.end, rest.first, rest.last),
+        (93, 1000, false, true)
+    );
+    assert_eq!(&message[..1000], &payload[..], "unmasked in place, whole");
+    assert_eq!(server.session.payload_left(), None, "no frame in progress");
+    assert_eq!(server.session.poll_event(&mut message), Event::NeedInput);
+    // Control frames and compressed messages have no such rest: only a data frame's header starts one.
+    let mut ping = End_::new(Role::Server, SessionConfig::default());
+    ping.read[..4].copy_from_slice(&[0x89, 0x85, 0, 0]);
+    ping.session.handle_input(4, T0);
+    assert_eq!(ping.session.poll_event(&mut ping.read), Event::NeedInput);
+    assert_eq!(ping.session.payload_left(), None);
+}
+
+#[test]
 fn the_session_stays_small() {
     // Everything a connection keeps besides its buffers: decoder state, one 125-byte scratch for a split
     // header or a control payload, the pong owed, timeouts in microseconds, instants in 8 bytes each, and

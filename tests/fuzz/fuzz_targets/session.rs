@@ -108,14 +108,38 @@ impl Driver {
 
     /// Feeds `wire` through the read buffer, decoding every event; echoes data pieces when `echo`.
     /// With `answer`, pings are answered at once; without, their pongs stay owed until the next transmit
-    /// (the next send places them first).
-    fn receive(&mut self, wire: &[u8], echo: bool, answer: bool) {
+    /// (the next send places them first). With `behind`, the rest of a data frame is fed as rill-tokio's
+    /// `recv` reads it: at an offset of the buffer, no more than `Session::payload_left`, and it must
+    /// come back as one piece exactly where it was put.
+    fn receive(&mut self, wire: &[u8], echo: bool, answer: bool, behind: bool) {
         let mut pos = 0;
+        let mut fed_at = None;
         for _ in 0..10_000 {
-            match self.session.poll_event_with(&mut self.read, self.inflater.as_mut()) {
+            let event = self.session.poll_event_with(&mut self.read, self.inflater.as_mut());
+            if let Some(range) = fed_at.take() {
+                // The rest comes back as one piece where it was read; only a protocol error in it (the
+                // session then lingers or ends) gives anything else.
+                match event {
+                    Event::Piece(at) => assert_eq!(at.start..at.end, range, "the rest where it was read"),
+                    Event::End(_) | Event::NeedInput => {}
+                    other => panic!("the rest of a frame decoded as {other:?}"),
+                }
+            }
+            match event {
                 Event::NeedInput => {
                     if pos >= wire.len() {
                         return;
+                    }
+                    // Behind 7 bytes, in buffers that have room for some of it.
+                    const AT: usize = 7;
+                    let left = self.session.payload_left().filter(|_| behind && self.read.len() > AT);
+                    if let Some(left) = left.and_then(|left| usize::try_from(left).ok()) {
+                        let n = (wire.len() - pos).min(left).min(self.read.len() - AT);
+                        self.read[AT..AT + n].copy_from_slice(&wire[pos..pos + n]);
+                        pos += n;
+                        self.session.handle_buffered_input(AT..AT + n, self.now);
+                        fed_at = Some(AT..AT + n);
+                        continue;
                     }
                     let n = (wire.len() - pos).min(self.read.len());
                     self.read[..n].copy_from_slice(&wire[pos..pos + n]);
@@ -289,7 +313,7 @@ fuzz_target!(|data: &[u8]| {
                 let (wire, tail) = tail.split_at(take);
                 rest = tail;
                 record_pings(&mut peer_view, wire, &mut driver.pings);
-                driver.receive(wire, op & 0x80 != 0, op & 0x40 == 0);
+                driver.receive(wire, op & 0x80 != 0, op & 0x40 == 0, op & 0x20 != 0);
             }
             1 | 2 => {
                 let Some((&len, tail)) = rest.split_first() else { break };
