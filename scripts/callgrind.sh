@@ -17,7 +17,7 @@ usage: scripts/callgrind.sh [options]
   --sizes "20 1024" payload bytes, one point each (default "20"; --size S is the same with one size)
   --depths "1 16"   messages in flight per connection, one point each (default "1 16")
   --servers "A B"   echo servers, binaries target/release/echo-NAME (default "rill fastws tokio-websockets
-                    tungstenite sockudo")
+                    tungstenite sockudo"; "floor" is echo-floor, the least an echo can do on tokio)
   --csv FILE        append one line per point to FILE (header written if FILE is new)
   --no-build        use the binaries already in target/release
   --keep DIR        keep the callgrind output files in DIR (for callgrind_annotate)
