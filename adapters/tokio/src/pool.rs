@@ -63,7 +63,7 @@ pub(crate) fn take(capacity: usize) -> Vec<u8> {
 }
 
 /// Returns `buf` to this thread: it becomes the buffer returned last, the one it replaces goes to the
-/// free list.
+/// free list. (Always inlined: called from two places it was not, for about 20 instructions per read.)
 #[inline(always)]
 pub(crate) fn give(buf: Vec<u8>) {
     if buf.capacity() > MAX_BYTES {

@@ -32,21 +32,22 @@ enum Woke {
     Owed,
 }
 
-/// What one read brought, for the session: bytes (and when), the end of the stream, or a passed deadline.
+/// What one read brought, for the session: bytes (where in the read buffer, how many, and when), the end of
+/// the stream, or a passed deadline.
 enum Input {
-    Bytes(usize, rill_ws::Instant),
+    Bytes(usize, usize, rill_ws::Instant),
     Eof,
     Timeout(rill_ws::Instant),
 }
 
 /// The reading half of a connection. Pings are answered and pongs recorded while it reads.
 pub struct Reader<S> {
-    /// The read buffer: its length is the most one read may take, initialised once when it is made (the
-    /// session knows how many bytes the last read brought). Held only while its bytes are in use: a read
+    /// The read buffer: twice the most one read takes (`capacity`), so that a frame begun in a read has
+    /// room behind it; initialised once when it is made (the session knows which bytes a read brought). Held only while its bytes are in use: a read
     /// that finds the socket dry returns it to the thread's free list ([`pool`]), and the next read takes
     /// one from there.
     buf: Vec<u8>,
-    /// The size of the buffer a read takes: `read_buffer`, doubled while reads fill it.
+    /// The most one read takes: `read_buffer`, doubled while reads fill it.
     capacity: usize,
     /// Where [`Reader::recv`] reassembles a message that spans reads, unless it lies in the read buffer.
     message: Vec<u8>,
@@ -56,8 +57,6 @@ pub struct Reader<S> {
     /// where its read did, and the rest of its frame is read straight behind it (see
     /// [`Reader::read_within`]), so it is never copied.
     in_place: Option<(usize, usize)>,
-    /// Where in the read buffer the last read went (0 unless it went behind a message in place).
-    read_at: usize,
     /// Bytes the last read returned.
     last_read: usize,
     /// When this task last waited for its socket or yielded (see [`TURN_MICROS`]).
@@ -137,7 +136,6 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             message: Vec::new(),
             gathering: false,
             in_place: None,
-            read_at: 0,
             last_read: 0,
             turn_began: rill_ws::Instant(0),
             turn_over: false,
@@ -177,7 +175,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                 break (at.kind, Some(at));
             }
             if at.first {
-                (self.in_place, self.read_at) = (None, 0);
+                self.in_place = None;
                 self.message.clear();
             }
             let len = at.end - at.start;
@@ -293,13 +291,13 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         // A read's outcome, handed to the session under the same lock as the next decode.
         let mut input = None;
         loop {
-            let (inflater, at) = (self.inflater.as_deref_mut(), self.read_at);
+            let inflater = self.inflater.as_deref_mut();
             let (event, owed, buffered) = self.shared.with(|s| {
                 match input.take() {
-                    Some(Input::Bytes(read, now)) if at > 0 => {
+                    Some(Input::Bytes(0, read, now)) => s.handle_input(read, now),
+                    Some(Input::Bytes(at, read, now)) => {
                         s.handle_buffered_input(at..at + read, now)
                     }
-                    Some(Input::Bytes(read, now)) => s.handle_input(read, now),
                     Some(Input::Eof) => s.handle_eof(),
                     Some(Input::Timeout(now)) => s.handle_timeout(now),
                     None => {}
@@ -428,16 +426,20 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                 None => Ok(Input::Timeout(self.shared.now())),
                 Some(Ok(0)) => Ok(Input::Eof),
                 Some(Ok(read)) => {
-                    match &within {
-                        Some(range) => self.read_at = range.start,
-                        None => (self.last_read, self.read_at) = (read, 0),
-                    }
+                    // A read behind a message in place says nothing about how large reads should be.
+                    let at = match &within {
+                        Some(range) => range.start,
+                        None => {
+                            self.last_read = read;
+                            0
+                        }
+                    };
                     let now = self.shared.now();
                     if waited {
                         self.turn_began = now;
                     }
                     self.turn_over = now.0.saturating_sub(self.turn_began.0) >= TURN_MICROS;
-                    Ok(Input::Bytes(read, now))
+                    Ok(Input::Bytes(at, read, now))
                 }
                 Some(Err(error)) => {
                     self.shared.with(|s| s.abort());
@@ -497,7 +499,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                 self.shared.with(|s| s.handle_eof());
             }
             Some(Ok(read)) => {
-                (self.last_read, self.read_at) = (read, 0);
+                self.last_read = read;
                 self.buffered = self.shared.with_now(|s, now| {
                     s.handle_input(read, now);
                     s.has_buffered_input()

@@ -684,8 +684,8 @@ impl<S: AsyncRead> Shared<S> {
         pool::poll_read(self.lock().io.as_mut(), buf, capacity, None, cx)
     }
 
-    /// One read into `buf` for the reader and, when the socket is dry, the reader's parking, under one
-    /// lock: [`Parked::Owed`] when a transmit is owed and the write side is free (a write was dropped with
+    /// One read into `buf` (into `within`, when given; see [`pool::poll_read`]) for the reader and, when the
+    /// socket is dry, the reader's parking, under one lock: [`Parked::Owed`] when a transmit is owed and the write side is free (a write was dropped with
     /// it owed: make it now); else the reader is woken if that happens while it waits, and waits until
     /// the session's next deadline.
     pub(crate) fn read_or_park(

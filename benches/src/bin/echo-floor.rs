@@ -104,10 +104,7 @@ async fn handshake(stream: &mut TcpStream, buf: &mut [u8]) -> Result<usize, BoxE
 
 /// The total length of the masked frame that `bytes` begins with, once its header is complete.
 fn frame_len(bytes: &[u8]) -> Option<usize> {
-    frame(bytes).map(|(_, _, end)| end).or_else(|| {
-        let (header, len) = header(bytes)?;
-        Some(header + len)
-    })
+    header(bytes).map(|(header, len)| header + len)
 }
 
 /// The opcode and payload range of the complete masked frame `bytes` begins with.

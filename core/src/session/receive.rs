@@ -151,9 +151,9 @@ impl Session {
     /// The payload bytes still to come of the uncompressed data frame in progress, once the input read so
     /// far is decoded (`None` otherwise). The next read may go anywhere the adapter likes, up to this
     /// many bytes: they are the frame's payload and nothing else. An adapter gathering a whole message
-    /// reads them straight into the message buffer behind the bytes gathered so far, hands them over with
-    /// [`Session::handle_buffered_input`], and decodes from that buffer: the piece comes back unmasked
-    /// where it lies, and the payload is never copied out of a read buffer.
+    /// reads them straight behind the bytes gathered so far (rill-tokio: in the read buffer, behind the
+    /// frame's first piece), hands them over with [`Session::handle_buffered_input`], and the piece comes
+    /// back unmasked where it lies: the message is never copied to be made whole.
     pub fn payload_left(&self) -> Option<u64> {
         match self.phase {
             Phase::Open | Phase::Closing if !self.has_buffered_input() => {
