@@ -46,9 +46,10 @@ step workspace clippy cargo clippy --workspace --all-targets --all-features -- -
 step workspace rustdoc env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
 step workspace unit-and-integration cargo test --workspace
 step workspace core-without-features cargo test -p rill-ws
-step workspace futures-feature cargo test -p rill-tokio --features futures
 step workspace embassy-deflate cargo test -p rill-embassy --features deflate
-step workspace tls-axum cargo test -p rill-tokio --all-features --test tls --test axum --test h2 --test server_life
+# Every rill-tokio test once more with every feature on (futures, rustls, hyper, axum): one build where a
+# `futures` run and a TLS/axum run were two.
+step workspace all-features cargo test -p rill-tokio --all-features
 step embedded cross-builds bash scripts/cross-check.sh
 step embedded packages-and-msrv bash scripts/package-check.sh
 step tokio autobahn bash scripts/autobahn.sh
