@@ -206,7 +206,8 @@ pub enum Connected {
 /// Connects to a `wss://` URL verified by `tls` (its ALPN set to `h2`, `http/1.1`): over HTTP/2 (RFC
 /// 8441) when the server chooses `h2` and enables extended CONNECT, else with an HTTP/1.1 upgrade, on
 /// the same TLS connection when ALPN chose `http/1.1` and on a new one when the server's HTTP/2 has no
-/// extended CONNECT. Each step is bounded by `config.handshake_timeout`.
+/// extended CONNECT. Through the proxy `options` name, like [`crate::connect_with`] (the tunnel carries
+/// TLS, then HTTP/2 or HTTP/1.1). Each step is bounded by `config.handshake_timeout`.
 #[cfg(feature = "rustls")]
 pub async fn connect(
     url: &str,
@@ -218,7 +219,7 @@ pub async fn connect(
     if !target.secure {
         return Err(Error::InvalidUrl("h2::connect needs a wss:// URL"));
     }
-    let tcp = target.tcp(&config).await?;
+    let tcp = target.tcp_via(options, &config).await?;
     let mut stream = tls_with_alpn(tcp, &target.host, &tls, &[b"h2", b"http/1.1"], &config).await?;
     if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
         match H2Connection::handshake(stream, &target.authority, true, config).await {
@@ -227,7 +228,7 @@ pub async fn connect(
                 return Ok(Connected::Http2(ws, response));
             }
             Err(Error::Io(error)) if error.kind() == io::ErrorKind::Unsupported => {
-                let tcp = target.tcp(&config).await?;
+                let tcp = target.tcp_via(options, &config).await?;
                 stream = tls_with_alpn(tcp, &target.host, &tls, &[b"http/1.1"], &config).await?;
             }
             Err(error) => return Err(error),

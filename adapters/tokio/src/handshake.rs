@@ -343,12 +343,7 @@ async fn open(
     }
     let (secure, host) = (target.secure, &target.host);
     let (authority, path) = (&target.authority, &target.path);
-    let proxy = rill_net::proxy::choose(&options.proxy, secure, host, target.port)
-        .map_err(|e| Error::Io(e.into_io()))?;
-    let tcp = match proxy {
-        Some(proxy) => crate::proxy::connect_via(&proxy, host, target.port, &config).await?,
-        None => target.tcp(&config).await?,
-    };
+    let tcp = target.tcp_via(options, &config).await?;
     let stream = if secure {
         tls_stream(tcp, host, tls, &config).await?
     } else {
@@ -399,6 +394,21 @@ pub(crate) struct Target {
 }
 
 impl Target {
+    /// A TCP connection to the target through the proxy `options` choose for it (a tunnel), or straight
+    /// to it; within `config.handshake_timeout`.
+    pub(crate) async fn tcp_via(
+        &self,
+        options: &ClientOptions,
+        config: &Config,
+    ) -> Result<TcpStream, Error> {
+        let proxy = rill_net::proxy::choose(&options.proxy, self.secure, &self.host, self.port)
+            .map_err(|e| Error::Io(e.into_io()))?;
+        match proxy {
+            Some(proxy) => crate::proxy::connect_via(&proxy, &self.host, self.port, config).await,
+            None => self.tcp(config).await,
+        }
+    }
+
     /// A TCP connection to the target, within `config.handshake_timeout`.
     pub(crate) async fn tcp(&self, config: &Config) -> Result<TcpStream, Error> {
         let address = &self.address();

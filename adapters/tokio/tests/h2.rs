@@ -1,7 +1,7 @@
 //! WebSockets over HTTP/2 (RFC 8441; features `axum` and `rustls`): hyper's own HTTP/2 client against
 //! rill's extractor and hyper upgrade (statuses, headers, every byte echoed), rill's HTTP/2 client against
 //! a server written with hyper alone, the fallback to HTTP/1.1, one hundred sockets on one connection with
-//! one of them stalled by its reader, and the handshake's bound.
+//! one of them stalled by its reader, the handshake's bound, and the client through an HTTP CONNECT proxy.
 
 use axum::response::Response;
 use axum::routing::{any, get};
@@ -15,13 +15,13 @@ use hyper_util::service::TowerToHyperService;
 use rill_tokio::h2::{connect, Connected, H2Connection};
 use rill_tokio::tls::{client_config, roots_from_pem, server_config_from_pem, TlsAcceptor};
 use rill_tokio::upgrade::{upgrade, UpgradedWebSocket};
-use rill_tokio::{ClientOptions, CloseCode, Config, Decision, Error, Message, MessageKind};
+use rill_tokio::{ClientOptions, CloseCode, Config, Decision, Error, Message, MessageKind, Proxy};
 use rill_tokio::{Timeout, WebSocketUpgrade};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -497,6 +497,82 @@ async fn echo_once<S: AsyncRead + AsyncWrite>(ws: &mut rill_tokio::WebSocket<S>,
         Message::Text(echoed) => assert_eq!(echoed, text),
         other => panic!("{other:?}"),
     }
+}
+
+/// An HTTP CONNECT proxy: answers 200 to every CONNECT, then relays the tunnel's bytes both ways. Returns
+/// its address and the targets of the tunnels it opened.
+async fn connect_proxy() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let tunnels = Arc::new(Mutex::new(Vec::new()));
+    let log = tunnels.clone();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if client.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let target = head
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or_default()
+                    .to_owned();
+                log.lock().unwrap().push(target.clone());
+                let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else {
+                    return;
+                };
+                let established = b"HTTP/1.1 200 Connection established\r\n\r\n";
+                if client.write_all(established).await.is_ok() {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                }
+            });
+        }
+    });
+    (addr, tunnels)
+}
+
+#[tokio::test]
+async fn rills_h2_client_goes_through_the_proxy_its_options_name() {
+    bounded(async {
+        let pki = Pki::new();
+        let (proxy, tunnels) = connect_proxy().await;
+        let options = ClientOptions {
+            proxy: Proxy::Url(format!("http://{proxy}")),
+            ..ClientOptions::default()
+        };
+        let h2 = serve(app(), Some(pki.acceptor(&[b"h2", b"http/1.1"])), true).await;
+        let url = format!("wss://localhost:{}/ws", h2.port());
+        match connect(&url, &options, pki.client(), Config::default())
+            .await
+            .unwrap()
+        {
+            Connected::Http2(mut ws, _) => echo_once(&mut ws, "through the tunnel").await,
+            Connected::Http1(..) => panic!("expected HTTP/2"),
+        }
+        // HTTP/2 without extended CONNECT: the second connection, for the upgrade, is tunnelled too.
+        let plain_h2 = serve(app(), Some(pki.acceptor(&[b"h2", b"http/1.1"])), false).await;
+        let url = format!("wss://localhost:{}/ws", plain_h2.port());
+        match connect(&url, &options, pki.client(), Config::default())
+            .await
+            .unwrap()
+        {
+            Connected::Http1(mut ws, _) => echo_once(&mut ws, "fell back, tunnelled").await,
+            Connected::Http2(..) => panic!("expected HTTP/1.1"),
+        }
+        let (first, second) = (h2.port(), plain_h2.port());
+        assert_eq!(
+            *tunnels.lock().unwrap(),
+            [first, second, second].map(|port| format!("localhost:{port}"))
+        );
+    })
+    .await;
 }
 
 #[tokio::test]
