@@ -14,11 +14,11 @@ cd "$(dirname "$0")/.."
 
 fuzz_dir=tests/fuzz
 targets=(server_handshake client_handshake frame_header session tokio_recv extensions inflate head_scanner mask proxy_connect proxy_socks5)
-# --ci: new inputs per target after its corpus, about 10-30 s each on one idle core: the targets differ 1,000-fold
+# --ci: new inputs per target after its corpus, about 5-30 s each on one idle core: the targets differ 1,000-fold
 # in speed (frame_header parses a few bytes, inflate compresses and inflates up to a few hundred KiB); see
 # docs/fuzzing.md "In CI".
-declare -A runs=([server_handshake]=1000000 [client_handshake]=1000000 [frame_header]=2000000 [session]=100000 [tokio_recv]=600
-    [extensions]=300000 [inflate]=5000 [head_scanner]=1000000 [mask]=1000000 [proxy_connect]=500000
+declare -A runs=([server_handshake]=500000 [client_handshake]=500000 [frame_header]=1000000 [session]=100000 [tokio_recv]=600
+    [extensions]=150000 [inflate]=5000 [head_scanner]=500000 [mask]=500000 [proxy_connect]=500000
     [proxy_socks5]=500000)
 if [ "${1:-}" = --ci ]; then
     seconds=

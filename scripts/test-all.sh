@@ -14,7 +14,8 @@
 #              axum and the host-TAP server's checks, which use release binaries built by then;
 #   tokio      the release binaries of every script, built once (scripts/lib/release.sh), then rill-tokio's
 #              Autobahn suite (the longest step), interop peers, the cluster, the browser, the benchmark build;
-#   embedded   the bare-metal core, the fuzzers and the boards, each in a target dir of its own.
+#   embedded   the bare-metal core, the fuzzers and the boards, each in a target dir of its own (the size probe,
+#              also bare-metal, runs in the workspace lane, which ends sooner).
 # Each step writes target/test-all/<step>.log; the logs are printed in the order of the steps below, each one as it
 # is written once the steps before it are printed, so the output reads as if the steps ran one by one.
 set -uo pipefail
@@ -60,8 +61,10 @@ step tokio proxy bash scripts/proxy-test.sh
 step tokio docs-cluster bash scripts/docs-cluster-test.sh
 step tokio browser env RILL_SCREENSHOT="$PWD/target/token_stream.png" bash scripts/browser-test.sh
 step embedded fuzz bash scripts/fuzz.sh ${FUZZ_SECONDS:---ci}
-step embedded size-probe env SIZE_BUDGET=27242 RAM_BUDGET=1058 bash scripts/size-probe.sh
 step embedded firmware-build bash scripts/firmware-build.sh
+# The board size probe builds in a target dir of its own; it runs in this lane, which ends earlier than the
+# embedded one (fuzzers, then the boards' builds).
+step workspace size-probe env SIZE_BUDGET=27242 RAM_BUDGET=1058 bash scripts/size-probe.sh
 step workspace firmware-host-tap bash scripts/firmware-host-tap.sh
 step tokio bench-build bash scripts/bench.sh --build-only
 
