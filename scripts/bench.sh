@@ -44,12 +44,16 @@ options:
                     also rill-no-deadlines: echo-rill with its idle, keepalive and write timeouts off)
   --uws-reports N   --uws: load_test reports (4 s each) averaged per run, after the first one (warm-up) (default 2;
                     --uws uses the ports from --port-base + 50 on)
+  --uws-perf        --uws: also sample the server with `perf record -e cpu-clock` over the measured window and
+                    split its CPU time between user space and the kernel from the samples (apt-get install
+                    linux-perf). /proc's user and system ticks attribute whole 10 ms ticks, which is noise where
+                    user space is a few percent of the server's time (every point but 500 x 16 KiB)
   --uws-summarize CSV  print the --uws tables and draw its charts for an existing uws CSV (no build, no run)
   --build-only      build every benchmark binary in release and exit (what CI runs; not load_test/echo_uws)
 USAGE
 }
 
-RUNS=3 SECS=5 WARMUP=1 QUICK=0 BUILD_ONLY=0 IDLE_CONNS=10000 PORT_BASE=19400 BULK_BYTES=0 UWS_REPORTS=2 POINTS=""
+RUNS=3 SECS=5 WARMUP=1 QUICK=0 BUILD_ONLY=0 UWS_PERF=0 IDLE_CONNS=10000 PORT_BASE=19400 BULK_BYTES=0 UWS_REPORTS=2 POINTS=""
 SECTIONS=()
 # `rill` is the subject (whole messages, like the anchors); `rill-relay` relays pieces, a row of its own that never
 # counts as "rill" in the ratios.
@@ -72,6 +76,7 @@ while [ $# -gt 0 ]; do
         --uws-servers) read -r -a UWS_SERVERS <<<"$2"; shift ;;
         --uws-reports) UWS_REPORTS=$2; UWS_REPORTS_GIVEN=1; shift ;;
         --uws-summarize) UWS_SUMMARIZE=$2; shift ;;
+        --uws-perf) UWS_PERF=1 ;;
         --throughput | --tokens | --memory | --alloc | --uws | --tls) SECTIONS+=("${1#--}") ;;
         --all) SECTIONS=(throughput tokens memory alloc) ;;
         -h | --help) usage; exit 0 ;;
@@ -481,13 +486,15 @@ cpu_ticks() {
 # uws_measure PORT CONNS SIZE CORES SERVER_PID LOG: one load_test run. Sets M_STATUS (ok or why not), M_RATE (mean
 # Msg/sec of the measured reports), M_REPORTS (them, `;`-separated), M_WALL (s), M_SCPU and M_CCPU (server and
 # load_test CPU seconds over the measured window, between the first and the last measured report), M_SUSER and
-# M_SSYS (the server's CPU seconds in user space and in the kernel, which make up M_SCPU).
+# M_SSYS (the server's CPU seconds in user space and in the kernel, which make up M_SCPU); with --uws-perf, M_PUSER
+# (the share of the server's perf samples outside the kernel over the same window).
 uws_measure() {
     local port=$1 conns=$2 size=$3 cores=$4 spid=$5 log=$6
     local -a gen=("$UWS_DIR/load_test" "$conns" 127.0.0.1 "$port" 0 0 "$size")
     [ "$cores" = 1 ] && gen=(taskset -c 1 "${gen[@]}")
     local limit=$((4 * (UWS_REPORTS + 2) + 20)) fd gpid cpid="" line k=0 t0="" s0="" c0="" t1 s1 c1 v handshakes=0
-    M_STATUS="no report within ${limit}s" M_RATE="" M_REPORTS="" M_WALL="" M_SCPU="" M_CCPU="" M_SUSER="" M_SSYS=""
+    local perf_pid="" perf_data=$OUT/uws-perf.data
+    M_STATUS="no report within ${limit}s" M_RATE="" M_REPORTS="" M_WALL="" M_SCPU="" M_CCPU="" M_SUSER="" M_SSYS="" M_PUSER=""
     printf '== load_test %s\n' "${gen[*]}" >>"$log"
     # stdbuf: load_test prints with stdio, which a pipe would otherwise buffer past the end of the run.
     exec {fd}< <(exec timeout "$limit" stdbuf -oL "${gen[@]}" 2>&1)
@@ -501,12 +508,17 @@ uws_measure() {
                 [ -n "$cpid" ] || cpid=$(cat "/proc/$gpid/task/$gpid/children" 2>/dev/null | awk '{ print $1 }')
                 if [ "$k" = 1 ]; then
                     t0=$EPOCHREALTIME s0=$(cpu_ticks "$spid" split) c0=$(cpu_ticks "${cpid:-0}")
+                    if [ "$UWS_PERF" = 1 ]; then
+                        perf record -q -e cpu-clock -F 4999 -p "$spid" -o "$perf_data" 2>>"$log" &
+                        perf_pid=$!
+                    fi
                     continue
                 fi
                 v=${line#Msg/sec: }
                 M_REPORTS=$M_REPORTS${M_REPORTS:+;}$v
                 if [ "$k" -gt "$UWS_REPORTS" ]; then
                     t1=$EPOCHREALTIME s1=$(cpu_ticks "$spid" split) c1=$(cpu_ticks "${cpid:-0}")
+                    [ -z "$perf_pid" ] || kill -INT "$perf_pid" 2>/dev/null || true
                     M_STATUS=ok
                     break
                 fi
@@ -522,6 +534,11 @@ uws_measure() {
     kill "$gpid" 2>/dev/null || true
     exec {fd}<&-
     wait "$gpid" 2>/dev/null || true
+    if [ -n "$perf_pid" ]; then
+        kill -INT "$perf_pid" 2>/dev/null || true
+        wait "$perf_pid" 2>/dev/null || true
+        [ "$M_STATUS" = ok ] && M_PUSER=$(perf_user_share "$perf_data")
+    fi
     echo "   handshakes: $handshakes, status: $M_STATUS" >>"$log"
     [ "$M_STATUS" = ok ] || return 0
     read -r M_RATE M_WALL M_SCPU M_SUSER M_SSYS M_CCPU < <(awk -v r="$M_REPORTS" -v t0="$t0" -v t1="$t1" -v s0="$s0" \
@@ -531,6 +548,13 @@ uws_measure() {
         printf "%.1f %.3f %.2f %.2f %.2f %s\n", sum / n, t1 - t0, user + sys, user, sys,
             ((c0 == "" || c1 == "") ? "" : sprintf("%.2f", (c1 - c0) / hz))
     }')
+}
+
+# perf_user_share FILE: the share (0-1) of the samples in a `perf record` file taken outside the kernel.
+perf_user_share() {
+    perf report -i "$1" --stdio --sort dso 2>/dev/null | awk '
+        /^ *[0-9.]+%/ { share = $1; sub(/%/, "", share); total += share; if ($2 != "[kernel.kallsyms]") user += share }
+        END { if (total > 0) printf "%.4f\n", user / total }'
 }
 
 # summarize_uws CSV COLUMN TITLE BETTER(high|low|none) FORMAT: rows = servers, columns = points, median over rounds;
@@ -587,8 +611,9 @@ summarize_uws() {
 }
 
 section_uws() {
-    local points csv port run point c s k n server cores line util us_per_msg user_us sys_us cutil
+    local points csv port run point c s k n server cores line util us_per_msg user_us sys_us cutil puser_us
     command -v taskset >/dev/null && command -v stdbuf >/dev/null || die "--uws needs taskset and stdbuf (util-linux, coreutils)"
+    [ "$UWS_PERF" = 0 ] || command -v perf >/dev/null || die "--uws-perf needs perf (apt-get install -y linux-perf)"
     [ "$(nproc)" -ge 2 ] || die "--uws pins the server and the generator to two different cores; this machine has $(nproc)"
     log "uws: building load_test and echo_uws (../shared/uws/build.sh target/uws) and the echo_per_core example"
     [ -f "$ROOT/../shared/uws/build.sh" ] || die "no ../shared/uws/build.sh (the uWebSockets sources live outside the repo)"
@@ -611,7 +636,7 @@ section_uws() {
         port=$((port + 1))
     done
     log "uws: ${#points[@]} points x ${#UWS_PRESENT[@]} servers x $RUNS rounds x (first report + $UWS_REPORTS x 4 s)"
-    echo "round,label,server_cores,conns,size,depth,msgs_per_s,reports,wall_s,server_cpu_s,server_cpu_util,server_cpu_us_per_msg,client_cpu_s,client_cpu_util,status,server_user_us_per_msg,server_sys_us_per_msg" >"$csv"
+    echo "round,label,server_cores,conns,size,depth,msgs_per_s,reports,wall_s,server_cpu_s,server_cpu_util,server_cpu_us_per_msg,client_cpu_s,client_cpu_util,status,server_user_us_per_msg,server_sys_us_per_msg,server_user_us_per_msg_perf" >"$csv"
     n=${#UWS_PRESENT[@]}
     for run in $(seq "$RUNS"); do
         for point in "${points[@]}"; do
@@ -631,14 +656,17 @@ section_uws() {
                 uws_measure "${port_of[$server]}" "$c" "$s" "$cores" "${pid[$server]}" "$LOGS/load_test.log"
                 # server_cpu_util, server_cpu_us_per_msg (and its user and kernel parts), client_cpu_util (empty
                 # when the run failed).
+                # server_cpu_util, server_cpu_us_per_msg (and its user and kernel parts, and the user part by perf's
+                # samples), client_cpu_util (empty when the run failed).
                 line=$(awk -v rate="$M_RATE" -v wall="$M_WALL" -v cpu="$M_SCPU" -v user="$M_SUSER" -v sys="$M_SSYS" \
-                    -v ccpu="$M_CCPU" 'BEGIN {
-                    if (rate == "" || wall == "" || wall <= 0 || rate <= 0) { print ",,,,"; exit }
+                    -v ccpu="$M_CCPU" -v puser="$M_PUSER" 'BEGIN {
+                    if (rate == "" || wall == "" || wall <= 0 || rate <= 0) { print ",,,,,"; exit }
                     msgs = rate * wall
-                    printf "%.3f,%.3f,%.3f,%.3f,%s\n", cpu / wall, cpu * 1e6 / msgs, user * 1e6 / msgs,
-                        sys * 1e6 / msgs, ((ccpu == "") ? "" : sprintf("%.3f", ccpu / wall)) }')
-                IFS=, read -r util us_per_msg user_us sys_us cutil <<<"$line"
-                echo "$run,$server,$cores,$c,$s,1,$M_RATE,$M_REPORTS,$M_WALL,$M_SCPU,$util,$us_per_msg,$M_CCPU,$cutil,$M_STATUS,$user_us,$sys_us" >>"$csv"
+                    printf "%.3f,%.3f,%.3f,%.3f,%s,%s\n", cpu / wall, cpu * 1e6 / msgs, user * 1e6 / msgs,
+                        sys * 1e6 / msgs, ((ccpu == "") ? "" : sprintf("%.3f", ccpu / wall)),
+                        ((puser == "") ? "" : sprintf("%.3f", puser * cpu * 1e6 / msgs)) }')
+                IFS=, read -r util us_per_msg user_us sys_us cutil puser_us <<<"$line"
+                echo "$run,$server,$cores,$c,$s,1,$M_RATE,$M_REPORTS,$M_WALL,$M_SCPU,$util,$us_per_msg,$M_CCPU,$cutil,$M_STATUS,$user_us,$sys_us,$puser_us" >>"$csv"
                 printf '%-16s %4s x %-6s round %s: %10s msg/s  %s\n' "$server" "$c" "$s" "$run" "${M_RATE:--}" \
                     "$([ "$M_STATUS" = ok ] && echo "server CPU $us_per_msg us/msg, $util cores; load_test $cutil cores" ||
                         echo "$M_STATUS")" >&2
@@ -661,6 +689,10 @@ uws_report() {
     if [ "$split" = 1 ]; then
         summarize_uws "$csv" server_user_us_per_msg "server CPU us per message in user space (the server's own code)" low "%.2f"
         summarize_uws "$csv" server_sys_us_per_msg "server CPU us per message in the kernel (system calls, TCP)" low "%.2f"
+    fi
+    # Only runs with --uws-perf fill this column.
+    if tail -n +2 "$csv" | cut -d, -f18 | grep -q '[0-9]'; then
+        summarize_uws "$csv" server_user_us_per_msg_perf "server CPU us per message in user space, from perf's samples" low "%.2f"
     fi
     summarize_uws "$csv" server_cpu_util "server CPU use, cores (1.00 = one core busy)" none "%.2f"
     summarize_uws "$csv" client_cpu_util "load_test CPU use, cores (near 1.00: the generator is the limit)" none "%.2f"
