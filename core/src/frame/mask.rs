@@ -51,3 +51,32 @@ fn xor_word(bytes: &mut [u8], key_word: u64) {
     word.copy_from_slice(bytes);
     bytes.copy_from_slice(&(u64::from_ne_bytes(word) ^ key_word).to_ne_bytes());
 }
+
+#[cfg(test)]
+mod tests {
+    use super::apply_mask;
+
+    #[test]
+    fn masks_like_a_byte_loop_at_every_length_and_offset() {
+        let key = [0x81, 0x22, 0xf3, 0x04];
+        for len in 0..100 {
+            for offset in 0..8 {
+                let payload: [u8; 100] = core::array::from_fn(|i| (i * 7 + 3) as u8);
+                let mut masked = payload;
+                apply_mask(&mut masked[..len], key, offset);
+                for i in 0..len {
+                    assert_eq!(
+                        masked[i],
+                        payload[i] ^ key[(i + offset) % 4],
+                        "len {len} offset {offset} byte {i}"
+                    );
+                }
+                assert_eq!(
+                    masked[len..],
+                    payload[len..],
+                    "len {len}: nothing past the payload"
+                );
+            }
+        }
+    }
+}
