@@ -44,6 +44,8 @@ options:
                     also rill-no-deadlines: echo-rill with its idle, keepalive and write timeouts off)
   --uws-reports N   --uws: load_test reports (4 s each) averaged per run, after the first one (warm-up) (default 2;
                     --uws uses the ports from --port-base + 50 on)
+  --uws-points "C:S .."  --uws: only these points (connections:payload bytes), e.g. "10:1024" (default: 1:20
+                    10:1024 100:20 500:16384 1:65536)
   --uws-perf        --uws: also sample the server with `perf record -e cpu-clock` over the measured window and
                     split its CPU time between user space and the kernel from the samples (apt-get install
                     linux-perf). /proc's user and system ticks attribute whole 10 ms ticks, which is noise where
@@ -77,6 +79,7 @@ while [ $# -gt 0 ]; do
         --uws-reports) UWS_REPORTS=$2; UWS_REPORTS_GIVEN=1; shift ;;
         --uws-summarize) UWS_SUMMARIZE=$2; shift ;;
         --uws-perf) UWS_PERF=1 ;;
+        --uws-points) UWS_POINTS=$2; shift ;;
         --throughput | --tokens | --memory | --alloc | --uws | --tls) SECTIONS+=("${1#--}") ;;
         --all) SECTIONS=(throughput tokens memory alloc) ;;
         -h | --help) usage; exit 0 ;;
@@ -620,6 +623,7 @@ section_uws() {
     bash "$ROOT/../shared/uws/build.sh" "$UWS_DIR" >/dev/null
     cargo build --release -p rill-tokio --example echo_per_core
     points=(1:20 10:1024 100:20 500:16384 1:65536)
+    [ -z "${UWS_POINTS:-}" ] || read -r -a points <<<"$UWS_POINTS"
     UWS_PRESENT=()
     for server in "${UWS_SERVERS[@]}"; do
         uws_server_cmd "$server" 0
