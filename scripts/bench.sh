@@ -538,6 +538,7 @@ uws_measure() {
     exec {fd}<&-
     wait "$gpid" 2>/dev/null || true
     if [ -n "$perf_pid" ]; then
+        # Stopped at the last report already, unless the run ended without it.
         kill -INT "$perf_pid" 2>/dev/null || true
         wait "$perf_pid" 2>/dev/null || true
         [ "$M_STATUS" = ok ] && M_PUSER=$(perf_user_share "$perf_data")
@@ -658,8 +659,6 @@ section_uws() {
                     pid[$server]=$SERVER_PID
                 fi
                 uws_measure "${port_of[$server]}" "$c" "$s" "$cores" "${pid[$server]}" "$LOGS/load_test.log"
-                # server_cpu_util, server_cpu_us_per_msg (and its user and kernel parts), client_cpu_util (empty
-                # when the run failed).
                 # server_cpu_util, server_cpu_us_per_msg (and its user and kernel parts, and the user part by perf's
                 # samples), client_cpu_util (empty when the run failed).
                 line=$(awk -v rate="$M_RATE" -v wall="$M_WALL" -v cpu="$M_SCPU" -v user="$M_SUSER" -v sys="$M_SSYS" \
@@ -695,7 +694,8 @@ uws_report() {
         summarize_uws "$csv" server_sys_us_per_msg "server CPU us per message in the kernel (system calls, TCP)" low "%.2f"
     fi
     # Only runs with --uws-perf fill this column.
-    if tail -n +2 "$csv" | cut -d, -f18 | grep -q '[0-9]'; then
+    if awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "server_user_us_per_msg_perf") c = i; next }
+        c && $c != "" { found = 1; exit } END { exit !found }' "$csv"; then
         summarize_uws "$csv" server_user_us_per_msg_perf "server CPU us per message in user space, from perf's samples" low "%.2f"
     fi
     summarize_uws "$csv" server_cpu_util "server CPU use, cores (1.00 = one core busy)" none "%.2f"
