@@ -4,6 +4,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rill_ws::frame::{FrameHeader, OpCode};
+use rill_ws::session::NO_INFLATER;
 use rill_ws::utf8::Utf8Validator;
 use rill_ws::{Event, Instant, MessageKind, Role, Sender, Session, SessionConfig};
 use std::hint::black_box;
@@ -72,7 +73,7 @@ fn decode_small_frames(c: &mut Criterion) {
             session.handle_input(input.len(), Instant(0));
             let mut messages = 0;
             loop {
-                match session.poll_event(&mut input) {
+                match session.poll_event(&mut input, NO_INFLATER) {
                     Event::Piece(at) => messages += usize::from(at.last),
                     Event::NeedInput | Event::End(_) => break,
                     _ => {}

@@ -2,6 +2,7 @@
 
 mod common;
 use common::{drive, masked, unmasked, Item};
+use rill_ws::session::{NO_DEFLATER, NO_INFLATER};
 use rill_ws::{
     CloseCode, Event, Instant, Limits, MessageKind, ProtocolError, Receiver, Role, Session,
     SessionConfig, Transmit,
@@ -182,7 +183,7 @@ fn session_events(session: &mut Session, wire: &[u8]) -> Vec<Event> {
     session.handle_input(buf.len(), Instant(0));
     let mut events = Vec::new();
     loop {
-        match session.poll_event(&mut buf) {
+        match session.poll_event(&mut buf, NO_INFLATER) {
             Event::NeedInput => return events,
             event => events.push(event),
         }
@@ -291,7 +292,7 @@ fn replies_go_out_while_a_chunked_message_is_open() {
     let mut write = [0u8; 256];
     session.begin(MessageKind::Binary).unwrap();
     session
-        .send_chunk(&mut write, &[b"ab"], 0, false, Instant(0))
+        .send_chunk(&mut write, &[b"ab"], 0, false, Instant(0), NO_DEFLATER)
         .unwrap();
     session.flush();
     let (mut wire, _) = session_output(&mut session, &mut write);
@@ -301,7 +302,7 @@ fn replies_go_out_while_a_chunked_message_is_open() {
     );
     wire.extend(session_output(&mut session, &mut write).0);
     session
-        .send_chunk(&mut write, &[b"c"], 0, true, Instant(0))
+        .send_chunk(&mut write, &[b"c"], 0, true, Instant(0), NO_DEFLATER)
         .unwrap();
     session.flush();
     wire.extend(session_output(&mut session, &mut write).0);

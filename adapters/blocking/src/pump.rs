@@ -141,7 +141,7 @@ impl Input {
         loop {
             let now = link.core.now();
             let mut session = link.core.lock();
-            let event = session.poll_event_with(&mut self.buf, self.inflater.as_deref_mut());
+            let event = session.poll_event(&mut self.buf, self.inflater.as_deref_mut());
             if event == Event::NeedInflater {
                 // The first compressed message: only now is the inflater worth its memory.
                 self.inflater = rill_zlib::agreed_inflater(&session);
@@ -347,7 +347,7 @@ impl Output {
                 self.deflater.prepare(&session, payload.len(), fin);
             }
             let (buf, deflater) = (&mut self.buf, self.deflater.get());
-            let placed = session.send_chunk_with(buf, &[payload], done, fin, core.now(), deflater);
+            let placed = session.send_chunk(buf, &[payload], done, fin, core.now(), deflater);
             let more = session.in_message() && fin;
             drop(session);
             done = placed.map_err(|error| core.refused(error))?;

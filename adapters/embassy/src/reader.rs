@@ -88,9 +88,10 @@ where
     /// nothing is inflated, and the inflating code is not in the firmware).
     fn poll_event(&mut self) -> Event {
         #[cfg(feature = "deflate")]
-        return (self.shared).with(|s| s.poll_event_with(self.buf, self.inflater.as_deref_mut()));
+        return (self.shared).with(|s| s.poll_event(self.buf, self.inflater.as_deref_mut()));
         #[cfg(not(feature = "deflate"))]
-        self.shared.with(|s| s.poll_event(self.buf))
+        self.shared
+            .with(|s| s.poll_event(self.buf, rill_ws::session::NO_INFLATER))
     }
 
     /// Receives the next whole message: straight from the read buffer when it arrived in one piece,
@@ -226,7 +227,7 @@ where
                 // send what is due and keep the read going, unless the connection ended.
                 None => {
                     shared.try_pump().await?;
-                    if shared.with(|s| s.is_done()) {
+                    if shared.with(|s| s.end().is_some()) {
                         return Ok(());
                     }
                 }

@@ -312,7 +312,14 @@ impl<'b, M: RawMutex, W: Write> Shared<'b, M, W> {
                 if let Some(kind) = begin.take() {
                     s.begin(kind)?;
                 }
-                placed = s.send_chunk(buf, parts, placed, fin, now())?;
+                placed = s.send_chunk(
+                    buf,
+                    parts,
+                    placed,
+                    fin,
+                    now(),
+                    rill_ws::session::NO_DEFLATER,
+                )?;
                 let done = placed >= total && !(fin && s.in_message());
                 if done && flush {
                     s.flush_by_policy();

@@ -302,7 +302,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                     Some(Input::Timeout(now)) => s.handle_timeout(now),
                     None => {}
                 }
-                let event = s.poll_event_with(&mut self.buf, inflater);
+                let event = s.poll_event(&mut self.buf, inflater);
                 (event, s.wants_transmit(), s.has_buffered_input())
             });
             self.buffered = buffered;

@@ -306,7 +306,7 @@ impl WriteSide {
         // Each round either places everything or grows the buffer by more than the rest's worst case, so
         // the second round always finishes; the bound only guards against a session that never does.
         for _ in 0..4 {
-            let placed = session.send_chunk_with(
+            let placed = session.send_chunk(
                 &mut self.buf,
                 rest.parts,
                 done,

@@ -201,7 +201,7 @@ impl<S: AsyncWrite> Writer<S> {
                     s.begin(kind)?;
                     begun = true;
                 }
-                let placed = s.send_chunk_with(buf, parts, done, true, now, deflater)?;
+                let placed = s.send_chunk(buf, parts, done, true, now, deflater)?;
                 Ok(Placed::after(placed, total, true, s))
             },
         )
@@ -243,7 +243,7 @@ impl<S: AsyncWrite> Writer<S> {
         let parts = &[piece.payload];
         let data = Some((&parts[..], piece.last));
         self.place(total, data, false, None, |s, buf, deflater, done, now| {
-            let placed = s.relay_with(buf, piece, done, now, deflater)?;
+            let placed = s.relay(buf, piece, done, now, deflater)?;
             Ok(Placed::after(placed, total, piece.last, s))
         })
         .await
@@ -276,7 +276,7 @@ impl<S: AsyncWrite> Writer<S> {
             true,
             None,
             |s, buf, deflater, done, now| {
-                let placed = s.send_chunk_with(buf, &[payload], done, fin, now, deflater)?;
+                let placed = s.send_chunk(buf, &[payload], done, fin, now, deflater)?;
                 Ok(Placed::after(placed, total, fin, s))
             },
         )

@@ -21,8 +21,8 @@ mod transmit;
 mod unbuffered;
 
 pub use clock::{micros, Instant};
-pub use receive::{Event, NoInflate, PieceAt};
-pub use transmit::{NoDeflate, Transmit, MAX_COMPRESS_STEP, MIN_WRITE_BUFFER};
+pub use receive::{Event, NoInflate, PieceAt, NO_INFLATER};
+pub use transmit::{NoDeflate, Transmit, MAX_COMPRESS_STEP, MIN_WRITE_BUFFER, NO_DEFLATER};
 
 use crate::codec::{Limits, Receiver, Role, Sender};
 use crate::deflate::DeflateParams;
@@ -213,11 +213,6 @@ impl Session {
             Phase::Done => self.end.or(Some(End::Abnormal)),
             _ => None,
         }
-    }
-
-    /// True once the connection is over (see [`Session::end`]).
-    pub fn is_done(&self) -> bool {
-        self.phase == Phase::Done
     }
 
     /// The earliest instant at which [`Session::handle_timeout`] has something to do.

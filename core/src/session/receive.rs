@@ -25,8 +25,9 @@ pub enum Event {
     Close,
     /// The connection is over.
     End(End),
-    /// A compressed message arrived and [`Session::poll_event_with`] was lent no inflater: lend one and
-    /// poll again (so a connection that never receives a compressed message never allocates one).
+    /// A compressed message arrived and [`Session::poll_event`] was lent no inflater: lend one and poll
+    /// again (so a connection that never receives a compressed message never allocates one), or fail the
+    /// connection ([`Session::fail`] with [`ProtocolError::InvalidCompressedData`]).
     NeedInflater,
 }
 
@@ -66,6 +67,9 @@ pub(super) struct Inflow {
 #[derive(Debug)]
 pub enum NoInflate {}
 
+/// The inflater a session without permessage-deflate lends [`Session::poll_event`]: none.
+pub const NO_INFLATER: Option<&'static mut NoInflate> = None;
+
 impl Inflate for NoInflate {
     fn inflate(
         &mut self,
@@ -86,7 +90,7 @@ impl Inflate for NoInflate {
 }
 
 impl PieceAt {
-    /// The piece of a session polled with [`Session::poll_event_with`]: borrowed from the read buffer
+    /// The piece of a session polled with an inflater ([`Session::poll_event`]): borrowed from the read buffer
     /// `read`, or from `inflater`'s window when [`PieceAt::inflated`].
     pub fn of_with<'b, I: Inflate + ?Sized>(
         &self,
@@ -163,38 +167,21 @@ impl Session {
         }
     }
 
-    /// True while the session wants input read: open, closing, or lingering until the peer ends TCP.
-    pub fn wants_input(&self) -> bool {
-        self.phase != Phase::Done
-    }
-
     /// Decodes the next event from `buf`, the read buffer (the same one every time). Pings are answered
     /// (the pong is queued for [`Session::poll_transmit`]) and pongs recorded on the way. Events happen
     /// at the instant their input arrived (the one given to [`Session::handle_input`]): a pong's
     /// round-trip time ends when its bytes were read, and no clock is read per event.
-    pub fn poll_event(&mut self, buf: &mut [u8]) -> Event {
-        self.poll(buf, None::<&mut NoInflate>, false)
-    }
-
-    /// [`Session::poll_event`] for a connection with permessage-deflate: compressed messages are inflated
-    /// with `inflater` (the same one every time) and their pieces lie in its window
-    /// ([`PieceAt::inflated`]). Output is handed out as it is inflated, never reassembled first; the
-    /// message limit applies to the inflated size.
-    pub fn poll_event_with<I: Inflate + ?Sized>(
-        &mut self,
-        buf: &mut [u8],
-        inflater: Option<&mut I>,
-    ) -> Event {
-        self.poll(buf, inflater, true)
-    }
-
-    /// Decodes the next event; without an inflater a compressed message asks for one (`lend`) or fails
-    /// the connection.
-    fn poll<I: Inflate + ?Sized>(
+    ///
+    /// `inflater` (the same one every time) inflates compressed messages when the handshake agreed
+    /// permessage-deflate; their pieces then lie in its window ([`PieceAt::inflated`]), handed out as
+    /// they are inflated, never reassembled first, and the message limit applies to the inflated size.
+    /// Without one, a compressed message is [`Event::NeedInflater`]: lend one, or fail the connection.
+    /// A connection without permessage-deflate passes [`NO_INFLATER`] (the inflating code is then left
+    /// out of the binary).
+    pub fn poll_event<I: Inflate + ?Sized>(
         &mut self,
         buf: &mut [u8],
         mut inflater: Option<&mut I>,
-        lend: bool,
     ) -> Event {
         let now = self.clock.last_heard;
         loop {
@@ -204,7 +191,7 @@ impl Session {
                 Phase::Done => return Event::End(self.end.unwrap_or(End::Abnormal)),
             }
             if self.inflow.is_some_and(|flow| flow.pending.is_some()) {
-                if lend && inflater.is_none() {
+                if inflater.is_none() {
                     return Event::NeedInflater;
                 }
                 match self.inflate_step(buf, inflater.as_deref_mut()) {

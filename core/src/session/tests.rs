@@ -54,7 +54,7 @@ impl End_ {
         loop {
             done = self
                 .session
-                .send_chunk(&mut self.write, &[payload], done, true, T0)
+                .send_chunk(&mut self.write, &[payload], done, true, T0, NO_DEFLATER)
                 .unwrap();
             if done == payload.len() && !self.session.in_message() {
                 break;
@@ -70,7 +70,7 @@ impl End_ {
         let (mut events, mut data) = (Vec::new(), Vec::new());
         let mut pos = 0;
         loop {
-            match self.session.poll_event(&mut self.read) {
+            match self.session.poll_event(&mut self.read, NO_INFLATER) {
                 Event::NeedInput if pos < wire.len() => {
                     let n = chunk.min(wire.len() - pos).min(self.read.len());
                     self.read[..n].copy_from_slice(&wire[pos..pos + n]);
@@ -127,7 +127,7 @@ fn a_pong_is_placed_whole_before_data_and_never_split_by_it() {
     let filler = [b'x'; 200];
     let placed = server
         .session
-        .send_chunk(&mut server.write, &[&filler], 0, true, T0)
+        .send_chunk(&mut server.write, &[&filler], 0, true, T0, NO_DEFLATER)
         .unwrap();
     assert_eq!(placed, 200, "the pong went first and the data still fit");
     let (mut out, mut out_len) = ([0u8; 8192], 0);
@@ -150,7 +150,7 @@ fn a_control_frame_that_does_not_fit_waits_for_room_instead_of_splitting() {
     let filler = [1u8; 200];
     server
         .session
-        .send_chunk(&mut server.write, &[&filler], 0, true, T0)
+        .send_chunk(&mut server.write, &[&filler], 0, true, T0, NO_DEFLATER)
         .unwrap();
     server.session.ping(T0).unwrap();
     // 256 - 204 bytes left: the 10-byte ping fits; a close frame with a 100-byte reason does not.
@@ -203,6 +203,7 @@ fn an_empty_final_chunk_behind_an_owed_pong_waits_for_room_and_a_tiny_buffer_is_
                     0,
                     false,
                     T0,
+                    NO_DEFLATER,
                 );
                 assert_eq!(placed, Ok(head));
                 let mut frame = [0u8; 256];
@@ -212,14 +213,21 @@ fn an_empty_final_chunk_behind_an_owed_pong_waits_for_room_and_a_tiny_buffer_is_
                     .unwrap();
                 server.read[..n].copy_from_slice(&frame[..n]);
                 server.session.handle_input(n, T0);
-                assert_eq!(server.session.poll_event(&mut server.read), Event::Ping);
+                assert_eq!(
+                    server.session.poll_event(&mut server.read, NO_INFLATER),
+                    Event::Ping
+                );
                 let (mut wire, mut wire_len) = ([0u8; 8192], 0);
                 for round in 0.. {
                     assert!(round < 4, "buffer {len} ping {ping}: no progress");
-                    let sent =
-                        server
-                            .session
-                            .send_chunk(&mut server.write[..len], &[b""], 0, true, T0);
+                    let sent = server.session.send_chunk(
+                        &mut server.write[..len],
+                        &[b""],
+                        0,
+                        true,
+                        T0,
+                        NO_DEFLATER,
+                    );
                     assert_eq!(sent, Ok(0), "buffer {len} ping {ping}");
                     if !server.session.in_message() {
                         break;
@@ -242,7 +250,7 @@ fn an_empty_final_chunk_behind_an_owed_pong_waits_for_room_and_a_tiny_buffer_is_
     assert_eq!(
         server
             .session
-            .send_chunk(&mut server.write[..8], &[b"x"], 0, true, T0),
+            .send_chunk(&mut server.write[..8], &[b"x"], 0, true, T0, NO_DEFLATER),
         Err(SendError::BufferTooSmall {
             needed: MIN_WRITE_BUFFER
         })
@@ -265,7 +273,7 @@ fn keepalive_pings_then_idle_ends_the_connection_whatever_the_writer_does() {
     server.session.handle_timeout(at(5));
     assert_eq!(server.session.end(), Some(End::Timeout(Timeout::Idle)));
     assert_eq!(
-        server.session.poll_event(&mut server.read),
+        server.session.poll_event(&mut server.read, NO_INFLATER),
         Event::End(End::Timeout(Timeout::Idle))
     );
     assert_eq!(
@@ -284,7 +292,7 @@ fn output_that_makes_no_progress_fails_after_the_write_timeout() {
     server.session.begin(MessageKind::Text).unwrap();
     server
         .session
-        .send_chunk(&mut server.write, &[b"token"], 0, true, T0)
+        .send_chunk(&mut server.write, &[b"token"], 0, true, T0, NO_DEFLATER)
         .unwrap();
     server.session.flush_by_policy();
     assert!(matches!(
@@ -306,8 +314,14 @@ fn a_write_timeout_started_at_an_unknown_instant_runs_from_the_next_handle_timeo
     };
     let mut server = End_::new(Role::Server, config);
     server.session.begin(MessageKind::Text).unwrap();
-    let placed =
-        (server.session).send_chunk(&mut server.write, &[b"token"], 0, true, Instant::UNKNOWN);
+    let placed = (server.session).send_chunk(
+        &mut server.write,
+        &[b"token"],
+        0,
+        true,
+        Instant::UNKNOWN,
+        NO_DEFLATER,
+    );
     assert_eq!(placed, Ok(5));
     server.session.flush_by_policy();
     // The adapter writes part of it without reading the clock, then the socket is full.
@@ -361,7 +375,7 @@ fn close_handshake_server_ends_tcp_first_and_client_lingers_until_it_does() {
     let (events, _) = client.receive(&back[..back_len], 64, T0);
     assert_eq!(events, [Event::Close]);
     assert_eq!(
-        client.session.poll_event(&mut client.read),
+        client.session.poll_event(&mut client.read, NO_INFLATER),
         Event::NeedInput
     );
     client.session.handle_eof();
@@ -388,7 +402,7 @@ fn a_protocol_error_closes_with_its_code_and_is_reported_after_lingering() {
     );
     server.session.handle_timeout(at(5));
     assert_eq!(
-        server.session.poll_event(&mut server.read),
+        server.session.poll_event(&mut server.read, NO_INFLATER),
         Event::End(End::Protocol(ProtocolError::UnmaskedFrame))
     );
 }
@@ -457,7 +471,7 @@ fn a_batch_flushes_at_its_size_or_when_its_timer_fires() {
         server.session.begin(MessageKind::Text).unwrap();
         server
             .session
-            .send_chunk(&mut server.write, &[&[b'a'; 30]], 0, true, now)
+            .send_chunk(&mut server.write, &[&[b'a'; 30]], 0, true, now, NO_DEFLATER)
             .unwrap();
         server.session.flush_by_policy();
     };
@@ -501,7 +515,7 @@ fn every_ping_of_a_burst_gets_its_pong_when_the_pump_transmits_between_them() {
     server.session.handle_input(len, T0);
     let mut pings = 0;
     loop {
-        match server.session.poll_event(&mut server.read) {
+        match server.session.poll_event(&mut server.read, NO_INFLATER) {
             Event::Ping => {
                 pings += 1;
                 server.transmit(&mut out, &mut out_len, T0);
@@ -526,7 +540,7 @@ fn a_relayed_first_piece_that_waits_for_room_is_relayed_whole_on_the_next_call()
     let filler = [1u8; 200];
     server
         .session
-        .send_chunk(&mut server.write, &[&filler], 0, true, T0)
+        .send_chunk(&mut server.write, &[&filler], 0, true, T0, NO_DEFLATER)
         .unwrap();
     let piece = crate::Piece {
         kind: MessageKind::Text,
@@ -535,14 +549,18 @@ fn a_relayed_first_piece_that_waits_for_room_is_relayed_whole_on_the_next_call()
         last: false,
     };
     assert_eq!(
-        server.session.relay(&mut server.write, &piece, 0, T0),
+        server
+            .session
+            .relay(&mut server.write, &piece, 0, T0, NO_DEFLATER),
         Ok(0),
         "no room yet"
     );
     let (mut out, mut len) = ([0u8; 8192], 0);
     server.transmit(&mut out, &mut len, T0);
     assert_eq!(
-        server.session.relay(&mut server.write, &piece, 0, T0),
+        server
+            .session
+            .relay(&mut server.write, &piece, 0, T0, NO_DEFLATER),
         Ok(60)
     );
     server.session.flush();
@@ -561,7 +579,7 @@ fn input_that_followed_the_handshake_is_decoded_where_it_lies() {
     let frame = [0x81, 0x82, 0, 0, 0, 0, b'h', b'i'];
     server.read[40..48].copy_from_slice(&frame);
     server.session.handle_buffered_input(40..48, T0);
-    let Event::Piece(piece) = server.session.poll_event(&mut server.read) else {
+    let Event::Piece(piece) = server.session.poll_event(&mut server.read, NO_INFLATER) else {
         panic!("the early frame is decoded");
     };
     assert_eq!(
@@ -571,14 +589,14 @@ fn input_that_followed_the_handshake_is_decoded_where_it_lies() {
     );
     assert_eq!(piece.of(&server.read).payload, b"hi");
     assert_eq!(
-        server.session.poll_event(&mut server.read),
+        server.session.poll_event(&mut server.read, NO_INFLATER),
         Event::NeedInput
     );
     // The next read goes to the buffer's start as usual.
     server.read[..3].copy_from_slice(&[0x81, 0x80, 0]);
     server.session.handle_input(3, T0);
     assert_eq!(
-        server.session.poll_event(&mut server.read),
+        server.session.poll_event(&mut server.read, NO_INFLATER),
         Event::NeedInput
     );
 }
@@ -597,7 +615,7 @@ fn the_rest_of_a_frame_read_into_another_buffer_is_unmasked_where_it_lies() {
     server.read[..101].copy_from_slice(&wire[..101]);
     server.session.handle_input(101, T0);
     assert_eq!(server.session.payload_left(), None, "input still to decode");
-    let Event::Piece(first) = server.session.poll_event(&mut server.read) else {
+    let Event::Piece(first) = server.session.poll_event(&mut server.read, NO_INFLATER) else {
         panic!("the first piece");
     };
     assert_eq!(first.of(&server.read).payload, &payload[..93]);
@@ -608,7 +626,7 @@ fn the_rest_of_a_frame_read_into_another_buffer_is_unmasked_where_it_lies() {
     message[..93].copy_from_slice(&payload[..93]);
     message[93..1000].copy_from_slice(&wire[101..len]);
     server.session.handle_buffered_input(93..1000, T0);
-    let Event::Piece(rest) = server.session.poll_event(&mut message) else {
+    let Event::Piece(rest) = server.session.poll_event(&mut message, NO_INFLATER) else {
         panic!("the rest");
     };
     assert_eq!(
@@ -617,12 +635,18 @@ fn the_rest_of_a_frame_read_into_another_buffer_is_unmasked_where_it_lies() {
     );
     assert_eq!(&message[..1000], &payload[..], "unmasked in place, whole");
     assert_eq!(server.session.payload_left(), None, "no frame in progress");
-    assert_eq!(server.session.poll_event(&mut message), Event::NeedInput);
+    assert_eq!(
+        server.session.poll_event(&mut message, NO_INFLATER),
+        Event::NeedInput
+    );
     // Control frames and compressed messages have no such rest: only a data frame's header starts one.
     let mut ping = End_::new(Role::Server, SessionConfig::default());
     ping.read[..4].copy_from_slice(&[0x89, 0x85, 0, 0]);
     ping.session.handle_input(4, T0);
-    assert_eq!(ping.session.poll_event(&mut ping.read), Event::NeedInput);
+    assert_eq!(
+        ping.session.poll_event(&mut ping.read, NO_INFLATER),
+        Event::NeedInput
+    );
     assert_eq!(ping.session.payload_left(), None);
 }
 
@@ -666,7 +690,7 @@ fn an_unbuffered_message_leaves_after_the_pending_bytes_with_only_its_header_in_
     server.session.begin(MessageKind::Text).unwrap();
     server
         .session
-        .send_chunk(&mut server.write, &[b"hi"], 0, true, T0)
+        .send_chunk(&mut server.write, &[b"hi"], 0, true, T0, NO_DEFLATER)
         .unwrap();
     let payload: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
     assert!(server.session.sends_unbuffered(payload.len()));
@@ -712,7 +736,7 @@ fn nothing_is_placed_between_an_unbuffered_header_and_its_payload() {
     server.session.begin(MessageKind::Text).unwrap();
     let placed = server
         .session
-        .send_chunk(&mut server.write, &[b"later"], 0, true, T0)
+        .send_chunk(&mut server.write, &[b"later"], 0, true, T0, NO_DEFLATER)
         .unwrap();
     assert_eq!(placed, 0, "the text waits for room");
     let mut wire = Vec::new();
@@ -722,7 +746,7 @@ fn nothing_is_placed_between_an_unbuffered_header_and_its_payload() {
     // Then the pong and the text, framed after the payload.
     server
         .session
-        .send_chunk(&mut server.write, &[b"later"], 0, true, T0)
+        .send_chunk(&mut server.write, &[b"later"], 0, true, T0, NO_DEFLATER)
         .unwrap();
     server.session.flush();
     transmit_unbuffered(&mut server, &[], 100, &mut wire);

@@ -162,22 +162,12 @@ impl Session {
     /// `fin` is set and the final frame is not placed yet, run [`Session::poll_transmit`] to make room and
     /// call again with the new `skip`: a payload larger than the buffer leaves as several frames, each
     /// whole in the buffer before any byte of it is written.
-    pub fn send_chunk(
-        &mut self,
-        buf: &mut [u8],
-        parts: &[&[u8]],
-        skip: usize,
-        fin: bool,
-        now: Instant,
-    ) -> Result<usize, SendError> {
-        self.send_chunk_with(buf, parts, skip, fin, now, None::<&mut NoDeflate>)
-    }
-
-    /// [`Session::send_chunk`] on a connection with permessage-deflate: `deflater` (the same one every
-    /// time) compresses the message when the handshake agreed compression and the message is not below
-    /// the threshold given to [`Session::set_deflate`] (decided at its first chunk). Each chunk ends with a
-    /// sync flush, so it leaves at once and decodes on arrival.
-    pub fn send_chunk_with<D: Deflate + ?Sized>(
+    ///
+    /// `deflater` (the same one every time) compresses the message when the handshake agreed
+    /// permessage-deflate and the message is not below the threshold given to [`Session::set_deflate`]
+    /// (decided at its first chunk); each chunk then ends with a sync flush, so it leaves at once and
+    /// decodes on arrival. A connection without permessage-deflate passes [`NO_DEFLATER`].
+    pub fn send_chunk<D: Deflate + ?Sized>(
         &mut self,
         buf: &mut [u8],
         parts: &[&[u8]],
@@ -227,24 +217,9 @@ impl Session {
     }
 
     /// Places the frame that relays a received `piece` as the matching frame of an outgoing message (a
-    /// whole message, or its next fragment); `skip` as in [`Session::send_chunk`]. Echo servers and
-    /// proxies forward a message of any size this way.
-    pub fn relay(
-        &mut self,
-        buf: &mut [u8],
-        piece: &Piece<'_>,
-        skip: usize,
-        now: Instant,
-    ) -> Result<usize, SendError> {
-        // A first piece that found no room yet has begun its message already.
-        if piece.first && skip == 0 && !self.sender.is_unstarted() {
-            self.begin(piece.kind)?;
-        }
-        self.send_chunk(buf, &[piece.payload], skip, piece.last, now)
-    }
-
-    /// [`Session::relay`] on a connection with permessage-deflate (see [`Session::send_chunk_with`]).
-    pub fn relay_with<D: Deflate + ?Sized>(
+    /// whole message, or its next fragment); `skip` and `deflater` as in [`Session::send_chunk`]. Echo
+    /// servers and proxies forward a message of any size this way.
+    pub fn relay<D: Deflate + ?Sized>(
         &mut self,
         buf: &mut [u8],
         piece: &Piece<'_>,
@@ -252,10 +227,11 @@ impl Session {
         now: Instant,
         deflater: Option<&mut D>,
     ) -> Result<usize, SendError> {
+        // A first piece that found no room yet has begun its message already.
         if piece.first && skip == 0 && !self.sender.is_unstarted() {
             self.begin(piece.kind)?;
         }
-        self.send_chunk_with(buf, &[piece.payload], skip, piece.last, now, deflater)
+        self.send_chunk(buf, &[piece.payload], skip, piece.last, now, deflater)
     }
 
     /// Places the next frame of a compressed message: as much of the payload as surely fits compressed,
@@ -508,6 +484,9 @@ pub(super) struct Outflow {
 /// A backend for sessions without permessage-deflate: never called.
 #[derive(Debug)]
 pub enum NoDeflate {}
+
+/// The deflater a session without permessage-deflate lends [`Session::send_chunk`]: none.
+pub const NO_DEFLATER: Option<&'static mut NoDeflate> = None;
 
 impl Deflate for NoDeflate {
     fn deflate(&mut self, _: &[u8], _: &mut [u8], _: bool) -> Result<usize, DeflateError> {

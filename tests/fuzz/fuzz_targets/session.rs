@@ -115,7 +115,7 @@ impl Driver {
         let mut pos = 0;
         let mut fed_at = None;
         for _ in 0..10_000 {
-            let event = self.session.poll_event_with(&mut self.read, self.inflater.as_mut());
+            let event = self.session.poll_event(&mut self.read, self.inflater.as_mut());
             if let Some(range) = fed_at.take() {
                 // The rest comes back as one piece where it was read; only a protocol error in it (the
                 // session then lingers or ends) gives anything else.
@@ -165,7 +165,7 @@ impl Driver {
                         for _ in 0..64 {
                             let now = self.placing_now();
                             let deflater = self.deflater.as_mut();
-                            match self.session.relay_with(&mut self.write, &relayed, done, now, deflater) {
+                            match self.session.relay(&mut self.write, &relayed, done, now, deflater) {
                                 Ok(placed) if placed == payload.len() && !(relayed.last && self.session.in_message()) => break,
                                 Ok(placed) => done = placed,
                                 Err(_) => break,
@@ -180,7 +180,7 @@ impl Driver {
                 Event::Pong(_) | Event::Close => {}
                 Event::End(_) => return,
                 // Without deflate no compressed message is accepted; with it the inflater is always lent.
-                Event::NeedInflater => unreachable!("poll_event_with asked for an inflater"),
+                Event::NeedInflater => unreachable!("poll_event asked for an inflater"),
             }
         }
     }
@@ -237,7 +237,7 @@ impl Driver {
         for _ in 0..64 {
             let now = self.placing_now();
             let deflater = self.deflater.as_mut();
-            match self.session.send_chunk_with(&mut self.write, &[&payload], done, fin, now, deflater) {
+            match self.session.send_chunk(&mut self.write, &[&payload], done, fin, now, deflater) {
                 Ok(placed) if placed == len && !(fin && self.session.in_message()) => break,
                 Ok(placed) => done = placed,
                 Err(_) => return,
