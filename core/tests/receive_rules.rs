@@ -195,7 +195,7 @@ fn session_output(session: &mut Session, write: &mut [u8]) -> (Vec<u8>, bool) {
     let (mut out, mut shutdown) = (Vec::new(), false);
     loop {
         match session.poll_transmit(write, Instant(0)) {
-            Transmit::Write { start, end } => {
+            Transmit::Write { start, end, .. } => {
                 out.extend_from_slice(&write[start..end]);
                 session.wrote(end - start, Instant(0));
             }

@@ -301,7 +301,7 @@ impl Output {
             );
             drop(session);
             let result = match step {
-                Transmit::Write { start, end } => io
+                Transmit::Write { start, end, .. } => io
                     .set_write_timeout(wait(deadline, now))
                     .and_then(|()| io.write(&self.buf[start..end]).map(Some)),
                 // A TLS stream's flush writes: bounded like a write.

@@ -208,7 +208,7 @@ impl<'b, M: RawMutex, W: Write> Shared<'b, M, W> {
         let mut worked = false;
         loop {
             match self.with(|s| s.poll_transmit(side.buf, now())) {
-                Transmit::Write { start, end } => {
+                Transmit::Write { start, end, .. } => {
                     let bytes = side.buf.get(start..end).unwrap_or_default();
                     let written = self.finish(pin!(side.io.write(bytes))).await?;
                     if written == 0 {

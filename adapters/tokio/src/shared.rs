@@ -167,8 +167,8 @@ impl<S> Shared<S> {
                 true => state.session.flushed(),
                 false => state.session.flush_abandoned(),
             }
-            let unbuffered = !payload.is_empty() && state.session.unbuffered() > 0;
-            if let Some(side) = side.as_mut().filter(|_| unbuffered) {
+            // Copies nothing once the payload is all written.
+            if let Some(side) = side.as_mut().filter(|_| !payload.is_empty()) {
                 if side.absorb(&mut state.session, payload, self.config.write_buffer) {
                     self.write_grown.store(true, Ordering::Relaxed);
                 }
@@ -398,7 +398,7 @@ impl<S: AsyncWrite> Shared<S> {
         // (a batch policy needs it for placing).
         let (mut now, mut written, mut flush) = (self.place_now(), None, flush);
         loop {
-            let (transmit, unbuffered) = {
+            let transmit = {
                 let mut state = self.lock();
                 let shutdown = std::mem::take(&mut state.shutdown_owed);
                 let s = &mut state.session;
@@ -409,12 +409,16 @@ impl<S: AsyncWrite> Shared<S> {
                     s.wrote(n, now);
                 }
                 match shutdown {
-                    true => (Transmit::Shutdown, 0),
-                    false => (s.poll_transmit(&mut side.buf, now), s.unbuffered()),
+                    true => Transmit::Shutdown,
+                    false => s.poll_transmit(&mut side.buf, now),
                 }
             };
             match transmit {
-                Transmit::Write { start, end } => {
+                Transmit::Write {
+                    start,
+                    end,
+                    unbuffered,
+                } => {
                     let rest = match unbuffered {
                         0 => &[][..],
                         n => payload
@@ -523,15 +527,18 @@ impl<S: AsyncWrite> Shared<S> {
         loop {
             let io = io.as_mut();
             let done = match session.poll_transmit(&mut side.buf, now) {
-                Transmit::Write { start, end } => match io.poll_write(cx, &side.buf[start..end]) {
-                    Poll::Ready(Ok(0)) => Err(ErrorKind::WriteZero.into()),
-                    Poll::Ready(Ok(n)) => {
-                        session.wrote(n, now);
-                        continue;
+                // No unbuffered payload follows: its sender holds the side until the rest is absorbed.
+                Transmit::Write { start, end, .. } => {
+                    match io.poll_write(cx, &side.buf[start..end]) {
+                        Poll::Ready(Ok(0)) => Err(ErrorKind::WriteZero.into()),
+                        Poll::Ready(Ok(n)) => {
+                            session.wrote(n, now);
+                            continue;
+                        }
+                        Poll::Ready(Err(error)) => Err(error),
+                        Poll::Pending => return None,
                     }
-                    Poll::Ready(Err(error)) => Err(error),
-                    Poll::Pending => return None,
-                },
+                }
                 Transmit::Flush => match io.poll_flush(cx) {
                     // The next poll records the flush done.
                     Poll::Ready(Ok(())) => continue,

@@ -32,7 +32,7 @@ fn peer(role: Role, params: DeflateParams, write_buf: usize, read_buf: usize) ->
 fn drain(peer: &mut Peer, wire: &mut Vec<u8>) {
     loop {
         match peer.session.poll_transmit(&mut peer.write_buf, NOW) {
-            Transmit::Write { start, end } => {
+            Transmit::Write { start, end, .. } => {
                 wire.extend_from_slice(&peer.write_buf[start..end]);
                 peer.session.wrote(end - start, NOW);
             }

@@ -5,7 +5,7 @@
 //!   window it can inflate with, how large a window it compresses with, context takeover).
 //! - [`DeflateParams`]: what the handshake agreed, in RFC 7692's terms; the session reads it from its role.
 //! - [`Inflate`] and [`Deflate`]: the backends the session drives, lent per call like the buffers.
-//!   [`Inflater`] (feature `deflate`) is miniz_oxide's inflater over a caller-lent window, no allocation.
+//!   `Inflater` (feature `deflate`) is miniz_oxide's inflater over a caller-lent window, no allocation.
 //! - Negotiation ([`negotiate`], [`write_offer`], [`parse_agreement`]): the `Sec-WebSocket-Extensions` header,
 //!   both roles, with every rule of RFC 7692 section 7.1.
 

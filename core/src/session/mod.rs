@@ -152,8 +152,8 @@ pub struct Session {
 
 impl Session {
     /// A session for `role` starting at `now`. `seed` keys a client's masking keys (a ChaCha8 keystream,
-    /// see [`Sender::client`]): take 32 fresh bytes for every connection from a strong entropy source (the
-    /// OS, a hardware RNG), never a constant or a clock. A server masks nothing and ignores it.
+    /// the codec's `Sender::client`): take 32 fresh bytes for every connection from a strong entropy
+    /// source (the OS, a hardware RNG), never a constant or a clock. A server masks nothing and ignores it.
     pub fn new(role: Role, config: SessionConfig, seed: [u8; 32], now: Instant) -> Self {
         Session {
             role,

@@ -34,7 +34,7 @@ impl End_ {
         let mut shutdown = false;
         loop {
             match self.session.poll_transmit(&mut self.write, now) {
-                Transmit::Write { start, end } => {
+                Transmit::Write { start, end, .. } => {
                     wire[*wire_len..*wire_len + end - start]
                         .copy_from_slice(&self.write[start..end]);
                     *wire_len += end - start;
@@ -163,7 +163,7 @@ fn a_control_frame_that_does_not_fit_waits_for_room_instead_of_splitting() {
         "the close frame waits for room"
     );
     match server.session.poll_transmit(&mut server.write, T0) {
-        Transmit::Write { start: 0, end } => assert_eq!(end, 204 + 10),
+        Transmit::Write { start: 0, end, .. } => assert_eq!(end, 204 + 10),
         other => panic!("expected a write, got {other:?}"),
     }
     server.session.wrote(100, T0); // a partial write, then the pump is dropped
@@ -171,6 +171,7 @@ fn a_control_frame_that_does_not_fit_waits_for_room_instead_of_splitting() {
         Transmit::Write {
             start: 100,
             end: 214,
+            unbuffered: 0,
         } => {}
         other => panic!("the rest of the same bytes, got {other:?}"),
     }
@@ -182,7 +183,7 @@ fn a_control_frame_that_does_not_fit_waits_for_room_instead_of_splitting() {
         Ok(true)
     );
     match server.session.poll_transmit(&mut server.write, T0) {
-        Transmit::Write { start: 0, end } => assert_eq!(end, 2 + 102),
+        Transmit::Write { start: 0, end, .. } => assert_eq!(end, 2 + 102),
         other => panic!("the close frame whole in the empty buffer, got {other:?}"),
     }
 }
@@ -233,7 +234,7 @@ fn an_empty_final_chunk_behind_an_owed_pong_waits_for_room_and_a_tiny_buffer_is_
                         break;
                     }
                     let write = &mut server.write[..len];
-                    while let Transmit::Write { start, end } =
+                    while let Transmit::Write { start, end, .. } =
                         server.session.poll_transmit(write, T0)
                     {
                         wire[wire_len..wire_len + end - start].copy_from_slice(&write[start..end]);
@@ -325,7 +326,7 @@ fn a_write_timeout_started_at_an_unknown_instant_runs_from_the_next_handle_timeo
     assert_eq!(placed, Ok(5));
     server.session.flush_by_policy();
     // The adapter writes part of it without reading the clock, then the socket is full.
-    let Transmit::Write { start, end } = server
+    let Transmit::Write { start, end, .. } = server
         .session
         .poll_transmit(&mut server.write, Instant::UNKNOWN)
     else {
@@ -486,7 +487,11 @@ fn a_batch_flushes_at_its_size_or_when_its_timer_fires() {
         server
             .session
             .poll_transmit(&mut server.write, Instant(10_000)),
-        Transmit::Write { start: 0, end: 32 }
+        Transmit::Write {
+            start: 0,
+            end: 32,
+            unbuffered: 0
+        }
     );
     server.session.wrote(32, Instant(10_000));
     for _ in 0..4 {
@@ -496,7 +501,11 @@ fn a_batch_flushes_at_its_size_or_when_its_timer_fires() {
         server
             .session
             .poll_transmit(&mut server.write, Instant(10_001)),
-        Transmit::Write { start: 0, end: 128 },
+        Transmit::Write {
+            start: 0,
+            end: 128,
+            unbuffered: 0
+        },
         "the size bound flushes without waiting for the timer"
     );
 }
@@ -670,9 +679,13 @@ fn the_session_stays_small() {
 fn transmit_unbuffered(end: &mut End_, payload: &[u8], step: usize, wire: &mut Vec<u8>) {
     loop {
         match end.session.poll_transmit(&mut end.write, T0) {
-            Transmit::Write { start, end: stop } => {
+            Transmit::Write {
+                start,
+                end: stop,
+                unbuffered,
+            } => {
                 let mut bytes = end.write[start..stop].to_vec();
-                bytes.extend_from_slice(&payload[payload.len() - end.session.unbuffered()..]);
+                bytes.extend_from_slice(&payload[payload.len() - unbuffered..]);
                 let n = step.min(bytes.len());
                 wire.extend_from_slice(&bytes[..n]);
                 end.session.wrote(n, T0);
@@ -699,7 +712,7 @@ fn an_unbuffered_message_leaves_after_the_pending_bytes_with_only_its_header_in_
         .send_unbuffered(&mut server.write, MessageKind::Binary, payload.len(), T0)
         .unwrap();
     assert!(placed);
-    assert_eq!(server.session.unbuffered(), 1000);
+    assert_eq!(server.session.unbuffered as usize, 1000);
     assert!(
         server.session.wants_transmit(),
         "the payload is written at once"
@@ -707,7 +720,7 @@ fn an_unbuffered_message_leaves_after_the_pending_bytes_with_only_its_header_in_
     let mut wire = Vec::new();
     // Writes of 7 bytes cross from the buffer into the payload mid-write.
     transmit_unbuffered(&mut server, &payload, 7, &mut wire);
-    assert_eq!(server.session.unbuffered(), 0);
+    assert_eq!(server.session.unbuffered as usize, 0);
     assert!(!server.session.has_pending_output());
     assert_eq!(&wire[..4], &[0x81, 2, b'h', b'i']);
     assert_eq!(
@@ -765,13 +778,14 @@ fn a_cancelled_unbuffered_send_leaves_its_rest_in_the_buffer_and_the_frame_whole
         .unwrap();
     // One write took the header and 50 payload bytes; then the sender lets go of the payload.
     let mut wire = Vec::new();
-    let Transmit::Write { start, end } = server.session.poll_transmit(&mut server.write, T0) else {
+    let Transmit::Write { start, end, .. } = server.session.poll_transmit(&mut server.write, T0)
+    else {
         panic!("the header is pending");
     };
     wire.extend_from_slice(&server.write[start..end]);
     wire.extend_from_slice(&payload[..50]);
     server.session.wrote(end - start + 50, T0);
-    assert_eq!(server.session.unbuffered(), 150);
+    assert_eq!(server.session.unbuffered as usize, 150);
     let mut small = [0u8; 100];
     assert_eq!(
         server.session.absorb_unbuffered(&mut small, &payload),
@@ -781,7 +795,7 @@ fn a_cancelled_unbuffered_send_leaves_its_rest_in_the_buffer_and_the_frame_whole
         .session
         .absorb_unbuffered(&mut server.write, &payload)
         .unwrap();
-    assert_eq!(server.session.unbuffered(), 0);
+    assert_eq!(server.session.unbuffered as usize, 0);
     transmit_unbuffered(&mut server, &[], 1000, &mut wire);
     let mut client = End_::new(Role::Client, SessionConfig::default());
     let (_, data) = client.receive(&wire, 64, T0);
@@ -801,7 +815,7 @@ fn the_rest_of_an_unbuffered_payload_is_dropped_once_the_connection_is_over() {
         server.session.absorb_unbuffered(&mut small, &[1u8; 5000]),
         Ok(())
     );
-    assert_eq!(server.session.unbuffered(), 0);
+    assert_eq!(server.session.unbuffered as usize, 0);
 }
 
 #[test]

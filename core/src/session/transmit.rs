@@ -21,12 +21,16 @@ pub const MAX_COMPRESS_STEP: usize = 16 * 1024;
 /// What the write side must do next; see [`Session::poll_transmit`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transmit {
-    /// Write `buf[start..end]` of the write buffer, then report how much went with [`Session::wrote`].
+    /// Write `buf[start..end]` of the write buffer followed by the last `unbuffered` bytes of an unbuffered
+    /// send's payload (see [`Session::send_unbuffered`]; 0 otherwise), in one write where the stream takes
+    /// a vectored one, then report how much went with [`Session::wrote`].
     Write {
         /// First pending byte.
         start: usize,
         /// End of the pending bytes.
         end: usize,
+        /// Payload bytes of an unbuffered send still to write after `buf[start..end]`.
+        unbuffered: usize,
     },
     /// Everything is written: flush the stream (a TLS record, an embedded stack's queue).
     Flush,
@@ -56,6 +60,7 @@ impl Session {
             return Transmit::Write {
                 start: sent,
                 end: len,
+                unbuffered: self.unbuffered as usize,
             };
         }
         if !pending && self.flush_requested {
@@ -80,7 +85,7 @@ impl Session {
         let from_buffer = written.min(len - sent);
         let sent = sent + from_buffer;
         if self.unbuffered > 0 {
-            self.unbuffered -= (written - from_buffer).min(self.unbuffered()) as u32;
+            self.unbuffered -= (written - from_buffer).min(self.unbuffered as usize) as u32;
         }
         if written > 0 {
             self.clock.stalled_since = Stamp::new(Some(now));

@@ -23,9 +23,8 @@ impl Session {
 
     /// Sends a whole message of `kind` whose `len` payload bytes stay with the caller: places its header in
     /// `buf` after the pending bytes (and the control frames owed before it). From then on every
-    /// [`Transmit::Write`](super::Transmit::Write) means its range of `buf` followed by the last
-    /// [`Session::unbuffered`] bytes of the payload; write both (a vectored write) until the payload is
-    /// out. `Ok(false)`, placing nothing, while the header does not fit after the pending bytes: make room
+    /// [`Transmit::Write`](super::Transmit::Write) means its range of `buf` followed by the payload's last
+    /// `unbuffered` bytes; write both (a vectored write) until the payload is out. `Ok(false)`, placing nothing, while the header does not fit after the pending bytes: make room
     /// with [`Session::poll_transmit`] and call again. [`SendError::BufferTooSmall`] when the message must
     /// be placed in the buffer instead ([`Session::sends_unbuffered`] is false): use
     /// [`Session::send_chunk`].
@@ -63,15 +62,10 @@ impl Session {
         Ok(true)
     }
 
-    /// Payload bytes of an unbuffered send not written yet: the payload's last this many bytes follow the
-    /// range of every [`Transmit::Write`](super::Transmit::Write).
-    pub fn unbuffered(&self) -> usize {
-        self.unbuffered as usize
-    }
-
-    /// Copies the unwritten rest of an unbuffered payload (the last [`Session::unbuffered`] bytes of
-    /// `payload`) into `buf` after the pending bytes, for a caller that cannot keep the payload until it is
-    /// written (its send was cancelled): the frame still leaves whole, with the next transmit. On a finished
+    /// Copies the unwritten rest of an unbuffered `payload` (its last `unbuffered` bytes, as the latest
+    /// [`Transmit::Write`](super::Transmit::Write) said) into `buf` after the pending bytes, for a caller
+    /// that cannot keep the payload until it is written (its send was cancelled): the frame still leaves
+    /// whole, with the next transmit. Nothing is copied once the payload is all written, and on a finished
     /// connection the rest is dropped instead. [`SendError::BufferTooSmall`] when `buf` is shorter than
     /// `needed`; nothing is taken then.
     pub fn absorb_unbuffered(&mut self, buf: &mut [u8], payload: &[u8]) -> Result<(), SendError> {
@@ -81,7 +75,7 @@ impl Session {
             return Ok(());
         }
         let (end, _) = self.output;
-        let rest = &payload[payload.len() - self.unbuffered().min(payload.len())..];
+        let rest = &payload[payload.len() - (self.unbuffered as usize).min(payload.len())..];
         let needed = end + rest.len();
         let Some(slot) = buf.get_mut(end..needed) else {
             return Err(SendError::BufferTooSmall { needed });

@@ -145,7 +145,7 @@ fuzz_target!(|data: &[u8]| {
 fn drain(session: &mut Session, buf: &mut [u8], wire: &mut Vec<u8>) {
     loop {
         match session.poll_transmit(buf, NOW) {
-            Transmit::Write { start, end } => {
+            Transmit::Write { start, end, .. } => {
                 wire.extend_from_slice(&buf[start..end]);
                 session.wrote(end - start, NOW);
             }
