@@ -70,7 +70,7 @@ fn decode_small_frames(c: &mut Criterion) {
             // Decoded by the session, as the adapters drive it.
             let mut session =
                 Session::new(Role::Server, SessionConfig::default(), [0; 32], Instant(0));
-            session.handle_input(input.len(), Instant(0));
+            session.handle_input(0..input.len(), Instant(0));
             let mut messages = 0;
             loop {
                 match session.poll_event(&mut input, NO_INFLATER) {

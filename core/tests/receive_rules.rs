@@ -180,7 +180,7 @@ fn close_frames_are_validated() {
 /// A server session fed `wire` in one read; returns its events (pings not answered in between).
 fn session_events(session: &mut Session, wire: &[u8]) -> Vec<Event> {
     let mut buf = wire.to_vec();
-    session.handle_input(buf.len(), Instant(0));
+    session.handle_input(0..buf.len(), Instant(0));
     let mut events = Vec::new();
     loop {
         match session.poll_event(&mut buf, NO_INFLATER) {

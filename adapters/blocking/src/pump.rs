@@ -185,7 +185,7 @@ impl Input {
             let (now, mut session) = (link.core.now(), link.core.lock());
             match read {
                 Ok(0) => session.handle_eof(),
-                Ok(n) => session.handle_input(n, now),
+                Ok(n) => session.handle_input(0..n, now),
                 Err(error) => failed(&mut session, error, now)?,
             }
         }

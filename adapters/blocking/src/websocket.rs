@@ -46,7 +46,7 @@ impl<S: Read + Write + Timeouts> WebSocket<S> {
         let early_len = early.len();
         buf.copy_within(early, 0);
         if early_len > 0 {
-            session.handle_input(early_len, rill_ws::Instant(0));
+            session.handle_input(0..early_len, rill_ws::Instant(0));
         }
         // The handshake needed room for a header block; the connection reads `read_buffer` at a time.
         buf.truncate(config.read_buffer.max(early_len).max(1));

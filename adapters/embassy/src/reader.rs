@@ -220,7 +220,7 @@ where
                     return Ok(());
                 }
                 Some(read) => {
-                    shared.with(|s| s.handle_input(read, now()));
+                    shared.with(|s| s.handle_input(0..read, now()));
                     return Ok(());
                 }
                 // A deadline passed (a keepalive ping or a batch is due) or the writer changed something:

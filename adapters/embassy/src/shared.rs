@@ -129,7 +129,7 @@ impl<'b, M: RawMutex, W: Write> Shared<'b, M, W> {
     pub(crate) fn begin(&self, upgraded: Upgraded, read_len: usize) {
         self.with(|s| s.set_deflate(upgraded.deflate, 0));
         if upgraded.start < upgraded.end && upgraded.end <= read_len {
-            self.with(|s| s.handle_buffered_input(upgraded.start..upgraded.end, now()));
+            self.with(|s| s.handle_input(upgraded.start..upgraded.end, now()));
         }
     }
 

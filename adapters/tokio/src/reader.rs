@@ -127,7 +127,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         buf.drain(..start.min(buf.len()));
         let early = buf.len();
         if early > 0 {
-            shared.with_now(|s, now| s.handle_input(early, now));
+            shared.with_now(|s, now| s.handle_input(0..early, now));
         }
         let buffered = shared.with(|s| s.has_buffered_input());
         Reader {
@@ -294,10 +294,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             let inflater = self.inflater.as_deref_mut();
             let (event, owed, buffered) = self.shared.with(|s| {
                 match input.take() {
-                    Some(Input::Bytes(0, read, now)) => s.handle_input(read, now),
-                    Some(Input::Bytes(at, read, now)) => {
-                        s.handle_buffered_input(at..at + read, now)
-                    }
+                    Some(Input::Bytes(at, read, now)) => s.handle_input(at..at + read, now),
                     Some(Input::Eof) => s.handle_eof(),
                     Some(Input::Timeout(now)) => s.handle_timeout(now),
                     None => {}
@@ -501,7 +498,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             Some(Ok(read)) => {
                 self.last_read = read;
                 self.buffered = self.shared.with_now(|s, now| {
-                    s.handle_input(read, now);
+                    s.handle_input(0..read, now);
                     s.has_buffered_input()
                 });
             }

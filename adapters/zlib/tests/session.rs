@@ -88,7 +88,7 @@ fn receive(
     let read = read.min(peer.read_buf.len());
     for input in wire.chunks(read) {
         peer.read_buf[..input.len()].copy_from_slice(input);
-        peer.session.handle_input(input.len(), NOW);
+        peer.session.handle_input(0..input.len(), NOW);
         loop {
             let event = peer
                 .session
@@ -301,7 +301,7 @@ fn a_compression_bomb_fails_with_1009_after_bounded_output() {
     let mut ended = None;
     for input in wire.chunks(4096) {
         server.read_buf[..input.len()].copy_from_slice(input);
-        server.session.handle_input(input.len(), NOW);
+        server.session.handle_input(0..input.len(), NOW);
         loop {
             match server
                 .session
@@ -372,7 +372,7 @@ fn a_small_compressed_message_arrives_as_one_piece() {
     );
     assert_eq!(wire[0], 0xc1, "FIN, RSV1, text");
     server.read_buf[..wire.len()].copy_from_slice(&wire);
-    server.session.handle_input(wire.len(), NOW);
+    server.session.handle_input(0..wire.len(), NOW);
     let event = server
         .session
         .poll_event(&mut server.read_buf, Some(&mut server.inflater));
@@ -397,7 +397,7 @@ fn the_inflater_is_asked_for_only_when_a_compressed_message_arrives() {
     wire.extend(send(&mut client, MessageKind::Text, &text(3, 500), 4096));
     assert_eq!(wire[0], 0x81, "below the threshold: no RSV1");
     server.read_buf[..wire.len()].copy_from_slice(&wire);
-    server.session.handle_input(wire.len(), NOW);
+    server.session.handle_input(0..wire.len(), NOW);
     let none = None::<&mut Inflater<Vec<u8>>>;
     let Event::Piece(at) = server.session.poll_event(&mut server.read_buf, none) else {
         panic!("the uncompressed message comes without an inflater");
@@ -423,7 +423,7 @@ fn a_pump_with_no_inflater_to_lend_fails_a_compressed_message_with_1007() {
     let mut server = peer(Role::Server, agreed, 4096, 4096);
     let wire = send(&mut client, MessageKind::Text, &text(5, 300), 4096);
     server.read_buf[..wire.len()].copy_from_slice(&wire);
-    server.session.handle_input(wire.len(), NOW);
+    server.session.handle_input(0..wire.len(), NOW);
     assert_eq!(
         server.session.poll_event(&mut server.read_buf, NO_INFLATER),
         Event::NeedInflater
@@ -447,7 +447,7 @@ fn owe_pong(peer: &mut Peer, payload: &[u8]) {
         .encode_control(&ping, &mut frame)
         .unwrap();
     peer.read_buf[..len].copy_from_slice(&frame[..len]);
-    peer.session.handle_input(len, NOW);
+    peer.session.handle_input(0..len, NOW);
     loop {
         match peer
             .session

@@ -115,25 +115,18 @@ impl PieceAt {
 }
 
 impl Session {
-    /// Records `read` bytes read into `buf[..read]` after [`Event::NeedInput`]; `read` must be above zero
-    /// (an end of stream is [`Session::handle_eof`]).
-    pub fn handle_input(&mut self, read: usize, now: Instant) {
+    /// Records input that lies in `buf[range]`, the read buffer: after [`Event::NeedInput`], a read into
+    /// its start (`0..n`, `n` above zero; an end of stream is [`Session::handle_eof`]); or bytes that lie
+    /// further in, which are decoded where they are: bytes that came right behind the handshake, or the
+    /// rest of a frame read straight behind its first piece ([`Session::payload_left`]). Later reads go to
+    /// the buffer's start as usual, once [`Session::poll_event`] has consumed these.
+    pub fn handle_input(&mut self, range: core::ops::Range<usize>, now: Instant) {
         self.clock.last_heard = now;
         self.input = match self.phase {
-            Phase::Open | Phase::Closing => (0, read),
+            Phase::Open | Phase::Closing => (range.start.min(range.end), range.end),
             // Lingering discards what arrives; a finished session ignores it.
             Phase::Lingering | Phase::Done => (0, 0),
         };
-    }
-
-    /// Records input that already lies in `buf[range]` (bytes that came right behind the handshake), so
-    /// that the adapter need not move them to the buffer's start first; later reads go to the start as
-    /// usual, once [`Session::poll_event`] has consumed these.
-    pub fn handle_buffered_input(&mut self, range: core::ops::Range<usize>, now: Instant) {
-        self.handle_input(range.end, now);
-        if self.input.1 > 0 {
-            self.input.0 = range.start.min(range.end);
-        }
     }
 
     /// Records that the peer ended the stream.
@@ -156,7 +149,7 @@ impl Session {
     /// far is decoded (`None` otherwise). The next read may go anywhere the adapter likes, up to this
     /// many bytes: they are the frame's payload and nothing else. An adapter gathering a whole message
     /// reads them straight behind the bytes gathered so far (rill-tokio: in the read buffer, behind the
-    /// frame's first piece), hands them over with [`Session::handle_buffered_input`], and the piece comes
+    /// frame's first piece), hands them over with [`Session::handle_input`], and the piece comes
     /// back unmasked where it lies: the message is never copied to be made whole.
     pub fn payload_left(&self) -> Option<u64> {
         match self.phase {

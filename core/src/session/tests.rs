@@ -75,7 +75,7 @@ impl End_ {
                     let n = chunk.min(wire.len() - pos).min(self.read.len());
                     self.read[..n].copy_from_slice(&wire[pos..pos + n]);
                     pos += n;
-                    self.session.handle_input(n, now);
+                    self.session.handle_input(0..n, now);
                 }
                 Event::NeedInput => return (events, data),
                 Event::Piece(at) => {
@@ -213,7 +213,7 @@ fn an_empty_final_chunk_behind_an_owed_pong_waits_for_room_and_a_tiny_buffer_is_
                     .encode_control(&ping_frame.unwrap(), &mut frame)
                     .unwrap();
                 server.read[..n].copy_from_slice(&frame[..n]);
-                server.session.handle_input(n, T0);
+                server.session.handle_input(0..n, T0);
                 assert_eq!(
                     server.session.poll_event(&mut server.read, NO_INFLATER),
                     Event::Ping
@@ -521,7 +521,7 @@ fn every_ping_of_a_burst_gets_its_pong_when_the_pump_transmits_between_them() {
     }
     let (mut out, mut out_len) = ([0u8; 8192], 0);
     server.read[..len].copy_from_slice(&wire[..len]);
-    server.session.handle_input(len, T0);
+    server.session.handle_input(0..len, T0);
     let mut pings = 0;
     loop {
         match server.session.poll_event(&mut server.read, NO_INFLATER) {
@@ -587,7 +587,7 @@ fn input_that_followed_the_handshake_is_decoded_where_it_lies() {
     // A request head of 40 bytes, then a masked text frame "hi" (mask key 0) that came in the same read.
     let frame = [0x81, 0x82, 0, 0, 0, 0, b'h', b'i'];
     server.read[40..48].copy_from_slice(&frame);
-    server.session.handle_buffered_input(40..48, T0);
+    server.session.handle_input(40..48, T0);
     let Event::Piece(piece) = server.session.poll_event(&mut server.read, NO_INFLATER) else {
         panic!("the early frame is decoded");
     };
@@ -603,7 +603,7 @@ fn input_that_followed_the_handshake_is_decoded_where_it_lies() {
     );
     // The next read goes to the buffer's start as usual.
     server.read[..3].copy_from_slice(&[0x81, 0x80, 0]);
-    server.session.handle_input(3, T0);
+    server.session.handle_input(0..3, T0);
     assert_eq!(
         server.session.poll_event(&mut server.read, NO_INFLATER),
         Event::NeedInput
@@ -622,7 +622,7 @@ fn the_rest_of_a_frame_read_into_another_buffer_is_unmasked_where_it_lies() {
     let len = wire.len();
     // The header (8 bytes with the mask key) and 93 payload bytes arrive in the read buffer.
     server.read[..101].copy_from_slice(&wire[..101]);
-    server.session.handle_input(101, T0);
+    server.session.handle_input(0..101, T0);
     assert_eq!(server.session.payload_left(), None, "input still to decode");
     let Event::Piece(first) = server.session.poll_event(&mut server.read, NO_INFLATER) else {
         panic!("the first piece");
@@ -634,7 +634,7 @@ fn the_rest_of_a_frame_read_into_another_buffer_is_unmasked_where_it_lies() {
     let mut message = std::vec![0u8; 2000];
     message[..93].copy_from_slice(&payload[..93]);
     message[93..1000].copy_from_slice(&wire[101..len]);
-    server.session.handle_buffered_input(93..1000, T0);
+    server.session.handle_input(93..1000, T0);
     let Event::Piece(rest) = server.session.poll_event(&mut message, NO_INFLATER) else {
         panic!("the rest");
     };
@@ -651,7 +651,7 @@ fn the_rest_of_a_frame_read_into_another_buffer_is_unmasked_where_it_lies() {
     // Control frames and compressed messages have no such rest: only a data frame's header starts one.
     let mut ping = End_::new(Role::Server, SessionConfig::default());
     ping.read[..4].copy_from_slice(&[0x89, 0x85, 0, 0]);
-    ping.session.handle_input(4, T0);
+    ping.session.handle_input(0..4, T0);
     assert_eq!(
         ping.session.poll_event(&mut ping.read, NO_INFLATER),
         Event::NeedInput

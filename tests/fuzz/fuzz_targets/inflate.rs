@@ -108,7 +108,7 @@ fuzz_target!(|data: &[u8]| {
     let mut current: Option<(MessageKind, Vec<u8>)> = None;
     'reading: for bytes in wire.chunks(read) {
         read_buf[..bytes.len()].copy_from_slice(bytes);
-        receiver.handle_input(bytes.len(), NOW);
+        receiver.handle_input(0..bytes.len(), NOW);
         loop {
             match receiver.poll_event(&mut read_buf, Some(&mut inflater)) {
                 Event::NeedInput => break,

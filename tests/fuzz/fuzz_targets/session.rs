@@ -136,14 +136,14 @@ impl Driver {
                         let n = (wire.len() - pos).min(left).min(self.read.len() - AT);
                         self.read[AT..AT + n].copy_from_slice(&wire[pos..pos + n]);
                         pos += n;
-                        self.session.handle_buffered_input(AT..AT + n, self.now);
+                        self.session.handle_input(AT..AT + n, self.now);
                         fed_at = Some(AT..AT + n);
                         continue;
                     }
                     let n = (wire.len() - pos).min(self.read.len());
                     self.read[..n].copy_from_slice(&wire[pos..pos + n]);
                     pos += n;
-                    self.session.handle_input(n, self.now);
+                    self.session.handle_input(0..n, self.now);
                 }
                 Event::Piece(at) => {
                     let source = match (&self.inflater, at.inflated) {
