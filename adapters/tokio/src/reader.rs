@@ -71,6 +71,9 @@ pub struct Reader<S> {
     /// The peer's close frame arrived but was not reported yet (the receive was dropped while sending the
     /// reply): the next receive reports it.
     close_unreported: bool,
+    /// The next piece (or the peer's close, `None`), read while the connection's owner waited in a send
+    /// ([`Reader::read_ahead`]): the next receive returns it before reading on.
+    ahead: Option<Option<PieceAt>>,
     /// permessage-deflate's inflater and its window, allocated at the first compressed message.
     inflater: Option<Box<Inflater<Box<[u8]>>>>,
     /// Wakes a read at the session's next deadline or when buffers may shrink.
@@ -142,6 +145,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             buffered,
             close: (None, String::new()),
             close_unreported: false,
+            ahead: None,
             inflater: None,
             alarm: Alarm::default(),
             shared,
@@ -250,7 +254,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
 
     /// True when bytes already read are waiting to be decoded.
     pub fn has_buffered_input(&self) -> bool {
-        self.buffered
+        self.buffered || self.ahead.is_some()
     }
 
     /// True when more input is ready now: bytes already read, or bytes the socket hands over without
@@ -281,6 +285,9 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
     /// Decodes until a data piece (`Some`) or the peer's close frame (`None`); reads when the buffer runs
     /// dry, transmits replies on the way, and wakes on the session's deadlines.
     pub(crate) async fn next(&mut self) -> Result<Option<PieceAt>, Error> {
+        if let Some(kept) = self.ahead.take() {
+            return Ok(kept);
+        }
         // Each receive spends from tokio's cooperative budget (before anything is decoded, so yielding here
         // loses nothing): a connection whose peer keeps the read buffer full yields to the others every
         // so often instead of starving them.
@@ -332,6 +339,20 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                 }
             }
         }
+    }
+
+    /// Reads on until the next piece or the peer's close frame and keeps it for the next receive: what the
+    /// connection's owner runs while a send waits on the socket, so the peer's pings are answered and its
+    /// pongs heard (the idle timeout runs from them) even though nobody receives. Reading stops at the
+    /// first data piece: the read buffer then holds it for the owner (what follows waits in the socket).
+    /// Cancel-safe like [`Reader::next`].
+    pub(crate) async fn read_ahead(&mut self) -> Result<(), Error> {
+        let next = match self.ticket {
+            None => self.next().await?,
+            Some(_) => self.next_or_leave().await?,
+        };
+        self.ahead = Some(next);
+        Ok(())
     }
 
     /// Sends the reply to the peer's close frame if the write side is free, then reports the close frame

@@ -5,6 +5,8 @@ use crate::shared::Shared;
 use crate::writer::Writer;
 use crate::{Config, Error};
 use rill_ws::{CloseCode, Message, MessageKind, Piece, Role};
+use std::future::Future;
+use std::task::Poll;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// An open WebSocket connection over `S`. Use it whole from one task, or [`WebSocket::split`] it into a
@@ -84,19 +86,50 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
         self.reader.recv_piece().await
     }
 
-    /// See [`Writer::send_text`].
+    /// See [`Writer::send_text`] and [`WebSocket::send`].
     pub async fn send_text(&mut self, text: &str) -> Result<(), Error> {
-        self.writer.send_text(text).await
+        self.send(MessageKind::Text, text.as_bytes()).await
     }
 
-    /// See [`Writer::send_binary`].
+    /// See [`Writer::send_binary`] and [`WebSocket::send`].
     pub async fn send_binary(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        self.writer.send_binary(bytes).await
+        self.send(MessageKind::Binary, bytes).await
     }
 
-    /// See [`Writer::send`].
+    /// See [`Writer::send`]. While the send waits on the socket (a slow peer), the connection reads on up
+    /// to the next message: the peer's pings are answered and its pongs heard, so a peer that reads
+    /// slowly but answers is not dropped by the idle timeout however long the send takes. The message
+    /// read meanwhile waits for the next [`WebSocket::recv`]. An error that ends the connection while
+    /// reading ends the send with it.
     pub async fn send(&mut self, kind: MessageKind, payload: &[u8]) -> Result<(), Error> {
-        self.writer.send(kind, payload).await
+        let WebSocket { reader, writer, .. } = self;
+        let mut send = std::pin::pin!(writer.send(kind, payload));
+        // Most sends finish at once: nothing is read for them.
+        let first = std::future::poll_fn(|cx| Poll::Ready(send.as_mut().poll(cx))).await;
+        if let Poll::Ready(done) = first {
+            return done;
+        }
+        // Boxed: the reading future is about as large as the send's own (1.1 KB), and a send that finishes
+        // at once, nearly every one, should not carry room for it.
+        let mut ahead = Some(Box::pin(reader.read_ahead()));
+        // The send was just polled: the reading begins before it is polled again.
+        let mut just_polled = true;
+        std::future::poll_fn(|cx| {
+            if !std::mem::take(&mut just_polled) {
+                if let Poll::Ready(done) = send.as_mut().poll(cx) {
+                    return Poll::Ready(done);
+                }
+            }
+            if let Some(reading) = ahead.as_mut() {
+                match reading.as_mut().poll(cx) {
+                    Poll::Ready(Ok(())) => ahead = None,
+                    Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                    Poll::Pending => {}
+                }
+            }
+            Poll::Pending
+        })
+        .await
     }
 
     /// Closes gracefully: sends a close frame, then reads (discarding messages) until the peer's close

@@ -1,7 +1,7 @@
 //! The connection's life as the session runs it under rill-tokio: a vanished peer is dropped on time, a
 //! pong never waits for the application's next send, and cancelled futures never corrupt the byte stream.
 
-use rill_tokio::{accept, Config, Error, Listener, MessageKind, Timeout};
+use rill_tokio::{accept, Config, Error, Listener, Message, MessageKind, Timeout};
 use rill_ws::codec::{ControlFrame, Decoded};
 use rill_ws::deflate::{Inflate, Inflater};
 use rill_ws::{Receiver, Role, Sender};
@@ -776,4 +776,157 @@ async fn a_message_gathered_across_a_long_pause_arrives_whole() {
         .unwrap();
     assert!(got[0] == payload, "the frame paused in the middle");
     assert!(got[1] == payload, "the fragments paused between");
+}
+
+/// A connection used whole from one task hears its peer while a `send` waits on a slow socket: input is read
+/// meanwhile, so the keepalive's pongs count as the peer's voice and a peer that reads slowly but answers is
+/// never dropped by the idle timeout, however long the sends take (issue 29: the owner reads while it waits
+/// to write). Without it the unsplit connection read nothing until its owner's next `recv`, and failed with
+/// `Timeout::Idle` two seconds into this stream.
+#[tokio::test(start_paused = true)]
+async fn a_send_waiting_on_a_slow_peer_still_hears_it_so_the_idle_timeout_spares_it() {
+    let (server_io, peer) = tokio::io::duplex(1024);
+    let idle = Duration::from_secs(2);
+    let server = tokio::spawn(async move {
+        let config = Config {
+            idle_timeout: Some(idle),
+            keepalive: Some(Duration::from_secs(1)),
+            ..Config::default()
+        };
+        let mut ws = accept(server_io, config).await.unwrap();
+        let began = tokio::time::Instant::now();
+        for _ in 0..64 {
+            ws.send_binary(&[7u8; 1024]).await?;
+        }
+        Ok::<_, Error>(began.elapsed())
+    });
+    let (mut peer_read, mut peer_write) = tokio::io::split(peer);
+    peer_write.write_all(UPGRADE).await.unwrap();
+    read_upgrade_response(&mut peer_read).await;
+    // The peer reads 256 bytes every 50 ms (64 KiB take about 13 s) and answers every ping.
+    let mut receiver = Receiver::new(Role::Client, rill_ws::Limits::default());
+    let mut sender = Sender::client([5; 32]);
+    let (mut buf, mut data, mut pings) = ([0u8; 256], 0, 0);
+    while data < 64 * 1024 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let n = peer_read.read(&mut buf).await.unwrap();
+        assert!(n > 0, "the server ended the connection after {data} bytes");
+        let mut pos = 0;
+        while pos < n {
+            let received = receiver.receive(&mut buf[pos..n]).unwrap();
+            pos += received.consumed;
+            match received.event {
+                Some(Decoded::Data(piece)) => data += piece.payload.len(),
+                Some(Decoded::Ping(payload)) => {
+                    pings += 1;
+                    let pong = ControlFrame::pong(payload).unwrap();
+                    peer_write
+                        .write_all(&client_frame(&mut sender, &pong))
+                        .await
+                        .unwrap();
+                }
+                _ => {}
+            }
+        }
+    }
+    let elapsed = server.await.unwrap().expect("every send succeeds");
+    assert!(
+        elapsed > 3 * idle,
+        "the sends spanned the idle timeout ({elapsed:?})"
+    );
+    assert!(pings >= 3, "keepalive pings went out meanwhile ({pings})");
+}
+
+/// While a send of a connection used whole waits on the socket, a ping from the peer is answered before the
+/// send returns (the pong follows the message's frame), and a message read meanwhile is kept, in order, for
+/// the next `recv`; a ping behind that message is answered by the receive that passes it.
+#[tokio::test]
+async fn a_ping_during_a_blocked_send_is_answered_before_the_next_send_and_nothing_read_is_lost() {
+    let (server_io, peer) = tokio::io::duplex(1024);
+    let (mut peer_read, mut peer_write) = tokio::io::split(peer);
+    let server = tokio::spawn(async move {
+        let mut ws = accept(server_io, Config::default()).await.unwrap();
+        ws.send_binary(&vec![7u8; 64 * 1024]).await.unwrap();
+        ws.send_text("after").await.unwrap();
+        let describe = |message: Message<'_>| match message {
+            Message::Text(text) => format!("text {text}"),
+            Message::Binary(bytes) => format!("binary {}", bytes.len()),
+            Message::Close(code, _) => format!("close {code:?}"),
+        };
+        let first = describe(ws.recv().await.unwrap());
+        let second = describe(ws.recv().await.unwrap());
+        (first, second)
+    });
+    peer_write.write_all(UPGRADE).await.unwrap();
+    read_upgrade_response(&mut peer_read).await;
+    let mut sender = Sender::client([6; 32]);
+    let mut frames = client_frame(&mut sender, &ControlFrame::ping(b"p1").unwrap());
+    let head = sender.message(MessageKind::Text, 5).unwrap();
+    let mut data = vec![0u8; 32];
+    let len = head.encode(b"hello", &mut data).unwrap();
+    frames.extend_from_slice(&data[..len]);
+    frames.extend(client_frame(
+        &mut sender,
+        &ControlFrame::ping(b"p2").unwrap(),
+    ));
+    peer_write.write_all(&frames).await.unwrap();
+    // What the server sends, in order, until its second message.
+    let mut receiver = Receiver::new(Role::Client, rill_ws::Limits::default());
+    let (mut buf, mut seen) = (vec![0u8; 4096], Vec::new());
+    let mut pending = 0;
+    while !seen.iter().any(|s: &String| s == "text after") {
+        let n = peer_read.read(&mut buf).await.unwrap();
+        assert!(n > 0, "the server ended the connection; seen {seen:?}");
+        let mut pos = 0;
+        while pos < n {
+            let received = receiver.receive(&mut buf[pos..n]).unwrap();
+            pos += received.consumed;
+            match received.event {
+                Some(Decoded::Pong(payload)) => {
+                    seen.push(format!("pong {}", String::from_utf8_lossy(payload)))
+                }
+                Some(Decoded::Data(piece)) if piece.kind == MessageKind::Text => {
+                    seen.push(format!("text {}", String::from_utf8_lossy(piece.payload)))
+                }
+                Some(Decoded::Data(piece)) => {
+                    pending += piece.payload.len();
+                    if piece.last {
+                        seen.push(format!("binary {pending}"));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(seen[..3], ["binary 65536", "pong p1", "text after"]);
+    peer_write
+        .write_all(&client_frame(
+            &mut sender,
+            &ControlFrame::close(Some(rill_ws::CloseCode::NORMAL), "").unwrap(),
+        ))
+        .await
+        .unwrap();
+    let (first, second) = tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("the server's receives never returned")
+        .unwrap();
+    assert_eq!(first, "text hello");
+    assert!(second.starts_with("close"), "{second}");
+    // The ping behind "hello" was answered by the receive that passed it (maybe read above already).
+    let mut pong = seen[3..]
+        .contains(&"pong p2".to_string())
+        .then(|| b"p2".to_vec());
+    while pong.is_none() {
+        let n = peer_read.read(&mut buf).await.unwrap();
+        assert!(n > 0, "no pong for the second ping");
+        let mut pos = 0;
+        while pos < n {
+            let received = receiver.receive(&mut buf[pos..n]).unwrap();
+            pos += received.consumed;
+            if let Some(Decoded::Pong(payload)) = received.event {
+                pong = Some(payload.to_vec());
+            }
+        }
+    }
+    assert_eq!(pong.unwrap(), b"p2");
 }

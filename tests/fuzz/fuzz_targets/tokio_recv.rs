@@ -11,9 +11,14 @@
 //! With one byte of the traffic flipped (bit 1 of the first byte), the invariant is only that nothing
 //! panics and the connection ends within a bounded number of receives.
 //!
+//! With bit 7 of the flags the server answers every message it received with a small one of its own, and
+//! every write of the server's is pending a few times first: most sends wait, so the connection reads on
+//! while it waits (`WebSocket::send`'s read-ahead), keeping what it read for the next receive. The same
+//! invariants hold, and every answer is in the server's bytes, in order.
+//!
 //! Input layout: byte 0 holds flags (bit 0: `recv_piece` instead of `recv`; bit 1: flip a byte; bits 2-4:
-//! the read buffer; bits 5-6: how far it may grow), then operations, each an opcode byte and its arguments
-//! (see `script`).
+//! the read buffer; bits 5-6: how far it may grow; bit 7: answer), then operations, each an opcode byte and
+//! its arguments (see `script`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -40,6 +45,14 @@ struct Peer {
     /// How much of the front chunk earlier reads returned.
     taken: usize,
     written: Rc<RefCell<Vec<u8>>>,
+    /// Every write is pending a few times before it is taken: 1 to 5 polls, varying from write to write,
+    /// so that some sends finish within their first poll and others wait and read ahead for one or more
+    /// rounds (a send polls its write up to three times before it first returns pending).
+    stall: bool,
+    /// How often the write now asked for was pending already.
+    stalled: u8,
+    /// Writes taken so far.
+    writes: u8,
 }
 
 impl AsyncRead for Peer {
@@ -70,10 +83,17 @@ impl AsyncRead for Peer {
 
 impl AsyncWrite for Peer {
     fn poll_write(
-        self: Pin<&mut Self>,
-        _: &mut Context<'_>,
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        if self.stall && self.stalled < 1 + self.writes.wrapping_mul(3) % 5 {
+            self.stalled += 1;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        self.stalled = 0;
+        self.writes = self.writes.wrapping_add(1);
         self.written.borrow_mut().extend_from_slice(buf);
         Poll::Ready(Ok(buf.len()))
     }
@@ -207,6 +227,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let pieces = flags & 1 != 0;
     let flip = flags & 2 != 0;
+    let answer = flags & 0x80 != 0;
     let mut wire = s.wire.clone();
     frame(&mut wire, true, 8, &1000u16.to_be_bytes(), [1, 2, 3, 4]);
     if flip && !wire.is_empty() {
@@ -219,15 +240,18 @@ fuzz_target!(|data: &[u8]| {
         reads: reads(&wire, &s.splits),
         taken: 0,
         written: written.clone(),
+        stall: answer,
+        stalled: 0,
+        writes: 0,
     };
-    RUNTIME.with(|rt| rt.block_on(drive(peer, traffic, config, pieces, flip, &s)));
+    let answers = RUNTIME.with(|rt| rt.block_on(drive(peer, traffic, config, pieces, flip, answer, &s)));
     if !flip {
         let written = written.borrow();
         let head = written
             .windows(4)
             .position(|w| w == b"\r\n\r\n")
             .expect("a 101 response");
-        check_written(&written[head + 4..], &s.pings);
+        check_written(&written[head + 4..], &s.pings, &answers);
     }
 });
 
@@ -253,7 +277,21 @@ fn reads(wire: &[u8], splits: &[(usize, usize, bool)]) -> VecDeque<(Vec<u8>, boo
     reads
 }
 
-async fn drive(peer: Peer, traffic: usize, config: Config, pieces: bool, flip: bool, s: &Script) {
+/// The answer the server sends to message `i` when it answers (see the module documentation).
+fn answer_to(i: usize, message: &[u8]) -> Vec<u8> {
+    vec![i as u8; message.len() % 120]
+}
+
+/// Receives until the connection ends, answering every message when `answer`; returns the answers sent.
+async fn drive(
+    peer: Peer,
+    traffic: usize,
+    config: Config,
+    pieces: bool,
+    flip: bool,
+    answer: bool,
+    s: &Script,
+) -> Vec<Vec<u8>> {
     let mut ws = accept(peer, config)
         .await
         .expect("a valid request is accepted");
@@ -263,6 +301,7 @@ async fn drive(peer: Peer, traffic: usize, config: Config, pieces: bool, flip: b
     // Each receive that returns something consumes a byte of traffic or ends a frame (a piece may be
     // empty only when it begins or ends a message): a connection that never ends fails here.
     let mut left = 2 * traffic + 100;
+    let mut answers = Vec::new();
     let end = loop {
         left -= 1;
         assert!(left > 0, "the connection did not end");
@@ -288,6 +327,15 @@ async fn drive(peer: Peer, traffic: usize, config: Config, pieces: bool, flip: b
         if let Err(error) = received {
             break error;
         }
+        // Answered at once, while the next message may already be arriving: the send waits on its write
+        // and reads on meanwhile.
+        if answer && answers.len() < got.len() {
+            let reply = answer_to(answers.len(), &got[answers.len()].1);
+            if let Err(error) = ws.send_binary(&reply).await {
+                break error;
+            }
+            answers.push(reply);
+        }
     };
     // Every later receive reports how the connection ended.
     let again = ws.recv().await.err().map(|error| error.to_string());
@@ -297,7 +345,7 @@ async fn drive(peer: Peer, traffic: usize, config: Config, pieces: bool, flip: b
         "a later receive reported another end"
     );
     if flip {
-        return;
+        return answers;
     }
     assert!(matches!(end, Error::Closed), "valid traffic failed: {end}");
     assert!(closed, "the peer's close was not reported");
@@ -310,10 +358,13 @@ async fn drive(peer: Peer, traffic: usize, config: Config, pieces: bool, flip: b
             got.1.len()
         );
     }
+    answers
 }
 
-/// The server's frames: unmasked, pongs carrying a ping's payload, a close last.
-fn check_written(written: &[u8], pings: &[Vec<u8>]) {
+/// The server's frames: unmasked, pongs carrying a ping's payload, the answers whole and in order, a close
+/// last.
+fn check_written(written: &[u8], pings: &[Vec<u8>], answers: &[Vec<u8>]) {
+    let mut answered = answers.iter();
     let mut at = 0;
     let mut closed = false;
     while at < written.len() {
@@ -329,10 +380,15 @@ fn check_written(written: &[u8], pings: &[Vec<u8>]) {
                 "a pong answered no ping"
             ),
             8 => closed = true,
+            2 => {
+                assert_eq!(written[at] & 0x80, 0x80, "an answer was fragmented");
+                assert_eq!(Some(payload), answered.next().map(|a| &a[..]), "an answer changed");
+            }
             other => panic!("the server sent opcode {other} unasked"),
         }
         at += 2 + len;
     }
+    assert!(answered.next().is_none(), "an answer is missing");
 }
 
 thread_local! {
