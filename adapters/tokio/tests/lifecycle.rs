@@ -36,6 +36,19 @@ async fn read_upgrade_response<S: AsyncRead + Unpin>(peer: &mut S) {
     assert!(head.starts_with(b"HTTP/1.1 101"));
 }
 
+/// Decodes every frame of `bytes` (what one read of the server's stream brought) with the peer's
+/// `receiver`, handing each event to `each`.
+fn each_frame(receiver: &mut Receiver, bytes: &mut [u8], mut each: impl FnMut(Decoded<'_, '_>)) {
+    let mut pos = 0;
+    while pos < bytes.len() {
+        let received = receiver.receive(&mut bytes[pos..]).unwrap();
+        pos += received.consumed;
+        if let Some(event) = received.event {
+            each(event);
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_peer_that_stops_reading_is_dropped_within_the_idle_timeout_while_the_server_streams() {
     let listener = Listener::bind("127.0.0.1:0").await.unwrap();
@@ -811,23 +824,17 @@ async fn a_send_waiting_on_a_slow_peer_still_hears_it_so_the_idle_timeout_spares
         tokio::time::sleep(Duration::from_millis(50)).await;
         let n = peer_read.read(&mut buf).await.unwrap();
         assert!(n > 0, "the server ended the connection after {data} bytes");
-        let mut pos = 0;
-        while pos < n {
-            let received = receiver.receive(&mut buf[pos..n]).unwrap();
-            pos += received.consumed;
-            match received.event {
-                Some(Decoded::Data(piece)) => data += piece.payload.len(),
-                Some(Decoded::Ping(payload)) => {
-                    pings += 1;
-                    let pong = ControlFrame::pong(payload).unwrap();
-                    peer_write
-                        .write_all(&client_frame(&mut sender, &pong))
-                        .await
-                        .unwrap();
-                }
-                _ => {}
+        let mut pongs = Vec::new();
+        each_frame(&mut receiver, &mut buf[..n], |event| match event {
+            Decoded::Data(piece) => data += piece.payload.len(),
+            Decoded::Ping(payload) => {
+                let pong = ControlFrame::pong(payload).unwrap();
+                pongs.extend(client_frame(&mut sender, &pong));
+                pings += 1;
             }
-        }
+            _ => {}
+        });
+        peer_write.write_all(&pongs).await.unwrap();
     }
     let elapsed = server.await.unwrap().expect("every send succeeds");
     assert!(
@@ -877,26 +884,21 @@ async fn a_ping_during_a_blocked_send_is_answered_before_the_next_send_and_nothi
     while !seen.iter().any(|s: &String| s == "text after") {
         let n = peer_read.read(&mut buf).await.unwrap();
         assert!(n > 0, "the server ended the connection; seen {seen:?}");
-        let mut pos = 0;
-        while pos < n {
-            let received = receiver.receive(&mut buf[pos..n]).unwrap();
-            pos += received.consumed;
-            match received.event {
-                Some(Decoded::Pong(payload)) => {
-                    seen.push(format!("pong {}", String::from_utf8_lossy(payload)))
-                }
-                Some(Decoded::Data(piece)) if piece.kind == MessageKind::Text => {
-                    seen.push(format!("text {}", String::from_utf8_lossy(piece.payload)))
-                }
-                Some(Decoded::Data(piece)) => {
-                    pending += piece.payload.len();
-                    if piece.last {
-                        seen.push(format!("binary {pending}"));
-                    }
-                }
-                _ => {}
+        each_frame(&mut receiver, &mut buf[..n], |event| match event {
+            Decoded::Pong(payload) => {
+                seen.push(format!("pong {}", String::from_utf8_lossy(payload)))
             }
-        }
+            Decoded::Data(piece) if piece.kind == MessageKind::Text => {
+                seen.push(format!("text {}", String::from_utf8_lossy(piece.payload)))
+            }
+            Decoded::Data(piece) => {
+                pending += piece.payload.len();
+                if piece.last {
+                    seen.push(format!("binary {pending}"));
+                }
+            }
+            _ => {}
+        });
     }
     assert_eq!(seen[..3], ["binary 65536", "pong p1", "text after"]);
     peer_write
@@ -919,14 +921,11 @@ async fn a_ping_during_a_blocked_send_is_answered_before_the_next_send_and_nothi
     while pong.is_none() {
         let n = peer_read.read(&mut buf).await.unwrap();
         assert!(n > 0, "no pong for the second ping");
-        let mut pos = 0;
-        while pos < n {
-            let received = receiver.receive(&mut buf[pos..n]).unwrap();
-            pos += received.consumed;
-            if let Some(Decoded::Pong(payload)) = received.event {
+        each_frame(&mut receiver, &mut buf[..n], |event| {
+            if let Decoded::Pong(payload) = event {
                 pong = Some(payload.to_vec());
             }
-        }
+        });
     }
     assert_eq!(pong.unwrap(), b"p2");
 }
