@@ -104,21 +104,16 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
     pub async fn send(&mut self, kind: MessageKind, payload: &[u8]) -> Result<(), Error> {
         let WebSocket { reader, writer, .. } = self;
         let mut send = std::pin::pin!(writer.send(kind, payload));
-        // Most sends finish at once: nothing is read for them.
-        let first = std::future::poll_fn(|cx| Poll::Ready(send.as_mut().poll(cx))).await;
-        if let Poll::Ready(done) = first {
-            return done;
-        }
-        // Boxed: the reading future is about as large as the send's own (1.1 KB), and a send that finishes
-        // at once, nearly every one, should not carry room for it.
-        let mut ahead = Some(Box::pin(reader.read_ahead()));
-        // The send was just polled: the reading begins before it is polled again.
-        let mut just_polled = true;
+        // Nearly every send finishes within its first poll and reads nothing. One that waits reads on
+        // meanwhile; the reading future is boxed, made only then: it is about as large as the send's own
+        // (1.1 KB), and the sends that finish at once should not carry room for it.
+        let (mut reader, mut ahead) = (Some(reader), None);
         std::future::poll_fn(|cx| {
-            if !std::mem::take(&mut just_polled) {
-                if let Poll::Ready(done) = send.as_mut().poll(cx) {
-                    return Poll::Ready(done);
-                }
+            if let Poll::Ready(done) = send.as_mut().poll(cx) {
+                return Poll::Ready(done);
+            }
+            if let Some(reader) = reader.take() {
+                ahead = Some(Box::pin(reader.read_ahead()));
             }
             if let Some(reading) = ahead.as_mut() {
                 match reading.as_mut().poll(cx) {
