@@ -90,8 +90,8 @@ impl Inflate for NoInflate {
 }
 
 impl PieceAt {
-    /// The piece of a session polled with an inflater ([`Session::poll_event`]): borrowed from the read buffer
-    /// `read`, or from `inflater`'s window when [`PieceAt::inflated`].
+    /// The piece of a session polled with an inflater ([`Session::poll_event`]): borrowed from the read
+    /// buffer `read`, or from `inflater`'s window when [`PieceAt::inflated`].
     pub fn of_with<'b, I: Inflate + ?Sized>(
         &self,
         read: &'b [u8],

@@ -24,10 +24,10 @@ impl Session {
     /// Sends a whole message of `kind` whose `len` payload bytes stay with the caller: places its header in
     /// `buf` after the pending bytes (and the control frames owed before it). From then on every
     /// [`Transmit::Write`](super::Transmit::Write) means its range of `buf` followed by the payload's last
-    /// `unbuffered` bytes; write both (a vectored write) until the payload is out. `Ok(false)`, placing nothing, while the header does not fit after the pending bytes: make room
-    /// with [`Session::poll_transmit`] and call again. [`SendError::BufferTooSmall`] when the message must
-    /// be placed in the buffer instead ([`Session::sends_unbuffered`] is false): use
-    /// [`Session::send_chunk`].
+    /// `unbuffered` bytes; write both (a vectored write) until the payload is out. `Ok(false)`, placing
+    /// nothing, while the header does not fit after the pending bytes: make room with
+    /// [`Session::poll_transmit`] and call again. [`SendError::BufferTooSmall`] when the message must be
+    /// placed in the buffer instead ([`Session::sends_unbuffered`] is false): use [`Session::send_chunk`].
     pub fn send_unbuffered(
         &mut self,
         buf: &mut [u8],
