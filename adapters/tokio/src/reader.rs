@@ -252,7 +252,8 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         (self.close.0, &self.close.1)
     }
 
-    /// True when bytes already read are waiting to be decoded.
+    /// True when input already read waits to be received: bytes not decoded yet, or a piece read while a
+    /// send of the connection used whole waited.
     pub fn has_buffered_input(&self) -> bool {
         self.buffered || self.ahead.is_some()
     }
