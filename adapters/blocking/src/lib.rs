@@ -103,6 +103,12 @@ pub trait Timeouts {
     fn shutdown_write(&mut self) -> io::Result<()> {
         Ok(())
     }
+    /// True when reads honour [`Timeouts::set_read_timeout`]: a connection used whole then reads what
+    /// its peer sent while a send meets a deadline (`docs/blocking.md`). False by default, since a read
+    /// without a timeout would hold the send until the peer spoke.
+    fn reads_time_out(&self) -> bool {
+        false
+    }
 }
 
 impl Timeouts for TcpStream {
@@ -114,6 +120,9 @@ impl Timeouts for TcpStream {
     }
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.shutdown(Shutdown::Write)
+    }
+    fn reads_time_out(&self) -> bool {
+        true
     }
 }
 

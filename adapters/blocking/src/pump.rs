@@ -141,12 +141,7 @@ impl Input {
         loop {
             let now = link.core.now();
             let mut session = link.core.lock();
-            let event = session.poll_event(&mut self.buf, self.inflater.as_deref_mut());
-            if event == Event::NeedInflater {
-                // The first compressed message: only now is the inflater worth its memory.
-                self.inflater = rill_zlib::agreed_inflater(&session);
-                continue;
-            }
+            let event = self.decode(&mut session);
             let (owed, deadline) = (session.wants_transmit(), session.poll_timeout());
             drop(session);
             if owed {
@@ -187,6 +182,60 @@ impl Input {
                 Ok(0) => session.handle_eof(),
                 Ok(n) => session.handle_input(0..n, now),
                 Err(error) => failed(&mut session, error, now)?,
+            }
+        }
+    }
+
+    /// The next event the read buffer holds, `NeedInput` when none.
+    fn decode(&mut self, session: &mut Session) -> Event {
+        loop {
+            match session.poll_event(&mut self.buf, self.inflater.as_deref_mut()) {
+                // The first compressed message: only now is the inflater worth its memory.
+                Event::NeedInflater => self.inflater = rill_zlib::agreed_inflater(session),
+                event => return event,
+            }
+        }
+    }
+
+    /// What a connection used whole runs when one of its writes waited until a deadline, before the
+    /// session judges it: reads what the peer sent meanwhile (one read of at most 1 ms) and decodes it, so
+    /// its pongs count as heard and its pings get their pongs (owed: the pump that called this writes
+    /// them), up to the first data piece or close frame, which is kept for the next receive. Nothing is
+    /// read while the read buffer holds undecoded input or a kept event, once a drain wants our close
+    /// frame sent (the next receive sends it), or from a stream whose reads do not time out
+    /// ([`Timeouts::reads_time_out`]).
+    pub(crate) fn hear(&mut self, core: &Core, io: &mut dyn Stream) -> Result<(), Error> {
+        let draining = core.member().is_some_and(rill_net::Member::must_go_away);
+        if self.stashed.is_some() || draining || !io.reads_time_out() {
+            return Ok(());
+        }
+        let mut session = core.lock();
+        if !session.has_buffered_input() {
+            drop(session);
+            io.set_read_timeout(Some(Duration::from_millis(1)))
+                .map_err(Error::Io)?;
+            let read = io.read(&mut self.buf);
+            let now = core.now();
+            session = core.lock();
+            match read {
+                Ok(0) => session.handle_eof(),
+                Ok(n) => session.handle_input(0..n, now),
+                Err(error)
+                    if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+                {
+                    return Ok(())
+                }
+                Err(error) => failed(&mut session, error, now)?,
+            }
+        }
+        loop {
+            match self.decode(&mut session) {
+                Event::NeedInput | Event::End(_) => return Ok(()),
+                event @ (Event::Piece(_) | Event::Close) => {
+                    self.stashed = Some(event);
+                    return Ok(());
+                }
+                Event::Ping | Event::Pong(_) | Event::NeedInflater => {}
             }
         }
     }
@@ -291,7 +340,15 @@ impl Output {
     }
 
     /// Does what the session asks until it is idle; the session is locked only between blocking calls.
-    pub(crate) fn pump(&mut self, core: &Core, io: &mut dyn Stream) -> Result<(), Error> {
+    /// Deadlines act when a write or flush waited until one, and when one passed while writes went
+    /// through; with `ear` (a connection used whole), what the peer sent meanwhile is read first
+    /// ([`Input::hear`]), so the session judges the deadline knowing it.
+    pub(crate) fn pump(
+        &mut self,
+        core: &Core,
+        io: &mut dyn Stream,
+        mut ear: Option<&mut Input>,
+    ) -> Result<(), Error> {
         loop {
             let now = core.now();
             let mut session = core.lock();
@@ -316,6 +373,14 @@ impl Output {
                 }
                 Transmit::Idle => return Ok(()),
             };
+            let timed_out = matches!(&result, Err(error)
+                if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut));
+            // A deadline that passed while a slow peer kept taking our bytes is acted on too: a keepalive
+            // ping is due then as much as when a write waits.
+            let due = timed_out || deadline.is_some_and(|at| at <= core.now());
+            if let Some(ear) = ear.as_deref_mut().filter(|_| due) {
+                ear.hear(core, io)?;
+            }
             let (now, mut session) = (core.now(), core.lock());
             match result {
                 Ok(Some(0)) => {
@@ -326,6 +391,9 @@ impl Output {
                 Ok(None) => {}
                 Err(error) => failed(&mut session, error, now)?,
             }
+            if due && !timed_out {
+                session.handle_timeout(now);
+            }
         }
     }
 
@@ -335,6 +403,7 @@ impl Output {
         &mut self,
         core: &Core,
         io: &mut dyn Stream,
+        mut ear: Option<&mut Input>,
         payload: &[u8],
         fin: bool,
         flush: bool,
@@ -354,11 +423,11 @@ impl Output {
             if done == payload.len() && !more {
                 break;
             }
-            self.pump(core, io)?;
+            self.pump(core, io, ear.as_deref_mut())?;
         }
         if flush {
             core.lock().flush_by_policy();
-            self.pump(core, io)?;
+            self.pump(core, io, ear)?;
         }
         // The pump ends quietly when the session ends (a deadline passed while writing): the bytes
         // may not have left, so say why.
@@ -372,13 +441,14 @@ impl Output {
         &mut self,
         core: &Core,
         io: &mut dyn Stream,
+        mut ear: Option<&mut Input>,
         code: rill_ws::CloseCode,
         reason: &str,
     ) -> Result<(), Error> {
         while !core.lock().close(code, reason, &mut self.buf, core.now())? {
-            self.pump(core, io)?;
+            self.pump(core, io, ear.as_deref_mut())?;
         }
-        self.pump(core, io)
+        self.pump(core, io, ear)
     }
 
     /// Places a whole message; see [`Output::chunk`].
@@ -386,18 +456,24 @@ impl Output {
         &mut self,
         core: &Core,
         io: &mut dyn Stream,
+        ear: Option<&mut Input>,
         kind: MessageKind,
         payload: &[u8],
         flush: bool,
     ) -> Result<(), Error> {
         let begun = core.lock().begin(kind);
         begun.map_err(|error| core.refused(error))?;
-        self.chunk(core, io, payload, true, flush)
+        self.chunk(core, io, ear, payload, true, flush)
     }
 
     /// Writes out and flushes everything placed.
-    pub(crate) fn flush(&mut self, core: &Core, io: &mut dyn Stream) -> Result<(), Error> {
+    pub(crate) fn flush(
+        &mut self,
+        core: &Core,
+        io: &mut dyn Stream,
+        ear: Option<&mut Input>,
+    ) -> Result<(), Error> {
         core.lock().flush();
-        self.pump(core, io)
+        self.pump(core, io, ear)
     }
 }

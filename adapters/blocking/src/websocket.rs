@@ -7,13 +7,13 @@ use rill_ws::{CloseCode, Message, Piece, Role, SendError, Session};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::ops::{Deref, DerefMut, Range};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// A WebSocket connection after the handshake, over a blocking stream `S`. Sending is [`Writer`]'s
 /// (`send`, `send_text`, `send_binary`, `feed`, `flush`, `begin`), reached through `Deref`.
 pub struct WebSocket<S> {
-    input: Input,
+    /// The write side, and in its `ear` the receiving side: a send that waits reads what the peer sent.
     writer: Writer<S>,
     protocol: Option<String>,
 }
@@ -56,27 +56,27 @@ impl<S: Read + Write + Timeouts> WebSocket<S> {
         let writer = Writer {
             core,
             out: Arc::new(out),
+            ear: Some(Input::new(buf, config.max_message)),
         };
-        let input = Input::new(buf, config.max_message);
-        Ok(WebSocket {
-            input,
-            writer,
-            protocol,
-        })
+        Ok(WebSocket { writer, protocol })
     }
 
     /// Runs a receive: one thread owns the connection, so the write side is held throughout and the
     /// replies the session owes go out on the same stream.
     fn link<'a, R>(&'a mut self, f: impl FnOnce(&'a mut Input, &mut Link<'_>) -> R) -> R {
-        let mut guard = self.writer.lock();
+        let Writer { core, out, ear } = &mut self.writer;
+        let input = ear
+            .as_mut()
+            .expect("a WebSocket holds its receiving side until split");
+        let mut guard = out.lock().unwrap_or_else(PoisonError::into_inner);
         let (stream, output) = &mut *guard;
-        let core = &*self.writer.core;
+        let core = &**core;
         let tx = &mut |io: &mut dyn Stream, close: Option<CloseCode>| match close {
-            Some(code) => output.close(core, io, code, rill_net::GOING_AWAY_REASON),
-            None => output.pump(core, io),
+            Some(code) => output.close(core, io, None, code, rill_net::GOING_AWAY_REASON),
+            None => output.pump(core, io, None),
         };
         f(
-            &mut self.input,
+            input,
             &mut Link {
                 core,
                 io: stream,
@@ -112,9 +112,10 @@ impl<S: Read + Write + Timeouts> WebSocket<S> {
     /// close timeout. `Ok` when the close handshake finished.
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         let closed = {
-            let mut guard = self.writer.lock();
+            let Writer { core, out, ear } = &mut self.writer;
+            let mut guard = out.lock().unwrap_or_else(PoisonError::into_inner);
             let (stream, output) = &mut *guard;
-            output.close(&self.writer.core, stream, code, reason)
+            output.close(core, stream, ear.as_mut(), code, reason)
         };
         match closed {
             // `Closed`: the peer's close frame came first; finish its handshake.
@@ -171,13 +172,26 @@ impl WebSocket<TcpStream> {
     /// Splits the connection into a reader and a writer for two threads (the stream is cloned).
     pub fn split(self) -> Result<(Reader, Writer), Error> {
         let stream = self.writer.lock().0.try_clone().map_err(Error::Io)?;
-        let (core, out) = (self.writer.core.clone(), self.writer.out.clone());
+        let mut writer = self.writer;
+        let (core, out) = (writer.core.clone(), writer.out.clone());
+        // From here the reader's thread hears the peer: neither writer reads.
+        let input = writer
+            .ear
+            .take()
+            .expect("a WebSocket holds its receiving side until split");
         let reader = Reader {
-            input: self.input,
+            input,
             stream,
-            writer: self.writer,
+            writer,
         };
-        Ok((reader, Writer { core, out }))
+        Ok((
+            reader,
+            Writer {
+                core,
+                out,
+                ear: None,
+            },
+        ))
     }
 }
 
@@ -201,6 +215,7 @@ impl Reader {
             Some(code) => Writer {
                 core: writer.core.clone(),
                 out: writer.out.clone(),
+                ear: None,
             }
             .close(code, rill_net::GOING_AWAY_REASON),
             None => writer.try_pump(),

@@ -1,7 +1,7 @@
 //! [`Writer`]: the sending side, shared by [`crate::WebSocket`] and the split halves. Its stream and
 //! write buffer sit in a mutex held while writing; the session's mutex is never held across I/O.
 
-use crate::pump::{Core, Output};
+use crate::pump::{Core, Input, Output};
 use crate::{Error, Timeouts};
 use rill_ws::{CloseCode, MessageKind};
 use std::io::{Read, Write};
@@ -16,6 +16,10 @@ pub(crate) type Out<S> = Mutex<(S, Output)>;
 pub struct Writer<S = TcpStream> {
     pub(crate) core: Arc<Core>,
     pub(crate) out: Arc<Out<S>>,
+    /// The receiving side, while one thread owns the whole connection ([`crate::WebSocket`]): a write
+    /// that waits until a deadline reads what the peer sent meanwhile ([`Input::hear`]). `None` once
+    /// split: the reader's thread hears the peer.
+    pub(crate) ear: Option<Input>,
 }
 
 impl<S: Read + Write + Timeouts> Writer<S> {
@@ -33,19 +37,20 @@ impl<S: Read + Write + Timeouts> Writer<S> {
                 Err(TryLockError::WouldBlock) => return Ok(()),
             };
             let (stream, output) = &mut *guard;
-            output.pump(&self.core, stream)?;
+            output.pump(&self.core, stream, None)?;
         }
         Ok(())
     }
 
-    /// Runs `f` holding the write side, then sends what the reader left owed meanwhile.
-    fn with<F: FnOnce(&Core, &mut Output, &mut S) -> Result<(), Error>>(
-        &mut self,
-        f: F,
-    ) -> Result<(), Error> {
-        let mut guard = self.lock();
+    /// Runs `f` holding the write side (and the receiving side, when this thread owns the whole
+    /// connection), then sends what the reader left owed meanwhile.
+    fn with<F>(&mut self, f: F) -> Result<(), Error>
+    where
+        F: FnOnce(&Core, &mut Output, &mut S, Option<&mut Input>) -> Result<(), Error>,
+    {
+        let mut guard = self.out.lock().unwrap_or_else(PoisonError::into_inner);
         let (stream, output) = &mut *guard;
-        let result = f(&self.core, output, stream);
+        let result = f(&self.core, output, stream, self.ear.as_mut());
         drop(guard);
         self.try_pump()?;
         result
@@ -53,7 +58,7 @@ impl<S: Read + Write + Timeouts> Writer<S> {
 
     /// Sends a whole message and writes it out (under a batch policy, once the batch is due).
     pub fn send(&mut self, kind: MessageKind, payload: &[u8]) -> Result<(), Error> {
-        self.with(|core, output, io| output.send(core, io, kind, payload, true))
+        self.with(|core, output, io, ear| output.send(core, io, ear, kind, payload, true))
     }
 
     /// Sends a text message.
@@ -69,12 +74,12 @@ impl<S: Read + Write + Timeouts> Writer<S> {
     /// Places a whole message in the write buffer; it is written once the buffer fills or at the next
     /// [`Writer::flush`].
     pub fn feed(&mut self, kind: MessageKind, payload: &[u8]) -> Result<(), Error> {
-        self.with(|core, output, io| output.send(core, io, kind, payload, false))
+        self.with(|core, output, io, ear| output.send(core, io, ear, kind, payload, false))
     }
 
     /// Writes out and flushes everything fed so far.
     pub fn flush(&mut self) -> Result<(), Error> {
-        self.with(|core, output, io| output.flush(core, io))
+        self.with(|core, output, io, ear| output.flush(core, io, ear))
     }
 
     /// Begins a message sent in chunks, for a payload produced as it goes. The write side is free
@@ -83,7 +88,7 @@ impl<S: Read + Write + Timeouts> Writer<S> {
         let begun = self.core.lock().begin(kind);
         begun.map_err(|error| self.core.refused(error))?;
         let send = move |chunk: &[u8], fin| {
-            self.with(|core, output, io| output.chunk(core, io, chunk, fin, true))
+            self.with(|core, output, io, ear| output.chunk(core, io, ear, chunk, fin, true))
         };
         Ok(Chunks {
             send: Box::new(send),
@@ -94,7 +99,7 @@ impl<S: Read + Write + Timeouts> Writer<S> {
     /// frame; the reader then receives the peer's close frame and, once the peer ends the connection,
     /// [`Error::Closed`]. ([`crate::WebSocket::close`] also waits for both.)
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        let closed = self.with(|core, output, io| output.close(core, io, code, reason));
+        let closed = self.with(|core, output, io, ear| output.close(core, io, ear, code, reason));
         closed.map_err(|error| match error {
             Error::Send(error) => self.core.refused(error),
             other => other,

@@ -486,3 +486,124 @@ fn close_gives_up_after_the_close_timeout_when_the_peer_never_answers() {
     assert!(matches!(error, Error::Timeout(Timeout::Close)), "{error:?}");
     assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
 }
+
+/// A Unix socket pair end with the socket timeouts the pump uses.
+struct Unix(std::os::unix::net::UnixStream);
+
+impl Read for Unix {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl Write for Unix {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl rill_blocking::Timeouts for Unix {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> std::io::Result<()> {
+        self.0.set_read_timeout(timeout)
+    }
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> std::io::Result<()> {
+        self.0.set_write_timeout(timeout)
+    }
+    fn reads_time_out(&self) -> bool {
+        true
+    }
+}
+
+/// Splits whole unmasked server frames off the front of `bytes`: (opcode, payload) each.
+fn server_frames(bytes: &mut Vec<u8>) -> Vec<(u8, Vec<u8>)> {
+    let mut frames = Vec::new();
+    loop {
+        let Some(&[first, second]) = bytes.get(..2) else {
+            return frames;
+        };
+        let (len, at) = match second & 0x7f {
+            126 if bytes.len() >= 4 => (usize::from(u16::from_be_bytes([bytes[2], bytes[3]])), 4),
+            127 if bytes.len() >= 10 => {
+                let len = u64::from_be_bytes(bytes[2..10].try_into().unwrap());
+                (usize::try_from(len).unwrap(), 10)
+            }
+            126 | 127 => return frames,
+            len => (usize::from(len), 2),
+        };
+        if bytes.len() < at + len {
+            return frames;
+        }
+        frames.push((first & 0x0f, bytes[at..at + len].to_vec()));
+        bytes.drain(..at + len);
+    }
+}
+
+/// A connection used whole that only sends, to a peer that reads slowly but answers every ping, is not
+/// dropped by the idle timeout however long its sends wait: a send that waits past a deadline reads what the
+/// peer sent before the session judges the deadline.
+#[test]
+fn a_send_waiting_on_a_slow_peer_still_hears_it_so_the_idle_timeout_spares_it() {
+    let (server_end, mut peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    // Small kernel buffers, so the server's writes wait on the slow peer and a ping it queues behind them
+    // reaches the peer within milliseconds, not after the idle timeout.
+    socket2::SockRef::from(&server_end)
+        .set_send_buffer_size(4096)
+        .unwrap();
+    // Margins wide enough for a loaded machine: the peer answers each ping within a few ms of reading it.
+    let idle = Duration::from_secs(1);
+    let server = thread::spawn(move || {
+        let config = Config {
+            session: SessionConfig {
+                idle_timeout: Some(idle),
+                keepalive: Some(Duration::from_millis(150)),
+                ..SessionConfig::default()
+            },
+            ..Config::default()
+        };
+        let mut ws = accept_with(Unix(server_end), config, |_| Decision::accept()).unwrap();
+        let began = Instant::now();
+        for _ in 0..32 {
+            ws.send_binary(&[7u8; 64 << 10])?;
+        }
+        Ok::<_, Error>(began.elapsed())
+    });
+    peer.write_all(
+        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        peer.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    // The peer reads 4 KiB every 5 ms or slower (2 MiB take at least 2.56 s) and answers every ping.
+    let (mut pending, mut data, mut pings) = (Vec::new(), 0, 0);
+    let mut buf = [0u8; 4096];
+    while data < 32 << 16 {
+        thread::sleep(Duration::from_millis(5));
+        let n = peer.read(&mut buf).unwrap();
+        assert!(n > 0, "the server ended the connection after {data} bytes");
+        pending.extend_from_slice(&buf[..n]);
+        for (opcode, payload) in server_frames(&mut pending) {
+            match opcode {
+                0 | 2 => data += payload.len(),
+                9 => {
+                    pings += 1;
+                    peer.write_all(&masked(0x8a, &payload)).unwrap();
+                }
+                other => panic!("unexpected opcode {other}"),
+            }
+        }
+    }
+    let elapsed = server.join().unwrap().expect("every send succeeds");
+    assert!(
+        elapsed > 2 * idle,
+        "the sends spanned the idle timeout ({elapsed:?})"
+    );
+    assert!(pings >= 3, "keepalive pings went out meanwhile ({pings})");
+}
