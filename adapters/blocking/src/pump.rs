@@ -197,13 +197,13 @@ impl Input {
         }
     }
 
-    /// What a connection used whole runs when one of its writes waited until a deadline, before the
-    /// session judges it: reads what the peer sent meanwhile (one read of at most 1 ms) and decodes it, so
-    /// its pongs count as heard and its pings get their pongs (owed: the pump that called this writes
-    /// them), up to the first data piece or close frame, which is kept for the next receive. Nothing is
-    /// read while the read buffer holds undecoded input or a kept event, once a drain wants our close
-    /// frame sent (the next receive sends it), or from a stream whose reads do not time out
-    /// ([`Timeouts::reads_time_out`]).
+    /// What a connection used whole runs when a send meets a deadline (a write waited until it, or it
+    /// passed while writes went through), before the session judges it: reads what the peer sent
+    /// meanwhile (one read of at most 1 ms) and decodes it, so its pongs count as heard and its pings get
+    /// their pongs (owed: the pump that called this writes them), up to the first data piece or close
+    /// frame, which is kept for the next receive. Nothing is read while the read buffer holds undecoded
+    /// input or a kept event, once a drain wants our close frame sent (the next receive sends it), or
+    /// from a stream whose reads do not time out ([`Timeouts::reads_time_out`]).
     pub(crate) fn hear(&mut self, core: &Core, io: &mut dyn Stream) -> Result<(), Error> {
         let draining = core.member().is_some_and(rill_net::Member::must_go_away);
         if self.stashed.is_some() || draining || !io.reads_time_out() {
