@@ -348,11 +348,8 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
     /// first data piece: the read buffer then holds it for the owner (what follows waits in the socket).
     /// Cancel-safe like [`Reader::next`].
     pub(crate) async fn read_ahead(&mut self) -> Result<(), Error> {
-        let next = match self.ticket {
-            None => self.next().await?,
-            Some(_) => self.next_or_leave().await?,
-        };
-        self.ahead = Some(next);
+        // `next_or_leave` is `next` for a connection in no drain; the extra future costs only this path.
+        self.ahead = Some(self.next_or_leave().await?);
         Ok(())
     }
 
