@@ -95,13 +95,28 @@ fn wait(deadline: Option<Instant>, now: Instant) -> Option<Duration> {
 /// stream (common after the close handshake, when our last bytes cross the peer's close).
 fn failed(session: &mut Session, error: io::Error, now: Instant) -> Result<(), Error> {
     match error.kind() {
-        ErrorKind::WouldBlock | ErrorKind::TimedOut => session.handle_timeout(now),
+        _ if is_timeout(&error) => session.handle_timeout(now),
         ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted => session.handle_eof(),
         ErrorKind::Interrupted => {}
         _ => {
             session.abort();
             return Err(Error::Io(error));
         }
+    }
+    Ok(())
+}
+
+/// True for the error of a call that ran into its socket timeout.
+fn is_timeout(error: &io::Error) -> bool {
+    matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
+}
+
+/// Hands the session what one read into the read buffer brought (an error as [`failed`] judges it).
+fn record(session: &mut Session, read: io::Result<usize>, now: Instant) -> Result<(), Error> {
+    match read {
+        Ok(0) => session.handle_eof(),
+        Ok(n) => session.handle_input(0..n, now),
+        Err(error) => return failed(session, error, now),
     }
     Ok(())
 }
@@ -177,12 +192,7 @@ impl Input {
                 .set_read_timeout(wait(deadline, now))
                 .map_err(Error::Io)?;
             let read = link.io.read(&mut self.buf);
-            let (now, mut session) = (link.core.now(), link.core.lock());
-            match read {
-                Ok(0) => session.handle_eof(),
-                Ok(n) => session.handle_input(0..n, now),
-                Err(error) => failed(&mut session, error, now)?,
-            }
+            record(&mut link.core.lock(), read, link.core.now())?;
         }
     }
 
@@ -215,18 +225,11 @@ impl Input {
             io.set_read_timeout(Some(Duration::from_millis(1)))
                 .map_err(Error::Io)?;
             let read = io.read(&mut self.buf);
-            let now = core.now();
-            session = core.lock();
-            match read {
-                Ok(0) => session.handle_eof(),
-                Ok(n) => session.handle_input(0..n, now),
-                Err(error)
-                    if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
-                {
-                    return Ok(())
-                }
-                Err(error) => failed(&mut session, error, now)?,
+            if read.as_ref().is_err_and(is_timeout) {
+                return Ok(()); // the peer sent nothing
             }
+            session = core.lock();
+            record(&mut session, read, core.now())?;
         }
         loop {
             match self.decode(&mut session) {
@@ -341,13 +344,13 @@ impl Output {
 
     /// Does what the session asks until it is idle; the session is locked only between blocking calls.
     /// Deadlines act when a write or flush waited until one, and when one passed while writes went
-    /// through; with `ear` (a connection used whole), what the peer sent meanwhile is read first
+    /// through; with `input` (a connection used whole), what the peer sent meanwhile is read first
     /// ([`Input::hear`]), so the session judges the deadline knowing it.
     pub(crate) fn pump(
         &mut self,
         core: &Core,
         io: &mut dyn Stream,
-        mut ear: Option<&mut Input>,
+        mut input: Option<&mut Input>,
     ) -> Result<(), Error> {
         loop {
             let now = core.now();
@@ -373,15 +376,16 @@ impl Output {
                 }
                 Transmit::Idle => return Ok(()),
             };
-            let timed_out = matches!(&result, Err(error)
-                if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut));
+            let timed_out = result.as_ref().is_err_and(is_timeout);
             // A deadline that passed while a slow peer kept taking our bytes is acted on too: a keepalive
             // ping is due then as much as when a write waits.
-            let due = timed_out || deadline.is_some_and(|at| at <= core.now());
-            if let Some(ear) = ear.as_deref_mut().filter(|_| due) {
-                ear.hear(core, io)?;
+            let mut now = core.now();
+            let due = timed_out || deadline.is_some_and(|at| at <= now);
+            if let Some(input) = input.as_deref_mut().filter(|_| due) {
+                input.hear(core, io)?;
+                now = core.now();
             }
-            let (now, mut session) = (core.now(), core.lock());
+            let mut session = core.lock();
             match result {
                 Ok(Some(0)) => {
                     session.abort();
@@ -403,7 +407,7 @@ impl Output {
         &mut self,
         core: &Core,
         io: &mut dyn Stream,
-        mut ear: Option<&mut Input>,
+        mut input: Option<&mut Input>,
         payload: &[u8],
         fin: bool,
         flush: bool,
@@ -423,11 +427,11 @@ impl Output {
             if done == payload.len() && !more {
                 break;
             }
-            self.pump(core, io, ear.as_deref_mut())?;
+            self.pump(core, io, input.as_deref_mut())?;
         }
         if flush {
             core.lock().flush_by_policy();
-            self.pump(core, io, ear)?;
+            self.pump(core, io, input)?;
         }
         // The pump ends quietly when the session ends (a deadline passed while writing): the bytes
         // may not have left, so say why.
@@ -441,14 +445,14 @@ impl Output {
         &mut self,
         core: &Core,
         io: &mut dyn Stream,
-        mut ear: Option<&mut Input>,
+        mut input: Option<&mut Input>,
         code: rill_ws::CloseCode,
         reason: &str,
     ) -> Result<(), Error> {
         while !core.lock().close(code, reason, &mut self.buf, core.now())? {
-            self.pump(core, io, ear.as_deref_mut())?;
+            self.pump(core, io, input.as_deref_mut())?;
         }
-        self.pump(core, io, ear)
+        self.pump(core, io, input)
     }
 
     /// Places a whole message; see [`Output::chunk`].
@@ -456,14 +460,14 @@ impl Output {
         &mut self,
         core: &Core,
         io: &mut dyn Stream,
-        ear: Option<&mut Input>,
+        input: Option<&mut Input>,
         kind: MessageKind,
         payload: &[u8],
         flush: bool,
     ) -> Result<(), Error> {
         let begun = core.lock().begin(kind);
         begun.map_err(|error| core.refused(error))?;
-        self.chunk(core, io, ear, payload, true, flush)
+        self.chunk(core, io, input, payload, true, flush)
     }
 
     /// Writes out and flushes everything placed.
@@ -471,9 +475,9 @@ impl Output {
         &mut self,
         core: &Core,
         io: &mut dyn Stream,
-        ear: Option<&mut Input>,
+        input: Option<&mut Input>,
     ) -> Result<(), Error> {
         core.lock().flush();
-        self.pump(core, io, ear)
+        self.pump(core, io, input)
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 /// A WebSocket connection after the handshake, over a blocking stream `S`. Sending is [`Writer`]'s
 /// (`send`, `send_text`, `send_binary`, `feed`, `flush`, `begin`), reached through `Deref`.
 pub struct WebSocket<S> {
-    /// The write side, and in its `ear` the receiving side: a send that waits reads what the peer sent.
+    /// The write side, and in its `input` the receiving side: a send that waits reads what the peer sent.
     writer: Writer<S>,
     protocol: Option<String>,
 }
@@ -56,7 +56,7 @@ impl<S: Read + Write + Timeouts> WebSocket<S> {
         let writer = Writer {
             core,
             out: Arc::new(out),
-            ear: Some(Input::new(buf, config.max_message)),
+            input: Some(Input::new(buf, config.max_message)),
         };
         Ok(WebSocket { writer, protocol })
     }
@@ -64,8 +64,8 @@ impl<S: Read + Write + Timeouts> WebSocket<S> {
     /// Runs a receive: one thread owns the connection, so the write side is held throughout and the
     /// replies the session owes go out on the same stream.
     fn link<'a, R>(&'a mut self, f: impl FnOnce(&'a mut Input, &mut Link<'_>) -> R) -> R {
-        let Writer { core, out, ear } = &mut self.writer;
-        let input = ear
+        let Writer { core, out, input } = &mut self.writer;
+        let input = input
             .as_mut()
             .expect("a WebSocket holds its receiving side until split");
         let mut guard = out.lock().unwrap_or_else(PoisonError::into_inner);
@@ -112,10 +112,10 @@ impl<S: Read + Write + Timeouts> WebSocket<S> {
     /// close timeout. `Ok` when the close handshake finished.
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         let closed = {
-            let Writer { core, out, ear } = &mut self.writer;
+            let Writer { core, out, input } = &mut self.writer;
             let mut guard = out.lock().unwrap_or_else(PoisonError::into_inner);
             let (stream, output) = &mut *guard;
-            output.close(core, stream, ear.as_mut(), code, reason)
+            output.close(core, stream, input.as_mut(), code, reason)
         };
         match closed {
             // `Closed`: the peer's close frame came first; finish its handshake.
@@ -176,7 +176,7 @@ impl WebSocket<TcpStream> {
         let (core, out) = (writer.core.clone(), writer.out.clone());
         // From here the reader's thread hears the peer: neither writer reads.
         let input = writer
-            .ear
+            .input
             .take()
             .expect("a WebSocket holds its receiving side until split");
         let reader = Reader {
@@ -189,7 +189,7 @@ impl WebSocket<TcpStream> {
             Writer {
                 core,
                 out,
-                ear: None,
+                input: None,
             },
         ))
     }
@@ -215,7 +215,7 @@ impl Reader {
             Some(code) => Writer {
                 core: writer.core.clone(),
                 out: writer.out.clone(),
-                ear: None,
+                input: None,
             }
             .close(code, rill_net::GOING_AWAY_REASON),
             None => writer.try_pump(),

@@ -19,7 +19,7 @@ pub struct Writer<S = TcpStream> {
     /// The receiving side, while one thread owns the whole connection ([`crate::WebSocket`]): a write
     /// that waits until a deadline reads what the peer sent meanwhile ([`Input::hear`]). `None` once
     /// split: the reader's thread hears the peer.
-    pub(crate) ear: Option<Input>,
+    pub(crate) input: Option<Input>,
 }
 
 impl<S: Read + Write + Timeouts> Writer<S> {
@@ -50,7 +50,7 @@ impl<S: Read + Write + Timeouts> Writer<S> {
     {
         let mut guard = self.out.lock().unwrap_or_else(PoisonError::into_inner);
         let (stream, output) = &mut *guard;
-        let result = f(&self.core, output, stream, self.ear.as_mut());
+        let result = f(&self.core, output, stream, self.input.as_mut());
         drop(guard);
         self.try_pump()?;
         result
@@ -58,7 +58,7 @@ impl<S: Read + Write + Timeouts> Writer<S> {
 
     /// Sends a whole message and writes it out (under a batch policy, once the batch is due).
     pub fn send(&mut self, kind: MessageKind, payload: &[u8]) -> Result<(), Error> {
-        self.with(|core, output, io, ear| output.send(core, io, ear, kind, payload, true))
+        self.with(|core, output, io, input| output.send(core, io, input, kind, payload, true))
     }
 
     /// Sends a text message.
@@ -74,12 +74,12 @@ impl<S: Read + Write + Timeouts> Writer<S> {
     /// Places a whole message in the write buffer; it is written once the buffer fills or at the next
     /// [`Writer::flush`].
     pub fn feed(&mut self, kind: MessageKind, payload: &[u8]) -> Result<(), Error> {
-        self.with(|core, output, io, ear| output.send(core, io, ear, kind, payload, false))
+        self.with(|core, output, io, input| output.send(core, io, input, kind, payload, false))
     }
 
     /// Writes out and flushes everything fed so far.
     pub fn flush(&mut self) -> Result<(), Error> {
-        self.with(|core, output, io, ear| output.flush(core, io, ear))
+        self.with(|core, output, io, input| output.flush(core, io, input))
     }
 
     /// Begins a message sent in chunks, for a payload produced as it goes. The write side is free
@@ -88,7 +88,7 @@ impl<S: Read + Write + Timeouts> Writer<S> {
         let begun = self.core.lock().begin(kind);
         begun.map_err(|error| self.core.refused(error))?;
         let send = move |chunk: &[u8], fin| {
-            self.with(|core, output, io, ear| output.chunk(core, io, ear, chunk, fin, true))
+            self.with(|core, output, io, input| output.chunk(core, io, input, chunk, fin, true))
         };
         Ok(Chunks {
             send: Box::new(send),
@@ -99,7 +99,8 @@ impl<S: Read + Write + Timeouts> Writer<S> {
     /// frame; the reader then receives the peer's close frame and, once the peer ends the connection,
     /// [`Error::Closed`]. ([`crate::WebSocket::close`] also waits for both.)
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        let closed = self.with(|core, output, io, ear| output.close(core, io, ear, code, reason));
+        let closed =
+            self.with(|core, output, io, input| output.close(core, io, input, code, reason));
         closed.map_err(|error| match error {
             Error::Send(error) => self.core.refused(error),
             other => other,

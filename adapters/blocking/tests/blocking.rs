@@ -5,6 +5,7 @@ use rill_blocking::{
     accept, accept_with, connect_with, ClientOptions, CloseCode, Config, Decision, Error, Message,
     MessageKind, ProtocolError, SessionConfig, Timeout, WebSocket,
 };
+use rill_ws::codec::Decoded;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::mpsc;
@@ -517,30 +518,6 @@ impl rill_blocking::Timeouts for Unix {
     }
 }
 
-/// Splits whole unmasked server frames off the front of `bytes`: (opcode, payload) each.
-fn server_frames(bytes: &mut Vec<u8>) -> Vec<(u8, Vec<u8>)> {
-    let mut frames = Vec::new();
-    loop {
-        let Some(&[first, second]) = bytes.get(..2) else {
-            return frames;
-        };
-        let (len, at) = match second & 0x7f {
-            126 if bytes.len() >= 4 => (usize::from(u16::from_be_bytes([bytes[2], bytes[3]])), 4),
-            127 if bytes.len() >= 10 => {
-                let len = u64::from_be_bytes(bytes[2..10].try_into().unwrap());
-                (usize::try_from(len).unwrap(), 10)
-            }
-            126 | 127 => return frames,
-            len => (usize::from(len), 2),
-        };
-        if bytes.len() < at + len {
-            return frames;
-        }
-        frames.push((first & 0x0f, bytes[at..at + len].to_vec()));
-        bytes.drain(..at + len);
-    }
-}
-
 /// A connection used whole that only sends, to a peer that reads slowly but answers every ping, is not
 /// dropped by the idle timeout however long its sends wait: a send that waits past a deadline reads what the
 /// peer sent before the session judges the deadline.
@@ -582,21 +559,25 @@ fn a_send_waiting_on_a_slow_peer_still_hears_it_so_the_idle_timeout_spares_it() 
         head.push(byte[0]);
     }
     // The peer reads 4 KiB every 5 ms or slower (2 MiB take at least 2.56 s) and answers every ping.
-    let (mut pending, mut data, mut pings) = (Vec::new(), 0, 0);
+    let mut receiver = rill_ws::Receiver::new(rill_ws::Role::Client, rill_ws::Limits::default());
+    let (mut data, mut pings) = (0, 0);
     let mut buf = [0u8; 4096];
     while data < 32 << 16 {
         thread::sleep(Duration::from_millis(5));
         let n = peer.read(&mut buf).unwrap();
         assert!(n > 0, "the server ended the connection after {data} bytes");
-        pending.extend_from_slice(&buf[..n]);
-        for (opcode, payload) in server_frames(&mut pending) {
-            match opcode {
-                0 | 2 => data += payload.len(),
-                9 => {
+        let mut pos = 0;
+        while pos < n {
+            let received = receiver.receive(&mut buf[pos..n]).unwrap();
+            pos += received.consumed;
+            match received.event {
+                Some(Decoded::Data(piece)) => data += piece.payload.len(),
+                Some(Decoded::Ping(payload)) => {
                     pings += 1;
-                    peer.write_all(&masked(0x8a, &payload)).unwrap();
+                    peer.write_all(&masked(0x8a, payload)).unwrap();
                 }
-                other => panic!("unexpected opcode {other}"),
+                Some(other) => panic!("unexpected {other:?}"),
+                None => {}
             }
         }
     }
