@@ -22,6 +22,24 @@ const SHRINK_AFTER_MS: u64 = 500;
 /// yield, for 10-15% more CPU per message (`docs/performance.md`).
 const TURN_MICROS: u64 = 1_000;
 
+/// Takes the reader's waker back from the socket's parking and from its timer when a read is dropped while
+/// it waits (a waker left there would wake a task that no longer reads, and keep it alive).
+struct Unpark<'a, S> {
+    shared: &'a Shared<S>,
+    alarm: &'a mut Alarm,
+    /// The read's last poll was pending.
+    waiting: bool,
+}
+
+impl<S> Drop for Unpark<'_, S> {
+    fn drop(&mut self) {
+        if self.waiting {
+            self.shared.unpark_reader();
+            self.alarm.disarm();
+        }
+    }
+}
+
 /// What ended a wait for the socket.
 enum Woke {
     /// The read finished.
@@ -120,6 +138,15 @@ impl Alarm {
             if sleep.deadline() >= at {
                 return Poll::Ready(());
             }
+        }
+    }
+
+    /// Takes the task's waker back from the timer (the timer itself is kept, unregistered, for the next
+    /// wait).
+    fn disarm(&mut self) {
+        if let (Some(_), Some(sleep)) = (self.armed.take(), self.sleep.as_mut()) {
+            let at = sleep.deadline();
+            sleep.set(tokio::time::sleep_until(at));
         }
     }
 }
@@ -395,22 +422,32 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                 ..
             } = self;
             let shared = &*self.shared;
+            // A read dropped while it waits leaves no waker behind.
+            let mut parked = Unpark {
+                shared,
+                alarm,
+                waiting: false,
+            };
             let (mut waited, mut deadline) = (false, None);
-            let timed = std::future::poll_fn(|cx| {
-                deadline = match shared.read_or_park(buf, *capacity, within.clone(), cx) {
-                    Parked::Read(result) => return Poll::Ready(Woke::Read(result)),
-                    Parked::Owed => return Poll::Ready(Woke::Owed),
-                    Parked::Until(at) => at,
+            let (waited_at, deadline_at, within_at) = (&mut waited, &mut deadline, &within);
+            let timed = std::future::poll_fn(move |cx| {
+                let woke = match shared.read_or_park(buf, *capacity, within_at.clone(), cx) {
+                    Parked::Read(result) => Poll::Ready(Woke::Read(result)),
+                    Parked::Owed => Poll::Ready(Woke::Owed),
+                    Parked::Until(at) => {
+                        (*waited_at, *deadline_at) = (true, at);
+                        let wake = match (at.map(|at| shared.deadline(at)), shrink) {
+                            (Some(deadline), Some(shrink)) => Some(deadline.min(shrink)),
+                            (deadline, shrink) => deadline.or(shrink),
+                        };
+                        match wake {
+                            Some(at) => parked.alarm.poll_at(at, cx).map(|()| Woke::Alarm),
+                            None => Poll::Pending,
+                        }
+                    }
                 };
-                waited = true;
-                let wake = match (deadline.map(|at| shared.deadline(at)), shrink) {
-                    (Some(deadline), Some(shrink)) => Some(deadline.min(shrink)),
-                    (deadline, shrink) => deadline.or(shrink),
-                };
-                match wake {
-                    Some(at) => alarm.poll_at(at, cx).map(|()| Woke::Alarm),
-                    None => Poll::Pending,
-                }
+                parked.waiting = woke.is_pending();
+                woke
             });
             let result = if self.shared.config.batch.is_some() {
                 // A batch the writer left pending sets an earlier deadline: wake to wait for it instead.

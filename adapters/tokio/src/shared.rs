@@ -222,6 +222,12 @@ impl<S> Shared<S> {
         }
     }
 
+    /// Forgets the reader's waker: its read was dropped while it waited.
+    pub(crate) fn unpark_reader(&self) {
+        let parked = self.lock().reader.take();
+        drop(parked);
+    }
+
     /// Runs `f` on the session and on the write side where it lies, if no task holds it (`None` then).
     pub(crate) fn with_free_side<T>(
         &self,

@@ -5,10 +5,11 @@ use rill_tokio::{accept, Config, Error, Listener, Message, MessageKind, Timeout}
 use rill_ws::codec::{ControlFrame, Decoded};
 use rill_ws::deflate::{Inflate, Inflater};
 use rill_ws::{Receiver, Role, Sender};
+use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf};
 use tokio::net::TcpStream;
@@ -338,6 +339,115 @@ async fn a_send_waits_while_the_reader_writes_a_pong_and_leaves_after_it() {
     );
     writing.await.unwrap().unwrap();
     reading.abort();
+}
+
+/// Counts the wake-ups of a task that does not exist: whatever holds its waker holds a clone of the `Arc`.
+struct Counted(AtomicUsize);
+
+impl std::task::Wake for Counted {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A server's stream that, once `forget` is set, keeps no waker of its reader's (its reads wait on the
+/// pipe with a waker of their own), so that what still holds the reading task's waker is rill.
+struct Forgetful(DuplexStream, Arc<AtomicBool>);
+
+impl AsyncRead for Forgetful {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let noop = &mut Context::from_waker(Waker::noop());
+        let cx = if self.1.load(Ordering::SeqCst) {
+            noop
+        } else {
+            cx
+        };
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Forgetful {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+#[tokio::test]
+async fn a_receive_dropped_while_it_waits_leaves_no_waker_behind() {
+    // A pipe smaller than a frame: a send waits inside its write.
+    let (server_io, mut peer) = tokio::io::duplex(64);
+    let forget = Arc::new(AtomicBool::new(false));
+    let stream = Forgetful(server_io, forget.clone());
+    let accepting = tokio::spawn(async move { accept(stream, Config::default()).await });
+    peer.write_all(UPGRADE).await.unwrap();
+    read_upgrade_response(&mut peer).await;
+    let (mut reader, mut writer) = accepting.await.unwrap().unwrap().split();
+    forget.store(true, Ordering::SeqCst);
+    let task = Arc::new(Counted(AtomicUsize::new(0)));
+    let waker = Waker::from(task.clone());
+    for _ in 0..2 {
+        // Parks on the dry socket and arms the idle timer, then is dropped (a `select!` that went the
+        // other way); twice, as a task that receives in a loop does.
+        let mut recv = std::pin::pin!(reader.recv());
+        let polled = recv.as_mut().poll(&mut Context::from_waker(&waker));
+        assert!(polled.is_pending());
+    }
+    drop(waker);
+    assert_eq!(
+        Arc::strong_count(&task),
+        1,
+        "the dropped receive's waker is still held"
+    );
+    // A send dropped inside a stuck write leaves its frame owed, which wakes a reader that waits: none does.
+    {
+        let mut send = std::pin::pin!(writer.send_binary(&[7; 200]));
+        let polled = send.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+        assert!(polled.is_pending());
+    }
+    assert_eq!(
+        task.0.load(Ordering::SeqCst),
+        0,
+        "a dropped receive was woken"
+    );
+    // Nothing is lost: the next receive makes the owed frame and hears the peer.
+    let mut wire = vec![0u8; 256];
+    let mut got = 0;
+    peer.write_all(&masked_frame(b"still here", [1, 2, 3, 4], true, true))
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        let mut recv = std::pin::pin!(reader.recv());
+        loop {
+            tokio::select! {
+                message = &mut recv => {
+                    assert_eq!(message.unwrap(), Message::Binary(b"still here"));
+                    break;
+                }
+                read = peer.read(&mut wire[got..]) => got += read.unwrap(),
+            }
+        }
+        while got < 204 {
+            got += peer.read(&mut wire[got..]).await.unwrap();
+        }
+    })
+    .await
+    .expect("the receive or the owed frame never came");
+    assert_eq!(&wire[..4], [0x82, 126, 0, 200]);
+    assert!(wire[4..204].iter().all(|&b| b == 7));
 }
 
 /// A tiny deterministic generator for the cancellation property test.
