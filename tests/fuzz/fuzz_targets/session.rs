@@ -89,6 +89,11 @@ impl Driver {
                 Transmit::Write { start, end, unbuffered } => {
                     assert!(start <= end && end <= self.write.len());
                     assert!(start < end || unbuffered > 0, "an empty write");
+                    // Once absorbed (the payload cleared), no write may ask for the payload again.
+                    assert!(
+                        unbuffered <= self.payload.len(),
+                        "a write asked for {unbuffered} bytes of an absorbed payload"
+                    );
                     let mut bytes = self.write[start..end].to_vec();
                     bytes.extend_from_slice(&self.payload[self.payload.len() - unbuffered..]);
                     let n = bytes.len().min(limit.max(1));
@@ -219,8 +224,7 @@ impl Driver {
             self.write.resize(needed, 0);
             self.session.absorb_unbuffered(&mut self.write, &self.payload).unwrap();
         }
-        // The payload is gone from here on: a later write that still asked for some of it would slice
-        // past its start in `transmit` and fail the run.
+        // The payload is gone from here on (`transmit` asserts no write asks for it).
         self.payload.clear();
         self.session.flush_by_policy();
     }
