@@ -151,6 +151,11 @@ impl Input {
         until: Option<Instant>,
     ) -> Result<Option<Event>, Error> {
         if let Some(event) = self.stashed.take() {
+            if matches!(event, Event::Piece(_)) {
+                // Reading resumes (see `hear`).
+                let now = link.core.now();
+                link.core.lock().hold_input(false, now);
+            }
             return Ok(Some(event));
         }
         loop {
@@ -235,6 +240,10 @@ impl Input {
             match self.decode(&mut session) {
                 Event::NeedInput | Event::End(_) => return Ok(()),
                 event @ (Event::Piece(_) | Event::Close) => {
+                    if matches!(event, Event::Piece(_)) {
+                        // Nothing more is read until the owner takes it: not the peer's silence.
+                        session.hold_input(true, rill_ws::Instant::UNKNOWN);
+                    }
                     self.stashed = Some(event);
                     return Ok(());
                 }

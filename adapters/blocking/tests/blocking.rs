@@ -523,6 +523,20 @@ impl rill_blocking::Timeouts for Unix {
 /// peer sent before the session judges the deadline.
 #[test]
 fn a_send_waiting_on_a_slow_peer_still_hears_it_so_the_idle_timeout_spares_it() {
+    assert_eq!(slow_peer_answering_pings(None), None);
+}
+
+/// The same with a message from the peer at the start: the send's read-ahead keeps it and reads no further
+/// (the peer's pongs wait in the socket), and the peer's silence is not held against it meanwhile. Before,
+/// the idle timeout failed the connection a second into the stream.
+#[test]
+fn a_message_kept_while_a_long_send_waits_does_not_make_the_peer_idle() {
+    assert_eq!(slow_peer_answering_pings(Some(b"hi")), Some(b"hi".to_vec()));
+}
+
+/// Streams 2 MiB from a connection used whole to a peer that reads slowly and answers every ping, after
+/// the peer sent `hello`; returns the message the server then receives.
+fn slow_peer_answering_pings(hello: Option<&'static [u8]>) -> Option<Vec<u8>> {
     let (server_end, mut peer) = std::os::unix::net::UnixStream::pair().unwrap();
     // Small kernel buffers, so the server's writes wait on the slow peer and a ping it queues behind them
     // reaches the peer within milliseconds, not after the idle timeout.
@@ -545,7 +559,15 @@ fn a_send_waiting_on_a_slow_peer_still_hears_it_so_the_idle_timeout_spares_it() 
         for _ in 0..32 {
             ws.send_binary(&[7u8; 64 << 10])?;
         }
-        Ok::<_, Error>(began.elapsed())
+        let elapsed = began.elapsed();
+        let heard = match hello {
+            Some(_) => match ws.recv()? {
+                Message::Binary(bytes) => Some(bytes.to_vec()),
+                other => panic!("received {other:?}"),
+            },
+            None => None,
+        };
+        Ok::<_, Error>((elapsed, heard))
     });
     peer.write_all(
         b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -557,6 +579,9 @@ fn a_send_waiting_on_a_slow_peer_still_hears_it_so_the_idle_timeout_spares_it() 
         let mut byte = [0u8; 1];
         peer.read_exact(&mut byte).unwrap();
         head.push(byte[0]);
+    }
+    if let Some(hello) = hello {
+        peer.write_all(&masked(0x82, hello)).unwrap();
     }
     // The peer reads 4 KiB every 5 ms or slower (2 MiB take at least 2.56 s) and answers every ping.
     let mut receiver = rill_ws::Receiver::new(rill_ws::Role::Client, rill_ws::Limits::default());
@@ -581,10 +606,11 @@ fn a_send_waiting_on_a_slow_peer_still_hears_it_so_the_idle_timeout_spares_it() 
             }
         }
     }
-    let elapsed = server.join().unwrap().expect("every send succeeds");
+    let (elapsed, heard) = server.join().unwrap().expect("every send succeeds");
     assert!(
         elapsed > 2 * idle,
         "the sends spanned the idle timeout ({elapsed:?})"
     );
     assert!(pings >= 3, "keepalive pings went out meanwhile ({pings})");
+    heard
 }

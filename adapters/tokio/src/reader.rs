@@ -314,6 +314,10 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
     /// dry, transmits replies on the way, and wakes on the session's deadlines.
     pub(crate) async fn next(&mut self) -> Result<Option<PieceAt>, Error> {
         if let Some(kept) = self.ahead.take() {
+            if kept.is_some() {
+                let now = self.shared.now();
+                self.shared.with(|s| s.hold_input(false, now));
+            }
             return Ok(kept);
         }
         // Each receive spends from tokio's cooperative budget (before anything is decoded, so yielding here
@@ -372,11 +376,18 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
     /// Reads on until the next piece or the peer's close frame and keeps it for the next receive: what the
     /// connection's owner runs while a send waits on the socket, so the peer's pings are answered and its
     /// pongs heard (the idle timeout runs from them) even though nobody receives. Reading stops at the
-    /// first data piece: the read buffer then holds it for the owner (what follows waits in the socket).
+    /// first data piece: the read buffer then holds it for the owner (what follows waits in the socket), and
+    /// the session does not count the peer's silence until the owner takes it ([`rill_ws::Session::hold_input`]).
     /// Cancel-safe like [`Reader::next`].
     pub(crate) async fn read_ahead(&mut self) -> Result<(), Error> {
         // `next_or_leave` is `next` for a connection in no drain; the extra future costs only this path.
-        self.ahead = Some(self.next_or_leave().await?);
+        let kept = self.next_or_leave().await?;
+        if kept.is_some() {
+            // The peer is not read from until the owner takes the piece: not its silence.
+            self.shared
+                .with(|s| s.hold_input(true, rill_ws::Instant::UNKNOWN));
+        }
+        self.ahead = Some(kept);
         Ok(())
     }
 

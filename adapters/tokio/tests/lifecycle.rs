@@ -901,6 +901,92 @@ async fn a_message_gathered_across_a_long_pause_arrives_whole() {
     assert!(got[1] == payload, "the fragments paused between");
 }
 
+/// A slow peer: reads 256 bytes every 50 ms until 64 KiB of data came (about 13 s) and answers every
+/// ping; returns how many it answered.
+async fn read_slowly(
+    read: &mut (impl AsyncRead + Unpin),
+    write: &mut (impl AsyncWrite + Unpin),
+    receiver: &mut Receiver,
+    sender: &mut Sender,
+) -> usize {
+    let (mut buf, mut data, mut pings) = ([0u8; 256], 0, 0);
+    while data < 64 * 1024 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let n = read.read(&mut buf).await.unwrap();
+        assert!(n > 0, "the server ended the connection after {data} bytes");
+        let mut pongs = Vec::new();
+        each_frame(receiver, &mut buf[..n], |event| match event {
+            Decoded::Data(piece) => data += piece.payload.len(),
+            Decoded::Ping(payload) => {
+                let pong = ControlFrame::pong(payload).unwrap();
+                pongs.extend(client_frame(sender, &pong));
+                pings += 1;
+            }
+            _ => {}
+        });
+        write.write_all(&pongs).await.unwrap();
+    }
+    pings
+}
+
+/// A message the peer sends while a long send waits is kept by the read-ahead, which then reads no further
+/// (the read buffer holds the message): the peer's pongs wait in the socket meanwhile, and its silence is
+/// not held against it. Before, the idle timeout failed the connection 2 s into this 13 s send.
+#[tokio::test(start_paused = true)]
+async fn a_message_kept_while_a_long_send_waits_does_not_make_the_peer_idle() {
+    let (server_io, peer) = tokio::io::duplex(1024);
+    let server = tokio::spawn(async move {
+        let config = Config {
+            idle_timeout: Some(Duration::from_secs(2)),
+            keepalive: Some(Duration::from_secs(1)),
+            ..Config::default()
+        };
+        let mut ws = accept(server_io, config).await.unwrap();
+        for _ in 0..64 {
+            ws.send_binary(&[7u8; 1024]).await?;
+        }
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            got.push(format!("{:?}", ws.recv().await?));
+        }
+        Ok::<_, Error>(got)
+    });
+    let (mut peer_read, mut peer_write) = tokio::io::split(peer);
+    peer_write.write_all(UPGRADE).await.unwrap();
+    read_upgrade_response(&mut peer_read).await;
+    let hello = masked_frame(b"hi", [1, 2, 3, 4], true, true);
+    peer_write.write_all(&hello).await.unwrap();
+    let mut sender = Sender::client([5; 32]);
+    let mut receiver = Receiver::new(Role::Client, rill_ws::Limits::default());
+    read_slowly(&mut peer_read, &mut peer_write, &mut receiver, &mut sender).await;
+    // The stream took 13 s, and the server heard nothing after "hi": once its owner took "hi", it pings
+    // (at the keepalive, a second later); the peer answers with a pong and a message.
+    let mut buf = [0u8; 256];
+    let ping = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let n = peer_read.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the server ended the connection");
+            let mut ping = None;
+            each_frame(&mut receiver, &mut buf[..n], |event| {
+                if let Decoded::Ping(payload) = event {
+                    ping = Some(payload.to_vec());
+                }
+            });
+            if let Some(ping) = ping {
+                return ping;
+            }
+        }
+    })
+    .await
+    .expect("no ping after the send");
+    let mut answer = client_frame(&mut sender, &ControlFrame::pong(&ping).unwrap());
+    answer.extend(masked_frame(b"bye", [5, 6, 7, 8], true, true));
+    peer_write.write_all(&answer).await.unwrap();
+    let got = server.await.unwrap().expect("the peer was not called idle");
+    let expected = [Message::Binary(b"hi"), Message::Binary(b"bye")].map(|m| format!("{m:?}"));
+    assert_eq!(got, expected);
+}
+
 /// A connection used whole from one task hears its peer while a `send` waits on a slow socket: input is read
 /// meanwhile, so the keepalive's pongs count as the peer's voice and a peer that reads slowly but answers is
 /// never dropped by the idle timeout, however long the sends take (issue 29: the owner reads while it waits
@@ -926,26 +1012,9 @@ async fn a_send_waiting_on_a_slow_peer_still_hears_it_so_the_idle_timeout_spares
     let (mut peer_read, mut peer_write) = tokio::io::split(peer);
     peer_write.write_all(UPGRADE).await.unwrap();
     read_upgrade_response(&mut peer_read).await;
-    // The peer reads 256 bytes every 50 ms (64 KiB take about 13 s) and answers every ping.
     let mut receiver = Receiver::new(Role::Client, rill_ws::Limits::default());
     let mut sender = Sender::client([5; 32]);
-    let (mut buf, mut data, mut pings) = ([0u8; 256], 0, 0);
-    while data < 64 * 1024 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let n = peer_read.read(&mut buf).await.unwrap();
-        assert!(n > 0, "the server ended the connection after {data} bytes");
-        let mut pongs = Vec::new();
-        each_frame(&mut receiver, &mut buf[..n], |event| match event {
-            Decoded::Data(piece) => data += piece.payload.len(),
-            Decoded::Ping(payload) => {
-                let pong = ControlFrame::pong(payload).unwrap();
-                pongs.extend(client_frame(&mut sender, &pong));
-                pings += 1;
-            }
-            _ => {}
-        });
-        peer_write.write_all(&pongs).await.unwrap();
-    }
+    let pings = read_slowly(&mut peer_read, &mut peer_write, &mut receiver, &mut sender).await;
     let elapsed = server.await.unwrap().expect("every send succeeds");
     assert!(
         elapsed > 3 * idle,

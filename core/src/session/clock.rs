@@ -112,6 +112,9 @@ pub(super) struct Clock {
     pub last_heard: Instant,
     /// When we last queued a ping.
     pub last_ping: Instant,
+    /// When we queued the first ping after the peer was last heard (meaningful while `last_ping` is
+    /// later than `last_heard`).
+    pub first_ping: Instant,
     /// When the latest ping was queued, until its pong arrives (a pong for an older ping is not waited
     /// for: a newer ping replaced it).
     pub outstanding: Stamp,
@@ -133,6 +136,7 @@ impl Clock {
         Clock {
             last_heard: now,
             last_ping: now,
+            first_ping: now,
             outstanding: Stamp::NONE,
             answered: (0, 0),
             latest_ping: 0,
@@ -152,6 +156,9 @@ impl Clock {
     /// Records a ping queued at `now`; returns its id.
     pub fn ping_sent(&mut self, now: Instant) -> u64 {
         self.latest_ping += 1;
+        if self.last_ping <= self.last_heard {
+            self.first_ping = now;
+        }
         self.last_ping = now;
         self.outstanding = Stamp::new(Some(now));
         self.latest_ping

@@ -34,7 +34,10 @@ use core::time::Duration;
 pub struct SessionConfig {
     /// Limits on what the peer may send (close code 1009 beyond them).
     pub limits: Limits,
-    /// Fail the connection when the peer sends nothing for this long, whatever the writer is doing.
+    /// Fail the connection when the peer sends nothing for this long, whatever the writer is doing. With a
+    /// shorter `keepalive`, the peer is failed only once a keepalive ping went unanswered for the time
+    /// between the two: a connection whose application did not receive for longer than this pings first
+    /// when it comes back to its socket, instead of blaming the peer for silence nobody listened to.
     pub idle_timeout: Option<Duration>,
     /// Send a ping after this much silence from the peer.
     pub keepalive: Option<Duration>,
@@ -139,6 +142,8 @@ pub struct Session {
     /// A frame waits for room in the write buffer: write out what is pending.
     need_room: bool,
     shut_down: bool,
+    /// The adapter reads no further until the application takes a piece ([`Session::hold_input`]).
+    input_held: bool,
     clock: clock::Clock,
     /// permessage-deflate, when the handshake agreed it.
     deflate: Option<DeflateParams>,
@@ -172,6 +177,7 @@ impl Session {
             flushing: false,
             need_room: false,
             shut_down: false,
+            input_held: false,
             clock: clock::Clock::new(now),
             deflate: None,
             compress_threshold: 0,
@@ -292,8 +298,22 @@ impl Session {
     }
 
     fn idle_deadline(&self) -> Option<Instant> {
-        matches!(self.phase, Phase::Open | Phase::Closing)
-            .then(|| clock::deadline(self.clock.last_heard, self.timeouts.idle))?
+        let heard = (matches!(self.phase, Phase::Open | Phase::Closing) && !self.input_held)
+            .then(|| clock::deadline(self.clock.last_heard, self.timeouts.idle))??;
+        let clock::Timeouts {
+            idle, keepalive, ..
+        } = self.timeouts;
+        if self.phase == Phase::Closing || keepalive >= idle {
+            return Some(heard);
+        }
+        // Silence is the peer's fault only once a ping went unanswered: nobody may have driven the
+        // session for a while (the application did not receive), and then its keepalive ping goes out
+        // first and is given the time it normally has.
+        if self.clock.last_ping <= self.clock.last_heard {
+            return None;
+        }
+        let answer_by = self.clock.first_ping.0.saturating_add(idle - keepalive);
+        Some(heard.max(Instant(answer_by)))
     }
 
     fn keepalive_deadline(&self) -> Option<Instant> {

@@ -129,6 +129,17 @@ impl Session {
         };
     }
 
+    /// Records that the adapter stopped reading by choice (`held`: it keeps a piece the application has not
+    /// taken yet, and reads on only once it has, as rill-tokio does while a send waits), or reads again
+    /// at `now`. The peer's silence while input is held is not held against it: the idle timeout does not
+    /// run, and runs from `now` once reading resumes.
+    pub fn hold_input(&mut self, held: bool, now: Instant) {
+        if self.input_held && !held {
+            self.clock.last_heard = self.clock.last_heard.max(now);
+        }
+        self.input_held = held;
+    }
+
     /// Records that the peer ended the stream.
     pub fn handle_eof(&mut self) {
         self.input = (0, 0);

@@ -367,6 +367,8 @@ fuzz_target!(|data: &[u8]| {
                 rest = tail;
                 driver.transmit(usize::from(limit), 8);
             }
+            // rill-tokio's and rill-blocking's read-ahead keeping a piece, and their owner taking it.
+            8 if op & 0x80 != 0 => driver.session.hold_input(op & 0x40 != 0, driver.now),
             _ => driver.session.handle_eof(),
         }
     }
