@@ -141,12 +141,11 @@ impl Alarm {
         }
     }
 
-    /// Takes the task's waker back from the timer (the timer itself is kept, unregistered, for the next
-    /// wait).
+    /// Takes the task's waker back from the timer by dropping the timer (made again by the next wait; a new
+    /// one made here would need the runtime, which a dropped future may no longer run in).
     fn disarm(&mut self) {
-        if let (Some(_), Some(sleep)) = (self.armed.take(), self.sleep.as_mut()) {
-            let at = sleep.deadline();
-            sleep.set(tokio::time::sleep_until(at));
+        if self.armed.take().is_some() {
+            self.sleep = None;
         }
     }
 }

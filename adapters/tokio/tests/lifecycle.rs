@@ -450,6 +450,24 @@ async fn a_receive_dropped_while_it_waits_leaves_no_waker_behind() {
     assert!(wire[4..204].iter().all(|&b| b == 7));
 }
 
+/// A receive that waits may be dropped where no runtime runs (a value holding it dropped on another
+/// thread): taking its waker back must not need one.
+#[test]
+fn a_receive_dropped_outside_the_runtime_takes_its_waker_back_without_it() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (ws, _peer, _open, _waiting) = runtime.block_on(gated_server());
+    let (mut reader, _writer) = ws.split();
+    let mut recv = Box::pin(reader.recv());
+    runtime.block_on(std::future::poll_fn(|cx| {
+        assert!(recv.as_mut().poll(cx).is_pending());
+        Poll::Ready(())
+    }));
+    drop(recv);
+}
+
 /// A tiny deterministic generator for the cancellation property test.
 struct Rng(u64);
 
