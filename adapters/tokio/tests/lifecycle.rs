@@ -350,9 +350,9 @@ impl std::task::Wake for Counted {
     }
 }
 
-/// A server's stream that, once `forget` is set, keeps no waker of its reader's (its reads wait on the
-/// pipe with a waker of their own), so that what still holds the reading task's waker is rill.
-struct Forgetful(DuplexStream, Arc<AtomicBool>);
+/// A server stream's reading half that, once its flag is set, keeps no waker of its reader's (its reads
+/// wait on the pipe with a waker of their own), so that what still holds the reading task's waker is rill.
+struct Forgetful(tokio::io::ReadHalf<DuplexStream>, Arc<AtomicBool>);
 
 impl AsyncRead for Forgetful {
     fn poll_read(
@@ -370,28 +370,13 @@ impl AsyncRead for Forgetful {
     }
 }
 
-impl AsyncWrite for Forgetful {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
-    }
-}
-
 #[tokio::test]
 async fn a_receive_dropped_while_it_waits_leaves_no_waker_behind() {
     // A pipe smaller than a frame: a send waits inside its write.
     let (server_io, mut peer) = tokio::io::duplex(64);
     let forget = Arc::new(AtomicBool::new(false));
-    let stream = Forgetful(server_io, forget.clone());
+    let (read, write) = tokio::io::split(server_io);
+    let stream = tokio::io::join(Forgetful(read, forget.clone()), write);
     let accepting = tokio::spawn(async move { accept(stream, Config::default()).await });
     peer.write_all(UPGRADE).await.unwrap();
     read_upgrade_response(&mut peer).await;
