@@ -528,13 +528,13 @@ fn a_send_waiting_on_a_slow_peer_still_hears_it_so_the_idle_timeout_spares_it() 
 
 /// The same with a message from the peer at the start: the send's read-ahead keeps it and reads no further
 /// (the peer's pongs wait in the socket), and the peer's silence is not held against it meanwhile. Before,
-/// the idle timeout failed the connection a second into the stream.
+/// the idle timeout failed the connection two seconds into the stream.
 #[test]
 fn a_message_kept_while_a_long_send_waits_does_not_make_the_peer_idle() {
     assert_eq!(slow_peer_answering_pings(Some(b"hi")), Some(b"hi".to_vec()));
 }
 
-/// Streams 2 MiB from a connection used whole to a peer that reads slowly and answers every ping, after
+/// Streams 4 MiB from a connection used whole to a peer that reads slowly and answers every ping, after
 /// the peer sent `hello`; returns the message the server then receives.
 fn slow_peer_answering_pings(hello: Option<&'static [u8]>) -> Option<Vec<u8>> {
     let (server_end, mut peer) = std::os::unix::net::UnixStream::pair().unwrap();
@@ -544,19 +544,21 @@ fn slow_peer_answering_pings(hello: Option<&'static [u8]>) -> Option<Vec<u8>> {
         .set_send_buffer_size(4096)
         .unwrap();
     // Margins wide enough for a loaded machine: the peer answers each ping within a few ms of reading it.
-    let idle = Duration::from_secs(1);
+    let idle = Duration::from_secs(2);
+    // The server keeps the connection until the peer has read everything (it may still answer a ping).
+    let (peer_done, server_may_end) = mpsc::channel::<()>();
     let server = thread::spawn(move || {
         let config = Config {
             session: SessionConfig {
                 idle_timeout: Some(idle),
-                keepalive: Some(Duration::from_millis(150)),
+                keepalive: Some(Duration::from_millis(300)),
                 ..SessionConfig::default()
             },
             ..Config::default()
         };
         let mut ws = accept_with(Unix(server_end), config, |_| Decision::accept()).unwrap();
         let began = Instant::now();
-        for _ in 0..32 {
+        for _ in 0..64 {
             ws.send_binary(&[7u8; 64 << 10])?;
         }
         let elapsed = began.elapsed();
@@ -567,6 +569,7 @@ fn slow_peer_answering_pings(hello: Option<&'static [u8]>) -> Option<Vec<u8>> {
             },
             None => None,
         };
+        let _ = server_may_end.recv();
         Ok::<_, Error>((elapsed, heard))
     });
     peer.write_all(
@@ -583,11 +586,11 @@ fn slow_peer_answering_pings(hello: Option<&'static [u8]>) -> Option<Vec<u8>> {
     if let Some(hello) = hello {
         peer.write_all(&masked(0x82, hello)).unwrap();
     }
-    // The peer reads 4 KiB every 5 ms or slower (2 MiB take at least 2.56 s) and answers every ping.
+    // The peer reads 4 KiB every 5 ms or slower (4 MiB take at least 5.1 s) and answers every ping.
     let mut receiver = rill_ws::Receiver::new(rill_ws::Role::Client, rill_ws::Limits::default());
     let (mut data, mut pings) = (0, 0);
     let mut buf = [0u8; 4096];
-    while data < 32 << 16 {
+    while data < 64 << 16 {
         thread::sleep(Duration::from_millis(5));
         let n = peer.read(&mut buf).unwrap();
         assert!(n > 0, "the server ended the connection after {data} bytes");
@@ -606,6 +609,7 @@ fn slow_peer_answering_pings(hello: Option<&'static [u8]>) -> Option<Vec<u8>> {
             }
         }
     }
+    peer_done.send(()).unwrap();
     let (elapsed, heard) = server.join().unwrap().expect("every send succeeds");
     assert!(
         elapsed > 2 * idle,
