@@ -34,7 +34,7 @@ struct Unpark<'a, S> {
 impl<S> Drop for Unpark<'_, S> {
     fn drop(&mut self) {
         if self.waiting {
-            self.shared.unpark_reader();
+            drop(self.shared.unpark_reader());
             self.alarm.disarm();
         }
     }
@@ -46,6 +46,8 @@ enum Woke {
     Read(std::io::Result<usize>),
     /// The alarm rang: a deadline passed, or buffers may shrink.
     Alarm,
+    /// A batch the writer left pending moved the session's next deadline earlier: wait again.
+    Moved,
     /// A write was dropped with a transmit owed and the write side free: make it, then read on.
     Owed,
 }
@@ -439,13 +441,12 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                 waiting: false,
             };
             let (mut waited, mut deadline) = (false, None);
-            let (waited_at, deadline_at, within_at) = (&mut waited, &mut deadline, &within);
-            let timed = std::future::poll_fn(move |cx| {
-                let woke = match shared.read_or_park(buf, *capacity, within_at.clone(), cx) {
+            let timed = std::future::poll_fn(|cx| {
+                let woke = match shared.read_or_park(buf, *capacity, within.clone(), cx) {
                     Parked::Read(result) => Poll::Ready(Woke::Read(result)),
                     Parked::Owed => Poll::Ready(Woke::Owed),
                     Parked::Until(at) => {
-                        (*waited_at, *deadline_at) = (true, at);
+                        (waited, deadline) = (true, at);
                         let wake = match (at.map(|at| shared.deadline(at)), shrink) {
                             (Some(deadline), Some(shrink)) => Some(deadline.min(shrink)),
                             (deadline, shrink) => deadline.or(shrink),
@@ -464,17 +465,21 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                 tokio::select! {
                     biased;
                     result = timed => result,
-                    () = self.shared.deadline_moved.notified() => continue,
+                    () = self.shared.deadline_moved.notified() => Woke::Moved,
                 }
             } else {
                 timed.await
             };
+            // Done waiting, or waiting again at once (`Moved`): the waker stays where it is.
+            parked.waiting = false;
+            drop(parked);
             let result = match result {
                 // Back to the session after it: the transmit may have ended the connection.
                 Woke::Owed => {
                     self.shared.transmit_if_free().await?;
                     return Ok(Input::Timeout(self.shared.now()));
                 }
+                Woke::Moved => continue,
                 Woke::Alarm => None,
                 Woke::Read(result) => Some(result),
             };

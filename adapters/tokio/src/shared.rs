@@ -216,16 +216,15 @@ impl<S> Shared<S> {
 
     /// Wakes the reader if it waits for its socket (see [`Shared::read_or_park`]).
     fn wake_reader(&self) {
-        let parked = self.lock().reader.take();
-        if let Some(waker) = parked {
+        if let Some(waker) = self.unpark_reader() {
             waker.wake();
         }
     }
 
-    /// Forgets the reader's waker: its read was dropped while it waited.
-    pub(crate) fn unpark_reader(&self) {
-        let parked = self.lock().reader.take();
-        drop(parked);
+    /// Takes the reader's waker out of its parking (to wake it, or because its read was dropped while it
+    /// waited); used or dropped once the lock is let go.
+    pub(crate) fn unpark_reader(&self) -> Option<Waker> {
+        self.lock().reader.take()
     }
 
     /// Runs `f` on the session and on the write side where it lies, if no task holds it (`None` then).

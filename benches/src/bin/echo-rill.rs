@@ -22,6 +22,13 @@ async fn serve(stream: TcpStream, mode: Mode) -> Result<(), BoxError> {
     if std::env::var_os("ECHO_RILL_DEADLINES").is_some_and(|v| v == "off") {
         (config.idle_timeout, config.keepalive, config.write_timeout) = (None, None, None);
     }
+    // `ECHO_RILL_BATCH=on` adds a batch policy (16 KiB or 1 ms), to measure the reader's batching path.
+    if std::env::var_os("ECHO_RILL_BATCH").is_some_and(|v| v == "on") {
+        config.batch = Some(rill_tokio::Batch {
+            max_bytes: 16 << 10,
+            max_delay: std::time::Duration::from_millis(1),
+        });
+    }
     let mut ws = accept(stream, config).await?;
     match mode {
         Mode::Echo => {
