@@ -112,8 +112,7 @@ pub(super) struct Clock {
     pub last_heard: Instant,
     /// When we last queued a ping.
     pub last_ping: Instant,
-    /// When we queued the first ping after the peer was last heard (meaningful while `last_ping` is
-    /// later than `last_heard`).
+    /// When we queued the first ping after the peer was last heard (see [`Clock::unanswered_ping`]).
     pub first_ping: Instant,
     /// When the latest ping was queued, until its pong arrives (a pong for an older ping is not waited
     /// for: a newer ping replaced it).
@@ -153,10 +152,15 @@ impl Clock {
         }
     }
 
+    /// When the first ping since the peer was last heard was queued; `None` when none was.
+    pub fn unanswered_ping(&self) -> Option<Instant> {
+        (self.last_ping > self.last_heard).then_some(self.first_ping)
+    }
+
     /// Records a ping queued at `now`; returns its id.
     pub fn ping_sent(&mut self, now: Instant) -> u64 {
         self.latest_ping += 1;
-        if self.last_ping <= self.last_heard {
+        if self.unanswered_ping().is_none() {
             self.first_ping = now;
         }
         self.last_ping = now;

@@ -298,22 +298,21 @@ impl Session {
     }
 
     fn idle_deadline(&self) -> Option<Instant> {
-        let heard = (matches!(self.phase, Phase::Open | Phase::Closing) && !self.input_held)
-            .then(|| clock::deadline(self.clock.last_heard, self.timeouts.idle))??;
+        if !matches!(self.phase, Phase::Open | Phase::Closing) || self.input_held {
+            return None;
+        }
         let clock::Timeouts {
             idle, keepalive, ..
         } = self.timeouts;
+        let heard = clock::deadline(self.clock.last_heard, idle)?;
         if self.phase == Phase::Closing || keepalive >= idle {
             return Some(heard);
         }
         // Silence is the peer's fault only once a ping went unanswered: nobody may have driven the
         // session for a while (the application did not receive), and then its keepalive ping goes out
         // first and is given the time it normally has.
-        if self.clock.last_ping <= self.clock.last_heard {
-            return None;
-        }
-        let answer_by = self.clock.first_ping.0.saturating_add(idle - keepalive);
-        Some(heard.max(Instant(answer_by)))
+        let pinged = self.clock.unanswered_ping()?;
+        Some(heard.max(clock::deadline(pinged, idle - keepalive)?))
     }
 
     fn keepalive_deadline(&self) -> Option<Instant> {
