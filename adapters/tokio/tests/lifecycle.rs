@@ -370,18 +370,31 @@ impl AsyncRead for Forgetful {
     }
 }
 
-#[tokio::test]
-async fn a_receive_dropped_while_it_waits_leaves_no_waker_behind() {
-    // A pipe smaller than a frame: a send waits inside its write.
-    let (server_io, mut peer) = tokio::io::duplex(64);
+/// A server connection over a pipe of `capacity` bytes whose reading half keeps no waker once the
+/// handshake is done ([`Forgetful`]), with the peer's end.
+async fn forgetful_server(
+    capacity: usize,
+) -> (
+    rill_tokio::WebSocket<impl AsyncRead + AsyncWrite>,
+    DuplexStream,
+) {
+    let (server_io, mut peer) = tokio::io::duplex(capacity);
     let forget = Arc::new(AtomicBool::new(false));
     let (read, write) = tokio::io::split(server_io);
     let stream = tokio::io::join(Forgetful(read, forget.clone()), write);
-    let accepting = tokio::spawn(async move { accept(stream, Config::default()).await });
+    let accepting = tokio::spawn(accept(stream, Config::default()));
     peer.write_all(UPGRADE).await.unwrap();
     read_upgrade_response(&mut peer).await;
-    let (mut reader, mut writer) = accepting.await.unwrap().unwrap().split();
+    let ws = accepting.await.unwrap().unwrap();
     forget.store(true, Ordering::SeqCst);
+    (ws, peer)
+}
+
+#[tokio::test]
+async fn a_receive_dropped_while_it_waits_leaves_no_waker_behind() {
+    // A pipe smaller than a frame: a send waits inside its write.
+    let (ws, mut peer) = forgetful_server(64).await;
+    let (mut reader, mut writer) = ws.split();
     let task = Arc::new(Counted(AtomicUsize::new(0)));
     let waker = Waker::from(task.clone());
     for _ in 0..2 {
@@ -443,14 +456,25 @@ fn a_receive_dropped_outside_the_runtime_takes_its_waker_back_without_it() {
         .enable_all()
         .build()
         .unwrap();
-    let (ws, _peer, _open, _waiting) = runtime.block_on(gated_server());
+    let (ws, _peer) = runtime.block_on(forgetful_server(1 << 16));
     let (mut reader, _writer) = ws.split();
+    let task = Arc::new(Counted(AtomicUsize::new(0)));
     let mut recv = Box::pin(reader.recv());
-    runtime.block_on(std::future::poll_fn(|cx| {
-        assert!(recv.as_mut().poll(cx).is_pending());
-        Poll::Ready(())
-    }));
+    {
+        // Polled inside the runtime (its timer registers there), then dropped outside it.
+        let _inside = runtime.enter();
+        let waker = Waker::from(task.clone());
+        assert!(recv
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending());
+    }
     drop(recv);
+    assert_eq!(
+        Arc::strong_count(&task),
+        1,
+        "the dropped receive's waker is still held"
+    );
 }
 
 /// A tiny deterministic generator for the cancellation property test.
