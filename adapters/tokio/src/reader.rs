@@ -34,9 +34,18 @@ struct Unpark<'a, S> {
 impl<S> Drop for Unpark<'_, S> {
     fn drop(&mut self) {
         if self.waiting {
-            drop(self.shared.unpark_reader());
-            self.alarm.disarm();
+            self.release();
         }
+    }
+}
+
+impl<S> Unpark<'_, S> {
+    /// Out of line: the reads that finish (nearly all) should not carry it.
+    #[cold]
+    #[inline(never)]
+    fn release(&mut self) {
+        drop(self.shared.unpark_reader());
+        self.alarm.disarm();
     }
 }
 
