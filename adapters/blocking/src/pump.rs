@@ -152,7 +152,7 @@ impl Input {
     ) -> Result<Option<Event>, Error> {
         if let Some(event) = self.stashed.take() {
             if matches!(event, Event::Piece(_)) {
-                // Reading resumes (see `hear`).
+                // Reading resumes (see `keep`).
                 let now = link.core.now();
                 link.core.lock().hold_input(false, now);
             }
@@ -240,16 +240,21 @@ impl Input {
             match self.decode(&mut session) {
                 Event::NeedInput | Event::End(_) => return Ok(()),
                 event @ (Event::Piece(_) | Event::Close) => {
-                    if matches!(event, Event::Piece(_)) {
-                        // Nothing more is read until the owner takes it: not the peer's silence.
-                        session.hold_input(true, rill_ws::Instant::UNKNOWN);
-                    }
-                    self.stashed = Some(event);
+                    self.keep(event, &mut session);
                     return Ok(());
                 }
                 Event::Ping | Event::Pong(_) | Event::NeedInflater => {}
             }
         }
+    }
+
+    /// Keeps `event` for the next receive. A data piece lies in the read buffer, so nothing more is read
+    /// until the owner takes it: the session does not count the peer's silence meanwhile.
+    fn keep(&mut self, event: Event, session: &mut Session) {
+        if matches!(event, Event::Piece(_)) {
+            session.hold_input(true, Instant::UNKNOWN);
+        }
+        self.stashed = Some(event);
     }
 
     /// The next whole message, reassembled up to `max_message`; see [`crate::WebSocket::recv`].
@@ -318,7 +323,7 @@ impl Input {
                 Some(Event::Pong(got)) if got == id => return Ok(link.core.lock().rtt(id)),
                 Some(Event::End(end)) => return Err(end.into()),
                 Some(event @ (Event::Piece(_) | Event::Close)) => {
-                    self.stashed = Some(event);
+                    self.keep(event, &mut link.core.lock());
                     return Ok(None);
                 }
                 _ => continue,
